@@ -1,0 +1,375 @@
+//! The `SyncTask` API (group `ferry.dev`, version `v1alpha1`): the one source of truth for the
+//! manifest users write and the status ferry reports. The CRD YAML in this folder is generated from
+//! these types (`make crds`); doc comments become the descriptions `kubectl explain` shows.
+
+use k8s_openapi::api::core::v1::ResourceRequirements;
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::{Condition, Time};
+use kube::CustomResource;
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+
+/// Where the committed CRD lives, relative to the workspace root.
+pub const CRD_FILE: &str = "crds/ferry.dev_synctasks.yaml";
+
+/// A one-way synchronization from a MySQL-compatible source into a MySQL-compatible target:
+/// initial schema sync, initial full data sync, then incremental sync from the source's binlog.
+#[derive(CustomResource, Deserialize, Serialize, Clone, Debug, PartialEq, JsonSchema)]
+#[kube(
+    group = "ferry.dev",
+    version = "v1alpha1",
+    kind = "SyncTask",
+    namespaced,
+    shortname = "st",
+    status = "SyncTaskStatus",
+    printcolumn = r#"{"name":"Phase","type":"string","jsonPath":".status.phase"}"#,
+    printcolumn = r#"{"name":"Lag","type":"integer","jsonPath":".status.lagSeconds"}"#,
+    printcolumn = r#"{"name":"Checkpoint","type":"string","jsonPath":".status.checkpoint.file","priority":1}"#,
+    printcolumn = r#"{"name":"Age","type":"date","jsonPath":".metadata.creationTimestamp"}"#
+)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct SyncTaskSpec {
+    /// The server ferry reads from: the snapshot for the initial sync and the binlog afterwards.
+    pub source: Endpoint,
+    /// The server ferry writes to.
+    pub target: Endpoint,
+    /// The databases (whole, or some of their tables) to synchronize, with optional name mapping.
+    pub objects: Vec<DatabaseSelection>,
+    /// What the initial synchronization copies before incremental sync starts.
+    #[serde(default)]
+    pub initial_sync: InitialSync,
+    /// Keep the target in step with the source from the binlog after the initial sync.
+    #[serde(default)]
+    pub incremental: bool,
+    /// What to do when a table ferry would create already exists in the target.
+    #[serde(default)]
+    pub existing_tables: ExistingTables,
+    /// Tuning and placement of the engine that moves the data.
+    #[serde(default)]
+    pub engine: EngineSpec,
+    /// Database on the target where ferry keeps its checkpoints and copy progress, next to the data
+    /// they describe, so that both commit in one transaction.
+    #[serde(default = "default_metadata_database")]
+    pub metadata_database: String,
+    /// Stop moving data (the checkpoint is kept); set back to false to resume from it.
+    #[serde(default)]
+    pub suspend: bool,
+}
+
+fn default_metadata_database() -> String {
+    "ferry_meta".to_string()
+}
+
+/// A MySQL-compatible server endpoint. Credentials come from a Secret, never inline.
+#[derive(Deserialize, Serialize, Clone, Debug, PartialEq, JsonSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct Endpoint {
+    /// Host name or IP address of the server.
+    pub host: String,
+    /// TCP port of the server.
+    #[serde(default = "default_port")]
+    #[schemars(range(min = 1, max = 65535))]
+    pub port: u16,
+    /// Name of a Secret in the task's namespace with the keys `username` and `password`.
+    pub credentials_secret: String,
+    /// Transport encryption to the server.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tls: Option<Tls>,
+}
+
+fn default_port() -> u16 {
+    3306
+}
+
+/// TLS settings for one endpoint.
+#[derive(Deserialize, Serialize, Clone, Debug, Default, PartialEq, JsonSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct Tls {
+    /// `disabled`: plain TCP. `preferred`: TLS when the server offers it. `required`: TLS, any
+    /// certificate. `verify-ca`: TLS with a certificate signed by the CA. `verify-identity`: as
+    /// verify-ca, and the certificate must name the host.
+    #[serde(default)]
+    pub mode: TlsMode,
+    /// Name of a Secret holding the CA certificate (PEM) under the key `ca.crt`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ca_secret: Option<String>,
+}
+
+/// How a connection is encrypted.
+#[derive(Deserialize, Serialize, Clone, Copy, Debug, Default, PartialEq, Eq, JsonSchema)]
+#[serde(rename_all = "kebab-case")]
+pub enum TlsMode {
+    /// Plain TCP.
+    Disabled,
+    /// TLS when the server offers it, plain TCP otherwise.
+    #[default]
+    Preferred,
+    /// TLS; the server certificate is not checked.
+    Required,
+    /// TLS; the server certificate must be signed by the given CA.
+    VerifyCa,
+    /// TLS; the certificate must be signed by the CA and name the host.
+    VerifyIdentity,
+}
+
+/// One source database: whole (every table, and later every schema change in it) or some tables.
+#[derive(Deserialize, Serialize, Clone, Debug, PartialEq, JsonSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct DatabaseSelection {
+    /// The database's name on the source.
+    pub database: String,
+    /// The database's name on the target (defaults to the source name).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rename: Option<String>,
+    /// Tables to synchronize; when absent the whole database is selected.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tables: Option<Vec<TableSelection>>,
+}
+
+/// One source table, with optional name mapping, column selection and row filter.
+#[derive(Deserialize, Serialize, Clone, Debug, PartialEq, JsonSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct TableSelection {
+    /// The table's name on the source.
+    pub name: String,
+    /// The table's name on the target (defaults to the source name).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rename: Option<String>,
+    /// Columns to synchronize (default all). The primary key's columns must be among them.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub columns: Option<Vec<ColumnSelection>>,
+    /// A row filter: a SQL condition on source columns, e.g. `region = 'eu' AND id > 100`.
+    /// Only rows matching it are synchronized.
+    #[serde(default, rename = "where", skip_serializing_if = "Option::is_none")]
+    pub filter: Option<String>,
+}
+
+/// One selected column, with optional name mapping.
+#[derive(Deserialize, Serialize, Clone, Debug, PartialEq, JsonSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct ColumnSelection {
+    /// The column's name on the source.
+    pub name: String,
+    /// The column's name on the target (defaults to the source name).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rename: Option<String>,
+}
+
+/// What the initial synchronization copies.
+#[derive(Deserialize, Serialize, Clone, Debug, PartialEq, JsonSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct InitialSync {
+    /// Create databases, tables, views, functions and procedures on the target.
+    #[serde(default = "yes")]
+    pub schema: bool,
+    /// Copy the existing rows from a consistent snapshot of the source.
+    #[serde(default = "yes")]
+    pub data: bool,
+}
+
+impl Default for InitialSync {
+    fn default() -> Self {
+        Self { schema: true, data: true }
+    }
+}
+
+fn yes() -> bool {
+    true
+}
+
+/// What to do when a table ferry would create already exists in the target.
+#[derive(Deserialize, Serialize, Clone, Copy, Debug, Default, PartialEq, Eq, JsonSchema)]
+pub enum ExistingTables {
+    /// Refuse to start while a same-name table exists in the target.
+    #[default]
+    PrecheckAndIntercept,
+    /// Keep the existing table: rows whose primary key is already there keep the target's values,
+    /// and when the schemas differ the columns both sides share are copied.
+    Ignore,
+}
+
+/// Tuning and placement of the engine.
+#[derive(Deserialize, Serialize, Clone, Debug, PartialEq, JsonSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct EngineSpec {
+    /// Number of parallel copy connections to each server during the full sync.
+    #[serde(default = "default_parallelism")]
+    #[schemars(range(min = 1, max = 64))]
+    pub parallelism: u32,
+    /// Size in bytes of the batches written to the target.
+    #[serde(default = "default_batch_bytes")]
+    #[schemars(range(min = 4096, max = 268435456))]
+    pub batch_bytes: u64,
+    /// Container image of the engine (used by the operator).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub image: Option<String>,
+    /// Compute resources of the engine pod (used by the operator).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub resources: Option<ResourceRequirements>,
+}
+
+fn default_parallelism() -> u32 {
+    4
+}
+
+fn default_batch_bytes() -> u64 {
+    4 << 20
+}
+
+impl Default for EngineSpec {
+    fn default() -> Self {
+        Self {
+            parallelism: default_parallelism(),
+            batch_bytes: default_batch_bytes(),
+            image: None,
+            resources: None,
+        }
+    }
+}
+
+/// The observed state of a SyncTask.
+#[derive(Deserialize, Serialize, Clone, Debug, Default, PartialEq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct SyncTaskStatus {
+    /// Where the task is in its life.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub phase: Option<Phase>,
+    /// Standard conditions (Ready, Progressing, Degraded, ...).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub conditions: Vec<Condition>,
+    /// The spec generation this status describes.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub observed_generation: Option<i64>,
+    /// Objects created by the initial schema sync, and those deferred.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub schema_sync: Option<SchemaSyncStatus>,
+    /// Progress of the initial full data sync.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub full_sync: Option<FullSyncStatus>,
+    /// The source position the target is consistent with.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub checkpoint: Option<Checkpoint>,
+    /// Seconds the target is behind the source (incremental sync).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub lag_seconds: Option<i64>,
+    /// A human-readable explanation of the phase, e.g. the error that stopped the task.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub message: Option<String>,
+}
+
+/// The phase of a SyncTask.
+#[derive(Deserialize, Serialize, Clone, Copy, Debug, PartialEq, Eq, JsonSchema)]
+pub enum Phase {
+    /// Accepted, nothing started yet.
+    Pending,
+    /// Checking that the task can succeed.
+    Prechecking,
+    /// The precheck found a problem; see the conditions and the message.
+    PrecheckFailed,
+    /// Initial schema and full data sync in progress.
+    Initializing,
+    /// Incremental sync from the binlog in progress.
+    Synchronizing,
+    /// Stopped by `spec.suspend`; the checkpoint is kept.
+    Suspended,
+    /// Stopped by an error; see the message.
+    Failed,
+    /// The initial sync completed and no incremental sync was asked for.
+    Finished,
+}
+
+/// Objects the initial schema sync handled.
+#[derive(Deserialize, Serialize, Clone, Debug, Default, PartialEq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct SchemaSyncStatus {
+    /// Tables created on the target (`db.table`, target names).
+    #[serde(default)]
+    pub tables: u32,
+    /// Views created on the target.
+    #[serde(default)]
+    pub views: u32,
+    /// Functions and procedures created on the target.
+    #[serde(default)]
+    pub routines: u32,
+    /// Tables that already existed on the target and were kept (`existingTables: Ignore`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub kept_existing: Vec<String>,
+    /// Triggers not created during sync (their effects arrive through the binlog);
+    /// create them on the target at cut-over.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub deferred_triggers: Vec<String>,
+}
+
+/// Progress of the full data sync.
+#[derive(Deserialize, Serialize, Clone, Debug, Default, PartialEq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct FullSyncStatus {
+    /// Rows copied so far, all tables.
+    pub rows_done: u64,
+    /// Rows estimated from table statistics, all tables.
+    pub rows_estimated: u64,
+    /// Percent done by rows (0-100).
+    pub percent: f64,
+    /// Tables completely copied.
+    pub tables_done: u32,
+    /// Tables selected.
+    pub tables_total: u32,
+    /// Rows per second over the copy so far.
+    #[serde(default)]
+    pub rows_per_second: u64,
+    /// Per-table progress.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub tables: Vec<TableProgress>,
+}
+
+/// Progress of one table's copy.
+#[derive(Deserialize, Serialize, Clone, Debug, Default, PartialEq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct TableProgress {
+    /// `db.table` on the source.
+    pub name: String,
+    /// Rows copied.
+    pub rows_done: u64,
+    /// Rows estimated from table statistics.
+    pub rows_estimated: u64,
+    /// Percent done (0-100); 100 once the table is complete, whatever the estimate said.
+    pub percent: f64,
+    /// Key ranges the table was split into, and how many are complete.
+    pub chunks_done: u32,
+    /// Key ranges in all.
+    pub chunks_total: u32,
+}
+
+/// A source binlog position.
+#[derive(Deserialize, Serialize, Clone, Debug, Default, PartialEq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct Checkpoint {
+    /// Binlog file name.
+    pub file: String,
+    /// Byte offset in the binlog file.
+    pub position: u64,
+    /// The GTID set (MySQL) or GTID position (MariaDB) at this point, when the source has one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub gtid_set: Option<String>,
+    /// Until this position incremental sync replays idempotently, because parts of the full
+    /// copy were read from snapshots taken up to here.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub consistent_at: Option<String>,
+    /// When the checkpoint was recorded.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub time: Option<Time>,
+}
+
+impl SyncTaskSpec {
+    /// Every database selection, in manifest order.
+    pub fn databases(&self) -> impl Iterator<Item = &DatabaseSelection> {
+        self.objects.iter()
+    }
+}
+
+/// The CRD as YAML, exactly as committed in [`CRD_FILE`].
+pub fn crd_yaml() -> String {
+    use kube::CustomResourceExt;
+    let crd = SyncTask::crd();
+    let body = serde_saphyr::to_string(&crd).expect("a CRD always serializes");
+    format!("# Generated from crds/src/lib.rs by `make crds`; do not edit.\n---\n{body}")
+}
