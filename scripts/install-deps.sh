@@ -1,0 +1,52 @@
+#!/usr/bin/env bash
+# Install, from Debian, the tools ferry's tests, demo and benchmarks use; only what is missing.
+# Idempotent: when everything is present it does nothing (and never runs apt-get update).
+set -euo pipefail
+
+# command-or-path  package
+needs=(
+  "mariadbd            mariadb-server"
+  "mariadb-install-db  mariadb-server"
+  "mariadb             mariadb-client"
+  "mariadb-dump        mariadb-client"
+  "sysbench            sysbench"
+  "mydumper            mydumper"
+  "myloader            mydumper"
+  "/usr/bin/time       time"
+)
+
+have() {
+  case "$1" in
+    /*) [ -x "$1" ] ;;
+    *) command -v "$1" >/dev/null 2>&1 || [ -x "/usr/sbin/$1" ] || [ -x "/usr/bin/$1" ] ;;
+  esac
+}
+
+missing=()
+for line in "${needs[@]}"; do
+  read -r cmd pkg <<<"$line"
+  if ! have "$cmd"; then
+    case " ${missing[*]-} " in *" $pkg "*) ;; *) missing+=("$pkg") ;; esac
+  fi
+done
+
+if [ ${#missing[@]} -eq 0 ]; then
+  echo "install-deps: all present (mariadb-server, mariadb-client, sysbench, mydumper, time)"
+  exit 0
+fi
+
+SUDO=""
+if [ "$(id -u)" -ne 0 ]; then
+  if command -v sudo >/dev/null 2>&1; then SUDO="sudo"; else
+    echo "install-deps: missing ${missing[*]} and not root (no sudo): install them by hand" >&2
+    exit 1
+  fi
+fi
+
+echo "install-deps: installing ${missing[*]}"
+export DEBIAN_FRONTEND=noninteractive
+$SUDO apt-get update -qq
+# --no-install-recommends keeps it small; policy-rc.d-free installs may try to start the
+# system mariadb service: that is the distribution's business, ferry never uses it.
+$SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+echo "install-deps: installed ${missing[*]}"
