@@ -1,0 +1,38 @@
+# ferry's verbs. `make demo` and `make test` are the first two to try.
+SHELL := /bin/bash
+CARGO ?= cargo
+export PATH := $(HOME)/.cargo/bin:$(PATH)
+
+.PHONY: all deps build test crds demo bench-full clean-lab
+
+all: build
+
+## deps: install from Debian what the tests, demo and benchmarks need (only what is missing)
+deps:
+	@scripts/install-deps.sh
+
+## build: every crate and every test target, once (the e2e tests use target/debug/ferry)
+build:
+	$(CARGO) build -q --workspace --all-targets
+
+## test: deps, build, then every test (e2e tests start private MariaDB servers)
+test: deps build
+	$(CARGO) test -q --workspace
+
+## crds: regenerate the CRD from crds/src/lib.rs
+crds:
+	$(CARGO) run -q -p ferry-crds --bin ferry-crdgen > crds/ferry.dev_synctasks.yaml.tmp
+	mv crds/ferry.dev_synctasks.yaml.tmp crds/ferry.dev_synctasks.yaml
+	@if [ -d charts/ferry/crds ]; then cp crds/ferry.dev_synctasks.yaml charts/ferry/crds/; echo "copied into charts/ferry/crds/"; fi
+
+## demo: sync the sample database between two private servers (ports 33061, 33062)
+demo:
+	@scripts/demo.sh
+
+## bench-full: full-copy speed against mariadb-dump and mydumper (THREADS, TABLES, TABLE_SIZE)
+bench-full:
+	@scripts/bench-full.sh
+
+## clean-lab: stop the demo/bench servers and remove .demo/ and .bench/
+clean-lab:
+	@scripts/lab.sh clean
