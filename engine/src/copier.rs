@@ -1,0 +1,652 @@
+//! The initial full data sync. Each table is split into key ranges (chunks) once, the plan is kept
+//! on the target, and `parallelism` workers copy pending chunks: each worker reads inside its own
+//! consistent snapshot and streams rows into `LOAD DATA LOCAL INFILE` on the target, and a chunk's
+//! rows commit in one target transaction with the record that the chunk is done. A crash loses at
+//! most the chunks in flight, and none is ever applied twice.
+
+use std::collections::VecDeque;
+use std::io::Write as _;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
+
+use bytes::Bytes;
+use futures_util::StreamExt;
+use mysql_async::prelude::*;
+use mysql_async::{Conn, Value};
+use tokio::sync::{Mutex, mpsc};
+use tracing::{debug, info, info_span, Instrument};
+
+use crate::catalog::Column;
+use crate::db::{Server, Session, q, qt, short};
+use crate::error::{Error, Result};
+use crate::flavor::{Flavor, Position};
+use crate::mapping::TableMap;
+use crate::meta::{Chunk, Meta, TableState};
+use crate::status::TableCounter;
+
+/// Rows per key range. Small enough to spread a table over the workers and to bound what a crash
+/// re-copies; large enough that per-chunk overhead (a query, a commit) is noise.
+pub const CHUNK_ROWS: u64 = 50_000;
+
+/// Size of the pieces streamed into LOAD DATA.
+const PIECE_BYTES: usize = 256 * 1024;
+
+/// How a column's value is written in LOAD DATA's text format.
+#[derive(Clone, Copy, Debug, PartialEq)]
+enum Enc {
+    Plain,
+    Bit,
+    Year,
+    Date,
+    DateTime(u32),
+    Time(u32),
+}
+
+impl Enc {
+    fn of(c: &Column) -> Enc {
+        match c.data_type.as_str() {
+            "bit" => Enc::Bit,
+            "year" => Enc::Year,
+            "date" => Enc::Date,
+            "datetime" | "timestamp" => Enc::DateTime(c.fsp.min(6)),
+            "time" => Enc::Time(c.fsp.min(6)),
+            _ => Enc::Plain,
+        }
+    }
+}
+
+/// One table's copy: which columns go where, and its chunks.
+pub struct TableCopy {
+    pub map: TableMap,
+    /// (source column, target column) pairs written.
+    pub columns: Vec<(Column, String)>,
+    /// Keep target rows on key collisions (`existingTables: Ignore` on a table that was there).
+    pub keep_existing_rows: bool,
+    pub deferred_indexes: Vec<String>,
+    pub counter: Arc<TableCounter>,
+}
+
+pub struct Copier {
+    pub source: Server,
+    pub target: Server,
+    pub flavor: Flavor,
+    pub binlog: bool,
+    pub meta: Arc<Meta>,
+    pub parallelism: usize,
+    pub batch_bytes: u64,
+}
+
+struct Work {
+    table: Arc<TableCopy>,
+    chunk: Chunk,
+    /// Chunks of this table still to copy; the worker that takes it to zero builds the indexes.
+    remaining: Arc<AtomicU32>,
+}
+
+impl Copier {
+    /// Makes (or reloads) the chunk plan of a table. Returns its chunks, done ones included.
+    pub async fn plan(&self, src: &mut Conn, tgt: &mut Conn, t: &TableMap) -> Result<Vec<Chunk>> {
+        let existing = self.meta.chunks(&self.target, tgt, &t.src_db, &t.src_table).await?;
+        if !existing.is_empty() {
+            return Ok(existing);
+        }
+        let bounds = self.split(src, t).await?;
+        let chunks: Vec<Chunk> = bounds
+            .windows(2)
+            .enumerate()
+            .map(|(i, w)| Chunk { no: i as u32, lower: w[0].clone(), upper: w[1].clone(), done: false, rows: 0 })
+            .collect();
+        self.meta.save_plan(&self.target, tgt, &t.src_db, &t.src_table, &chunks).await?;
+        Ok(chunks)
+    }
+
+    /// Boundaries: None, b1, ..., bn, None. Any boundaries cover the key space, so they need not
+    /// come from the snapshot.
+    async fn split(&self, src: &mut Conn, t: &TableMap) -> Result<Vec<Option<Vec<Value>>>> {
+        let whole = vec![None, None];
+        let Some(key) = &t.key else { return Ok(whole) };
+        if t.rows_estimate <= CHUNK_ROWS {
+            return Ok(whole);
+        }
+        let table = qt(&t.src_db, &t.src_table);
+        let is_int = key.len() == 1
+            && t.columns.iter().any(|c| {
+                c.source.name == key[0]
+                    && matches!(c.source.data_type.as_str(), "tinyint" | "smallint" | "mediumint" | "int" | "bigint")
+            });
+        let mut bounds = vec![None];
+        if is_int {
+            let sql = format!("SELECT MIN({k}), MAX({k}) FROM {table}", k = q(&key[0]));
+            let row: Option<(Value, Value)> = src.query_first(&sql).await.map_err(self.source.err(short(&sql)))?;
+            let as_i128 = |v: &Value| match v {
+                Value::Int(i) => Some(*i as i128),
+                Value::UInt(u) => Some(*u as i128),
+                Value::Bytes(b) => std::str::from_utf8(b).ok()?.parse().ok(),
+                _ => None,
+            };
+            let Some((lo, hi)) = row.and_then(|(a, b)| Some((as_i128(&a)?, as_i128(&b)?))) else { return Ok(whole) };
+            let span = hi - lo + 1;
+            let n = (t.rows_estimate.div_ceil(CHUNK_ROWS) as i128).min(span).max(1);
+            let unsigned = t.columns.iter().any(|c| c.source.name == key[0] && c.source.column_type.contains("unsigned"));
+            for i in 1..n {
+                let b = lo + span * i / n;
+                bounds.push(Some(vec![if unsigned { Value::UInt(b as u64) } else { Value::Int(b as i64) }]));
+            }
+        } else {
+            // Walk the key in order and keep every CHUNK_ROWS-th value.
+            let cols = key.iter().map(|k| q(k)).collect::<Vec<_>>().join(", ");
+            let sql = format!("SELECT {cols} FROM {table} ORDER BY {cols}");
+            let mut result = src.exec_iter(sql.as_str(), ()).await.map_err(self.source.err(short(&sql)))?;
+            let mut n = 0u64;
+            while let Some(row) = result.next().await.map_err(self.source.err(short(&sql)))? {
+                n += 1;
+                if n % CHUNK_ROWS == 0 {
+                    bounds.push(Some(row.unwrap()));
+                }
+            }
+        }
+        bounds.push(None);
+        Ok(bounds)
+    }
+
+    /// Copies every pending chunk of `tables`, then builds deferred indexes and marks tables done.
+    pub async fn run(&self, tables: Vec<(Arc<TableCopy>, Vec<Chunk>)>) -> Result<()> {
+        let mut queue = VecDeque::new();
+        let mut finish_now = Vec::new();
+        for (table, chunks) in tables {
+            let pending: Vec<Chunk> = chunks.into_iter().filter(|c| !c.done).collect();
+            if pending.is_empty() {
+                finish_now.push(table);
+                continue;
+            }
+            let remaining = Arc::new(AtomicU32::new(pending.len() as u32));
+            for chunk in pending {
+                queue.push_back(Work { table: table.clone(), chunk, remaining: remaining.clone() });
+            }
+        }
+        if !finish_now.is_empty() {
+            let mut tgt = self.target.connect(Session::Write).await?;
+            for t in finish_now {
+                self.finish_table(&mut tgt, &t).await?;
+            }
+        }
+        if queue.is_empty() {
+            return Ok(());
+        }
+        let workers = self.parallelism.min(queue.len()).max(1);
+        let sessions = self.open_snapshots(workers).await?;
+        info!(workers, chunks = queue.len(), "copying");
+        let queue = Arc::new(Mutex::new(queue));
+        let failed = Arc::new(AtomicBool::new(false));
+        let mut set = tokio::task::JoinSet::new();
+        for (i, (src, pos)) in sessions.into_iter().enumerate() {
+            let tgt = self.target.connect(Session::Write).await?;
+            let worker = Worker {
+                copier: self.clone_handles(),
+                src: Some(src),
+                tgt,
+                snapshot: pos,
+                queue: queue.clone(),
+                failed: failed.clone(),
+            };
+            set.spawn(worker.run().instrument(info_span!("worker", n = i)));
+        }
+        let mut first_err = None;
+        while let Some(res) = set.join_next().await {
+            let res = res.unwrap_or_else(|e| Err(Error::object("copy worker", format!("crashed: {e}"))));
+            if let Err(e) = res {
+                failed.store(true, Ordering::SeqCst);
+                first_err.get_or_insert(e);
+            }
+        }
+        match first_err {
+            Some(e) => Err(e),
+            None => Ok(()),
+        }
+    }
+
+    fn clone_handles(&self) -> Arc<CopierHandles> {
+        Arc::new(CopierHandles {
+            source: self.source.clone(),
+            target: self.target.clone(),
+            meta: self.meta.clone(),
+            batch_bytes: self.batch_bytes,
+        })
+    }
+
+    /// Opens one snapshot session per worker. MariaDB gives each its own exact position without
+    /// a lock; MySQL lines them up under a brief global read lock.
+    async fn open_snapshots(&self, n: usize) -> Result<Vec<(Conn, Option<Position>)>> {
+        let mut lock = None;
+        if self.flavor.snapshot_needs_global_lock() {
+            let mut c = self.source.connect(Session::Control).await?;
+            c.query_drop("FLUSH TABLES WITH READ LOCK").await.map_err(self.source.err("FLUSH TABLES WITH READ LOCK"))?;
+            lock = Some(c);
+        }
+        let mut out = Vec::with_capacity(n);
+        for _ in 0..n {
+            let mut c = self.source.connect(Session::RawRead).await?;
+            let pos = self.flavor.start_snapshot(&self.source, &mut c, self.binlog).await?;
+            out.push((c, pos));
+        }
+        if let Some(mut c) = lock {
+            c.query_drop("UNLOCK TABLES").await.map_err(self.source.err("UNLOCK TABLES"))?;
+        }
+        for (_, p) in &out {
+            if let Some(p) = p {
+                debug!(position = %p, "snapshot opened");
+            }
+        }
+        Ok(out)
+    }
+
+    async fn finish_table(&self, tgt: &mut Conn, t: &TableCopy) -> Result<()> {
+        self.clone_handles().finish_table(tgt, t).await
+    }
+}
+
+struct CopierHandles {
+    source: Server,
+    target: Server,
+    meta: Arc<Meta>,
+    batch_bytes: u64,
+}
+
+impl CopierHandles {
+    /// Builds the indexes deferred for the load, then marks the table done.
+    async fn finish_table(&self, tgt: &mut Conn, t: &TableCopy) -> Result<()> {
+        let m = &t.map;
+        let dst = qt(&m.dst_db, &m.dst_table);
+        if !t.deferred_indexes.is_empty() {
+            // After a crash some may exist already: add only the missing ones.
+            let have: Vec<String> = tgt
+                .exec(
+                    "SELECT DISTINCT INDEX_NAME FROM information_schema.STATISTICS WHERE TABLE_SCHEMA = ? AND TABLE_NAME = ?",
+                    (&m.dst_db, &m.dst_table),
+                )
+                .await
+                .map_err(self.target.err("reading indexes"))?;
+            let missing: Vec<&String> = t
+                .deferred_indexes
+                .iter()
+                .filter(|clause| !have.iter().any(|h| clause.contains(&q(h))))
+                .collect();
+            if !missing.is_empty() {
+                let sql = format!(
+                    "ALTER TABLE {dst} {}",
+                    missing.iter().map(|c| format!("ADD {}", c.trim_start_matches("ADD ").trim())).collect::<Vec<_>>().join(", ")
+                );
+                info!(table = %m.target_name(), "building deferred indexes");
+                tgt.query_drop(&sql).await.map_err(self.target.err(format!("building the indexes of {}", m.target_name())))?;
+            }
+        }
+        let state = TableState::Done;
+        self.meta
+            .set_table(&self.target, tgt, (&m.src_db, &m.src_table), (&m.dst_db, &m.dst_table), state, None)
+            .await?;
+        t.counter.mark_complete();
+        Ok(())
+    }
+}
+
+struct Worker {
+    copier: Arc<CopierHandles>,
+    /// The snapshot session; lent to the reader task while a chunk is read.
+    src: Option<Conn>,
+    tgt: Conn,
+    snapshot: Option<Position>,
+    queue: Arc<Mutex<VecDeque<Work>>>,
+    failed: Arc<AtomicBool>,
+}
+
+impl Worker {
+    async fn run(mut self) -> Result<()> {
+        loop {
+            if self.failed.load(Ordering::SeqCst) {
+                return Ok(());
+            }
+            let Some(work) = self.queue.lock().await.pop_front() else { break };
+            let table = work.table.clone();
+            let span = info_span!("chunk", table = %table.map.source_name(), chunk = work.chunk.no);
+            self.copy_chunk(&work).instrument(span).await?;
+            if work.remaining.fetch_sub(1, Ordering::SeqCst) == 1 {
+                self.copier.finish_table(&mut self.tgt, &table).await?;
+            }
+        }
+        if let Some(mut src) = self.src.take() {
+            let _ = src.query_drop("COMMIT").await;
+            let _ = src.disconnect().await;
+        }
+        Ok(())
+    }
+
+    async fn copy_chunk(&mut self, work: &Work) -> Result<()> {
+        let t = &work.table;
+        let m = &t.map;
+        let (select, params) = select_sql(t, &work.chunk);
+        let load = load_sql(t);
+        let c = self.copier.clone();
+        let object = || format!("{} (chunk {})", m.source_name(), work.chunk.no);
+
+        self.tgt.query_drop("START TRANSACTION").await.map_err(c.target.err("START TRANSACTION"))?;
+        let (batch_tx, mut batch_rx) = mpsc::channel::<mpsc::Receiver<Bytes>>(1);
+        let encs: Vec<Enc> = t.columns.iter().map(|(col, _)| Enc::of(col)).collect();
+        let batch_limit = c.batch_bytes as usize;
+
+        // Read and write at once: the reader fills pieces while the target parses the last one.
+        let mut src = self.src.take().expect("the snapshot session is back after every chunk");
+        let source = c.source.clone();
+        let reader = tokio::spawn(async move {
+            let r = read_rows(&mut src, &source, &select, params, &encs, batch_limit, batch_tx).await;
+            (src, r)
+        });
+
+        let mut written = 0u64;
+        let mut write_err = None;
+        while let Some(rx) = batch_rx.recv().await {
+            self.tgt.set_infile_handler(async move {
+                Ok(tokio_stream_from(rx).map(Ok::<Bytes, std::io::Error>).boxed())
+            });
+            if let Err(e) = self.tgt.query_drop(&load).await {
+                write_err = Some(c.target.err(format!("loading {}", object()))(e));
+                break;
+            }
+            let loaded = self.tgt.affected_rows();
+            if self.tgt.get_warnings() > 0
+                && let Err(e) = self.check_warnings(t, &object()).await
+            {
+                write_err = Some(e);
+                break;
+            }
+            written += loaded;
+            t.counter.add_rows(loaded);
+        }
+        drop(batch_rx);
+        let (src, read_result) = reader.await.map_err(|e| Error::object(object(), format!("reader crashed: {e}")))?;
+        self.src = Some(src);
+        if let Some(e) = write_err.or(read_result.err()) {
+            let _ = self.tgt.query_drop("ROLLBACK").await;
+            t.counter.add_rows_signed(-(written as i64));
+            return Err(e);
+        }
+
+        let snap = self.snapshot.clone();
+        self.tgt
+            .exec_drop(
+                c.meta.chunk_done_sql(),
+                (
+                    written,
+                    snap.as_ref().map(|p| p.file.clone()),
+                    snap.as_ref().map(|p| p.pos),
+                    snap.as_ref().and_then(|p| p.gtid.clone()),
+                    &c.meta.task,
+                    &m.src_db,
+                    &m.src_table,
+                    work.chunk.no,
+                ),
+            )
+            .await
+            .map_err(c.target.err("recording a copied chunk"))?;
+        if self.tgt.affected_rows() != 1 {
+            let _ = self.tgt.query_drop("ROLLBACK").await;
+            return Err(Error::object(
+                object(),
+                format!("already recorded as copied: another ferry engine is running task {}", c.meta.task),
+            ));
+        }
+        self.tgt.query_drop("COMMIT").await.map_err(c.target.err(format!("committing {}", object())))?;
+        t.counter.chunk_done();
+        debug!(rows = written, "chunk copied");
+        Ok(())
+    }
+
+    async fn check_warnings(&mut self, t: &TableCopy, object: &str) -> Result<()> {
+        let warnings: Vec<(String, u32, String)> =
+            self.tgt.query("SHOW WARNINGS LIMIT 20").await.map_err(self.copier.target.err("SHOW WARNINGS"))?;
+        // A kept target row on a key collision is what `existingTables: Ignore` asks for.
+        let real: Vec<_> = warnings.iter().filter(|(_, code, _)| !(t.keep_existing_rows && *code == 1062)).collect();
+        if real.is_empty() {
+            return Ok(());
+        }
+        let text = real.iter().map(|(l, c, m)| format!("{l} {c}: {m}")).collect::<Vec<_>>().join("; ");
+        Err(Error::object(
+            format!("{object} -> {}", t.map.target_name()),
+            format!("the target changed or refused values while loading: {text}"),
+        ))
+    }
+}
+
+fn tokio_stream_from(rx: mpsc::Receiver<Bytes>) -> impl futures_util::Stream<Item = Bytes> + Send {
+    futures_util::stream::unfold(rx, |mut rx| async move { rx.recv().await.map(|b| (b, rx)) })
+}
+
+/// The chunk's SELECT: the columns in target order, within the key range and the row filter.
+fn select_sql(t: &TableCopy, chunk: &Chunk) -> (String, Vec<Value>) {
+    let m = &t.map;
+    let cols = t.columns.iter().map(|(c, _)| q(&c.name)).collect::<Vec<_>>().join(", ");
+    let mut conds = Vec::new();
+    let mut params = Vec::new();
+    if let (Some(key), Some(lo)) = (&m.key, &chunk.lower) {
+        conds.push(range_condition(key, lo, ">=", ">", &mut params));
+    }
+    if let (Some(key), Some(hi)) = (&m.key, &chunk.upper) {
+        conds.push(range_condition(key, hi, "<", "<", &mut params));
+    }
+    if let Some(f) = &m.filter {
+        conds.push(format!("({f})"));
+    }
+    let mut sql = format!("SELECT {cols} FROM {}", qt(&m.src_db, &m.src_table));
+    if !conds.is_empty() {
+        sql.push_str(" WHERE ");
+        sql.push_str(&conds.join(" AND "));
+    }
+    (sql, params)
+}
+
+/// Lexicographic comparison of the key with a bound, spelled out so every server can use the
+/// index range: (k1 > v1) OR (k1 = v1 AND k2 >= v2) ...
+fn range_condition(key: &[String], bound: &[Value], last_op: &str, op: &str, params: &mut Vec<Value>) -> String {
+    let mut ors = Vec::new();
+    for i in 0..key.len() {
+        let mut ands = Vec::new();
+        for j in 0..i {
+            ands.push(format!("{} = ?", q(&key[j])));
+            params.push(bound[j].clone());
+        }
+        let o = if i + 1 == key.len() { last_op } else { op };
+        ands.push(format!("{} {o} ?", q(&key[i])));
+        params.push(bound[i].clone());
+        ors.push(format!("({})", ands.join(" AND ")));
+    }
+    format!("({})", ors.join(" OR "))
+}
+
+/// LOAD DATA for the chunk's rows: raw bytes (each column in its own character set), BIT values
+/// as numbers through a variable.
+fn load_sql(t: &TableCopy) -> String {
+    let m = &t.map;
+    let mut cols = Vec::new();
+    let mut sets = Vec::new();
+    for (i, (c, dst)) in t.columns.iter().enumerate() {
+        if Enc::of(c) == Enc::Bit {
+            cols.push(format!("@b{i}"));
+            sets.push(format!("{} = CAST(@b{i} AS UNSIGNED)", q(dst)));
+        } else {
+            cols.push(q(dst));
+        }
+    }
+    let mut sql = format!(
+        "LOAD DATA LOCAL INFILE 'ferry' {}INTO TABLE {} CHARACTER SET binary \
+         FIELDS TERMINATED BY '\\t' ESCAPED BY '\\\\' LINES TERMINATED BY '\\n' ({})",
+        if t.keep_existing_rows { "IGNORE " } else { "" },
+        qt(&m.dst_db, &m.dst_table),
+        cols.join(", ")
+    );
+    if !sets.is_empty() {
+        sql.push_str(" SET ");
+        sql.push_str(&sets.join(", "));
+    }
+    sql
+}
+
+async fn read_rows(
+    src: &mut Conn,
+    source: &Server,
+    select: &str,
+    params: Vec<Value>,
+    encs: &[Enc],
+    batch_limit: usize,
+    batches: mpsc::Sender<mpsc::Receiver<Bytes>>,
+) -> Result<u64> {
+    let ctx = || format!("reading: {}", short(select));
+    let stmt = src.prep(select).await.map_err(source.err(ctx()))?;
+    let mut result = src.exec_iter(stmt, params).await.map_err(source.err(ctx()))?;
+    let (mut piece_tx, rx) = mpsc::channel::<Bytes>(4);
+    if batches.send(rx).await.is_err() {
+        return Ok(0);
+    }
+    let mut buf: Vec<u8> = Vec::with_capacity(PIECE_BYTES + 4096);
+    let mut in_batch = 0usize;
+    let mut rows = 0u64;
+    let mut writer_gone = false;
+    while let Some(row) = result.next().await.map_err(source.err(ctx()))? {
+        rows += 1;
+        if writer_gone {
+            continue; // drain the result so the session stays usable
+        }
+        let values = row.unwrap();
+        for (i, v) in values.iter().enumerate() {
+            if i > 0 {
+                buf.push(b'\t');
+            }
+            encode(&mut buf, encs[i], v);
+        }
+        buf.push(b'\n');
+        if buf.len() >= PIECE_BYTES {
+            in_batch += buf.len();
+            let piece = Bytes::from(std::mem::replace(&mut buf, Vec::with_capacity(PIECE_BYTES + 4096)));
+            if piece_tx.send(piece).await.is_err() {
+                writer_gone = true;
+                continue;
+            }
+            if in_batch >= batch_limit {
+                let (tx, rx) = mpsc::channel::<Bytes>(4);
+                piece_tx = tx; // dropping the old sender ends that LOAD DATA
+                in_batch = 0;
+                if batches.send(rx).await.is_err() {
+                    writer_gone = true;
+                }
+            }
+        }
+    }
+    if !buf.is_empty() && !writer_gone {
+        let _ = piece_tx.send(Bytes::from(buf)).await;
+    }
+    Ok(rows)
+}
+
+/// One value in LOAD DATA's text format (tab-separated, backslash escapes, \N for NULL).
+fn encode(buf: &mut Vec<u8>, enc: Enc, v: &Value) {
+    match v {
+        Value::NULL => buf.extend_from_slice(b"\\N"),
+        Value::Bytes(b) if enc == Enc::Bit => {
+            let n = b.iter().fold(0u64, |a, x| (a << 8) | *x as u64);
+            let _ = write!(buf, "{n}");
+        }
+        Value::Bytes(b) => escape(buf, b),
+        Value::Int(i) if enc == Enc::Year => {
+            let _ = write!(buf, "{i:04}");
+        }
+        Value::UInt(u) if enc == Enc::Year => {
+            let _ = write!(buf, "{u:04}");
+        }
+        Value::Int(i) => {
+            let _ = write!(buf, "{i}");
+        }
+        Value::UInt(u) => {
+            let _ = write!(buf, "{u}");
+        }
+        // The exact f32 as an f64 in shortest round-trip form: the server parses it to that
+        // double, which converts back to the same float.
+        Value::Float(f) => {
+            let _ = write!(buf, "{:e}", *f as f64);
+        }
+        Value::Double(d) => {
+            let _ = write!(buf, "{d:e}");
+        }
+        Value::Date(y, mo, d, h, mi, s, us) => {
+            let _ = write!(buf, "{y:04}-{mo:02}-{d:02}");
+            match enc {
+                Enc::Date => {}
+                Enc::DateTime(fsp) => {
+                    let _ = write!(buf, " {h:02}:{mi:02}:{s:02}");
+                    fraction(buf, *us, fsp);
+                }
+                _ => {
+                    let _ = write!(buf, " {h:02}:{mi:02}:{s:02}.{us:06}");
+                }
+            }
+        }
+        Value::Time(neg, days, h, mi, s, us) => {
+            let hours = *days as u64 * 24 + *h as u64;
+            let _ = write!(buf, "{}{hours:02}:{mi:02}:{s:02}", if *neg { "-" } else { "" });
+            fraction(buf, *us, if let Enc::Time(f) = enc { f } else { 6 });
+        }
+    }
+}
+
+fn fraction(buf: &mut Vec<u8>, us: u32, fsp: u32) {
+    if fsp > 0 {
+        let scaled = us / 10u32.pow(6 - fsp);
+        let _ = write!(buf, ".{scaled:0width$}", width = fsp as usize);
+    }
+}
+
+fn escape(buf: &mut Vec<u8>, b: &[u8]) {
+    if !b.iter().any(|&c| c == b'\\' || c == b'\t' || c == b'\n') {
+        buf.extend_from_slice(b);
+        return;
+    }
+    for &c in b {
+        match c {
+            b'\\' => buf.extend_from_slice(b"\\\\"),
+            b'\t' => buf.extend_from_slice(b"\\t"),
+            b'\n' => buf.extend_from_slice(b"\\n"),
+            _ => buf.push(c),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn enc(e: Enc, v: Value) -> String {
+        let mut b = Vec::new();
+        encode(&mut b, e, &v);
+        String::from_utf8_lossy(&b).into_owned()
+    }
+
+    #[test]
+    fn text_format() {
+        assert_eq!(enc(Enc::Plain, Value::NULL), "\\N");
+        assert_eq!(enc(Enc::Plain, Value::Bytes(b"a\tb\nc\\N".to_vec())), "a\\tb\\nc\\\\N");
+        assert_eq!(enc(Enc::Bit, Value::Bytes(vec![1, 0])), "256");
+        assert_eq!(enc(Enc::Year, Value::Int(0)), "0000");
+        assert_eq!(enc(Enc::Plain, Value::Float(0.1)), format!("{:e}", 0.1f32 as f64));
+        assert_eq!(enc(Enc::Plain, Value::Double(f64::MAX)), "1.7976931348623157e308");
+        assert_eq!(enc(Enc::Date, Value::Date(0, 0, 0, 0, 0, 0, 0)), "0000-00-00");
+        assert_eq!(enc(Enc::DateTime(3), Value::Date(2024, 1, 2, 3, 4, 5, 678_000)), "2024-01-02 03:04:05.678");
+        assert_eq!(enc(Enc::DateTime(0), Value::Date(2024, 1, 2, 3, 4, 5, 0)), "2024-01-02 03:04:05");
+        assert_eq!(enc(Enc::Time(6), Value::Time(true, 34, 22, 59, 59, 1)), "-838:59:59.000001");
+    }
+
+    #[test]
+    fn composite_range_condition() {
+        let mut p = Vec::new();
+        let key = vec!["a".to_string(), "b".to_string()];
+        let sql = range_condition(&key, &[Value::Int(1), Value::Int(2)], ">=", ">", &mut p);
+        assert_eq!(sql, "((`a` > ?) OR (`a` = ? AND `b` >= ?))");
+        assert_eq!(p, vec![Value::Int(1), Value::Int(1), Value::Int(2)]);
+    }
+}

@@ -1,0 +1,193 @@
+//! Connections to the task's two servers. Every error leaving here names the endpoint, never the
+//! credentials.
+
+use std::time::Duration;
+
+use ferry_crds::{Endpoint, TlsMode};
+use mysql_async::prelude::*;
+use mysql_async::{Conn, Opts, OptsBuilder, SslOpts};
+
+use crate::error::{Error, Result};
+use crate::manifest::Credentials;
+
+/// Which side of the task a server is on.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Role {
+    Source,
+    Target,
+}
+
+impl Role {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Role::Source => "source",
+            Role::Target => "target",
+        }
+    }
+}
+
+/// What a connection is for; decides its session settings.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Session {
+    /// Catalog queries and DDL.
+    Control,
+    /// Reading rows byte for byte: results are sent in each column's own character set.
+    RawRead,
+    /// Writing rows: zero dates allowed, no FK checks, UTC.
+    Write,
+}
+
+/// A server endpoint and how to open sessions on it.
+#[derive(Clone)]
+pub struct Server {
+    pub role: Role,
+    pub address: String,
+    opts: Opts,
+    tls_preferred: bool,
+}
+
+/// The sql_mode of ferry's write sessions: strict (bad data is an error, never a silent change),
+/// zero dates and zero in dates allowed (they are data), explicit 0 in AUTO_INCREMENT kept.
+pub const WRITE_SQL_MODE: &str = "STRICT_ALL_TABLES,NO_AUTO_VALUE_ON_ZERO,NO_ENGINE_SUBSTITUTION";
+
+impl Server {
+    pub fn new(role: Role, ep: &Endpoint, creds: &Credentials, ca_pem: Option<&[u8]>) -> Self {
+        let mode = ep.tls.as_ref().map(|t| t.mode).unwrap_or_default();
+        let ssl = match mode {
+            TlsMode::Disabled => None,
+            TlsMode::Preferred | TlsMode::Required => {
+                Some(SslOpts::default().with_danger_accept_invalid_certs(true).with_danger_skip_domain_validation(true))
+            }
+            TlsMode::VerifyCa | TlsMode::VerifyIdentity => {
+                let mut s = SslOpts::default();
+                if let Some(pem) = ca_pem {
+                    s = s.with_root_certs(vec![pem.to_vec().into()]).with_disable_built_in_roots(true);
+                }
+                Some(s.with_danger_skip_domain_validation(mode == TlsMode::VerifyCa))
+            }
+        };
+        let opts = OptsBuilder::default()
+            .ip_or_hostname(ep.host.clone())
+            .tcp_port(ep.port)
+            .user(Some(creds.username.clone()))
+            .pass(Some(creds.password.clone()))
+            .prefer_socket(false)
+            .ssl_opts(ssl)
+            .stmt_cache_size(64)
+            .tcp_nodelay(true);
+        Server {
+            role,
+            address: format!("{}:{}", ep.host, ep.port),
+            opts: opts.into(),
+            tls_preferred: mode == TlsMode::Preferred,
+        }
+    }
+
+    /// Opens a session, retrying briefly on network errors (not on refused credentials).
+    pub async fn connect(&self, session: Session) -> Result<Conn> {
+        let mut last = None;
+        for attempt in 0..3 {
+            if attempt > 0 {
+                tokio::time::sleep(Duration::from_millis(300 * attempt)).await;
+            }
+            match self.connect_once(session).await {
+                Ok(c) => return Ok(c),
+                Err((e, retry)) => {
+                    if !retry {
+                        return Err(e);
+                    }
+                    last = Some(e);
+                }
+            }
+        }
+        Err(last.expect("at least one attempt"))
+    }
+
+    async fn connect_once(&self, session: Session) -> std::result::Result<Conn, (Error, bool)> {
+        let setup = session_setup(session);
+        let opts = OptsBuilder::from_opts(self.opts.clone()).setup(setup.clone());
+        let conn = match tokio::time::timeout(Duration::from_secs(20), Conn::new(opts)).await {
+            Err(_) => return Err((self.connect_error("timed out after 20 s".into()), true)),
+            Ok(Ok(c)) => c,
+            Ok(Err(mysql_async::Error::Driver(mysql_async::DriverError::NoClientSslFlagFromServer)))
+                if self.tls_preferred =>
+            {
+                let plain = OptsBuilder::from_opts(self.opts.clone()).ssl_opts(None::<SslOpts>).setup(setup);
+                Conn::new(plain).await.map_err(|e| self.classify(e))?
+            }
+            Ok(Err(e)) => return Err(self.classify(e)),
+        };
+        Ok(conn)
+    }
+
+    fn classify(&self, e: mysql_async::Error) -> (Error, bool) {
+        match &e {
+            mysql_async::Error::Server(s) => {
+                // 1045 access denied, 1044/1049 no database: retrying will not help.
+                (self.connect_error(format!("server refused the connection: {} (error {})", s.message, s.code)), false)
+            }
+            mysql_async::Error::Io(io) => (self.connect_error(format!("cannot connect: {io}")), true),
+            other => (self.connect_error(format!("cannot connect: {other}")), false),
+        }
+    }
+
+    fn connect_error(&self, message: String) -> Error {
+        Error::Connect { role: self.role.as_str(), endpoint: self.address.clone(), message }
+    }
+
+    /// Wraps a server error with the endpoint and what ferry was doing.
+    pub fn err(&self, context: impl Into<String>) -> impl FnOnce(mysql_async::Error) -> Error + '_ {
+        let context = context.into();
+        move |source| Error::Server { role: self.role.as_str(), endpoint: self.address.clone(), context, source }
+    }
+
+    /// Runs statements on a fresh session.
+    pub async fn exec_all(&self, session: Session, statements: &[String]) -> Result<()> {
+        let mut conn = self.connect(session).await?;
+        for s in statements {
+            conn.query_drop(s).await.map_err(self.err(short(s)))?;
+        }
+        let _ = conn.disconnect().await;
+        Ok(())
+    }
+}
+
+fn session_setup(session: Session) -> Vec<String> {
+    let mut s = vec!["SET NAMES utf8mb4".to_string(), "SET time_zone = '+00:00'".to_string()];
+    match session {
+        Session::Control => {}
+        Session::RawRead => {
+            s.push("SET character_set_results = NULL".into());
+            s.push("SET SESSION TRANSACTION ISOLATION LEVEL REPEATABLE READ".into());
+        }
+        Session::Write => {
+            s.push(format!("SET sql_mode = '{WRITE_SQL_MODE}'"));
+            s.push("SET foreign_key_checks = 0".into());
+            s.push("SET unique_checks = 1".into());
+        }
+    }
+    // mysql_async runs setup commands last to first.
+    s.reverse();
+    s
+}
+
+/// The first line of a statement, short enough for an error message.
+pub fn short(sql: &str) -> String {
+    let one: String = sql.split_whitespace().collect::<Vec<_>>().join(" ");
+    if one.chars().count() > 160 { format!("{}…", one.chars().take(160).collect::<String>()) } else { one }
+}
+
+/// Backtick-quotes an identifier.
+pub fn q(name: &str) -> String {
+    format!("`{}`", name.replace('`', "``"))
+}
+
+/// `db`.`table`
+pub fn qt(db: &str, table: &str) -> String {
+    format!("{}.{}", q(db), q(table))
+}
+
+/// Quotes a string literal for MySQL (backslash and quote escaped).
+pub fn lit(s: &str) -> String {
+    format!("'{}'", s.replace('\\', "\\\\").replace('\'', "''"))
+}

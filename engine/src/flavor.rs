@@ -1,0 +1,172 @@
+//! MySQL versus MariaDB: everything that differs between them lives here (version checks, how a
+//! consistent snapshot and its binlog position are taken, GTID forms).
+
+use std::cmp::Ordering;
+use std::fmt;
+
+use mysql_async::Conn;
+use mysql_async::prelude::*;
+
+use crate::db::Server;
+use crate::error::{Error, Result};
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Kind {
+    MySql,
+    MariaDb,
+}
+
+/// A server's product and version.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Flavor {
+    pub kind: Kind,
+    pub version: (u16, u16, u16),
+    pub version_text: String,
+}
+
+impl Flavor {
+    pub async fn detect(server: &Server, conn: &mut Conn) -> Result<Flavor> {
+        let text: String =
+            conn.query_first("SELECT VERSION()").await.map_err(server.err("SELECT VERSION()"))?.unwrap_or_default();
+        Ok(Self::from_version(&text))
+    }
+
+    pub fn from_version(text: &str) -> Flavor {
+        let kind = if text.to_ascii_lowercase().contains("mariadb") { Kind::MariaDb } else { Kind::MySql };
+        // MariaDB 10 used to report "5.5.5-10.x" to old clients.
+        let core = text.strip_prefix("5.5.5-").unwrap_or(text);
+        let mut parts = core.split(|c: char| !c.is_ascii_digit()).filter(|p| !p.is_empty()).map(|p| p.parse().unwrap_or(0));
+        let version = (parts.next().unwrap_or(0), parts.next().unwrap_or(0), parts.next().unwrap_or(0));
+        Flavor { kind, version, version_text: text.to_string() }
+    }
+
+    /// MariaDB reports the snapshot's binlog position per session, so every copy session can open
+    /// its own snapshot without any lock. MySQL has no such thing: a brief global read lock lines
+    /// the sessions up.
+    pub fn snapshot_needs_global_lock(&self) -> bool {
+        self.kind == Kind::MySql
+    }
+
+    /// Starts a consistent-snapshot transaction on `conn` and returns the binlog position it
+    /// matches (None when the server has no binlog). On MySQL the caller holds the global read lock.
+    pub async fn start_snapshot(&self, server: &Server, conn: &mut Conn, binlog: bool) -> Result<Option<Position>> {
+        conn.query_drop("START TRANSACTION WITH CONSISTENT SNAPSHOT, READ ONLY")
+            .await
+            .map_err(server.err("starting a consistent snapshot"))?;
+        if !binlog {
+            return Ok(None);
+        }
+        match self.kind {
+            Kind::MariaDb => {
+                let rows: Vec<(String, String)> = conn
+                    .query("SHOW STATUS LIKE 'binlog_snapshot_%'")
+                    .await
+                    .map_err(server.err("reading binlog_snapshot_file/position"))?;
+                let get = |k: &str| rows.iter().find(|(n, _)| n.eq_ignore_ascii_case(k)).map(|(_, v)| v.clone());
+                let file = get("binlog_snapshot_file").unwrap_or_default();
+                let pos: u64 = get("binlog_snapshot_position").and_then(|v| v.parse().ok()).unwrap_or(0);
+                if file.is_empty() {
+                    return Ok(None);
+                }
+                let gtid: Option<String> = conn
+                    .exec_first("SELECT BINLOG_GTID_POS(?, ?)", (file.clone(), pos))
+                    .await
+                    .map_err(server.err("BINLOG_GTID_POS"))?
+                    .flatten();
+                Ok(Some(Position { file, pos, gtid }))
+            }
+            Kind::MySql => {
+                let stmt = if self.version >= (8, 4, 0) { "SHOW BINARY LOG STATUS" } else { "SHOW MASTER STATUS" };
+                let row: Option<mysql_async::Row> = conn.query_first(stmt).await.map_err(server.err(stmt))?;
+                let Some(row) = row else { return Ok(None) };
+                let file: String = row.get(0).unwrap_or_default();
+                let pos: u64 = row.get(1).unwrap_or(0);
+                let gtid: Option<String> = row.get::<Option<String>, _>(4).flatten().filter(|g| !g.is_empty());
+                Ok(Some(Position { file, pos, gtid: gtid.map(|g| g.replace('\n', "")) }))
+            }
+        }
+    }
+
+    /// Whether the server writes a binlog at all.
+    pub async fn binlog_enabled(server: &Server, conn: &mut Conn) -> Result<bool> {
+        let on: Option<i64> = conn.query_first("SELECT @@log_bin").await.map_err(server.err("SELECT @@log_bin"))?;
+        Ok(on == Some(1))
+    }
+
+    pub fn check_supported_source(&self, server: &Server) -> Result<()> {
+        let ok = match self.kind {
+            Kind::MySql => self.version >= (5, 1, 0),
+            Kind::MariaDb => self.version >= (10, 0, 0) || self.version.0 == 5,
+        };
+        if ok {
+            Ok(())
+        } else {
+            Err(Error::Connect {
+                role: server.role.as_str(),
+                endpoint: server.address.clone(),
+                message: format!("server version {} is not supported (MySQL 5.1-8.x, MariaDB 10+)", self.version_text),
+            })
+        }
+    }
+}
+
+/// A position in the source's binlog, with the GTID state there when the source has one.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Position {
+    pub file: String,
+    pub pos: u64,
+    pub gtid: Option<String>,
+}
+
+impl Position {
+    /// Binlog files are numbered by their extension (mysql-bin.000012).
+    fn file_seq(&self) -> u64 {
+        self.file.rsplit('.').next().and_then(|n| n.parse().ok()).unwrap_or(0)
+    }
+}
+
+impl PartialOrd for Position {
+    fn partial_cmp(&self, other: &Self) -> Option<Ordering> {
+        Some(self.cmp(other))
+    }
+}
+
+impl Ord for Position {
+    fn cmp(&self, other: &Self) -> Ordering {
+        (self.file_seq(), &self.file, self.pos).cmp(&(other.file_seq(), &other.file, other.pos))
+    }
+}
+
+impl fmt::Display for Position {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}:{}", self.file, self.pos)?;
+        if let Some(g) = &self.gtid {
+            write!(f, " ({g})")?;
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn versions_and_kinds() {
+        let m = Flavor::from_version("10.11.19-MariaDB-0+deb12u1-log");
+        assert_eq!((m.kind, m.version), (Kind::MariaDb, (10, 11, 19)));
+        let o = Flavor::from_version("5.5.5-10.4.2-MariaDB");
+        assert_eq!((o.kind, o.version), (Kind::MariaDb, (10, 4, 2)));
+        let y = Flavor::from_version("8.0.36");
+        assert_eq!((y.kind, y.version), (Kind::MySql, (8, 0, 36)));
+        assert!(y.snapshot_needs_global_lock() && !m.snapshot_needs_global_lock());
+    }
+
+    #[test]
+    fn positions_order_by_file_number_then_offset() {
+        let p = |f: &str, pos| Position { file: f.into(), pos, gtid: None };
+        assert!(p("bin.000002", 4) > p("bin.000001", 9000));
+        assert!(p("bin.000010", 4) > p("bin.000009", 4));
+        assert!(p("bin.000001", 500) > p("bin.000001", 400));
+    }
+}

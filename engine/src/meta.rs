@@ -1,0 +1,302 @@
+//! ferry's records on the target, next to the data they describe: which tables and objects this
+//! task created, how each table was split, and which key ranges are copied (committed in the same
+//! transaction as the range's rows, so a crash can neither lose nor repeat a range).
+
+use mysql_async::prelude::*;
+use mysql_async::{Conn, Value};
+use serde::{Deserialize, Serialize};
+
+use crate::db::{Server, Session, q};
+use crate::error::{Error, Result};
+use crate::flavor::Position;
+
+/// The metadata tables, by name, in the task's metadata database.
+pub struct Meta {
+    pub db: String,
+    pub task: String,
+}
+
+/// How far a table has come.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum TableState {
+    /// ferry is about to create it (a crash may leave it created or not).
+    Creating,
+    /// Created by ferry, secondary indexes possibly deferred.
+    Created,
+    /// It existed before the task (existingTables: Ignore, or no schema sync).
+    Existing,
+    /// Rows copied and indexes built.
+    Done,
+}
+
+impl TableState {
+    fn as_str(self) -> &'static str {
+        match self {
+            TableState::Creating => "creating",
+            TableState::Created => "created",
+            TableState::Existing => "existing",
+            TableState::Done => "done",
+        }
+    }
+    fn parse(s: &str) -> Option<Self> {
+        Some(match s {
+            "creating" => TableState::Creating,
+            "created" => TableState::Created,
+            "existing" => TableState::Existing,
+            "done" => TableState::Done,
+            _ => return None,
+        })
+    }
+}
+
+#[derive(Clone, Debug)]
+pub struct TableRecord {
+    pub state: TableState,
+    /// `ADD KEY ...` clauses to run after the rows are loaded.
+    pub deferred_indexes: Vec<String>,
+}
+
+/// One key range of a table's copy. Bounds are source key values; None is open.
+#[derive(Clone, Debug)]
+pub struct Chunk {
+    pub no: u32,
+    pub lower: Option<Vec<Value>>,
+    pub upper: Option<Vec<Value>>,
+    pub done: bool,
+    pub rows: u64,
+}
+
+impl Meta {
+    pub fn new(db: &str, task: &str) -> Self {
+        Meta { db: db.to_string(), task: task.to_string() }
+    }
+
+    fn t(&self, table: &str) -> String {
+        format!("{}.{}", q(&self.db), q(table))
+    }
+
+    pub async fn ensure(&self, target: &Server) -> Result<()> {
+        let charset = "ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_bin";
+        let stmts = vec![
+            format!("CREATE DATABASE IF NOT EXISTS {}", q(&self.db)),
+            format!(
+                "CREATE TABLE IF NOT EXISTS {} (task VARCHAR(255) NOT NULL, src_db VARCHAR(64) NOT NULL, \
+                 src_table VARCHAR(64) NOT NULL, dst_db VARCHAR(64) NOT NULL, dst_table VARCHAR(64) NOT NULL, \
+                 state VARCHAR(16) NOT NULL, deferred_indexes LONGTEXT NULL, \
+                 updated_at TIMESTAMP(6) NOT NULL DEFAULT CURRENT_TIMESTAMP(6) ON UPDATE CURRENT_TIMESTAMP(6), \
+                 PRIMARY KEY (task, src_db, src_table)) {charset}",
+                self.t("copy_tables")
+            ),
+            format!(
+                "CREATE TABLE IF NOT EXISTS {} (task VARCHAR(255) NOT NULL, src_db VARCHAR(64) NOT NULL, \
+                 src_table VARCHAR(64) NOT NULL, chunk INT UNSIGNED NOT NULL, lower_bound LONGTEXT NULL, \
+                 upper_bound LONGTEXT NULL, done TINYINT NOT NULL DEFAULT 0, rows_copied BIGINT UNSIGNED NOT NULL DEFAULT 0, \
+                 snapshot_file VARCHAR(512) NULL, snapshot_pos BIGINT UNSIGNED NULL, snapshot_gtid TEXT NULL, \
+                 PRIMARY KEY (task, src_db, src_table, chunk)) {charset}",
+                self.t("copy_chunks")
+            ),
+            format!(
+                "CREATE TABLE IF NOT EXISTS {} (task VARCHAR(255) NOT NULL, kind VARCHAR(16) NOT NULL, \
+                 dst_db VARCHAR(64) NOT NULL, name VARCHAR(64) NOT NULL, \
+                 PRIMARY KEY (task, kind, dst_db, name)) {charset}",
+                self.t("schema_objects")
+            ),
+        ];
+        target.exec_all(Session::Control, &stmts).await
+    }
+
+    pub async fn table_record(&self, target: &Server, conn: &mut Conn, src_db: &str, src_table: &str) -> Result<Option<TableRecord>> {
+        let row: Option<(String, Option<String>)> = conn
+            .exec_first(
+                format!("SELECT state, deferred_indexes FROM {} WHERE task = ? AND src_db = ? AND src_table = ?", self.t("copy_tables")),
+                (&self.task, src_db, src_table),
+            )
+            .await
+            .map_err(target.err("reading ferry's table records"))?;
+        Ok(row.and_then(|(state, idx)| {
+            Some(TableRecord {
+                state: TableState::parse(&state)?,
+                deferred_indexes: idx.and_then(|s| serde_json::from_str(&s).ok()).unwrap_or_default(),
+            })
+        }))
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    pub async fn set_table(
+        &self,
+        target: &Server,
+        conn: &mut Conn,
+        src: (&str, &str),
+        dst: (&str, &str),
+        state: TableState,
+        deferred_indexes: Option<&[String]>,
+    ) -> Result<()> {
+        let idx = deferred_indexes.map(|d| serde_json::to_string(d).expect("strings serialize"));
+        conn.exec_drop(
+            format!(
+                "INSERT INTO {} (task, src_db, src_table, dst_db, dst_table, state, deferred_indexes) VALUES (?, ?, ?, ?, ?, ?, ?) \
+                 ON DUPLICATE KEY UPDATE dst_db = VALUES(dst_db), dst_table = VALUES(dst_table), state = VALUES(state), \
+                 deferred_indexes = COALESCE(VALUES(deferred_indexes), deferred_indexes)",
+                self.t("copy_tables")
+            ),
+            (&self.task, src.0, src.1, dst.0, dst.1, state.as_str(), idx),
+        )
+        .await
+        .map_err(target.err("recording a table's state"))
+    }
+
+    pub async fn record_object(&self, target: &Server, conn: &mut Conn, kind: &str, dst_db: &str, name: &str) -> Result<()> {
+        conn.exec_drop(
+            format!("INSERT IGNORE INTO {} (task, kind, dst_db, name) VALUES (?, ?, ?, ?)", self.t("schema_objects")),
+            (&self.task, kind, dst_db, name),
+        )
+        .await
+        .map_err(target.err("recording a created object"))
+    }
+
+    pub async fn object_is_ours(&self, target: &Server, conn: &mut Conn, kind: &str, dst_db: &str, name: &str) -> Result<bool> {
+        let n: Option<i64> = conn
+            .exec_first(
+                format!("SELECT COUNT(*) FROM {} WHERE task = ? AND kind = ? AND dst_db = ? AND name = ?", self.t("schema_objects")),
+                (&self.task, kind, dst_db, name),
+            )
+            .await
+            .map_err(target.err("reading ferry's object records"))?;
+        Ok(n.unwrap_or(0) > 0)
+    }
+
+    pub async fn chunks(&self, target: &Server, conn: &mut Conn, src_db: &str, src_table: &str) -> Result<Vec<Chunk>> {
+        let rows: Vec<(u32, Option<String>, Option<String>, i64, u64)> = conn
+            .exec(
+                format!(
+                    "SELECT chunk, lower_bound, upper_bound, done, rows_copied FROM {} \
+                     WHERE task = ? AND src_db = ? AND src_table = ? ORDER BY chunk",
+                    self.t("copy_chunks")
+                ),
+                (&self.task, src_db, src_table),
+            )
+            .await
+            .map_err(target.err("reading the copy plan"))?;
+        rows.into_iter()
+            .map(|(no, lo, hi, done, n)| {
+                let bound = |s: Option<String>| -> Result<Option<Vec<Value>>> {
+                    s.map(|s| decode_bound(&s)).transpose().map_err(|m| {
+                        Error::object(format!("{src_db}.{src_table}"), format!("unreadable copy plan in the metadata database: {m}"))
+                    })
+                };
+                Ok(Chunk { no, lower: bound(lo)?, upper: bound(hi)?, done: done != 0, rows: n })
+            })
+            .collect()
+    }
+
+    pub async fn save_plan(&self, target: &Server, conn: &mut Conn, src_db: &str, src_table: &str, chunks: &[Chunk]) -> Result<()> {
+        let mut tx = conn.start_transaction(Default::default()).await.map_err(target.err("saving the copy plan"))?;
+        tx.exec_drop(
+            format!("DELETE FROM {} WHERE task = ? AND src_db = ? AND src_table = ?", self.t("copy_chunks")),
+            (&self.task, src_db, src_table),
+        )
+        .await
+        .map_err(target.err("saving the copy plan"))?;
+        for c in chunks {
+            tx.exec_drop(
+                format!("INSERT INTO {} (task, src_db, src_table, chunk, lower_bound, upper_bound) VALUES (?, ?, ?, ?, ?, ?)", self.t("copy_chunks")),
+                (&self.task, src_db, src_table, c.no, c.lower.as_deref().map(encode_bound), c.upper.as_deref().map(encode_bound)),
+            )
+            .await
+            .map_err(target.err("saving the copy plan"))?;
+        }
+        tx.commit().await.map_err(target.err("saving the copy plan"))
+    }
+
+    /// The statement that marks a chunk copied; run inside the chunk's transaction.
+    pub fn chunk_done_sql(&self) -> String {
+        format!(
+            "UPDATE {} SET done = 1, rows_copied = ?, snapshot_file = ?, snapshot_pos = ?, snapshot_gtid = ? \
+             WHERE task = ? AND src_db = ? AND src_table = ? AND chunk = ? AND done = 0",
+            self.t("copy_chunks")
+        )
+    }
+
+    /// The snapshot positions the copied chunks were read at.
+    pub async fn snapshot_positions(&self, target: &Server, conn: &mut Conn) -> Result<Vec<Position>> {
+        let rows: Vec<(String, u64, Option<String>)> = conn
+            .exec(
+                format!(
+                    "SELECT DISTINCT snapshot_file, snapshot_pos, snapshot_gtid FROM {} WHERE task = ? AND done = 1 AND snapshot_file IS NOT NULL",
+                    self.t("copy_chunks")
+                ),
+                (&self.task,),
+            )
+            .await
+            .map_err(target.err("reading snapshot positions"))?;
+        Ok(rows.into_iter().map(|(file, pos, gtid)| Position { file, pos, gtid }).collect())
+    }
+}
+
+/// Key values as stored in the plan: typed, so they bind back exactly as read.
+#[derive(Serialize, Deserialize)]
+enum Bound {
+    I(i64),
+    U(u64),
+    B(String),
+    F(f32),
+    D(f64),
+    Dt(u16, u8, u8, u8, u8, u8, u32),
+    T(bool, u32, u8, u8, u8, u32),
+    N,
+}
+
+pub fn encode_bound(values: &[Value]) -> String {
+    use base64::Engine as _;
+    let b: Vec<Bound> = values
+        .iter()
+        .map(|v| match v {
+            Value::NULL => Bound::N,
+            Value::Int(i) => Bound::I(*i),
+            Value::UInt(u) => Bound::U(*u),
+            Value::Bytes(b) => Bound::B(base64::engine::general_purpose::STANDARD.encode(b)),
+            Value::Float(f) => Bound::F(*f),
+            Value::Double(d) => Bound::D(*d),
+            Value::Date(y, m, d, h, mi, s, us) => Bound::Dt(*y, *m, *d, *h, *mi, *s, *us),
+            Value::Time(n, d, h, m, s, us) => Bound::T(*n, *d, *h, *m, *s, *us),
+        })
+        .collect();
+    serde_json::to_string(&b).expect("bounds serialize")
+}
+
+pub fn decode_bound(s: &str) -> std::result::Result<Vec<Value>, String> {
+    use base64::Engine as _;
+    let b: Vec<Bound> = serde_json::from_str(s).map_err(|e| e.to_string())?;
+    b.into_iter()
+        .map(|b| {
+            Ok(match b {
+                Bound::N => Value::NULL,
+                Bound::I(i) => Value::Int(i),
+                Bound::U(u) => Value::UInt(u),
+                Bound::B(s) => Value::Bytes(base64::engine::general_purpose::STANDARD.decode(s).map_err(|e| e.to_string())?),
+                Bound::F(f) => Value::Float(f),
+                Bound::D(d) => Value::Double(d),
+                Bound::Dt(y, m, d, h, mi, s, us) => Value::Date(y, m, d, h, mi, s, us),
+                Bound::T(n, d, h, m, s, us) => Value::Time(n, d, h, m, s, us),
+            })
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn bounds_round_trip_exactly() {
+        let v = vec![
+            Value::Int(-5),
+            Value::UInt(u64::MAX),
+            Value::Bytes(b"a\tb\0\xff".to_vec()),
+            Value::Date(2024, 2, 29, 23, 59, 59, 999_999),
+            Value::Time(true, 34, 22, 59, 59, 1),
+            Value::NULL,
+        ];
+        assert_eq!(decode_bound(&encode_bound(&v)).unwrap(), v);
+    }
+}

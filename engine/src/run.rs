@@ -1,0 +1,183 @@
+//! One run of a task: connect, resolve the selection, schema sync, full copy, checkpoint. The
+//! same function serves `ferry run` (local state file) and the operator's engine pod.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use ferry_crds::{Checkpoint, Phase, SchemaSyncStatus, SyncTaskStatus};
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
+use mysql_async::prelude::*;
+use tracing::{info, info_span, Instrument};
+
+use crate::catalog;
+use crate::copier::{Copier, TableCopy};
+use crate::db::{Role, Server, Session};
+use crate::error::{Error, Result};
+use crate::flavor::{Flavor, Position};
+use crate::manifest::Task;
+use crate::mapping;
+use crate::meta::{Meta, TableState};
+use crate::schema::SchemaSync;
+use crate::status::{Reporter, TableCounter};
+
+/// Runs the task to its end (or first error), keeping `reporter` current. The caller records
+/// a returned error as the Failed phase.
+pub async fn run(task: &Task, reporter: Arc<Reporter>) -> Result<()> {
+    let span = info_span!("task", name = %task.id());
+    run_inner(task, reporter).instrument(span).await
+}
+
+async fn run_inner(task: &Task, reporter: Arc<Reporter>) -> Result<()> {
+    let spec = &task.spec;
+    if spec.suspend {
+        reporter.set_phase(Phase::Suspended, Some("spec.suspend is true; nothing runs until it is false".into()));
+        return Ok(());
+    }
+    if spec.incremental {
+        return Err(Error::invalid(
+            "spec.incremental",
+            "incremental sync from the binlog is not part of this build yet; set incremental: false for a one-time copy",
+        ));
+    }
+    reporter.set_phase(Phase::Initializing, Some("connecting".into()));
+    let source = Server::new(Role::Source, &spec.source, &task.source_credentials, task.source_ca.as_deref());
+    let target = Server::new(Role::Target, &spec.target, &task.target_credentials, task.target_ca.as_deref());
+    let (src_conn, tgt_conn) = tokio::join!(source.connect(Session::Control), target.connect(Session::Control));
+    let (mut src, mut tgt) = (src_conn?, tgt_conn?);
+    let flavor = Flavor::detect(&source, &mut src).await?;
+    flavor.check_supported_source(&source)?;
+    let binlog = Flavor::binlog_enabled(&source, &mut src).await?;
+    info!(source = %flavor.version_text, binlog, "source connected");
+    if spec.initial_sync.data {
+        let local_infile: Option<i64> =
+            tgt.query_first("SELECT @@local_infile").await.map_err(target.err("SELECT @@local_infile"))?;
+        if local_infile != Some(1) {
+            return Err(Error::Connect {
+                role: "target",
+                endpoint: target.address.clone(),
+                message: "local_infile is OFF; ferry loads rows with LOAD DATA LOCAL: SET GLOBAL local_infile = 1".into(),
+            });
+        }
+    }
+
+    let meta = Arc::new(Meta::new(&spec.metadata_database, &task.id()));
+    meta.ensure(&target).await?;
+
+    // The source catalog of what the task selects.
+    let existing: Vec<String> = catalog::databases(&source, &mut src).await?;
+    let mut tables_of = BTreeMap::new();
+    for sel in &spec.objects {
+        if !existing.contains(&sel.database) {
+            continue; // resolve() names the field
+        }
+        let all = catalog::base_tables(&source, &mut src, &sel.database).await?;
+        let wanted: Vec<&String> = match &sel.tables {
+            None => all.iter().collect(),
+            Some(list) => all.iter().filter(|t| list.iter().any(|s| &s.name == *t)).collect(),
+        };
+        let mut described = Vec::new();
+        for t in wanted {
+            described.push(catalog::table(&source, &mut src, &sel.database, t).await?);
+        }
+        tables_of.insert(sel.database.clone(), described);
+    }
+    let dbs = mapping::resolve(spec, &tables_of)?;
+    let renames = mapping::renames(&dbs);
+    let _ = src.disconnect().await;
+
+    reporter.set_phase(Phase::Initializing, Some("schema sync".into()));
+    let mut schema_status = SchemaSyncStatus::default();
+    let prepared = SchemaSync { spec, source: &source, target: &target, meta: &meta, renames: &renames }
+        .run(&dbs, &mut schema_status)
+        .instrument(info_span!("schema"))
+        .await?;
+    reporter.update(|s| s.schema_sync = Some(schema_status.clone()));
+    reporter.flush()?;
+
+    if spec.initial_sync.data {
+        reporter.set_phase(Phase::Initializing, Some("full data sync".into()));
+        let copier = Copier {
+            source: source.clone(),
+            target: target.clone(),
+            flavor: flavor.clone(),
+            binlog,
+            meta: meta.clone(),
+            parallelism: spec.engine.parallelism as usize,
+            batch_bytes: spec.engine.batch_bytes,
+        };
+        let mut plan_src = source.connect(Session::Control).await?;
+        let mut work = Vec::new();
+        let mut counters = Vec::new();
+        for p in prepared {
+            let counter = Arc::new(TableCounter::new(p.map.source_name(), p.map.rows_estimate));
+            counters.push(counter.clone());
+            let chunks = copier.plan(&mut plan_src, &mut tgt, &p.map).await?;
+            let done = chunks.iter().filter(|c| c.done).count() as u32;
+            counter.set_plan(chunks.len() as u32, done, chunks.iter().map(|c| c.rows).sum());
+            if p.state == TableState::Done {
+                counter.mark_complete();
+                continue;
+            }
+            let copy = TableCopy {
+                map: p.map,
+                columns: p.columns,
+                keep_existing_rows: p.keep_existing_rows,
+                deferred_indexes: p.deferred_indexes,
+                counter,
+            };
+            work.push((Arc::new(copy), chunks));
+        }
+        let _ = plan_src.disconnect().await;
+        reporter.start_copy(counters);
+        copier.run(work).instrument(info_span!("full_sync")).await?;
+        reporter.flush()?;
+
+        let positions = meta.snapshot_positions(&target, &mut tgt).await?;
+        if let Some(cp) = checkpoint(&positions) {
+            info!(file = %cp.file, position = cp.position, "full sync consistent from this binlog position");
+            reporter.update(|s| s.checkpoint = Some(cp));
+        }
+    }
+    let _ = tgt.disconnect().await;
+
+    let summary = summary(&reporter.status());
+    reporter.set_phase(Phase::Finished, Some(summary));
+    Ok(())
+}
+
+/// Where incremental sync must start (the earliest snapshot a chunk was read at) and until where
+/// it replays idempotently (the latest).
+fn checkpoint(positions: &[Position]) -> Option<Checkpoint> {
+    let first = positions.iter().min()?;
+    let last = positions.iter().max()?;
+    Some(Checkpoint {
+        file: first.file.clone(),
+        position: first.pos,
+        gtid_set: first.gtid.clone().filter(|g| !g.is_empty()),
+        consistent_at: (last != first).then(|| format!("{}:{}", last.file, last.pos)),
+        time: Some(Time(now())),
+    })
+}
+
+fn now() -> k8s_openapi::jiff::Timestamp {
+    k8s_openapi::jiff::Timestamp::now()
+}
+
+fn summary(s: &SyncTaskStatus) -> String {
+    let mut parts = Vec::new();
+    if let Some(sc) = &s.schema_sync {
+        parts.push(format!("{} tables, {} views, {} routines", sc.tables + sc.kept_existing.len() as u32, sc.views, sc.routines));
+    }
+    if let Some(f) = &s.full_sync {
+        parts.push(format!("{} rows copied", f.rows_done));
+    }
+    if let Some(c) = &s.checkpoint {
+        parts.push(format!("consistent at {}:{}", c.file, c.position));
+    }
+    format!("initial sync complete: {}", parts.join(", "))
+}
+
+/// The status a fresh run starts from.
+pub fn initial_status() -> SyncTaskStatus {
+    SyncTaskStatus { phase: Some(Phase::Pending), ..Default::default() }
+}

@@ -1,0 +1,344 @@
+//! The initial schema sync: databases, tables (from SHOW CREATE TABLE, renamed and trimmed to the
+//! selected columns), views in dependency order, functions and procedures. Triggers are deferred:
+//! their effects already arrive as rows. Every object ferry creates is recorded on the target, so a
+//! re-run knows its own tables from tables that were there before.
+
+use std::collections::BTreeSet;
+
+use ferry_crds::{ExistingTables, SchemaSyncStatus, SyncTaskSpec};
+use mysql_async::Conn;
+use mysql_async::prelude::*;
+use tracing::{info, warn};
+
+use crate::catalog::{self, Column};
+use crate::db::{Server, Session, lit, q, qt, short};
+use crate::error::{Error, Result};
+use crate::mapping::{DatabaseMap, TableMap};
+use crate::meta::{Meta, TableState};
+use crate::sql::rewrite;
+
+/// A table ready for the full copy.
+pub struct PreparedTable {
+    pub map: TableMap,
+    pub state: TableState,
+    /// (source column, target column) pairs the copy writes.
+    pub columns: Vec<(Column, String)>,
+    pub keep_existing_rows: bool,
+    pub deferred_indexes: Vec<String>,
+}
+
+pub struct SchemaSync<'a> {
+    pub spec: &'a SyncTaskSpec,
+    pub source: &'a Server,
+    pub target: &'a Server,
+    pub meta: &'a Meta,
+    pub renames: &'a rewrite::NameMap,
+}
+
+enum Plan {
+    Create,
+    Ours(TableState, Vec<String>),
+    Existing,
+}
+
+impl SchemaSync<'_> {
+    pub async fn run(&self, dbs: &[DatabaseMap], status: &mut SchemaSyncStatus) -> Result<Vec<PreparedTable>> {
+        let mut src = self.source.connect(Session::Control).await?;
+        let mut tgt = self.target.connect(Session::Write).await?;
+        let with_schema = self.spec.initial_sync.schema;
+        let names = self.renames;
+
+        // Decide every table first: a refusal must come before anything is created.
+        let mut plans = Vec::new();
+        let mut conflicts = Vec::new();
+        for d in dbs {
+            let present: BTreeSet<String> =
+                catalog::existing_relations(self.target, &mut tgt, &d.dst).await?.into_iter().collect();
+            for t in &d.tables {
+                let record = self.meta.table_record(self.target, &mut tgt, &t.src_db, &t.src_table).await?;
+                let exists = present.contains(&t.dst_table);
+                let plan = match record {
+                    Some(r) if r.state == TableState::Existing => Plan::Existing,
+                    Some(r) if r.state == TableState::Creating && !exists => Plan::Create,
+                    Some(r) => Plan::Ours(r.state, r.deferred_indexes),
+                    None if exists => {
+                        if with_schema && self.spec.existing_tables == ExistingTables::PrecheckAndIntercept {
+                            conflicts.push(t.target_name());
+                        }
+                        Plan::Existing
+                    }
+                    None if with_schema => Plan::Create,
+                    None => {
+                        return Err(Error::object(
+                            t.target_name(),
+                            "does not exist on the target, and spec.initialSync.schema is false: create it or enable the schema sync",
+                        ));
+                    }
+                };
+                plans.push((t, plan));
+            }
+        }
+        if !conflicts.is_empty() {
+            return Err(Error::invalid(
+                "spec.existingTables",
+                format!(
+                    "PrecheckAndIntercept: {} already exist on the target {}; drop them, map the tables to other names, or set existingTables: Ignore",
+                    conflicts.join(", "),
+                    self.target.address
+                ),
+            ));
+        }
+
+        if with_schema {
+            for d in dbs {
+                self.create_database(&mut src, &mut tgt, d).await?;
+            }
+        }
+
+        let mut out = Vec::new();
+        for (t, plan) in plans {
+            let prepared = match plan {
+                Plan::Create => {
+                    let deferred = self.create_table(&mut src, &mut tgt, t, names).await?;
+                    status.tables += 1;
+                    PreparedTable {
+                        map: t.clone(),
+                        state: TableState::Created,
+                        columns: copy_pairs(t),
+                        keep_existing_rows: false,
+                        deferred_indexes: deferred,
+                    }
+                }
+                Plan::Ours(state, deferred) => {
+                    status.tables += 1;
+                    PreparedTable { map: t.clone(), state, columns: copy_pairs(t), keep_existing_rows: false, deferred_indexes: deferred }
+                }
+                Plan::Existing => {
+                    let columns = self.common_columns(&mut tgt, t).await?;
+                    self.meta
+                        .set_table(self.target, &mut tgt, (&t.src_db, &t.src_table), (&t.dst_db, &t.dst_table), TableState::Existing, Some(&[]))
+                        .await?;
+                    status.kept_existing.push(t.target_name());
+                    PreparedTable {
+                        map: t.clone(),
+                        state: TableState::Existing,
+                        columns,
+                        keep_existing_rows: true,
+                        deferred_indexes: Vec::new(),
+                    }
+                }
+            };
+            out.push(prepared);
+        }
+
+        if with_schema {
+            for d in dbs.iter().filter(|d| d.whole) {
+                status.views += self.create_views(&mut src, &mut tgt, d, names).await?;
+                status.routines += self.create_routines(&mut src, &mut tgt, d, names).await?;
+            }
+        }
+        for d in dbs {
+            let selected: BTreeSet<&str> = d.tables.iter().map(|t| t.src_table.as_str()).collect();
+            for (trigger, table) in catalog::triggers(self.source, &mut src, &d.src).await? {
+                if selected.contains(table.as_str()) {
+                    status.deferred_triggers.push(format!("{}.{trigger}", d.src));
+                }
+            }
+        }
+        let _ = src.disconnect().await;
+        let _ = tgt.disconnect().await;
+        Ok(out)
+    }
+
+    async fn create_database(&self, src: &mut Conn, tgt: &mut Conn, d: &DatabaseMap) -> Result<()> {
+        let row: Option<(String, String)> = src
+            .exec_first(
+                "SELECT DEFAULT_CHARACTER_SET_NAME, DEFAULT_COLLATION_NAME FROM information_schema.SCHEMATA WHERE SCHEMA_NAME = ?",
+                (&d.src,),
+            )
+            .await
+            .map_err(self.source.err(format!("reading database {}", d.src)))?;
+        let mut sql = format!("CREATE DATABASE IF NOT EXISTS {}", q(&d.dst));
+        if let Some((cs, coll)) = row {
+            sql.push_str(&format!(" CHARACTER SET {cs} COLLATE {coll}"));
+        }
+        tgt.query_drop(&sql).await.map_err(self.target.err(short(&sql)))
+    }
+
+    /// Creates one table; returns the secondary indexes deferred until after the load.
+    async fn create_table(&self, src: &mut Conn, tgt: &mut Conn, t: &TableMap, names: &rewrite::NameMap) -> Result<Vec<String>> {
+        let ddl = catalog::show_create_table(self.source, src, &t.src_db, &t.src_table).await?;
+        let bad = |e: rewrite::RewriteError| Error::object(t.source_name(), format!("cannot rewrite its CREATE TABLE: {e}"));
+        let ddl = if t.column_subset {
+            let keep: Vec<String> = t.columns.iter().map(|c| c.source.name.clone()).collect();
+            rewrite::select_columns_create_table(&ddl, &keep).map_err(bad)?
+        } else {
+            ddl
+        };
+        let ddl = rewrite::rewrite_create_table(&ddl, &t.src_db, &t.src_table, names).map_err(bad)?;
+        let (ddl, deferred) = if self.spec.initial_sync.data { rewrite::split_secondary_indexes(&ddl) } else { (ddl, Vec::new()) };
+        let src_pair = (t.src_db.as_str(), t.src_table.as_str());
+        let dst_pair = (t.dst_db.as_str(), t.dst_table.as_str());
+        self.meta.set_table(self.target, tgt, src_pair, dst_pair, TableState::Creating, Some(&deferred)).await?;
+        info!(table = %t.target_name(), "creating table");
+        tgt.query_drop(&ddl).await.map_err(self.target.err(format!("creating {}: {}", t.target_name(), short(&ddl))))?;
+        self.meta.set_table(self.target, tgt, src_pair, dst_pair, TableState::Created, None).await?;
+        Ok(deferred)
+    }
+
+    /// For a table that was already on the target: the columns both sides have.
+    async fn common_columns(&self, tgt: &mut Conn, t: &TableMap) -> Result<Vec<(Column, String)>> {
+        let target = catalog::table(self.target, tgt, &t.dst_db, &t.dst_table).await?;
+        let wanted = copy_pairs(t);
+        let (common, missing): (Vec<_>, Vec<_>) = wanted.into_iter().partition(|(_, dst)| target.column(dst).is_some());
+        // Target columns the copy cannot fill: NOT NULL, no default, not generated or AUTO_INCREMENT.
+        let required: Vec<(String,)> = tgt
+            .exec(
+                "SELECT COLUMN_NAME FROM information_schema.COLUMNS WHERE TABLE_SCHEMA = ? AND TABLE_NAME = ? \
+                 AND IS_NULLABLE = 'NO' AND COLUMN_DEFAULT IS NULL AND EXTRA NOT LIKE '%auto_increment%' \
+                 AND EXTRA NOT LIKE '%VIRTUAL%' AND EXTRA NOT LIKE '%STORED%' AND EXTRA NOT LIKE '%PERSISTENT%'",
+                (&t.dst_db, &t.dst_table),
+            )
+            .await
+            .map_err(self.target.err(format!("reading columns of {}", t.target_name())))?;
+        let unfillable: Vec<String> = required
+            .into_iter()
+            .map(|(c,)| c)
+            .filter(|c| !common.iter().any(|(_, d)| d.eq_ignore_ascii_case(c)))
+            .collect();
+        if common.is_empty() || !unfillable.is_empty() {
+            let mut why = Vec::new();
+            if common.is_empty() {
+                why.push("no column in common with the source".to_string());
+            }
+            if !unfillable.is_empty() {
+                why.push(format!("target columns {} are NOT NULL without a default and have no source column", unfillable.join(", ")));
+            }
+            return Err(Error::object(
+                format!("{} (existing target table)", t.target_name()),
+                format!("schemas differ from {}: {}", t.source_name(), why.join("; ")),
+            ));
+        }
+        if !missing.is_empty() {
+            let names: Vec<String> = missing.iter().map(|(c, _)| c.name.clone()).collect();
+            warn!(table = %t.target_name(), columns = %names.join(", "), "target table lacks source columns; copying the common columns");
+        }
+        Ok(common)
+    }
+
+    /// Creates the views of a database, retrying those whose dependencies come later.
+    async fn create_views(&self, src: &mut Conn, tgt: &mut Conn, d: &DatabaseMap, names: &rewrite::NameMap) -> Result<u32> {
+        let mut pending = Vec::new();
+        let present: BTreeSet<String> = catalog::existing_relations(self.target, tgt, &d.dst).await?.into_iter().collect();
+        for v in catalog::views(self.source, src, &d.src).await? {
+            let ours = self.meta.object_is_ours(self.target, tgt, "VIEW", &d.dst, &v).await?;
+            if present.contains(&v) && !ours {
+                if self.spec.existing_tables == ExistingTables::PrecheckAndIntercept {
+                    return Err(Error::invalid(
+                        "spec.existingTables",
+                        format!("PrecheckAndIntercept: view {}.{v} already exists on the target {}", d.dst, self.target.address),
+                    ));
+                }
+                continue;
+            }
+            let (ddl, _, _) = catalog::show_create_view(self.source, src, &d.src, &v).await?;
+            let ddl = rewrite::rewrite_references(&rewrite::strip_definer(&ddl), &d.src, names)
+                .map_err(|e| Error::object(format!("{}.{v}", d.src), format!("cannot rewrite the view: {e}")))?;
+            let ddl = or_replace(&ddl);
+            pending.push((v, ddl));
+        }
+        tgt.query_drop(format!("USE {}", q(&d.dst))).await.map_err(self.target.err("USE"))?;
+        let mut created = 0;
+        while !pending.is_empty() {
+            let before = pending.len();
+            let mut next = Vec::new();
+            let mut last_err = (String::new(), String::new());
+            for (v, ddl) in pending.drain(..) {
+                match tgt.query_drop(&ddl).await {
+                    Ok(()) => {
+                        self.meta.record_object(self.target, tgt, "VIEW", &d.dst, &v).await?;
+                        created += 1;
+                    }
+                    // 1146: a table or view it reads is not created yet; try again after the others.
+                    Err(mysql_async::Error::Server(e)) if e.code == 1146 => {
+                        last_err = (v.clone(), e.message.clone());
+                        next.push((v, ddl));
+                    }
+                    Err(e) => return Err(self.target.err(format!("creating view {}.{v}", d.dst))(e)),
+                }
+            }
+            if next.len() == before {
+                let (v, m) = last_err;
+                return Err(Error::object(format!("{}.{v}", d.dst), format!("cannot create the view: {m}")));
+            }
+            pending = next;
+        }
+        Ok(created)
+    }
+
+    async fn create_routines(&self, src: &mut Conn, tgt: &mut Conn, d: &DatabaseMap, names: &rewrite::NameMap) -> Result<u32> {
+        let mut created = 0;
+        tgt.query_drop(format!("USE {}", q(&d.dst))).await.map_err(self.target.err("USE"))?;
+        let existing: Vec<(String, String)> = tgt
+            .exec(
+                "SELECT ROUTINE_TYPE, ROUTINE_NAME FROM information_schema.ROUTINES WHERE ROUTINE_SCHEMA = ?",
+                (&d.dst,),
+            )
+            .await
+            .map_err(self.target.err("listing routines"))?;
+        for (kind, name) in catalog::routines(self.source, src, &d.src).await? {
+            let object = format!("{} {}.{name}", kind.to_lowercase(), d.src);
+            let ours = self.meta.object_is_ours(self.target, tgt, &kind, &d.dst, &name).await?;
+            if existing.iter().any(|(k, n)| k == &kind && n == &name) {
+                if !ours {
+                    if self.spec.existing_tables == ExistingTables::PrecheckAndIntercept {
+                        return Err(Error::invalid(
+                            "spec.existingTables",
+                            format!("PrecheckAndIntercept: {object} already exists on the target {}", self.target.address),
+                        ));
+                    }
+                    continue;
+                }
+                let drop = format!("DROP {kind} IF EXISTS {}", qt(&d.dst, &name));
+                tgt.query_drop(&drop).await.map_err(self.target.err(drop.clone()))?;
+            }
+            let (sql_mode, ddl) = catalog::show_create_routine(self.source, src, &d.src, &kind, &name).await?;
+            if ddl.is_empty() {
+                return Err(Error::object(object, "SHOW CREATE returned no body: the source user needs SELECT on mysql.proc or SHOW_ROUTINE"));
+            }
+            let ddl = rewrite::rewrite_references(&rewrite::strip_definer(&ddl), &d.src, names)
+                .map_err(|e| Error::object(object.clone(), format!("cannot rewrite: {e}")))?;
+            // A routine keeps the sql_mode it was created with.
+            tgt.query_drop(format!("SET SESSION sql_mode = {}", lit(&sql_mode))).await.map_err(self.target.err("SET sql_mode"))?;
+            let res = tgt.query_drop(&ddl).await;
+            tgt.query_drop(format!("SET SESSION sql_mode = '{}'", crate::db::WRITE_SQL_MODE)).await.map_err(self.target.err("SET sql_mode"))?;
+            res.map_err(|e| {
+                let hint = match &e {
+                    mysql_async::Error::Server(s) if s.code == 1418 => {
+                        " (the target writes a binlog: SET GLOBAL log_bin_trust_function_creators = 1, or grant SUPER)"
+                    }
+                    _ => "",
+                };
+                Error::object(object.clone(), format!("cannot create it on the target {}: {e}{hint}", self.target.address))
+            })?;
+            self.meta.record_object(self.target, tgt, &kind, &d.dst, &name).await?;
+            created += 1;
+        }
+        Ok(created)
+    }
+}
+
+/// Ferry re-creates its own views on a re-run.
+fn or_replace(ddl: &str) -> String {
+    match ddl.get(..7) {
+        Some(p) if p.eq_ignore_ascii_case("CREATE ") && !ddl[7..].trim_start().to_ascii_uppercase().starts_with("OR REPLACE") => {
+            format!("CREATE OR REPLACE {}", &ddl[7..])
+        }
+        _ => ddl.to_string(),
+    }
+}
+
+/// (source column, target name) of the columns the copy writes.
+pub fn copy_pairs(t: &TableMap) -> Vec<(Column, String)> {
+    t.copy_columns().map(|c| (c.source.clone(), c.target.clone())).collect()
+}

@@ -1,0 +1,2 @@
+/*!50003 CREATE*/ /*!50017 DEFINER=`root`@`localhost`*/ /*!50003 TRIGGER t1 BEFORE INSERT ON orders FOR EACH ROW BEGIN SET NEW.qty = NEW.qty + 1; END 
+*/

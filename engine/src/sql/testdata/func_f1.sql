@@ -1,0 +1,3 @@
+CREATE DEFINER=`root`@`localhost` FUNCTION `f1`(x INT) RETURNS int(11)
+    DETERMINISTIC
+RETURN (SELECT COUNT(*) FROM orders WHERE qty > x)

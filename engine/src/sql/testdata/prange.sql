@@ -1,0 +1,8 @@
+CREATE TABLE `prange` (
+  `id` int(11) NOT NULL,
+  `grp` int(11) NOT NULL,
+  PRIMARY KEY (`id`,`grp`)
+) ENGINE=InnoDB DEFAULT CHARSET=latin1 COLLATE=latin1_swedish_ci
+ PARTITION BY RANGE (`grp`)
+(PARTITION `p0` VALUES LESS THAN (10) COMMENT = 'grp part' ENGINE = InnoDB,
+ PARTITION `p1` VALUES LESS THAN MAXVALUE ENGINE = InnoDB)

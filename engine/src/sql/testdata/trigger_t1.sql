@@ -1,0 +1,1 @@
+CREATE DEFINER=`root`@`localhost` TRIGGER t1 BEFORE INSERT ON orders FOR EACH ROW BEGIN SET NEW.qty = NEW.qty + 1; END

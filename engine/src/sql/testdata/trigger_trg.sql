@@ -1,0 +1,1 @@
+CREATE DEFINER=`root`@`localhost` TRIGGER crm.trg AFTER UPDATE ON contacts FOR EACH ROW INSERT INTO shop.customers (id, name) VALUES (NEW.id, OLD.cust_id)

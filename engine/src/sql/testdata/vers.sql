@@ -1,0 +1,10 @@
+CREATE TABLE `vers` (
+  `id` int(11) NOT NULL,
+  `a` int(11) INVISIBLE DEFAULT NULL,
+  `select` int(11) DEFAULT NULL,
+  `date` date DEFAULT NULL,
+  `s` timestamp(6) GENERATED ALWAYS AS ROW START,
+  `e` timestamp(6) GENERATED ALWAYS AS ROW END,
+  PRIMARY KEY (`id`,`e`),
+  PERIOD FOR SYSTEM_TIME (`s`, `e`)
+) ENGINE=InnoDB DEFAULT CHARSET=latin1 COLLATE=latin1_swedish_ci WITH SYSTEM VERSIONING

@@ -1,0 +1,1 @@
+CREATE ALGORITHM=UNDEFINED DEFINER=`root`@`localhost` SQL SECURITY DEFINER VIEW `v1` AS select `o`.`id` AS `id`,`o`.`qty` AS `qty`,`c`.`name` AS `cname`,'orders.qty' AS `lit` from (`orders` `o` join `customers` `c` on(`c`.`id` = `o`.`customer_id`)) where `o`.`note` <> 'x'

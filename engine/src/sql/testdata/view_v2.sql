@@ -1,0 +1,1 @@
+CREATE ALGORITHM=UNDEFINED DEFINER=`root`@`localhost` SQL SECURITY DEFINER VIEW `v2` AS select `orders`.`id` AS `id`,`orders`.`qty` AS `qty` from `orders` where `orders`.`qty` > (select 1)

@@ -1,0 +1,1 @@
+CREATE ALGORITHM=UNDEFINED DEFINER=`root`@`localhost` SQL SECURITY DEFINER VIEW `crm`.`v3` AS select `o`.`id` AS `id`,`c`.`email` AS `email` from (`shop`.`orders` `o` join `shop`.`customers` `c`) where `c`.`id` = `o`.`customer_id` and `o`.`note` like '%shop.orders%'

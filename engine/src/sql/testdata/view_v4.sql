@@ -1,0 +1,1 @@
+CREATE ALGORITHM=UNDEFINED DEFINER=`root`@`localhost` SQL SECURITY DEFINER VIEW `v4` AS with big as (select `orders`.`id` AS `id`,`orders`.`qty` AS `qty` from `orders` where `orders`.`qty` > 10)select `big`.`id` AS `id`,`c`.`name` AS `name` from (`big` join `customers` `c` on(`c`.`id` = `big`.`id`))

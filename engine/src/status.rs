@@ -1,0 +1,232 @@
+//! The user's window: the task's `SyncTaskStatus`, kept current while the engine works and written
+//! through a [`StatusSink`] (a local file for `ferry run`; the Kubernetes status in the operator's
+//! engine pod) at most once a second, plus a progress bar on a terminal.
+
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU32, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use ferry_crds::{FullSyncStatus, Phase, SyncTaskStatus, TableProgress};
+use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
+
+use crate::error::{Error, Result};
+
+/// Where status goes.
+pub trait StatusSink: Send + Sync {
+    fn write(&self, status: &SyncTaskStatus) -> Result<()>;
+}
+
+/// `ferry run`'s state file: YAML of the same `SyncTaskStatus` the operator writes.
+pub struct FileSink {
+    pub path: PathBuf,
+}
+
+impl FileSink {
+    pub fn new(path: &Path) -> Self {
+        FileSink { path: path.to_owned() }
+    }
+
+    pub fn read(path: &Path) -> Option<SyncTaskStatus> {
+        let text = std::fs::read_to_string(path).ok()?;
+        serde_saphyr::from_str(&text).ok()
+    }
+}
+
+impl StatusSink for FileSink {
+    fn write(&self, status: &SyncTaskStatus) -> Result<()> {
+        let err = |source| Error::State { path: self.path.clone(), source };
+        if let Some(dir) = self.path.parent() {
+            std::fs::create_dir_all(dir).map_err(err)?;
+        }
+        let body = serde_saphyr::to_string(status).expect("status serializes");
+        // Write then rename: a reader never sees half a file.
+        let tmp = self.path.with_extension("yaml.tmp");
+        std::fs::write(&tmp, body).map_err(err)?;
+        std::fs::rename(&tmp, &self.path).map_err(err)
+    }
+}
+
+/// Counters of one table's copy, shared with the copy workers.
+#[derive(Debug)]
+pub struct TableCounter {
+    pub name: String,
+    rows_estimated: u64,
+    rows_done: AtomicI64,
+    chunks_total: AtomicU32,
+    chunks_done: AtomicU32,
+    complete: AtomicBool,
+}
+
+impl TableCounter {
+    pub fn new(name: String, rows_estimated: u64) -> Self {
+        TableCounter {
+            name,
+            rows_estimated,
+            rows_done: AtomicI64::new(0),
+            chunks_total: AtomicU32::new(0),
+            chunks_done: AtomicU32::new(0),
+            complete: AtomicBool::new(false),
+        }
+    }
+    pub fn set_plan(&self, total: u32, done: u32, rows_done: u64) {
+        self.chunks_total.store(total, Ordering::Relaxed);
+        self.chunks_done.store(done, Ordering::Relaxed);
+        self.rows_done.store(rows_done as i64, Ordering::Relaxed);
+    }
+    pub fn add_rows(&self, n: u64) {
+        self.rows_done.fetch_add(n as i64, Ordering::Relaxed);
+    }
+    pub fn add_rows_signed(&self, n: i64) {
+        self.rows_done.fetch_add(n, Ordering::Relaxed);
+    }
+    pub fn chunk_done(&self) {
+        self.chunks_done.fetch_add(1, Ordering::Relaxed);
+    }
+    pub fn mark_complete(&self) {
+        self.complete.store(true, Ordering::Relaxed);
+    }
+    fn rows(&self) -> u64 {
+        self.rows_done.load(Ordering::Relaxed).max(0) as u64
+    }
+    fn progress(&self) -> TableProgress {
+        let done = self.rows();
+        let complete = self.complete.load(Ordering::Relaxed);
+        TableProgress {
+            name: self.name.clone(),
+            rows_done: done,
+            rows_estimated: self.rows_estimated,
+            percent: if complete { 100.0 } else { percent(done, self.rows_estimated).min(99.9) },
+            chunks_done: self.chunks_done.load(Ordering::Relaxed),
+            chunks_total: self.chunks_total.load(Ordering::Relaxed),
+        }
+    }
+}
+
+fn percent(done: u64, total: u64) -> f64 {
+    if total == 0 {
+        return 0.0;
+    }
+    ((done as f64 / total as f64) * 1000.0).round() / 10.0
+}
+
+/// The current status and the copy counters; flushed by [`Reporter::spawn_flusher`].
+pub struct Reporter {
+    sink: Box<dyn StatusSink>,
+    status: Mutex<SyncTaskStatus>,
+    tables: Mutex<Vec<Arc<TableCounter>>>,
+    copy_started: Mutex<Option<(Instant, u64)>>,
+    bar: Option<ProgressBar>,
+}
+
+impl Reporter {
+    pub fn new(sink: Box<dyn StatusSink>, initial: SyncTaskStatus, progress_bar: bool) -> Arc<Self> {
+        let bar = progress_bar.then(|| {
+            let bar = ProgressBar::with_draw_target(Some(0), ProgressDrawTarget::stderr_with_hz(4));
+            bar.set_style(
+                ProgressStyle::with_template("{spinner} {msg:30} [{bar:30}] {human_pos}/{human_len} rows  {per_sec}  eta {eta}")
+                    .expect("valid template")
+                    .progress_chars("=> "),
+            );
+            bar
+        });
+        Arc::new(Reporter {
+            sink,
+            status: Mutex::new(initial),
+            tables: Mutex::new(Vec::new()),
+            copy_started: Mutex::new(None),
+            bar,
+        })
+    }
+
+    pub fn update(&self, f: impl FnOnce(&mut SyncTaskStatus)) {
+        f(&mut self.status.lock().expect("status lock"));
+    }
+
+    pub fn set_phase(&self, phase: Phase, message: Option<String>) {
+        self.update(|s| {
+            s.phase = Some(phase);
+            s.message = message;
+        });
+        if let Some(bar) = &self.bar {
+            bar.set_message(format!("{phase:?}"));
+        }
+    }
+
+    /// Registers the tables of the full copy, with rows already done on a resumed run.
+    pub fn start_copy(&self, tables: Vec<Arc<TableCounter>>) {
+        let done: u64 = tables.iter().map(|t| t.rows()).sum();
+        let total: u64 = tables.iter().map(|t| t.rows_estimated).sum();
+        *self.tables.lock().expect("tables lock") = tables;
+        *self.copy_started.lock().expect("lock") = Some((Instant::now(), done));
+        if let Some(bar) = &self.bar {
+            bar.set_length(total.max(done));
+            bar.set_position(done);
+            bar.reset_eta();
+        }
+    }
+
+    /// Folds the counters into the status and writes it.
+    pub fn flush(&self) -> Result<()> {
+        let tables = self.tables.lock().expect("tables lock").clone();
+        let snapshot = {
+            let mut s = self.status.lock().expect("status lock");
+            if !tables.is_empty() {
+                let progress: Vec<TableProgress> = tables.iter().map(|t| t.progress()).collect();
+                let rows_done: u64 = progress.iter().map(|p| p.rows_done).sum();
+                let rows_estimated: u64 = progress.iter().map(|p| p.rows_estimated.max(p.rows_done)).sum();
+                let tables_done = progress.iter().filter(|p| p.percent >= 100.0).count() as u32;
+                let rate = self
+                    .copy_started
+                    .lock()
+                    .expect("lock")
+                    .map(|(t0, base)| {
+                        let secs = t0.elapsed().as_secs_f64().max(0.001);
+                        (rows_done.saturating_sub(base) as f64 / secs) as u64
+                    })
+                    .unwrap_or(0);
+                let all_done = tables_done as usize == progress.len();
+                s.full_sync = Some(FullSyncStatus {
+                    rows_done,
+                    rows_estimated,
+                    percent: if all_done { 100.0 } else { percent(rows_done, rows_estimated).min(99.9) },
+                    tables_done,
+                    tables_total: progress.len() as u32,
+                    rows_per_second: rate,
+                    tables: progress,
+                });
+                if let Some(bar) = &self.bar {
+                    bar.set_length(rows_estimated.max(rows_done));
+                    bar.set_position(rows_done);
+                    bar.set_message(format!("tables {tables_done}/{}", tables.len()));
+                }
+            }
+            s.clone()
+        };
+        self.sink.write(&snapshot)
+    }
+
+    /// Writes the status once a second until the returned handle is dropped or aborted.
+    pub fn spawn_flusher(self: &Arc<Self>) -> tokio::task::JoinHandle<()> {
+        let me = self.clone();
+        tokio::spawn(async move {
+            let mut tick = tokio::time::interval(Duration::from_secs(1));
+            loop {
+                tick.tick().await;
+                if let Err(e) = me.flush() {
+                    tracing::warn!(error = %e, "cannot write status");
+                }
+            }
+        })
+    }
+
+    pub fn finish_bar(&self) {
+        if let Some(bar) = &self.bar {
+            bar.finish_and_clear();
+        }
+    }
+
+    pub fn status(&self) -> SyncTaskStatus {
+        self.status.lock().expect("status lock").clone()
+    }
+}

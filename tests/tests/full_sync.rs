@@ -1,0 +1,425 @@
+//! Initial schema and full data sync, end to end: `ferry run -f` against private MariaDB servers.
+
+use std::path::Path;
+use std::process::Output;
+use std::time::{Duration, Instant};
+
+use ferry_e2e::*;
+use mysql_async::prelude::*;
+
+fn run_ferry(manifest: &Path, state_dir: &Path) -> Output {
+    ferry()
+        .args(["run", "--no-progress", "-f"])
+        .arg(manifest)
+        .arg("--state-dir")
+        .arg(state_dir)
+        .output()
+        .expect("run ferry")
+}
+
+fn assert_ok(out: &Output) {
+    assert!(
+        out.status.success(),
+        "ferry failed ({}):\nstdout: {}\nstderr: {}",
+        out.status,
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+fn status(state_dir: &Path, task: &str) -> ferry_crds::SyncTaskStatus {
+    let text = std::fs::read_to_string(state_dir.join(format!("{task}.status.yaml"))).expect("status file");
+    serde_saphyr::from_str(&text).expect("status parses")
+}
+
+async fn pair() -> (MariaDb, MariaDb) {
+    tokio::join!(MariaDb::start(ServerOptions::source()), MariaDb::start(ServerOptions::target()))
+}
+
+const TYPES_DDL: &str = r#"
+CREATE DATABASE types CHARACTER SET utf8mb4 COLLATE utf8mb4_unicode_ci;
+CREATE TABLE types.t (
+  id INT NOT NULL PRIMARY KEY,
+  ti TINYINT, tiu TINYINT UNSIGNED, si SMALLINT, siu SMALLINT UNSIGNED,
+  mi MEDIUMINT, miu MEDIUMINT UNSIGNED, i INT, iu INT UNSIGNED, bi BIGINT, biu BIGINT UNSIGNED,
+  d65 DECIMAL(65,30), d2 DECIMAL(10,2) UNSIGNED,
+  f FLOAT, f2 FLOAT(7,3), dbl DOUBLE,
+  b1 BIT(1), b13 BIT(13), b64 BIT(64),
+  e ENUM('a','b','c d'), s SET('x','y','z'),
+  c CHAR(10), vc VARCHAR(255), tx TEXT, lt LONGTEXT, l1 VARCHAR(20) CHARACTER SET latin1,
+  bn BINARY(4), vb VARBINARY(64), bl BLOB,
+  dt DATE, tm TIME, tm6 TIME(6), dtm DATETIME, dtm6 DATETIME(6), ts TIMESTAMP(6) NULL DEFAULT NULL, y YEAR,
+  j JSON, g GEOMETRY, pt POINT,
+  gv INT AS (i DIV 2) VIRTUAL, gs VARCHAR(300) AS (CONCAT(vc, '!')) PERSISTENT,
+  inv INT INVISIBLE DEFAULT 7,
+  KEY k_vc (vc(10)), KEY k_dtm (dtm)
+) ENGINE=InnoDB AUTO_INCREMENT=1000;
+INSERT INTO types.t (id, ti, tiu, si, siu, mi, miu, i, iu, bi, biu, d65, d2, f, f2, dbl, b1, b13, b64, e, s,
+  c, vc, tx, lt, l1, bn, vb, bl, dt, tm, tm6, dtm, dtm6, ts, y, j, g, pt, inv) VALUES
+ (1, -128, 255, -32768, 65535, -8388608, 16777215, -2147483648, 4294967295, -9223372036854775808, 18446744073709551615,
+  '-99999999999999999999999999999999999.999999999999999999999999999999', 99999999.99,
+  -3.40282e38, 1234.567, -1.7976931348623157e308, b'1', b'1010101010101', b'1111111111111111111111111111111111111111111111111111111111111111',
+  'c d', 'x,z', 'abc', 'tab\there\nnewline\\backslash \\N', REPEAT('long ', 1000), REPEAT('😀', 5000), 'café',
+  x'00010203', x'00ff0a09005c', x'deadbeef00', '1000-01-01', '-838:59:59', '838:59:59.999999',
+  '1000-01-01 00:00:00', '9999-12-31 23:59:59.999999', '1970-01-01 00:00:01.000000', 1901,
+  '{"a": [1, 2.5, "x"], "b": null}', ST_GeomFromText('POLYGON((0 0,1 0,1 1,0 0))'), ST_GeomFromText('POINT(1.5 -2.25)'), 1),
+ (2, 127, 0, 32767, 0, 8388607, 0, 2147483647, 0, 9223372036854775807, 0,
+  '99999999999999999999999999999999999.999999999999999999999999999999', 0,
+  1.17549e-38, -999.999, 2.2250738585072014e-308, b'0', b'0', b'0',
+  'a', '', '', '', '', '', '', x'00000000', '', '', '0000-00-00', '00:00:00', '-00:00:00.000001',
+  '0000-00-00 00:00:00', '2038-01-19 03:14:07.999999', '0000-00-00 00:00:00', 0,
+  '[]', ST_GeomFromText('LINESTRING(0 0,1 1)'), ST_GeomFromText('POINT(0 0)'), 0),
+ (3, 0, 1, 0, 1, 0, 1, 0, 1, 0, 1, '0.000000000000000000000000000001', 0.01,
+  0.1, 0.5, 0.1, NULL, NULL, NULL, NULL, NULL, 'NULL', 'N', '\\', '\t', 'ü', NULL, NULL, NULL,
+  '2024-02-29', '12:34:56', '12:34:56.000100', '2024-02-29 12:34:56', '2024-02-29 12:34:56.123456', '2024-03-31 01:30:00.5', 2155,
+  NULL, NULL, NULL, NULL),
+ (4, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL,
+  NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL);
+UPDATE types.t SET f = 16777217, dbl = 0.30000000000000004 WHERE id = 3;
+"#;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_type_round_trips_byte_for_byte() {
+    let (src, dst) = pair().await;
+    src.exec(TYPES_DDL).await;
+    let dir = tempfile::tempdir().unwrap();
+    let m = write_task(dir.path(), "types", &src, &dst, "  objects:\n  - database: types\n");
+    assert_ok(&run_ferry(&m, dir.path()));
+
+    let (mut s, mut d) = (src.conn().await, dst.conn().await);
+    let cols: Vec<String> = s
+        .query("SELECT COLUMN_NAME FROM information_schema.COLUMNS WHERE TABLE_SCHEMA='types' AND TABLE_NAME='t' ORDER BY ORDINAL_POSITION")
+        .await
+        .unwrap();
+    let mut differing = Vec::new();
+    for c in &cols {
+        let sql = format!("SELECT GROUP_CONCAT(IFNULL(HEX(`{c}`), 'NULL') ORDER BY id) FROM types.t");
+        let a: Option<String> = s.query_first(&sql).await.unwrap();
+        let b: Option<String> = d.query_first(&sql).await.unwrap();
+        if a != b {
+            differing.push(format!("{c}: {a:?} vs {b:?}"));
+        }
+    }
+    assert!(differing.is_empty(), "columns differ:\n{}", differing.join("\n"));
+    assert_same_table(&mut s, "types.t", &mut d, "types.t").await;
+    // Floats compared bit for bit through the binary protocol, beyond what their text form shows.
+    let floats = "SELECT id, f, f2, dbl FROM types.t ORDER BY id";
+    let read = |rows: Vec<(i32, Option<f32>, Option<f32>, Option<f64>)>| {
+        rows.into_iter()
+            .map(|(id, f, f2, d)| (id, f.map(f32::to_bits), f2.map(f32::to_bits), d.map(f64::to_bits)))
+            .collect::<Vec<_>>()
+    };
+    let a = read(s.exec(floats, ()).await.unwrap());
+    let b = read(d.exec(floats, ()).await.unwrap());
+    assert_eq!(a, b);
+    assert!(a.iter().any(|r| r.1 == Some(16777216f32.to_bits())), "the FLOAT edge value is in the data");
+    // The table keeps its definition: charsets, generated and invisible columns, indexes, AUTO_INCREMENT.
+    let (_, src_ddl): (String, String) = s.query_first("SHOW CREATE TABLE types.t").await.unwrap().unwrap();
+    let (_, dst_ddl): (String, String) = d.query_first("SHOW CREATE TABLE types.t").await.unwrap().unwrap();
+    assert_eq!(src_ddl, dst_ddl);
+    let st = status(dir.path(), "types");
+    assert_eq!(st.phase, Some(ferry_crds::Phase::Finished));
+    let fs = st.full_sync.expect("fullSync in status");
+    assert_eq!((fs.rows_done, fs.tables_done, fs.tables_total), (4, 1, 1));
+    let cp = st.checkpoint.expect("checkpoint in status");
+    assert!(cp.file.starts_with("mysql-bin") || cp.file.contains("bin"), "{cp:?}");
+    assert!(cp.position > 0 && cp.gtid_set.is_some(), "{cp:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn key_shapes_split_into_ranges_and_copy_in_parallel() {
+    let (src, dst) = pair().await;
+    src.exec(
+        "CREATE DATABASE shapes; USE shapes;
+         CREATE TABLE shapes.ints (id BIGINT UNSIGNED NOT NULL PRIMARY KEY, v VARCHAR(32), KEY kv (v));
+         CREATE TABLE shapes.strs (code VARCHAR(40) COLLATE utf8mb4_general_ci NOT NULL PRIMARY KEY, n INT);
+         CREATE TABLE shapes.composite (a INT NOT NULL, b VARCHAR(20) NOT NULL, n INT, PRIMARY KEY (a, b));
+         CREATE TABLE shapes.uniq (u INT NOT NULL, n INT, UNIQUE KEY (u));
+         CREATE TABLE shapes.nokey (n INT, s VARCHAR(10));
+         INSERT INTO shapes.ints 
+           SELECT seq * 3 + 18446744073700000000, CONCAT('v', seq % 97) FROM seq_1_to_130000;
+         INSERT INTO shapes.strs 
+           SELECT CONCAT(CASE seq % 3 WHEN 0 THEN 'a' WHEN 1 THEN 'B' ELSE 'ç' END, LPAD(seq, 7, '0')), seq FROM seq_1_to_120000;
+         INSERT INTO shapes.composite 
+           SELECT seq % 50, CONCAT('k', seq), seq FROM seq_1_to_110000;
+         INSERT INTO shapes.uniq 
+           SELECT CAST(seq AS SIGNED) - 30000, seq FROM seq_1_to_60000;
+         INSERT INTO shapes.nokey 
+           SELECT seq % 10, 'dup' FROM seq_1_to_70000;
+         ANALYZE TABLE shapes.ints, shapes.strs, shapes.composite, shapes.uniq, shapes.nokey;",
+    )
+    .await;
+    let dir = tempfile::tempdir().unwrap();
+    let m = write_task(
+        dir.path(),
+        "shapes",
+        &src,
+        &dst,
+        "  objects:\n  - database: shapes\n  engine:\n    parallelism: 3\n    batchBytes: 65536\n",
+    );
+    assert_ok(&run_ferry(&m, dir.path()));
+    let (mut s, mut d) = (src.conn().await, dst.conn().await);
+    assert_same_database(&mut s, "shapes", &mut d, "shapes").await;
+    let st = status(dir.path(), "shapes").full_sync.unwrap();
+    let chunks = |name: &str| st.tables.iter().find(|t| t.name == name).unwrap().chunks_total;
+    assert!(chunks("shapes.ints") >= 2, "{st:?}");
+    assert!(chunks("shapes.strs") >= 2, "{st:?}");
+    assert!(chunks("shapes.composite") >= 2, "{st:?}");
+    assert_eq!(chunks("shapes.nokey"), 1, "a table without a key is copied whole");
+    // The deferred secondary index is back after the load.
+    let idx: Option<String> = d
+        .query_first("SELECT INDEX_NAME FROM information_schema.STATISTICS WHERE TABLE_SCHEMA='shapes' AND TABLE_NAME='ints' AND INDEX_NAME='kv'")
+        .await
+        .unwrap();
+    assert_eq!(idx.as_deref(), Some("kv"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn views_functions_procedures_and_deferred_triggers() {
+    let (src, dst) = pair().await;
+    src.exec(
+        "CREATE DATABASE app;
+         CREATE TABLE app.orders (id INT PRIMARY KEY, total DECIMAL(10,2), status VARCHAR(10));
+         CREATE TABLE app.audit (id INT AUTO_INCREMENT PRIMARY KEY, order_id INT);
+         INSERT INTO app.orders VALUES (1, 10.50, 'open'), (2, 99.99, 'paid'), (3, 5.00, 'paid');
+         CREATE VIEW app.z_paid AS SELECT id, total FROM app.orders WHERE status = 'paid';
+         CREATE VIEW app.a_paid_total AS SELECT SUM(total) AS s FROM app.z_paid;
+         DELIMITER //
+         CREATE FUNCTION app.with_tax(x DECIMAL(10,2)) RETURNS DECIMAL(10,2) DETERMINISTIC RETURN x * 1.2 //
+         CREATE PROCEDURE app.close_order(IN oid INT) BEGIN UPDATE app.orders SET status = 'closed' WHERE id = oid; END //
+         CREATE TRIGGER app.orders_audit AFTER INSERT ON app.orders FOR EACH ROW INSERT INTO app.audit (order_id) VALUES (NEW.id) //
+         DELIMITER ;",
+    )
+    .await;
+    let dir = tempfile::tempdir().unwrap();
+    let m = write_task(dir.path(), "objs", &src, &dst, "  objects:\n  - database: app\n");
+    assert_ok(&run_ferry(&m, dir.path()));
+    let mut d = dst.conn().await;
+    // a_paid_total reads z_paid: created after it although it sorts first.
+    let total: Option<String> = d.query_first("SELECT CAST(s AS CHAR) FROM app.a_paid_total").await.unwrap();
+    assert_eq!(total.as_deref(), Some("104.99"));
+    let taxed: Option<String> = d.query_first("SELECT CAST(app.with_tax(10) AS CHAR)").await.unwrap();
+    assert_eq!(taxed.as_deref(), Some("12.00"));
+    d.query_drop("CALL app.close_order(1)").await.unwrap();
+    let triggers: Vec<String> = d.query("SELECT TRIGGER_NAME FROM information_schema.TRIGGERS WHERE TRIGGER_SCHEMA = 'app'").await.unwrap();
+    assert!(triggers.is_empty(), "triggers are deferred, found {triggers:?}");
+    let sc = status(dir.path(), "objs").schema_sync.unwrap();
+    assert_eq!((sc.tables, sc.views, sc.routines), (2, 2, 2));
+    assert_eq!(sc.deferred_triggers, vec!["app.orders_audit".to_string()]);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn existing_tables_intercept_refuses_and_ignore_keeps_target_rows() {
+    let (src, dst) = pair().await;
+    src.exec(
+        "CREATE DATABASE shop;
+         CREATE TABLE shop.items (id INT PRIMARY KEY, name VARCHAR(20), price INT);
+         CREATE TABLE shop.other (id INT PRIMARY KEY);
+         INSERT INTO shop.items VALUES (1, 'src-1', 10), (2, 'src-2', 20), (3, 'src-3', 30);
+         INSERT INTO shop.other VALUES (1);",
+    )
+    .await;
+    // The target has its own version: one colliding row, no price column, an extra nullable column.
+    dst.exec(
+        "CREATE DATABASE shop;
+         CREATE TABLE shop.items (id INT PRIMARY KEY, name VARCHAR(20), note VARCHAR(20));
+         INSERT INTO shop.items VALUES (2, 'target-2', 'mine');",
+    )
+    .await;
+    let dir = tempfile::tempdir().unwrap();
+    let m = write_task(dir.path(), "intercept", &src, &dst, "  objects:\n  - database: shop\n");
+    let out = run_ferry(&m, dir.path());
+    assert_eq!(out.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("shop.items") && err.contains("existingTables"), "{err}");
+    let mut d = dst.conn().await;
+    assert_eq!(count_rows(&mut d, "shop.items").await, 1, "nothing written after a refusal");
+    let other: Vec<String> = d.query("SHOW TABLES FROM shop LIKE 'other'").await.unwrap();
+    assert!(other.is_empty(), "a refusal comes before anything is created");
+    let st = status(dir.path(), "intercept");
+    assert_eq!(st.phase, Some(ferry_crds::Phase::Failed));
+    assert!(st.message.unwrap().contains("shop.items"));
+
+    let m = write_task(dir.path(), "ignore", &src, &dst, "  objects:\n  - database: shop\n  existingTables: Ignore\n");
+    assert_ok(&run_ferry(&m, dir.path()));
+    let rows: Vec<(i32, String, Option<String>)> = d.query("SELECT id, name, note FROM shop.items ORDER BY id").await.unwrap();
+    assert_eq!(
+        rows,
+        vec![(1, "src-1".into(), None), (2, "target-2".into(), Some("mine".into())), (3, "src-3".into(), None)]
+    );
+    assert_eq!(count_rows(&mut d, "shop.other").await, 1);
+    assert_eq!(status(dir.path(), "ignore").schema_sync.unwrap().kept_existing, vec!["shop.items".to_string()]);
+
+    // A target table the copy cannot fill is refused with the table and the column named.
+    dst.exec("CREATE DATABASE strict_t; CREATE TABLE strict_t.items (id INT PRIMARY KEY, must INT NOT NULL);").await;
+    let m = write_task(
+        dir.path(),
+        "unfillable",
+        &src,
+        &dst,
+        "  objects:\n  - database: shop\n    rename: strict_t\n    tables:\n    - name: items\n  existingTables: Ignore\n",
+    );
+    let out = run_ferry(&m, dir.path());
+    assert_eq!(out.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("strict_t.items") && err.contains("must"), "{err}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn name_mapping_column_selection_and_row_filter() {
+    let (src, dst) = pair().await;
+    src.exec(
+        "CREATE DATABASE crm;
+         CREATE TABLE crm.customers (id INT PRIMARY KEY, name VARCHAR(40) DEFAULT 'name', region CHAR(2), secret VARCHAR(40),
+           KEY by_region (region, name)) COMMENT 'customers: name, region';
+         INSERT INTO crm.customers VALUES (1, 'Ann', 'eu', 's1'), (2, 'Bob', 'us', 's2'), (3, 'Cy', 'eu', 's3'), (4, 'Di', 'ap', 's4');
+         CREATE TABLE crm.notes (id INT PRIMARY KEY, body TEXT);
+         INSERT INTO crm.notes VALUES (1, 'hello');",
+    )
+    .await;
+    let dir = tempfile::tempdir().unwrap();
+    let m = write_task(
+        dir.path(),
+        "mapped",
+        &src,
+        &dst,
+        "  objects:\n  - database: crm\n    rename: crm_eu\n    tables:\n    - name: customers\n      rename: clients\n      where: \"region = 'eu'\"\n      columns:\n      - name: id\n      - name: name\n        rename: full_name\n      - name: region\n",
+    );
+    assert_ok(&run_ferry(&m, dir.path()));
+    let mut d = dst.conn().await;
+    let rows: Vec<(i32, String, String)> = d.query("SELECT id, full_name, region FROM crm_eu.clients ORDER BY id").await.unwrap();
+    assert_eq!(rows, vec![(1, "Ann".into(), "eu".into()), (3, "Cy".into(), "eu".into())]);
+    let (_, ddl): (String, String) = d.query_first("SHOW CREATE TABLE crm_eu.clients").await.unwrap().unwrap();
+    assert!(!ddl.contains("secret"), "unselected column left out: {ddl}");
+    assert!(ddl.contains("DEFAULT 'name'"), "a string literal equal to a mapped name stays: {ddl}");
+    assert!(ddl.contains("COMMENT='customers: name, region'"), "comments stay: {ddl}");
+    assert!(ddl.contains("KEY `by_region` (`region`,`full_name`)"), "index follows the rename: {ddl}");
+    let notes: Vec<String> = d.query("SHOW TABLES FROM crm_eu").await.unwrap();
+    assert_eq!(notes, vec!["clients".to_string()], "only the selected table");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn killed_copy_resumes_from_completed_ranges_without_duplicates() {
+    let (src, dst) = pair().await;
+    src.exec(
+        "CREATE DATABASE big; USE big;
+         CREATE TABLE big.t (id INT PRIMARY KEY, pad VARCHAR(200));
+         CREATE TABLE big.nokey (n INT, pad VARCHAR(200));
+         CREATE TABLE big.unselected (n INT);
+         INSERT INTO big.t 
+           SELECT seq, REPEAT('x', 150) FROM seq_1_to_600000;
+         INSERT INTO big.nokey 
+           SELECT seq % 7, REPEAT('y', 150) FROM seq_1_to_100000;
+         ANALYZE TABLE big.t, big.nokey;",
+    )
+    .await;
+    let dir = tempfile::tempdir().unwrap();
+    let m = write_task(
+        dir.path(),
+        "resume",
+        &src,
+        &dst,
+        "  objects:\n  - database: big\n    tables:\n    - name: t\n    - name: nokey\n  engine:\n    parallelism: 2\n",
+    );
+    let mut child = ferry()
+        .args(["run", "--no-progress", "-f"])
+        .arg(&m)
+        .arg("--state-dir")
+        .arg(dir.path())
+        .spawn()
+        .unwrap();
+    // Kill it once some ranges are committed and others are not.
+    let mut d = dst.conn().await;
+    let deadline = Instant::now() + Duration::from_secs(120);
+    let done_before: Vec<(u32, u64)> = loop {
+        assert!(Instant::now() < deadline, "no range was copied in time");
+        assert!(child.try_wait().unwrap().is_none(), "ferry finished before it could be killed");
+        let done: Vec<(u32, u64)> = d
+            .query("SELECT chunk, rows_copied FROM ferry_meta.copy_chunks WHERE src_table = 't' AND done = 1")
+            .await
+            .unwrap_or_default();
+        if done.len() >= 2 {
+            break done;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    };
+    child.kill().unwrap();
+    child.wait().unwrap();
+    let chunks_total: u64 =
+        d.query_first("SELECT COUNT(*) FROM ferry_meta.copy_chunks WHERE src_table = 't'").await.unwrap().unwrap();
+    assert!((done_before.len() as u64) < chunks_total, "killed mid-table: {} of {chunks_total} ranges done", done_before.len());
+    let partial = count_rows(&mut d, "big.t").await;
+    assert!(partial < 600_000, "killed before the end");
+
+    // The source moves on: a re-run reads a newer snapshot.
+    src.exec("INSERT INTO big.unselected VALUES (1), (2);").await;
+    assert_ok(&run_ferry(&m, dir.path()));
+    let mut s = src.conn().await;
+    assert_same_table(&mut s, "big.t", &mut d, "big.t").await;
+    assert_same_table(&mut s, "big.nokey", &mut d, "big.nokey").await;
+    assert_eq!(duplicate_rows(&mut d, "big", "nokey").await, duplicate_rows(&mut s, "big", "nokey").await);
+    // Ranges committed before the kill were not copied again: their records are unchanged.
+    for (chunk, rows) in &done_before {
+        let now: Option<u64> = d
+            .exec_first("SELECT rows_copied FROM ferry_meta.copy_chunks WHERE src_table = 't' AND chunk = ?", (chunk,))
+            .await
+            .unwrap();
+        assert_eq!(now, Some(*rows));
+    }
+    let positions: Vec<(String, u64)> = d
+        .query("SELECT DISTINCT snapshot_file, snapshot_pos FROM ferry_meta.copy_chunks WHERE task = 'default/resume'")
+        .await
+        .unwrap();
+    assert!(positions.len() >= 2, "ranges from both runs keep their own snapshot positions: {positions:?}");
+    let st = status(dir.path(), "resume");
+    let cp = st.checkpoint.unwrap();
+    assert!(cp.consistent_at.is_some(), "the checkpoint spans both snapshots: {cp:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bad_input_gives_one_clear_line_and_writes_nothing_misleading() {
+    let (src, dst) = pair().await;
+    src.exec("CREATE DATABASE shop; CREATE TABLE shop.t (id INT PRIMARY KEY);").await;
+    let dir = tempfile::tempdir().unwrap();
+
+    // A misspelt field: file, line and field named; exit 2; no state file.
+    let m = write_task(dir.path(), "typo", &src, &dst, "  objects:\n  - database: shop\n  engine:\n    paralelism: 2\n");
+    let out = run_ferry(&m, dir.path());
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    let line = std::fs::read_to_string(&m).unwrap().lines().position(|l| l.contains("paralelism")).unwrap() + 1;
+    assert!(err.contains(&*m.to_string_lossy()) && err.contains("paralelism") && err.contains(&line.to_string()), "{err}");
+    assert!(!dir.path().join("typo.status.yaml").exists());
+
+    // A wrong password: one line naming the endpoint; the secret is nowhere.
+    let m = write_task(dir.path(), "badpw", &src, &dst, "  objects:\n  - database: shop\n");
+    let text = std::fs::read_to_string(&m).unwrap();
+    let first = text.find(PASSWORD).unwrap();
+    let text = format!("{}Wrong-Pass-9{}", &text[..first], &text[first + PASSWORD.len()..]);
+    std::fs::write(&m, text).unwrap();
+    let out = run_ferry(&m, dir.path());
+    assert_eq!(out.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(err.trim().lines().count(), 1, "{err}");
+    assert!(err.contains(&format!("source 127.0.0.1:{}", src.port())) && err.contains("Access denied"), "{err}");
+    let st = std::fs::read_to_string(dir.path().join("badpw.status.yaml")).unwrap();
+    assert!(st.contains("Failed") && !st.contains("Finished") && !st.contains("Wrong-Pass-9") && !st.contains(PASSWORD), "{st}");
+    assert!(!err.contains("Wrong-Pass-9"));
+
+    // Nobody listening: the endpoint is named.
+    let free = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let m = write_task(dir.path(), "down", &src, &dst, "  objects:\n  - database: shop\n");
+    let text = std::fs::read_to_string(&m).unwrap().replace(&format!("port: {}", dst.port()), &format!("port: {free}"));
+    std::fs::write(&m, text).unwrap();
+    let out = run_ferry(&m, dir.path());
+    assert_eq!(out.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains(&format!("target 127.0.0.1:{free}")), "{err}");
+
+    // A selected table that does not exist: the field is named, nothing is created on the target.
+    let m = write_task(dir.path(), "missing", &src, &dst, "  objects:\n  - database: shop\n    tables:\n    - name: nope\n");
+    let out = run_ferry(&m, dir.path());
+    assert_eq!(out.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("spec.objects[0].tables[0].name") && err.contains("shop.nope"), "{err}");
+}
