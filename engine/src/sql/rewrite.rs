@@ -735,7 +735,11 @@ fn definer_clause(q: &Sql, s: usize) -> Option<usize> {
         .filter(|t| t.kind == TokenKind::Variable && !t.text.starts_with("@@"))
     {
         // `user` @ `host` with spaces lexes as "@" then the host.
-        n += if host.text == "@" && q.tok(n + 1).is_some() { 2 } else { 1 };
+        n += if host.text == "@" && q.tok(n + 1).is_some() {
+            2
+        } else {
+            1
+        };
     }
     Some(n)
 }
@@ -766,7 +770,7 @@ fn header(q: &Sql) -> Option<Header> {
             break;
         }
         if w.is_empty() && !q.punct(s, "=") {
-            return None; // CREATE TABLE (..., a definition list, or a parse surprise
+            return None; // a name or "(" before any object kind: not a header we know
         }
         if matches!(
             w.as_str(),
@@ -1630,6 +1634,15 @@ END"
             (
                 "DELETE FROM `orders` WHERE `orders`.`qty` > 1",
                 "DELETE FROM `purchases` WHERE `purchases`.`quantity` > 1",
+            ),
+            // Header forms: OR REPLACE, IF NOT EXISTS, a qualified routine name.
+            (
+                "CREATE OR REPLACE VIEW v1 AS SELECT * FROM orders",
+                "CREATE OR REPLACE VIEW `shop2`.`view_one` AS SELECT * FROM `purchases`",
+            ),
+            (
+                "CREATE PROCEDURE IF NOT EXISTS crm.p() SELECT * FROM x",
+                "CREATE PROCEDURE IF NOT EXISTS `crm2`.`p`() SELECT * FROM x",
             ),
             // REFERENCES lists columns of the referenced table.
             (
