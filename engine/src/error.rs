@@ -37,8 +37,8 @@ pub enum Error {
         source: std::io::Error,
     },
 
-    #[error("{0}")]
-    Rewrite(String),
+    #[error("interrupted; run the same command again to resume from the last committed range")]
+    Interrupted,
 }
 
 pub type Result<T, E = Error> = std::result::Result<T, E>;

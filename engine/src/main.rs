@@ -66,7 +66,11 @@ async fn run_command(file: PathBuf, state_dir: PathBuf, no_progress: bool) -> Ex
     let bar = !no_progress && std::io::IsTerminal::is_terminal(&std::io::stderr());
     let reporter = Reporter::new(Box::new(FileSink::new(&path)), run::initial_status(), bar);
     let flusher = reporter.spawn_flusher();
-    let result = run::run(&task, reporter.clone()).await;
+    // Ctrl-C stops at once: every committed range is kept, and the same command resumes.
+    let result = tokio::select! {
+        r = run::run(&task, reporter.clone()) => r,
+        _ = tokio::signal::ctrl_c() => Err(ferry_engine::Error::Interrupted),
+    };
     flusher.abort();
     reporter.finish_bar();
     let code = match &result {

@@ -250,6 +250,21 @@ async fn existing_tables_intercept_refuses_and_ignore_keeps_target_rows() {
     assert_eq!(count_rows(&mut d, "shop.other").await, 1);
     assert_eq!(status(dir.path(), "ignore").schema_sync.unwrap().kept_existing, vec!["shop.items".to_string()]);
 
+    // Values the existing target table would change are an error naming the table, not a silent truncation.
+    dst.exec("CREATE DATABASE narrow; CREATE TABLE narrow.items (id INT PRIMARY KEY, name VARCHAR(3));").await;
+    let m = write_task(
+        dir.path(),
+        "narrow",
+        &src,
+        &dst,
+        "  objects:\n  - database: shop\n    rename: narrow\n    tables:\n    - name: items\n  existingTables: Ignore\n",
+    );
+    let out = run_ferry(&m, dir.path());
+    assert_eq!(out.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("narrow.items") && err.contains("name"), "{err}");
+    assert_eq!(count_rows(&mut d, "narrow.items").await, 0, "the failed range was rolled back");
+
     // A target table the copy cannot fill is refused with the table and the column named.
     dst.exec("CREATE DATABASE strict_t; CREATE TABLE strict_t.items (id INT PRIMARY KEY, must INT NOT NULL);").await;
     let m = write_task(
@@ -321,28 +336,38 @@ async fn killed_copy_resumes_from_completed_ranges_without_duplicates() {
         &dst,
         "  objects:\n  - database: big\n    tables:\n    - name: t\n    - name: nokey\n  engine:\n    parallelism: 2\n",
     );
-    let mut child = ferry()
-        .args(["run", "--no-progress", "-f"])
-        .arg(&m)
-        .arg("--state-dir")
-        .arg(dir.path())
-        .spawn()
-        .unwrap();
-    // Kill it once some ranges are committed and others are not.
+    let spawn = || ferry().args(["run", "--no-progress", "-f"]).arg(&m).arg("--state-dir").arg(dir.path()).spawn().unwrap();
     let mut d = dst.conn().await;
-    let deadline = Instant::now() + Duration::from_secs(120);
-    let done_before: Vec<(u32, u64)> = loop {
-        assert!(Instant::now() < deadline, "no range was copied in time");
-        assert!(child.try_wait().unwrap().is_none(), "ferry finished before it could be killed");
-        let done: Vec<(u32, u64)> = d
-            .query("SELECT chunk, rows_copied FROM ferry_meta.copy_chunks WHERE src_table = 't' AND done = 1")
-            .await
-            .unwrap_or_default();
-        if done.len() >= 2 {
-            break done;
+    // Waits until at least `n` ranges of big.t are committed, then returns them.
+    async fn committed(d: &mut mysql_async::Conn, child: &mut std::process::Child, n: usize) -> Vec<(u32, u64)> {
+        let deadline = Instant::now() + Duration::from_secs(120);
+        loop {
+            assert!(Instant::now() < deadline, "no range was copied in time");
+            assert!(child.try_wait().unwrap().is_none(), "ferry finished before it could be stopped");
+            let done: Vec<(u32, u64)> = d
+                .query("SELECT chunk, rows_copied FROM ferry_meta.copy_chunks WHERE src_table = 't' AND done = 1")
+                .await
+                .unwrap_or_default();
+            if done.len() >= n {
+                return done;
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
         }
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    };
+    }
+
+    // Ctrl-C: stops, says how to resume.
+    let mut child = spawn();
+    let done_before = committed(&mut d, &mut child, 2).await;
+    unsafe { libc::kill(child.id() as i32, libc::SIGINT) };
+    let code = child.wait().unwrap();
+    assert_eq!(code.code(), Some(1));
+    let st = status(dir.path(), "resume");
+    assert_eq!(st.phase, Some(ferry_crds::Phase::Failed));
+    assert!(st.message.as_deref().unwrap_or("").contains("interrupted"), "{st:?}");
+
+    // SIGKILL mid-table, in the resumed run.
+    let mut child = spawn();
+    committed(&mut d, &mut child, done_before.len() + 1).await;
     child.kill().unwrap();
     child.wait().unwrap();
     let chunks_total: u64 =
