@@ -37,9 +37,14 @@ pub struct SyncTaskSpec {
     /// What the initial synchronization copies before incremental sync starts.
     #[serde(default)]
     pub initial_sync: InitialSync,
-    /// Keep the target in step with the source from the binlog after the initial sync.
-    #[serde(default)]
+    /// Keep the target in step with the source from the binlog after the initial sync. The task
+    /// then runs until it is deleted or suspended.
+    #[serde(default = "yes")]
     pub incremental: bool,
+    /// Where incremental sync starts when there is no initial data sync (`initialSync.data:
+    /// false`): a binlog file and position, or a GTID set. Ignored once a checkpoint exists.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub start_position: Option<StartPosition>,
     /// What to do when a table ferry would create already exists in the target.
     #[serde(default)]
     pub existing_tables: ExistingTables,
@@ -57,6 +62,21 @@ pub struct SyncTaskSpec {
 
 fn default_metadata_database() -> String {
     "ferry_meta".to_string()
+}
+
+/// A source binlog position to start incremental sync from.
+#[derive(Deserialize, Serialize, Clone, Debug, Default, PartialEq, JsonSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct StartPosition {
+    /// Binlog file name, e.g. `mysql-bin.000042` (with `position`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub file: Option<String>,
+    /// Byte offset in `file` of the first event to apply.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub position: Option<u64>,
+    /// A GTID set (MySQL `uuid:1-100`) or MariaDB GTID position (`0-1-100`) already applied.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub gtid_set: Option<String>,
 }
 
 /// A MySQL-compatible server endpoint. Credentials come from a Secret, never inline.
@@ -205,6 +225,11 @@ pub struct EngineSpec {
     /// Compute resources of the engine pod (used by the operator).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub resources: Option<ResourceRequirements>,
+    /// The server id ferry uses as a replica of the source (default: derived from the task's
+    /// namespace and name). Every task reading one source needs its own.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(range(min = 1, max = 4294967295u32))]
+    pub server_id: Option<u32>,
 }
 
 fn default_parallelism() -> u32 {
@@ -222,6 +247,7 @@ impl Default for EngineSpec {
             batch_bytes: default_batch_bytes(),
             image: None,
             resources: None,
+            server_id: None,
         }
     }
 }
@@ -251,6 +277,9 @@ pub struct SyncTaskStatus {
     /// Seconds the target is behind the source (incremental sync).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub lag_seconds: Option<i64>,
+    /// Progress of the incremental sync.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub incremental_sync: Option<IncrementalSyncStatus>,
     /// A human-readable explanation of the phase, e.g. the error that stopped the task.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub message: Option<String>,
@@ -337,6 +366,23 @@ pub struct TableProgress {
     pub chunks_done: u32,
     /// Key ranges in all.
     pub chunks_total: u32,
+}
+
+/// Progress of the incremental sync from the binlog.
+#[derive(Deserialize, Serialize, Clone, Debug, Default, PartialEq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct IncrementalSyncStatus {
+    /// Row changes applied to the target since the incremental sync started.
+    pub rows_applied: u64,
+    /// Source transactions applied since the incremental sync started.
+    pub transactions_applied: u64,
+    /// Row changes applied per second, over the last few seconds.
+    pub rows_per_second: u64,
+    /// Source transactions applied per second, over the last few seconds.
+    pub transactions_per_second: u64,
+    /// When the last applied source transaction was committed on the source.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_event_time: Option<Time>,
 }
 
 /// A source binlog position.

@@ -21,6 +21,10 @@ pub struct Column {
     pub generated: bool,
     /// Fractional seconds digits of temporal types.
     pub fsp: u32,
+    /// Character set of string columns (None for numbers, dates and binary strings' `binary`).
+    pub charset: Option<String>,
+    /// Position in the table (0-based): where the column's value sits in a binlog row.
+    pub ordinal: usize,
 }
 
 /// A base table's structure.
@@ -87,9 +91,9 @@ pub async fn triggers(server: &Server, conn: &mut Conn, db: &str) -> Result<Vec<
 
 pub async fn table(server: &Server, conn: &mut Conn, db: &str, name: &str) -> Result<Table> {
     let ctx = || format!("reading the structure of {}", qt(db, name));
-    let cols: Vec<(String, String, String, String, String, Option<u32>)> = conn
+    let cols: Vec<(String, String, String, String, String, Option<u32>, Option<String>)> = conn
         .exec(
-            "SELECT COLUMN_NAME, LOWER(DATA_TYPE), COLUMN_TYPE, IS_NULLABLE, EXTRA, DATETIME_PRECISION \
+            "SELECT COLUMN_NAME, LOWER(DATA_TYPE), COLUMN_TYPE, IS_NULLABLE, EXTRA, DATETIME_PRECISION, CHARACTER_SET_NAME \
              FROM information_schema.COLUMNS WHERE TABLE_SCHEMA = ? AND TABLE_NAME = ? ORDER BY ORDINAL_POSITION",
             (db, name),
         )
@@ -97,11 +101,12 @@ pub async fn table(server: &Server, conn: &mut Conn, db: &str, name: &str) -> Re
         .map_err(server.err(ctx()))?;
     let columns = cols
         .into_iter()
-        .map(|(name, data_type, column_type, nullable, extra, fsp)| {
+        .enumerate()
+        .map(|(ordinal, (name, data_type, column_type, nullable, extra, fsp, charset))| {
             let extra = extra.to_ascii_uppercase();
             // MySQL 8 marks expression defaults DEFAULT_GENERATED: those are ordinary columns.
             let generated = extra.contains("VIRTUAL") || extra.contains("STORED") || extra.contains("PERSISTENT");
-            Column { name, data_type, column_type, nullable: nullable == "YES", generated, fsp: fsp.unwrap_or(0) }
+            Column { name, data_type, column_type, nullable: nullable == "YES", generated, fsp: fsp.unwrap_or(0), charset, ordinal }
         })
         .collect::<Vec<_>>();
 
@@ -198,7 +203,7 @@ mod tests {
     use super::*;
 
     fn col(name: &str, nullable: bool) -> Column {
-        Column { name: name.into(), data_type: "int".into(), column_type: "int(11)".into(), nullable, generated: false, fsp: 0 }
+        Column { name: name.into(), data_type: "int".into(), column_type: "int(11)".into(), nullable, generated: false, fsp: 0, charset: None, ordinal: 0 }
     }
 
     #[test]

@@ -74,6 +74,7 @@ impl Server {
             .prefer_socket(false)
             .ssl_opts(ssl)
             .stmt_cache_size(64)
+            .client_found_rows(true)
             .tcp_nodelay(true);
         Server {
             role,
@@ -107,7 +108,7 @@ impl Server {
         let setup = session_setup(session);
         let opts = OptsBuilder::from_opts(self.opts.clone()).setup(setup.clone());
         let conn = match tokio::time::timeout(Duration::from_secs(20), Conn::new(opts)).await {
-            Err(_) => return Err((self.connect_error("timed out after 20 s".into()), true)),
+            Err(_) => return Err((self.connect_error("timed out after 20 s".into(), true), true)),
             Ok(Ok(c)) => c,
             Ok(Err(mysql_async::Error::Driver(mysql_async::DriverError::NoClientSslFlagFromServer)))
                 if self.tls_preferred =>
@@ -124,15 +125,16 @@ impl Server {
         match &e {
             mysql_async::Error::Server(s) => {
                 // 1045 access denied, 1044/1049 no database: retrying will not help.
-                (self.connect_error(format!("server refused the connection: {} (error {})", s.message, s.code)), false)
+                let transient = matches!(s.code, 1040 | 1053 | 1203);
+                (self.connect_error(format!("server refused the connection: {} (error {})", s.message, s.code), transient), false)
             }
-            mysql_async::Error::Io(io) => (self.connect_error(format!("cannot connect: {io}")), true),
-            other => (self.connect_error(format!("cannot connect: {other}")), false),
+            mysql_async::Error::Io(io) => (self.connect_error(format!("cannot connect: {io}"), true), true),
+            other => (self.connect_error(format!("cannot connect: {other}"), false), false),
         }
     }
 
-    fn connect_error(&self, message: String) -> Error {
-        Error::Connect { role: self.role.as_str(), endpoint: self.address.clone(), message }
+    fn connect_error(&self, message: String, transient: bool) -> Error {
+        Error::Connect { role: self.role.as_str(), endpoint: self.address.clone(), message, transient }
     }
 
     /// Wraps a server error with the endpoint and what ferry was doing.

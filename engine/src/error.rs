@@ -16,6 +16,8 @@ pub enum Error {
         role: &'static str,
         endpoint: String,
         message: String,
+        /// Worth retrying: the network or the server was away, not a refusal.
+        transient: bool,
     },
 
     #[error("{role} {endpoint}: {context}: {source}")]
@@ -37,6 +39,9 @@ pub enum Error {
         source: std::io::Error,
     },
 
+    #[error("another ferry engine took over this task (its checkpoint row was claimed since this engine started); this one stops")]
+    Fenced,
+
     #[error("interrupted; run the same command again to resume from the last committed range")]
     Interrupted,
 }
@@ -44,6 +49,22 @@ pub enum Error {
 pub type Result<T, E = Error> = std::result::Result<T, E>;
 
 impl Error {
+    /// Errors that a reconnect can cure: lost connections, servers restarting, lock timeouts.
+    pub fn is_transient(&self) -> bool {
+        match self {
+            Error::Connect { transient, .. } => *transient,
+            Error::Server { source, .. } => match source {
+                mysql_async::Error::Io(_) => true,
+                mysql_async::Error::Driver(_) => true,
+                // 1053 shutdown, 1205 lock wait timeout, 1213 deadlock, 1927 connection killed,
+                // 2006/2013 server gone, 4031 idle disconnect.
+                mysql_async::Error::Server(e) => matches!(e.code, 1053 | 1205 | 1213 | 1927 | 2006 | 2013 | 4031),
+                _ => false,
+            },
+            _ => false,
+        }
+    }
+
     pub fn object(object: impl Into<String>, message: impl Into<String>) -> Self {
         Error::Object { object: object.into(), message: message.into() }
     }

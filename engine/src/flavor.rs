@@ -93,6 +93,57 @@ impl Flavor {
         Ok(on == Some(1))
     }
 
+    /// The source's current binlog position (a start for tasks without a data copy).
+    pub async fn current_position(&self, source: &Server, conn: &mut Conn) -> Result<Option<Position>> {
+        let stmt = if self.kind == Kind::MySql && self.version >= (8, 4, 0) {
+            "SHOW BINARY LOG STATUS"
+        } else {
+            "SHOW MASTER STATUS"
+        };
+        let row: Option<mysql_async::Row> = conn.query_first(stmt).await.map_err(source.err(stmt))?;
+        let Some(row) = row else { return Ok(None) };
+        let file: String = row.get(0).unwrap_or_default();
+        let pos: u64 = row.get(1).unwrap_or(0);
+        let gtid = if self.kind == Kind::MariaDb {
+            conn.exec_first::<Option<String>, _, _>("SELECT BINLOG_GTID_POS(?, ?)", (file.clone(), pos))
+                .await
+                .map_err(source.err("BINLOG_GTID_POS"))?
+                .flatten()
+        } else {
+            row.get::<Option<String>, _>(4).flatten().filter(|g| !g.is_empty())
+        };
+        Ok(Some(Position { file, pos, gtid }))
+    }
+
+    /// What incremental sync needs from the source's binlog, or the fix.
+    pub async fn check_binlog_settings(&self, server: &Server, conn: &mut Conn, binlog: bool) -> Result<()> {
+        let fail = |message: String| Error::Connect {
+            role: server.role.as_str(),
+            endpoint: server.address.clone(),
+            message,
+            transient: false,
+        };
+        if !binlog {
+            return Err(fail("the binary log is off; incremental sync needs it: start the server with log_bin".into()));
+        }
+        let vars: Vec<(String, String)> = conn
+            .query("SHOW GLOBAL VARIABLES WHERE Variable_name IN ('binlog_format', 'binlog_row_image', 'binlog_row_metadata')")
+            .await
+            .map_err(server.err("reading binlog settings"))?;
+        let get = |k: &str| vars.iter().find(|(n, _)| n.eq_ignore_ascii_case(k)).map(|(_, v)| v.to_ascii_uppercase());
+        if get("binlog_format").as_deref() != Some("ROW") {
+            return Err(fail("binlog_format must be ROW: SET GLOBAL binlog_format = 'ROW' (and in the server's config)".into()));
+        }
+        if get("binlog_row_image").is_some_and(|v| v != "FULL") {
+            return Err(fail("binlog_row_image must be FULL: SET GLOBAL binlog_row_image = 'FULL'".into()));
+        }
+        // MariaDB logs no column names or signedness without it: BIGINT UNSIGNED max would read as -1.
+        if self.kind == Kind::MariaDb && get("binlog_row_metadata").is_some_and(|v| v != "FULL") {
+            return Err(fail("binlog_row_metadata must be FULL: SET GLOBAL binlog_row_metadata = 'FULL'".into()));
+        }
+        Ok(())
+    }
+
     pub fn check_supported_source(&self, server: &Server) -> Result<()> {
         let ok = match self.kind {
             Kind::MySql => self.version >= (5, 1, 0),
@@ -105,6 +156,7 @@ impl Flavor {
                 role: server.role.as_str(),
                 endpoint: server.address.clone(),
                 message: format!("server version {} is not supported (MySQL 5.1-8.x, MariaDB 10+)", self.version_text),
+                transient: false,
             })
         }
     }

@@ -3,6 +3,7 @@
 //! Data flows one way: source (catalog, snapshot) → mapping → copier → target, with ferry's own
 //! records (meta) committed on the target next to the rows they describe.
 
+pub mod applier;
 pub mod catalog;
 pub mod copier;
 pub mod db;
@@ -11,6 +12,7 @@ pub mod flavor;
 pub mod manifest;
 pub mod mapping;
 pub mod meta;
+
 pub mod run;
 pub mod schema;
 pub mod sql;

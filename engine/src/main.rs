@@ -66,10 +66,13 @@ async fn run_command(file: PathBuf, state_dir: PathBuf, no_progress: bool) -> Ex
     let bar = !no_progress && std::io::IsTerminal::is_terminal(&std::io::stderr());
     let reporter = Reporter::new(Box::new(FileSink::new(&path)), run::initial_status(), bar);
     let flusher = reporter.spawn_flusher();
-    // Ctrl-C stops at once: every committed range is kept, and the same command resumes.
+    // Ctrl-C or SIGTERM stops at once: everything committed is kept (copied ranges, the
+    // checkpoint with the changes it covers), and the same command resumes.
+    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).expect("SIGTERM handler");
     let result = tokio::select! {
         r = run::run(&task, reporter.clone()) => r,
         _ = tokio::signal::ctrl_c() => Err(ferry_engine::Error::Interrupted),
+        _ = term.recv() => Err(ferry_engine::Error::Interrupted),
     };
     flusher.abort();
     reporter.finish_bar();

@@ -182,6 +182,8 @@ mod tests {
                     nullable: false,
                     generated: false,
                     fsp: 0,
+                    charset: None,
+                    ordinal: 0,
                 })
                 .collect(),
             key: if key.is_empty() { None } else { Some(key.iter().map(|s| s.to_string()).collect()) },

@@ -96,6 +96,15 @@ impl Meta {
                 self.t("copy_chunks")
             ),
             format!(
+                "CREATE TABLE IF NOT EXISTS {} (task VARCHAR(255) NOT NULL PRIMARY KEY, \
+                 binlog_file VARCHAR(512) NOT NULL, binlog_pos BIGINT UNSIGNED NOT NULL, gtid TEXT NULL, \
+                 consistent_file VARCHAR(512) NULL, consistent_pos BIGINT UNSIGNED NULL, \
+                 epoch BIGINT UNSIGNED NOT NULL DEFAULT 0, owner VARCHAR(255) NULL, \
+                 source_time TIMESTAMP(6) NULL, \
+                 updated_at TIMESTAMP(6) NOT NULL DEFAULT CURRENT_TIMESTAMP(6) ON UPDATE CURRENT_TIMESTAMP(6)) {charset}",
+                self.t("checkpoints")
+            ),
+            format!(
                 "CREATE TABLE IF NOT EXISTS {} (task VARCHAR(255) NOT NULL, kind VARCHAR(16) NOT NULL, \
                  dst_db VARCHAR(64) NOT NULL, name VARCHAR(64) NOT NULL, \
                  PRIMARY KEY (task, kind, dst_db, name)) {charset}",
@@ -230,6 +239,87 @@ impl Meta {
             .await
             .map_err(target.err("reading snapshot positions"))?;
         Ok(rows.into_iter().map(|(file, pos, gtid)| Position { file, pos, gtid }).collect())
+    }
+}
+
+/// The incremental sync's position, as committed with the changes it covers.
+#[derive(Clone, Debug)]
+pub struct StoredCheckpoint {
+    pub position: Position,
+    /// Until here replay meets rows the full copy already holds (informational: keyed tables
+    /// are applied idempotently, keyless ones skip by their own copy position).
+    pub consistent_at: Option<Position>,
+    pub epoch: u64,
+}
+
+impl Meta {
+    pub async fn checkpoint(&self, target: &Server, conn: &mut Conn) -> Result<Option<StoredCheckpoint>> {
+        let row: Option<(String, u64, Option<String>, Option<String>, Option<u64>, u64)> = conn
+            .exec_first(
+                format!(
+                    "SELECT binlog_file, binlog_pos, gtid, consistent_file, consistent_pos, epoch FROM {} WHERE task = ?",
+                    self.t("checkpoints")
+                ),
+                (&self.task,),
+            )
+            .await
+            .map_err(target.err("reading the checkpoint"))?;
+        Ok(row.map(|(file, pos, gtid, cf, cp, epoch)| StoredCheckpoint {
+            position: Position { file, pos, gtid },
+            consistent_at: cf.zip(cp).map(|(file, pos)| Position { file, pos, gtid: None }),
+            epoch,
+        }))
+    }
+
+    /// Records where incremental sync starts, unless a checkpoint exists already.
+    pub async fn init_checkpoint(&self, target: &Server, conn: &mut Conn, start: &Position, consistent_at: Option<&Position>) -> Result<()> {
+        conn.exec_drop(
+            format!(
+                "INSERT IGNORE INTO {} (task, binlog_file, binlog_pos, gtid, consistent_file, consistent_pos) VALUES (?, ?, ?, ?, ?, ?)",
+                self.t("checkpoints")
+            ),
+            (&self.task, &start.file, start.pos, &start.gtid, consistent_at.map(|p| &p.file), consistent_at.map(|p| p.pos)),
+        )
+        .await
+        .map_err(target.err("recording the start position"))
+    }
+
+    /// Takes the task over: every checkpoint update names the epoch, so an engine that started
+    /// earlier can no longer commit (fencing).
+    pub async fn claim(&self, target: &Server, conn: &mut Conn, owner: &str) -> Result<u64> {
+        let sql = format!("UPDATE {} SET epoch = epoch + 1, owner = ? WHERE task = ?", self.t("checkpoints"));
+        conn.exec_drop(&sql, (owner, &self.task)).await.map_err(target.err("claiming the task"))?;
+        let epoch: Option<u64> = conn
+            .exec_first(format!("SELECT epoch FROM {} WHERE task = ?", self.t("checkpoints")), (&self.task,))
+            .await
+            .map_err(target.err("claiming the task"))?;
+        epoch.ok_or_else(|| Error::object(&self.task, "no checkpoint row to claim"))
+    }
+
+    /// Moves the checkpoint; params: file, pos, gtid, source unix time, task, epoch.
+    pub fn checkpoint_sql(&self) -> String {
+        format!(
+            "UPDATE {} SET binlog_file = ?, binlog_pos = ?, gtid = ?, source_time = FROM_UNIXTIME(?), updated_at = NOW(6) \
+             WHERE task = ? AND epoch = ?",
+            self.t("checkpoints")
+        )
+    }
+
+    /// Tables copied without a key, and the snapshot position their copy was read at: replay
+    /// skips their changes from before it (they cannot be applied twice harmlessly).
+    pub async fn keyless_copy_positions(&self, target: &Server, conn: &mut Conn) -> Result<Vec<(String, String, Position)>> {
+        let rows: Vec<(String, String, String, u64)> = conn
+            .exec(
+                format!(
+                    "SELECT src_db, src_table, snapshot_file, snapshot_pos FROM {} WHERE task = ? AND done = 1 \
+                     AND lower_bound IS NULL AND upper_bound IS NULL AND snapshot_file IS NOT NULL",
+                    self.t("copy_chunks")
+                ),
+                (&self.task,),
+            )
+            .await
+            .map_err(target.err("reading copy positions"))?;
+        Ok(rows.into_iter().map(|(d, t, file, pos)| (d, t, Position { file, pos, gtid: None })).collect())
     }
 }
 

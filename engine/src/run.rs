@@ -33,12 +33,6 @@ async fn run_inner(task: &Task, reporter: Arc<Reporter>) -> Result<()> {
         reporter.set_phase(Phase::Suspended, Some("spec.suspend is true; nothing runs until it is false".into()));
         return Ok(());
     }
-    if spec.incremental {
-        return Err(Error::invalid(
-            "spec.incremental",
-            "incremental sync from the binlog is not part of this build yet; set incremental: false for a one-time copy",
-        ));
-    }
     reporter.set_phase(Phase::Initializing, Some("connecting".into()));
     let source = Server::new(Role::Source, &spec.source, &task.source_credentials, task.source_ca.as_deref());
     let target = Server::new(Role::Target, &spec.target, &task.target_credentials, task.target_ca.as_deref());
@@ -48,6 +42,9 @@ async fn run_inner(task: &Task, reporter: Arc<Reporter>) -> Result<()> {
     flavor.check_supported_source(&source)?;
     let binlog = Flavor::binlog_enabled(&source, &mut src).await?;
     info!(source = %flavor.version_text, binlog, "source connected");
+    if spec.incremental {
+        flavor.check_binlog_settings(&source, &mut src, binlog).await?;
+    }
     if spec.initial_sync.data {
         let local_infile: Option<i64> =
             tgt.query_first("SELECT @@local_infile").await.map_err(target.err("SELECT @@local_infile"))?;
@@ -56,6 +53,7 @@ async fn run_inner(task: &Task, reporter: Arc<Reporter>) -> Result<()> {
                 role: "target",
                 endpoint: target.address.clone(),
                 message: "local_infile is OFF; ferry loads rows with LOAD DATA LOCAL: SET GLOBAL local_infile = 1".into(),
+                transient: false,
             });
         }
     }
@@ -83,6 +81,22 @@ async fn run_inner(task: &Task, reporter: Arc<Reporter>) -> Result<()> {
     }
     let dbs = mapping::resolve(spec, &tables_of)?;
     let renames = mapping::renames(&dbs);
+
+    // A task whose incremental sync has started goes straight back to it.
+    if spec.incremental && meta.checkpoint(&target, &mut tgt).await?.is_some() {
+        let _ = src.disconnect().await;
+        let _ = tgt.disconnect().await;
+        return follow(task, &source, &target, &flavor, &meta, &dbs, reporter).await;
+    }
+    // Without a data copy, incremental sync starts where the source is now (or where the spec says),
+    // taken before the schema sync so that nothing written meanwhile is missed.
+    let start_without_copy = match (&spec.start_position, spec.incremental && !spec.initial_sync.data) {
+        (_, false) => None,
+        (Some(sp), true) => Some(start_position(sp)?),
+        (None, true) => Some(flavor.current_position(&source, &mut src).await?.ok_or_else(|| {
+            Error::invalid("spec.incremental", format!("the source {} writes no binlog", source.address))
+        })?),
+    };
     let _ = src.disconnect().await;
 
     reporter.set_phase(Phase::Initializing, Some("schema sync".into()));
@@ -137,12 +151,50 @@ async fn run_inner(task: &Task, reporter: Arc<Reporter>) -> Result<()> {
             info!(file = %cp.file, position = cp.position, "full sync consistent from this binlog position");
             reporter.update(|s| s.checkpoint = Some(cp));
         }
+        if spec.incremental {
+            let first = positions.iter().min().ok_or_else(|| {
+                Error::invalid("spec.incremental", format!("the source {} writes no binlog to follow", source.address))
+            })?;
+            let last = positions.iter().max().filter(|l| *l != first);
+            meta.init_checkpoint(&target, &mut tgt, first, last).await?;
+        }
+    } else if let Some(start) = &start_without_copy {
+        meta.init_checkpoint(&target, &mut tgt, start, None).await?;
     }
     let _ = tgt.disconnect().await;
+    if spec.incremental {
+        return follow(task, &source, &target, &flavor, &meta, &dbs, reporter).await;
+    }
 
     let summary = summary(&reporter.status());
     reporter.set_phase(Phase::Finished, Some(summary));
     Ok(())
+}
+
+/// Incremental sync, until an error that retrying cannot cure.
+async fn follow(
+    task: &Task,
+    source: &Server,
+    target: &Server,
+    flavor: &Flavor,
+    meta: &Arc<Meta>,
+    dbs: &[mapping::DatabaseMap],
+    reporter: Arc<Reporter>,
+) -> Result<()> {
+    let _ = (task, source, target, flavor, meta, dbs, reporter, hostname());
+    Err(Error::invalid("spec.incremental", "incremental sync is not in this build yet"))
+}
+
+fn hostname() -> String {
+    std::fs::read_to_string("/proc/sys/kernel/hostname").map(|h| h.trim().to_string()).unwrap_or_else(|_| "localhost".into())
+}
+
+fn start_position(sp: &ferry_crds::StartPosition) -> Result<Position> {
+    match (&sp.file, sp.position, &sp.gtid_set) {
+        (Some(file), Some(pos), gtid) => Ok(Position { file: file.clone(), pos, gtid: gtid.clone() }),
+        (None, None, Some(gtid)) => Ok(Position { file: String::new(), pos: 4, gtid: Some(gtid.clone()) }),
+        _ => Err(Error::invalid("spec.startPosition", "give file and position, or gtidSet")),
+    }
 }
 
 /// Where incremental sync must start (the earliest snapshot a chunk was read at) and until where

@@ -220,6 +220,18 @@ impl Reporter {
         })
     }
 
+    /// The terminal's live line during incremental sync.
+    pub fn live_line(&self, text: &str) {
+        if let Some(bar) = &self.bar {
+            if bar.length().is_some() {
+                bar.set_style(ProgressStyle::with_template("{spinner} {msg}").expect("valid template"));
+                bar.unset_length();
+            }
+            bar.set_message(text.to_string());
+            bar.tick();
+        }
+    }
+
     pub fn finish_bar(&self) {
         if let Some(bar) = &self.bar {
             bar.finish_and_clear();

@@ -83,7 +83,7 @@ async fn every_type_round_trips_byte_for_byte() {
     let (src, dst) = pair().await;
     src.exec(TYPES_DDL).await;
     let dir = tempfile::tempdir().unwrap();
-    let m = write_task(dir.path(), "types", &src, &dst, "  objects:\n  - database: types\n");
+    let m = write_task(dir.path(), "types", &src, &dst, "  objects:\n  - database: types\n  incremental: false\n");
     assert_ok(&run_ferry(&m, dir.path()));
 
     let (mut s, mut d) = (src.conn().await, dst.conn().await);
@@ -155,7 +155,7 @@ async fn key_shapes_split_into_ranges_and_copy_in_parallel() {
         "shapes",
         &src,
         &dst,
-        "  objects:\n  - database: shapes\n  engine:\n    parallelism: 3\n    batchBytes: 65536\n",
+        "  objects:\n  - database: shapes\n  engine:\n    parallelism: 3\n    batchBytes: 65536\n  incremental: false\n",
     );
     assert_ok(&run_ferry(&m, dir.path()));
     let (mut s, mut d) = (src.conn().await, dst.conn().await);
@@ -192,7 +192,7 @@ async fn views_functions_procedures_and_deferred_triggers() {
     )
     .await;
     let dir = tempfile::tempdir().unwrap();
-    let m = write_task(dir.path(), "objs", &src, &dst, "  objects:\n  - database: app\n");
+    let m = write_task(dir.path(), "objs", &src, &dst, "  objects:\n  - database: app\n  incremental: false\n");
     assert_ok(&run_ferry(&m, dir.path()));
     let mut d = dst.conn().await;
     // a_paid_total reads z_paid: created after it although it sorts first.
@@ -227,7 +227,7 @@ async fn existing_tables_intercept_refuses_and_ignore_keeps_target_rows() {
     )
     .await;
     let dir = tempfile::tempdir().unwrap();
-    let m = write_task(dir.path(), "intercept", &src, &dst, "  objects:\n  - database: shop\n");
+    let m = write_task(dir.path(), "intercept", &src, &dst, "  objects:\n  - database: shop\n  incremental: false\n");
     let out = run_ferry(&m, dir.path());
     assert_eq!(out.status.code(), Some(1));
     let err = String::from_utf8_lossy(&out.stderr);
@@ -240,7 +240,7 @@ async fn existing_tables_intercept_refuses_and_ignore_keeps_target_rows() {
     assert_eq!(st.phase, Some(ferry_crds::Phase::Failed));
     assert!(st.message.unwrap().contains("shop.items"));
 
-    let m = write_task(dir.path(), "ignore", &src, &dst, "  objects:\n  - database: shop\n  existingTables: Ignore\n");
+    let m = write_task(dir.path(), "ignore", &src, &dst, "  objects:\n  - database: shop\n  existingTables: Ignore\n  incremental: false\n");
     assert_ok(&run_ferry(&m, dir.path()));
     let rows: Vec<(i32, String, Option<String>)> = d.query("SELECT id, name, note FROM shop.items ORDER BY id").await.unwrap();
     assert_eq!(
@@ -257,7 +257,7 @@ async fn existing_tables_intercept_refuses_and_ignore_keeps_target_rows() {
         "narrow",
         &src,
         &dst,
-        "  objects:\n  - database: shop\n    rename: narrow\n    tables:\n    - name: items\n  existingTables: Ignore\n",
+        "  objects:\n  - database: shop\n    rename: narrow\n    tables:\n    - name: items\n  existingTables: Ignore\n  incremental: false\n",
     );
     let out = run_ferry(&m, dir.path());
     assert_eq!(out.status.code(), Some(1));
@@ -272,7 +272,7 @@ async fn existing_tables_intercept_refuses_and_ignore_keeps_target_rows() {
         "unfillable",
         &src,
         &dst,
-        "  objects:\n  - database: shop\n    rename: strict_t\n    tables:\n    - name: items\n  existingTables: Ignore\n",
+        "  objects:\n  - database: shop\n    rename: strict_t\n    tables:\n    - name: items\n  existingTables: Ignore\n  incremental: false\n",
     );
     let out = run_ferry(&m, dir.path());
     assert_eq!(out.status.code(), Some(1));
@@ -298,7 +298,7 @@ async fn name_mapping_column_selection_and_row_filter() {
         "mapped",
         &src,
         &dst,
-        "  objects:\n  - database: crm\n    rename: crm_eu\n    tables:\n    - name: customers\n      rename: clients\n      where: \"region = 'eu'\"\n      columns:\n      - name: id\n      - name: name\n        rename: full_name\n      - name: region\n",
+        "  objects:\n  - database: crm\n    rename: crm_eu\n    tables:\n    - name: customers\n      rename: clients\n      where: \"region = 'eu'\"\n      columns:\n      - name: id\n      - name: name\n        rename: full_name\n      - name: region\n  incremental: false\n",
     );
     assert_ok(&run_ferry(&m, dir.path()));
     let mut d = dst.conn().await;
@@ -334,7 +334,7 @@ async fn killed_copy_resumes_from_completed_ranges_without_duplicates() {
         "resume",
         &src,
         &dst,
-        "  objects:\n  - database: big\n    tables:\n    - name: t\n    - name: nokey\n  engine:\n    parallelism: 2\n",
+        "  objects:\n  - database: big\n    tables:\n    - name: t\n    - name: nokey\n  engine:\n    parallelism: 2\n  incremental: false\n",
     );
     let spawn = || ferry().args(["run", "--no-progress", "-f"]).arg(&m).arg("--state-dir").arg(dir.path()).spawn().unwrap();
     let mut d = dst.conn().await;
@@ -408,7 +408,7 @@ async fn bad_input_gives_one_clear_line_and_writes_nothing_misleading() {
     let dir = tempfile::tempdir().unwrap();
 
     // A misspelt field: file, line and field named; exit 2; no state file.
-    let m = write_task(dir.path(), "typo", &src, &dst, "  objects:\n  - database: shop\n  engine:\n    paralelism: 2\n");
+    let m = write_task(dir.path(), "typo", &src, &dst, "  objects:\n  - database: shop\n  engine:\n    paralelism: 2\n  incremental: false\n");
     let out = run_ferry(&m, dir.path());
     assert_eq!(out.status.code(), Some(2));
     let err = String::from_utf8_lossy(&out.stderr);
@@ -417,7 +417,7 @@ async fn bad_input_gives_one_clear_line_and_writes_nothing_misleading() {
     assert!(!dir.path().join("typo.status.yaml").exists());
 
     // A wrong password: one line naming the endpoint; the secret is nowhere.
-    let m = write_task(dir.path(), "badpw", &src, &dst, "  objects:\n  - database: shop\n");
+    let m = write_task(dir.path(), "badpw", &src, &dst, "  objects:\n  - database: shop\n  incremental: false\n");
     let text = std::fs::read_to_string(&m).unwrap();
     let first = text.find(PASSWORD).unwrap();
     let text = format!("{}Wrong-Pass-9{}", &text[..first], &text[first + PASSWORD.len()..]);
@@ -433,7 +433,7 @@ async fn bad_input_gives_one_clear_line_and_writes_nothing_misleading() {
 
     // Nobody listening: the endpoint is named.
     let free = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
-    let m = write_task(dir.path(), "down", &src, &dst, "  objects:\n  - database: shop\n");
+    let m = write_task(dir.path(), "down", &src, &dst, "  objects:\n  - database: shop\n  incremental: false\n");
     let text = std::fs::read_to_string(&m).unwrap().replace(&format!("port: {}", dst.port()), &format!("port: {free}"));
     std::fs::write(&m, text).unwrap();
     let out = run_ferry(&m, dir.path());
@@ -442,7 +442,7 @@ async fn bad_input_gives_one_clear_line_and_writes_nothing_misleading() {
     assert!(err.contains(&format!("target 127.0.0.1:{free}")), "{err}");
 
     // A selected table that does not exist: the field is named, nothing is created on the target.
-    let m = write_task(dir.path(), "missing", &src, &dst, "  objects:\n  - database: shop\n    tables:\n    - name: nope\n");
+    let m = write_task(dir.path(), "missing", &src, &dst, "  objects:\n  - database: shop\n    tables:\n    - name: nope\n  incremental: false\n");
     let out = run_ferry(&m, dir.path());
     assert_eq!(out.status.code(), Some(1));
     let err = String::from_utf8_lossy(&out.stderr);

@@ -1,0 +1,521 @@
+//! Writes source row changes to the target. Whole source transactions are grouped into one target
+//! transaction that also moves the checkpoint, so the target never shows half a source transaction
+//! and a crash can neither lose nor repeat one.
+//!
+//! Within a group, changes to a keyed table are folded by key into their net effect (deleted, or
+//! its last row image) and written as one multi-row DELETE and one multi-row REPLACE: far fewer
+//! statements than the source ran, and idempotent, so replaying an already-applied stretch of
+//! binlog (after the full copy, whose snapshots are newer than where replay starts) converges to
+//! the same rows. Tables without a key keep every change in order, one row at a time.
+
+use std::collections::HashMap;
+use std::fmt::Write as _;
+
+use std::sync::Arc;
+
+use mysql_async::prelude::*;
+use mysql_async::{Conn, Value};
+
+use crate::catalog::Column;
+use crate::db::{Server, short};
+use crate::error::{Error, Result};
+
+/// Statements are cut at about this size (max_allowed_packet is 16 MiB or more everywhere).
+const STATEMENT_BYTES: usize = 1 << 20;
+
+/// How a column's value is spelt as a SQL literal.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Lit {
+    /// Integers, floats, DECIMAL text, ENUM index, SET bitmask, YEAR.
+    Number,
+    /// A string in this character set (`binary` for binary strings and geometry).
+    Str(String),
+    /// MySQL's JSON type.
+    Json,
+    Bit,
+    Date,
+    DateTime,
+    Time,
+}
+
+impl Lit {
+    pub fn of(c: &Column) -> Lit {
+        match c.data_type.as_str() {
+            "bit" => Lit::Bit,
+            "date" => Lit::Date,
+            "datetime" | "timestamp" => Lit::DateTime,
+            "time" => Lit::Time,
+            "json" => Lit::Json,
+            "char" | "varchar" | "tinytext" | "text" | "mediumtext" | "longtext" | "enum" | "set" => {
+                Lit::Str(c.charset.clone().unwrap_or_else(|| "binary".into()))
+            }
+            "decimal" | "tinyint" | "smallint" | "mediumint" | "int" | "bigint" | "float" | "double" | "year" => Lit::Number,
+            _ => Lit::Str("binary".into()),
+        }
+    }
+}
+
+/// One target column the applier writes, and where its value sits in the binlog row.
+#[derive(Clone, Debug)]
+pub struct ApplyColumn {
+    pub binlog_index: usize,
+    /// Quoted target name.
+    pub name: String,
+    pub lit: Lit,
+}
+
+/// How one source table's changes are written.
+#[derive(Debug)]
+pub struct ApplyTable {
+    /// `db.table` on the source, for messages.
+    pub source: String,
+    /// Quoted `db`.`table` on the target.
+    pub target: String,
+    pub columns: Vec<ApplyColumn>,
+    /// Positions in `columns` of the key (primary, or unique NOT NULL); None: no key.
+    pub key: Option<Vec<usize>>,
+    /// Row filter (source column names; validated to be the target's too).
+    pub filter: Option<String>,
+}
+
+impl ApplyTable {
+    fn project(&self, row: &[Value]) -> Result<Vec<Value>> {
+        self.columns
+            .iter()
+            .map(|c| {
+                row.get(c.binlog_index).cloned().ok_or_else(|| {
+                    Error::object(&self.source, format!("a binlog row has {} columns; column {} expected", row.len(), c.binlog_index + 1))
+                })
+            })
+            .collect()
+    }
+
+    fn key_text(&self, row: &[Value], key: &[usize]) -> Sql {
+        let mut s = Sql::default();
+        for (n, &i) in key.iter().enumerate() {
+            if n > 0 {
+                s.push_str(" AND ");
+            }
+            s.push_str(&self.columns[i].name);
+            s.push_str(" = ");
+            literal(&mut s, &self.columns[i].lit, &row[i]);
+        }
+        s
+    }
+}
+
+/// The net effect on one key within a group.
+struct Slot {
+    /// `k1 = v1 AND k2 = v2`: identifies the row, and is the key of the fold.
+    key: Sql,
+    row: Option<Vec<Value>>,
+}
+
+enum Changes {
+    Keyed { slots: Vec<Slot>, index: HashMap<Sql, usize> },
+    Keyless(Vec<(Option<Vec<Value>>, Option<Vec<Value>>)>),
+}
+
+/// Changes waiting to be written, possibly spanning several source transactions.
+#[derive(Default)]
+pub struct Group {
+    tables: Vec<(Arc<ApplyTable>, Changes)>,
+    by_table: HashMap<*const ApplyTable, usize>,
+    /// Rough memory held, to flush a very large transaction in parts.
+    pub bytes: usize,
+    /// Source row changes received.
+    pub rows: u64,
+}
+
+// The raw pointer only identifies an Arc'd table that `tables` keeps alive.
+unsafe impl Send for Group {}
+
+impl Group {
+    pub fn is_empty(&self) -> bool {
+        self.tables.is_empty()
+    }
+
+    /// Adds one row change (before image for updates and deletes, after image for inserts and
+    /// updates), in source order.
+    pub fn add(&mut self, table: &Arc<ApplyTable>, before: Option<&[Value]>, after: Option<&[Value]>) -> Result<()> {
+        self.rows += 1;
+        let before = before.map(|r| table.project(r)).transpose()?;
+        let after = after.map(|r| table.project(r)).transpose()?;
+        self.bytes += 64 + before.as_ref().map_or(0, |r| row_bytes(r)) + after.as_ref().map_or(0, |r| row_bytes(r));
+        let idx = match self.by_table.get(&Arc::as_ptr(table)) {
+            Some(&i) => i,
+            None => {
+                let changes = match &table.key {
+                    Some(_) => Changes::Keyed { slots: Vec::new(), index: HashMap::new() },
+                    None => Changes::Keyless(Vec::new()),
+                };
+                self.tables.push((table.clone(), changes));
+                self.by_table.insert(Arc::as_ptr(table), self.tables.len() - 1);
+                self.tables.len() - 1
+            }
+        };
+        match &mut self.tables[idx].1 {
+            Changes::Keyless(ops) => ops.push((before, after)),
+            Changes::Keyed { slots, index } => {
+                let key_cols = table.key.as_deref().expect("keyed table");
+                let mut put = |key: Sql, row: Option<Vec<Value>>| match index.get(&key) {
+                    Some(&i) => slots[i].row = row,
+                    None => {
+                        index.insert(key.clone(), slots.len());
+                        slots.push(Slot { key, row });
+                    }
+                };
+                if let Some(b) = &before {
+                    let bk = table.key_text(b, key_cols);
+                    // An update that keeps its key only replaces the image; one that moves the
+                    // key (or a delete) removes the old row.
+                    let moved = after.as_ref().is_none_or(|a| table.key_text(a, key_cols) != bk);
+                    if moved {
+                        put(bk, None);
+                    }
+                }
+                if let Some(a) = after {
+                    let ak = table.key_text(&a, key_cols);
+                    put(ak, Some(a));
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Writes everything gathered so far into the open target transaction and empties the group.
+    pub async fn flush(&mut self, target: &Server, conn: &mut Conn) -> Result<()> {
+        for (table, changes) in self.tables.drain(..) {
+            for sql in statements(&table, changes) {
+                conn.query_drop(&sql.0)
+                    .await
+                    .map_err(target.err(format!("applying changes of {} to {}: {}", table.source, table.target, short(&sql.text()))))?;
+            }
+        }
+        self.by_table.clear();
+        self.bytes = 0;
+        Ok(())
+    }
+}
+
+fn row_bytes(r: &[Value]) -> usize {
+    r.iter().map(|v| if let Value::Bytes(b) = v { b.len() + 24 } else { 24 }).sum()
+}
+
+/// The statements that bring the target to the group's net effect for one table.
+fn statements(table: &ApplyTable, changes: Changes) -> Vec<Sql> {
+    let mut out = Vec::new();
+    match changes {
+        Changes::Keyed { slots, .. } => {
+            // Deletes first: a key is either deleted or has a final image, never both.
+            let mut sql = Sql::default();
+            for s in slots.iter().filter(|s| s.row.is_none()) {
+                if sql.is_empty() {
+                    let _ = write!(sql, "DELETE FROM {} WHERE (", table.target);
+                } else {
+                    sql.push_str(" OR (");
+                }
+                sql.push_sql(&s.key);
+                sql.push(')');
+                if sql.len() > STATEMENT_BYTES {
+                    out.push(std::mem::take(&mut sql));
+                }
+            }
+            if !sql.is_empty() {
+                out.push(std::mem::take(&mut sql));
+            }
+            // REPLACE, not INSERT .. ON DUPLICATE KEY UPDATE: a final image that collides on a
+            // unique key with a row this group also changes must displace it, not merge into it.
+            let cols = table.columns.iter().map(|c| c.name.as_str()).collect::<Vec<_>>().join(", ");
+            let mut filter_keys = Sql::default();
+            for s in slots.iter().filter(|s| s.row.is_some()) {
+                let row = s.row.as_ref().expect("filtered");
+                if sql.is_empty() {
+                    let _ = write!(sql, "REPLACE INTO {} ({cols}) VALUES ", table.target);
+                } else {
+                    sql.push_str(", ");
+                }
+                values(&mut sql, table, row);
+                if table.filter.is_some() {
+                    if !filter_keys.is_empty() {
+                        filter_keys.push_str(" OR ");
+                    }
+                    filter_keys.push('(');
+                    filter_keys.push_sql(&s.key);
+                    filter_keys.push(')');
+                }
+                if sql.len() > STATEMENT_BYTES {
+                    out.push(std::mem::take(&mut sql));
+                }
+            }
+            if !sql.is_empty() {
+                out.push(sql);
+            }
+            // Pre-image semantics of a row filter: a row whose last image fails the filter is not
+            // (or no longer) selected.
+            if let (Some(f), false) = (&table.filter, filter_keys.is_empty()) {
+                let mut d = Sql::default();
+                let _ = write!(d, "DELETE FROM {} WHERE (", table.target);
+                d.push_sql(&filter_keys);
+                let _ = write!(d, ") AND (({f}) IS NOT TRUE)");
+                out.push(d);
+            }
+        }
+        Changes::Keyless(ops) => {
+            let cols = table.columns.iter().map(|c| c.name.as_str()).collect::<Vec<_>>().join(", ");
+            let mut inserts = Sql::default();
+            for (before, after) in ops {
+                match (before, after) {
+                    (None, Some(a)) => {
+                        if table.filter.is_some() {
+                            // The row filter decides on the target, one row at a time.
+                            let mut s = Sql::default();
+                            let _ = write!(s, "INSERT INTO {} ({cols}) SELECT ", table.target);
+                            select_values(&mut s, table, &a);
+                            s.push_str(" FROM DUAL WHERE ");
+                            s.push_sql(&filter_on_values(table, &a));
+                            s.push_str(" IS TRUE");
+                            out.push(s);
+                            continue;
+                        }
+                        if inserts.is_empty() {
+                            let _ = write!(inserts, "INSERT INTO {} ({cols}) VALUES ", table.target);
+                        } else {
+                            inserts.push_str(", ");
+                        }
+                        values(&mut inserts, table, &a);
+                        if inserts.len() > STATEMENT_BYTES {
+                            out.push(std::mem::take(&mut inserts));
+                        }
+                    }
+                    (Some(b), after) => {
+                        if !inserts.is_empty() {
+                            out.push(std::mem::take(&mut inserts));
+                        }
+                        let mut s = Sql::default();
+                        match &after {
+                            None => {
+                                let _ = write!(s, "DELETE FROM {} WHERE ", table.target);
+                            }
+                            Some(a) => {
+                                let _ = write!(s, "UPDATE {} SET ", table.target);
+                                for (i, c) in table.columns.iter().enumerate() {
+                                    if i > 0 {
+                                        s.push_str(", ");
+                                    }
+                                    let _ = write!(s, "{} = ", c.name);
+                                    literal(&mut s, &c.lit, &a[i]);
+                                }
+                                s.push_str(" WHERE ");
+                            }
+                        }
+                        whole_row_match(&mut s, table, &b);
+                        s.push_str(" LIMIT 1");
+                        out.push(s);
+                    }
+                    (None, None) => {}
+                }
+            }
+            if !inserts.is_empty() {
+                out.push(inserts);
+            }
+        }
+    }
+    out
+}
+
+fn values(sql: &mut Sql, table: &ApplyTable, row: &[Value]) {
+    sql.push('(');
+    for (i, c) in table.columns.iter().enumerate() {
+        if i > 0 {
+            sql.push_str(", ");
+        }
+        literal(sql, &c.lit, &row[i]);
+    }
+    sql.push(')');
+}
+
+fn select_values(sql: &mut Sql, table: &ApplyTable, row: &[Value]) {
+    for (i, c) in table.columns.iter().enumerate() {
+        if i > 0 {
+            sql.push_str(", ");
+        }
+        literal(sql, &c.lit, &row[i]);
+    }
+}
+
+/// `(SELECT (filter) FROM (SELECT v1 AS c1, ...) AS ferry_row)`: the filter evaluated on one row
+/// image by the target itself, without rewriting the filter's text.
+fn filter_on_values(table: &ApplyTable, row: &[Value]) -> Sql {
+    let f = table.filter.as_deref().unwrap_or("TRUE");
+    let mut s = Sql::default();
+    let _ = write!(s, "(SELECT ({f}) FROM (SELECT ");
+    for (i, c) in table.columns.iter().enumerate() {
+        if i > 0 {
+            s.push_str(", ");
+        }
+        literal(&mut s, &c.lit, &row[i]);
+        let _ = write!(s, " AS {}", c.name);
+    }
+    s.push_str(") AS ferry_row)");
+    s
+}
+
+/// `c1 <=> v1 AND c2 <=> v2 ...`: NULL-safe, byte-exact match of a whole row.
+fn whole_row_match(sql: &mut Sql, table: &ApplyTable, row: &[Value]) {
+    for (i, c) in table.columns.iter().enumerate() {
+        if i > 0 {
+            sql.push_str(" AND ");
+        }
+        sql.push_str(&c.name);
+        sql.push_str(" <=> ");
+        literal(sql, &c.lit, &row[i]);
+    }
+}
+
+/// A value as a SQL literal that means exactly it, for the target column's type. Strings carry
+/// their character set as an introducer, so raw bytes are stored unchanged and key comparisons
+/// still use the column's collation (and its index).
+pub fn literal(sql: &mut Sql, lit: &Lit, v: &Value) {
+    match v {
+        Value::NULL => sql.push_str("NULL"),
+        Value::Int(i) => {
+            let _ = write!(sql, "{i}");
+        }
+        Value::UInt(u) => {
+            let _ = write!(sql, "{u}");
+        }
+        Value::Float(f) => {
+            let _ = write!(sql, "{:e}", *f as f64);
+        }
+        Value::Double(d) => {
+            let _ = write!(sql, "{d:e}");
+        }
+        Value::Bytes(b) => match lit {
+            Lit::Bit => {
+                let n = b.iter().fold(0u64, |a, x| (a << 8) | *x as u64);
+                let _ = write!(sql, "{n}");
+            }
+            Lit::Number if b.iter().all(|c| c.is_ascii_digit() || b"+-.eE".contains(c)) && !b.is_empty() => {
+                sql.0.extend_from_slice(b);
+            }
+            Lit::Json => {
+                sql.push_str("CAST(_utf8mb4");
+                quoted(sql, b);
+                sql.push_str(" AS JSON)");
+            }
+            Lit::Str(cs) => {
+                sql.push('_');
+                sql.push_str(cs);
+                quoted(sql, b);
+            }
+            _ => {
+                sql.push_str("_binary");
+                quoted(sql, b);
+            }
+        },
+        Value::Date(y, mo, d, h, mi, s, us) => {
+            if *lit == Lit::Date {
+                let _ = write!(sql, "'{y:04}-{mo:02}-{d:02}'");
+            } else {
+                let _ = write!(sql, "'{y:04}-{mo:02}-{d:02} {h:02}:{mi:02}:{s:02}.{us:06}'");
+            }
+        }
+        Value::Time(neg, days, h, mi, s, us) => {
+            let hours = *days as u64 * 24 + *h as u64;
+            let _ = write!(sql, "'{}{hours:02}:{mi:02}:{s:02}.{us:06}'", if *neg { "-" } else { "" });
+        }
+    }
+}
+
+/// Appends `'...'` with MySQL's backslash escapes (ferry's sessions never set NO_BACKSLASH_ESCAPES).
+/// Raw bytes of any character set pass unchanged: the escapes are ASCII, and in the utf8mb4
+/// statement no byte of a multi-byte sequence is ASCII, so none can swallow a quote.
+fn quoted(sql: &mut Sql, b: &[u8]) {
+    sql.0.push(b'\'');
+    let mut start = 0;
+    for (i, &c) in b.iter().enumerate() {
+        let esc: &[u8] = match c {
+            0 => b"\\0",
+            b'\n' => b"\\n",
+            b'\r' => b"\\r",
+            b'\\' => b"\\\\",
+            b'\'' => b"\\'",
+            0x1a => b"\\Z",
+            _ => continue,
+        };
+        sql.0.extend_from_slice(&b[start..i]);
+        sql.0.extend_from_slice(esc);
+        start = i + 1;
+    }
+    sql.0.extend_from_slice(&b[start..]);
+    sql.0.push(b'\'');
+}
+
+/// Statement text as bytes: string values are written raw, in their own character set.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Hash)]
+pub struct Sql(pub Vec<u8>);
+
+impl Sql {
+    fn push_str(&mut self, s: &str) {
+        self.0.extend_from_slice(s.as_bytes());
+    }
+    fn push(&mut self, c: char) {
+        let mut b = [0u8; 4];
+        self.0.extend_from_slice(c.encode_utf8(&mut b).as_bytes());
+    }
+    fn push_sql(&mut self, s: &Sql) {
+        self.0.extend_from_slice(&s.0);
+    }
+    fn len(&self) -> usize {
+        self.0.len()
+    }
+    fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+    fn text(&self) -> String {
+        String::from_utf8_lossy(&self.0).into_owned()
+    }
+}
+
+impl std::fmt::Write for Sql {
+    fn write_str(&mut self, s: &str) -> std::fmt::Result {
+        self.push_str(s);
+        Ok(())
+    }
+}
+
+/// Applies a group in one target transaction, moving the checkpoint with it.
+pub async fn commit_group(target: &Server, conn: &mut Conn, group: &mut Group, checkpoint_sql: &str, params: Vec<Value>) -> Result<()> {
+    group.flush(target, conn).await?;
+    conn.exec_drop(checkpoint_sql, params).await.map_err(target.err("moving the checkpoint"))?;
+    if conn.affected_rows() != 1 {
+        let _ = conn.query_drop("ROLLBACK").await;
+        return Err(Error::Fenced);
+    }
+    conn.query_drop("COMMIT").await.map_err(target.err("committing applied changes"))?;
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn lit(l: Lit, v: Value) -> String {
+        let mut s = Sql::default();
+        literal(&mut s, &l, &v);
+        s.text()
+    }
+
+    #[test]
+    fn literals() {
+        assert_eq!(lit(Lit::Number, Value::UInt(u64::MAX)), "18446744073709551615");
+        assert_eq!(lit(Lit::Number, Value::Bytes(b"-12.50".to_vec())), "-12.50");
+        assert_eq!(lit(Lit::Bit, Value::Bytes(vec![1, 2])), "258");
+        assert_eq!(lit(Lit::Str("utf8mb4".into()), Value::Bytes(b"it's\n\\".to_vec())), "_utf8mb4'it\\'s\\n\\\\'");
+        assert_eq!(lit(Lit::Date, Value::Date(0, 0, 0, 0, 0, 0, 0)), "'0000-00-00'");
+        assert_eq!(lit(Lit::DateTime, Value::Date(2024, 2, 29, 1, 2, 3, 4)), "'2024-02-29 01:02:03.000004'");
+        assert_eq!(lit(Lit::Time, Value::Time(true, 34, 22, 59, 59, 0)), "'-838:59:59.000000'");
+        assert_eq!(lit(Lit::Number, Value::Float(0.1)), format!("{:e}", 0.1f32 as f64));
+    }
+}
