@@ -518,4 +518,72 @@ mod tests {
         assert_eq!(lit(Lit::Time, Value::Time(true, 34, 22, 59, 59, 0)), "'-838:59:59.000000'");
         assert_eq!(lit(Lit::Number, Value::Float(0.1)), format!("{:e}", 0.1f32 as f64));
     }
+
+    fn table(key: bool) -> Arc<ApplyTable> {
+        Arc::new(ApplyTable {
+            source: "s.t".into(),
+            target: "`d`.`t`".into(),
+            columns: vec![
+                ApplyColumn { binlog_index: 0, name: "`id`".into(), lit: Lit::Number },
+                ApplyColumn { binlog_index: 2, name: "`v`".into(), lit: Lit::Str("utf8mb4".into()) },
+            ],
+            key: key.then(|| vec![0]),
+            filter: None,
+        })
+    }
+
+    fn row(id: i64, v: &str) -> Vec<Value> {
+        vec![Value::Int(id), Value::Bytes(b"unselected".to_vec()), Value::Bytes(v.as_bytes().to_vec())]
+    }
+
+    fn texts(t: &ApplyTable, g: Group) -> Vec<String> {
+        let mut g = g;
+        let (_, changes) = g.tables.pop().unwrap();
+        statements(t, changes).iter().map(|s| s.text()).collect()
+    }
+
+    #[test]
+    fn keyed_changes_fold_to_their_net_effect() {
+        let t = table(true);
+        let mut g = Group::default();
+        g.add(&t, None, Some(&row(1, "a"))).unwrap();
+        g.add(&t, Some(&row(1, "a")), Some(&row(1, "b"))).unwrap(); // same key: image replaced
+        g.add(&t, Some(&row(2, "x")), Some(&row(3, "x"))).unwrap(); // key moves: 2 deleted
+        g.add(&t, None, Some(&row(4, "y"))).unwrap();
+        g.add(&t, Some(&row(4, "y")), None).unwrap(); // inserted then deleted
+        g.add(&t, None, Some(&row(2, "again"))).unwrap(); // 2 comes back
+        assert_eq!(g.rows, 6);
+        assert_eq!(
+            texts(&t, g),
+            vec![
+                "DELETE FROM `d`.`t` WHERE (`id` = 4)".to_string(),
+                "REPLACE INTO `d`.`t` (`id`, `v`) VALUES (1, _utf8mb4'b'), (2, _utf8mb4'again'), (3, _utf8mb4'x')".to_string(),
+            ]
+        );
+    }
+
+    #[test]
+    fn keyless_changes_keep_their_order_and_match_whole_rows() {
+        let t = table(false);
+        let mut g = Group::default();
+        g.add(&t, None, Some(&row(1, "a"))).unwrap();
+        g.add(&t, None, Some(&row(1, "a"))).unwrap();
+        g.add(&t, Some(&row(1, "a")), Some(&row(1, "b"))).unwrap();
+        g.add(&t, Some(&row(1, "a")), None).unwrap();
+        assert_eq!(
+            texts(&t, g),
+            vec![
+                "INSERT INTO `d`.`t` (`id`, `v`) VALUES (1, _utf8mb4'a'), (1, _utf8mb4'a')".to_string(),
+                "UPDATE `d`.`t` SET `id` = 1, `v` = _utf8mb4'b' WHERE `id` <=> 1 AND `v` <=> _utf8mb4'a' LIMIT 1".to_string(),
+                "DELETE FROM `d`.`t` WHERE `id` <=> 1 AND `v` <=> _utf8mb4'a' LIMIT 1".to_string(),
+            ]
+        );
+    }
+
+    #[test]
+    fn raw_bytes_stay_raw() {
+        let mut s = Sql::default();
+        literal(&mut s, &Lit::Str("latin1".into()), &Value::Bytes(vec![b'c', 0xE9, 0, b'\'']));
+        assert_eq!(s.0, [&b"_latin1'c"[..], &[0xE9], b"\\0\\''"].concat());
+    }
 }
