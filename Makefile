@@ -3,7 +3,7 @@ SHELL := /bin/bash
 CARGO ?= cargo
 export PATH := $(HOME)/.cargo/bin:$(PATH)
 
-.PHONY: all deps build test crds demo bench-full clean-lab
+.PHONY: all deps build test crds demo bench-full bench-cdc clean-lab
 
 all: build
 
@@ -32,6 +32,10 @@ demo:
 ## bench-full: full-copy speed against mariadb-dump and mydumper (THREADS, TABLES, TABLE_SIZE)
 bench-full:
 	@scripts/bench-full.sh
+
+## bench-cdc: binlog apply speed against MariaDB's own replica, and lag under load (EVENTS, LAG_SECONDS)
+bench-cdc:
+	@scripts/bench-cdc.sh
 
 ## clean-lab: stop the demo/bench servers and remove .demo/ and .bench/
 clean-lab:

@@ -1359,7 +1359,7 @@ impl Workload {
     /// duplicates), the ledger, an empty `bulk`.
     pub async fn create_tables(server: &MariaDb, db: &str, pk_int_rows: u64) {
         let mut sql = format!(
-            "CREATE DATABASE {db}; CREATE DATABASE {db}_unsynced;
+            "CREATE DATABASE {db}; CREATE DATABASE {db}_unsynced; USE {db};
              CREATE TABLE {db}.pk_int (id INT NOT NULL PRIMARY KEY, v INT NOT NULL, s VARCHAR(64),
                amount DECIMAL(12,2), ts DATETIME(6), KEY k_v (v));
              CREATE TABLE {db}.pk_composite (region CHAR(2) NOT NULL, code VARCHAR(40) NOT NULL, n INT NOT NULL,
@@ -1399,8 +1399,18 @@ impl Workload {
             .await
             .expect("read MAX(id) of bulk")
             .unwrap_or(0);
+        // Codes of earlier workloads are still there: new ones start above them.
+        let max_code: u64 = conn
+            .query_first(format!(
+                "SELECT CAST(IFNULL(MAX(CAST(SUBSTRING(code, 2) AS UNSIGNED)), 0) AS UNSIGNED) FROM {db}.pk_composite \
+                 WHERE code LIKE 'c%' OR code LIKE 'm%'"
+            ))
+            .await
+            .expect("read the codes of pk_composite")
+            .unwrap_or(0);
         let _ = conn.disconnect().await;
         let shared = Arc::new(WorkloadShared::default());
+        shared.next_code.store(max_code + 1, Ordering::Relaxed);
         shared.next_id.store(max_id + 1, Ordering::Relaxed);
         shared.bulk_base.store(bulk_max, Ordering::Relaxed);
         let started = Instant::now();
@@ -1633,7 +1643,7 @@ impl WorkloadGen {
         let db = self.db.clone();
         let mut v = vec![format!(
             "INSERT INTO {db}.bulk (id, batch, pad) SELECT {base} + seq, {batch}, REPEAT(CHAR(97 + seq % 26), 60) \
-             FROM seq_1_to_{BULK_ROWS}"
+             FROM {db}.seq_1_to_{BULK_ROWS}"
         )];
         v.extend(self.transfer());
         v

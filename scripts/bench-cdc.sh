@@ -1,0 +1,348 @@
+#!/usr/bin/env bash
+# `make bench-cdc`: incremental (binlog) apply speed of ferry against MariaDB's own replica, on a
+# private source/target pair on this machine, plus ferry's lag under a steady load.
+#
+#  1. sysbench prepare (TABLES x TABLE_SIZE rows) on the source; a dump of it (the base); the source
+#     position (SHOW MASTER STATUS) at that point.
+#  2. sysbench oltp_write_only --events=EVENTS --threads=THREADS --rand-type=uniform on the source,
+#     then a marker row. Row changes between the two positions are counted in the binlog.
+#  3. (a) the base loaded into the target; ferry as an incremental-only task from the position
+#     (initialSync schema/data false, startPosition file/position), timed until the marker row is
+#     on the target and CHECKSUM TABLE of every sysbench table equals the source's.
+#  4. Lag: with the same ferry still running, sysbench at a fixed --rate (half of what ferry just
+#     applied per second) for LAG_SECONDS while a heartbeat row (NOW(6)) goes into the source every
+#     100 ms; on the target a poller stamps each heartbeat row when it first sees it. p50/p90/p99.
+#  5. (b) the base loaded again into a fresh target; MariaDB's replica (CHANGE MASTER TO the same
+#     position; START SLAVE UNTIL the end position), timed until Exec_Master_Log_Pos reaches the end;
+#     checksums checked.
+# Prints rows/s of both, the ratio, ferry's peak RSS and the lag percentiles.
+#
+# Environment: TABLES (4), TABLE_SIZE (250000), EVENTS (50000), THREADS (2: sysbench threads),
+# LAG_SECONDS (30), REPLICA_THREADS (0: the replica's slave_parallel_threads, MariaDB's default),
+# TOOLS ("ferry replica"), LAB_BUFFER_POOL (512M), BENCH_SOURCE_PORT (33073), BENCH_TARGET_PORT (33074),
+# FERRY_BIN (default: a release build of this tree).
+set -euo pipefail
+cd "$(dirname "${BASH_SOURCE[0]}")/.."
+export LAB_BUFFER_POOL=${LAB_BUFFER_POOL:-512M}
+. scripts/lab.sh
+
+TABLES=${TABLES:-4}
+TABLE_SIZE=${TABLE_SIZE:-250000}
+EVENTS=${EVENTS:-50000}
+THREADS=${THREADS:-2}
+LAG_SECONDS=${LAG_SECONDS:-30}
+REPLICA_THREADS=${REPLICA_THREADS:-0}
+TOOLS=${TOOLS:-ferry replica}
+SRC_PORT=${BENCH_SOURCE_PORT:-33073}
+DST_PORT=${BENCH_TARGET_PORT:-33074}
+export PATH="$HOME/.cargo/bin:$PATH"
+B=.bench
+SRC=$B/cdc-source
+DST=$B/cdc-target
+W=$B/cdc
+PW=$LAB_PASSWORD
+TASK=bench-cdc
+STATUS=$W/state/$TASK.status.yaml
+
+say() { printf '\n== %s\n' "$*"; }
+die() { echo "bench-cdc: $*" >&2; exit 1; }
+now() { date +%s.%N; }
+secs() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.2f", b - a }'; }
+
+want() { [[ " $TOOLS " == *" $1 "* ]]; }
+
+say "dependencies and a release build of ferry"
+scripts/install-deps.sh
+FERRY=${FERRY_BIN:-$PWD/target/release/ferry}
+if want ferry; then
+  [ -n "${FERRY_BIN:-}" ] || cargo build -q --release -p ferry-engine
+  [ -x "$FERRY" ] || die "no ferry binary at $FERRY"
+fi
+
+# Background processes this script started, by pid.
+TIME_PID=""
+HB_PID=""
+POLL_PID=""
+SB_PID=""
+stop_pid() { # pid: SIGTERM it if it still runs (only our own children are ever passed)
+  [ -n "$1" ] && ! lab_exited "$1" && kill "$1" 2>/dev/null
+  return 0
+}
+ferry_pid() { # the ferry process under /usr/bin/time
+  [ -n "$TIME_PID" ] && pgrep -P "$TIME_PID" ferry 2>/dev/null | head -1
+}
+cleanup() {
+  local fp
+  fp=$(ferry_pid || true)
+  stop_pid "$fp"
+  for p in "$HB_PID" "$POLL_PID" "$SB_PID" "$TIME_PID"; do stop_pid "$p"; done
+  lab_stop "$SRC" 2>/dev/null || true
+  lab_stop "$DST" 2>/dev/null || true
+  rm -rf "$SRC/data" "$DST/data" "$W/base.sql"
+}
+trap cleanup EXIT
+
+say "servers: source 127.0.0.1:$SRC_PORT (binlog), target 127.0.0.1:$DST_PORT, buffer pool $LAB_BUFFER_POOL"
+lab_stop "$SRC"
+lab_stop "$DST"
+for port in "$SRC_PORT" "$DST_PORT"; do
+  lab_port_busy "$port" && die "port $port is busy (set BENCH_SOURCE_PORT / BENCH_TARGET_PORT, or \`make clean-lab\`)"
+done
+rm -rf "$SRC" "$DST" "$W"
+mkdir -p "$W"
+lab_start "$SRC" "$SRC_PORT" binlog
+lab_start "$DST" "$DST_PORT" nobinlog
+
+sb() { # sysbench against the source: sb TEST [args...]
+  local test=$1
+  shift
+  sysbench "$test" --db-driver=mysql --mysql-host=127.0.0.1 --mysql-port="$SRC_PORT" \
+    --mysql-user="$LAB_USER" --mysql-password="$PW" --mysql-db=sbtest \
+    --tables="$TABLES" --table-size="$TABLE_SIZE" "$@"
+}
+q() { # side sql: one value
+  lab_sql "$1" --batch --skip-column-names -e "$2"
+}
+checksums() { # side -> "table checksum" lines of the sysbench tables
+  q "$1" "CHECKSUM TABLE $(seq -s, -f "sbtest.sbtest%g" 1 "$TABLES")"
+}
+master_status() { # -> "file position"
+  q "$SRC" "SHOW MASTER STATUS" | awk '{ print $1, $2 }'
+}
+
+say "sysbench prepare: $TABLES tables x $TABLE_SIZE rows on the source"
+lab_sql "$SRC" -e "CREATE DATABASE sbtest"
+t0=$(now)
+sb oltp_read_write --threads=2 prepare >"$W/sysbench-prepare.log" 2>&1 ||
+  { tail -5 "$W/sysbench-prepare.log"; die "sysbench prepare failed"; }
+echo "prepared in $(secs "$t0" "$(now)") s"
+# The marker ends the measured stretch; the heartbeat measures lag (arrival stamped on the target).
+lab_sql "$SRC" -e "CREATE TABLE sbtest.bench_marker (id INT PRIMARY KEY);
+  CREATE TABLE sbtest.heartbeat (id BIGINT AUTO_INCREMENT PRIMARY KEY, ts DATETIME(6) NOT NULL, seen_lag_us BIGINT NULL)"
+
+say "the base: a dump of the source, and its binlog position"
+mariadb-dump --no-defaults -h127.0.0.1 -P"$SRC_PORT" -u"$LAB_USER" -p"$PW" --single-transaction \
+  --databases sbtest >"$W/base.sql"
+read -r START_FILE START_POS < <(master_status)
+echo "start position: $START_FILE:$START_POS"
+
+say "sysbench oltp_write_only: $EVENTS events, $THREADS threads, uniform"
+t0=$(now)
+sb oltp_write_only --threads="$THREADS" --events="$EVENTS" --time=0 --rand-type=uniform run \
+  >"$W/sysbench-run.log" 2>&1 || { tail -5 "$W/sysbench-run.log"; die "sysbench run failed"; }
+echo "source: $EVENTS transactions in $(secs "$t0" "$(now)") s ($(grep -E 'transactions:' "$W/sysbench-run.log" | sed 's/^ *//'))"
+lab_sql "$SRC" -e "INSERT INTO sbtest.bench_marker VALUES (1)"
+read -r END_FILE END_POS < <(master_status)
+SOURCE_SUMS=$(checksums "$SRC")
+echo "end position: $END_FILE:$END_POS"
+
+# Row changes between the two positions, as the binlog has them (rows of row events).
+files=()
+while read -r f _; do
+  if [[ "$f" > "$START_FILE" || "$f" == "$START_FILE" ]] && [[ "$f" < "$END_FILE" || "$f" == "$END_FILE" ]]; then
+    files+=("$SRC/data/$f")
+  fi
+done < <(q "$SRC" "SHOW BINARY LOGS")
+ROWS=$(mariadb-binlog --no-defaults --base64-output=decode-rows -v --start-position="$START_POS" \
+  --stop-position="$END_POS" "${files[@]}" | grep -cE '^### (INSERT INTO|UPDATE|DELETE FROM) ')
+echo "row changes: $ROWS, counted in the binlog (sysbench's $EVENTS events x 4 = $((EVENTS * 4)), plus the marker)"
+[ "$ROWS" -gt 0 ] || die "no row changes found in the binlog"
+
+load_base() {
+  lab_sql "$DST" -e "DROP DATABASE IF EXISTS sbtest; DROP DATABASE IF EXISTS ferry_meta"
+  lab_sql "$DST" <"$W/base.sql"
+}
+
+wait_caught_up() { # name timeout-seconds alive-check-command on-failure-command -> sets T_END
+  local name=$1 limit=$2 alive=$3 on_fail=$4 start seen=""
+  start=$(now)
+  while :; do
+    if [ -z "$seen" ] && [ "$(q "$DST" "SELECT COUNT(*) FROM sbtest.bench_marker" 2>/dev/null || echo 0)" = 1 ]; then
+      seen=$(now)
+    fi
+    if [ -n "$seen" ] && [ "$(checksums "$DST")" = "$SOURCE_SUMS" ]; then
+      T_END=$seen
+      return 0
+    fi
+    $alive || { $on_fail; die "$name stopped before catching up"; }
+    if awk -v a="$start" -v b="$(now)" -v l="$limit" 'BEGIN { exit !(b - a > l) }'; then
+      $on_fail
+      [ -n "$seen" ] && die "$name: the marker arrived but CHECKSUM TABLE still differs after ${limit}s"
+      die "$name did not catch up within ${limit}s"
+    fi
+    # Checksums agree only once everything is applied; until the marker, a cheap poll.
+    sleep 0.05
+  done
+}
+
+FERRY_SECS=""
+RSS_MIB=""
+LAG_LINE=""
+if want ferry; then
+  say "(a) ferry: incremental-only task from $START_FILE:$START_POS"
+  load_base
+  cat >"$W/$TASK.yaml" <<EOF
+apiVersion: v1
+kind: Secret
+metadata:
+  name: $TASK-source
+stringData:
+  username: $LAB_USER
+  password: '$PW'
+---
+apiVersion: v1
+kind: Secret
+metadata:
+  name: $TASK-target
+stringData:
+  username: $LAB_USER
+  password: '$PW'
+---
+apiVersion: ferry.dev/v1alpha1
+kind: SyncTask
+metadata:
+  name: $TASK
+spec:
+  source:
+    host: 127.0.0.1
+    port: $SRC_PORT
+    credentialsSecret: $TASK-source
+    tls:
+      mode: disabled
+  target:
+    host: 127.0.0.1
+    port: $DST_PORT
+    credentialsSecret: $TASK-target
+    tls:
+      mode: disabled
+  objects:
+  - database: sbtest
+  initialSync:
+    schema: false
+    data: false
+  startPosition:
+    file: $START_FILE
+    position: $START_POS
+EOF
+  ferry_alive() { [ -n "$TIME_PID" ] && ! lab_exited "$TIME_PID"; }
+  ferry_died() {
+    echo "--- end of $W/ferry.log" >&2
+    tail -20 "$W/ferry.log" >&2
+    if [ -f "$STATUS" ]; then echo "--- $STATUS" >&2; cat "$STATUS" >&2; fi
+  }
+  t0=$(now)
+  /usr/bin/time -f %M -o "$W/ferry.rss" "$FERRY" run -f "$W/$TASK.yaml" --state-dir "$W/state" --no-progress \
+    >"$W/ferry.log" 2>&1 &
+  TIME_PID=$!
+  wait_caught_up "ferry" 600 ferry_alive ferry_died
+  FERRY_SECS=$(secs "$t0" "$T_END")
+  FERRY_RATE=$(awk -v n="$ROWS" -v s="$FERRY_SECS" 'BEGIN { printf "%d", n / s }')
+  FERRY_TPS=$(awk -v n="$EVENTS" -v s="$FERRY_SECS" 'BEGIN { printf "%d", n / s }')
+  echo "ferry: caught up in $FERRY_SECS s: $FERRY_RATE row changes/s, $FERRY_TPS transactions/s; checksums equal"
+
+  RATE=$((FERRY_TPS / 2))
+  [ "$RATE" -ge 1 ] || RATE=1
+  say "lag: sysbench at --rate=$RATE (half of ferry's $FERRY_TPS tps) for ${LAG_SECONDS}s, heartbeat every 100 ms"
+  # The poller: every 20 ms, stamps the heartbeat rows that have become visible on the target.
+  # (mariadb last in each pipeline: $! is its pid; the loop ends on SIGPIPE once it is stopped.)
+  (
+    echo "SET SESSION TRANSACTION ISOLATION LEVEL READ COMMITTED;"
+    while :; do
+      echo "UPDATE sbtest.heartbeat SET seen_lag_us = TIMESTAMPDIFF(MICROSECOND, ts, NOW(6)) WHERE seen_lag_us IS NULL;"
+      sleep 0.02
+    done
+  ) | mariadb --no-defaults --socket="$DST/mysqld.sock" --user=root >/dev/null 2>"$W/poller.err" &
+  POLL_PID=$!
+  (
+    while :; do
+      echo "INSERT INTO sbtest.heartbeat (ts) VALUES (NOW(6));"
+      sleep 0.1
+    done
+  ) | mariadb --no-defaults --socket="$SRC/mysqld.sock" --user=root >/dev/null 2>"$W/heartbeat.err" &
+  HB_PID=$!
+  sb oltp_write_only --threads="$THREADS" --rate="$RATE" --time="$LAG_SECONDS" --events=0 --rand-type=uniform run \
+    >"$W/sysbench-lag.log" 2>&1 &
+  SB_PID=$!
+  max_status_lag=0
+  while ! lab_exited "$SB_PID"; do
+    l=$(awk '/^lagSeconds:/ { print $2 }' "$STATUS" 2>/dev/null || true)
+    [ -n "$l" ] && [ "$l" -gt "$max_status_lag" ] && max_status_lag=$l
+    ferry_alive || { ferry_died; die "ferry stopped during the lag run"; }
+    sleep 1
+  done
+  wait "$SB_PID" || { tail -5 "$W/sysbench-lag.log"; die "sysbench (lag run) failed"; }
+  SB_PID=""
+  stop_pid "$HB_PID"
+  HB_PID=""
+  sleep 0.3
+  HB_TOTAL=$(q "$SRC" "SELECT COUNT(*) FROM sbtest.heartbeat")
+  for _ in $(seq 1 300); do
+    [ "$(q "$DST" "SELECT COUNT(*) FROM sbtest.heartbeat WHERE seen_lag_us IS NOT NULL")" -ge "$HB_TOTAL" ] && break
+    sleep 0.1
+  done
+  stop_pid "$POLL_PID"
+  POLL_PID=""
+  LAG_SAMPLES=$(q "$DST" "SELECT seen_lag_us FROM sbtest.heartbeat WHERE seen_lag_us IS NOT NULL ORDER BY seen_lag_us")
+  LAG_N=$(printf '%s\n' "$LAG_SAMPLES" | grep -c . || true)
+  pct() { # p -> milliseconds (nearest rank)
+    printf '%s\n' "$LAG_SAMPLES" | awk -v p="$1" -v n="$LAG_N" \
+      'NR == (int(p * n / 100) < p * n / 100 ? int(p * n / 100) + 1 : int(p * n / 100)) { printf "%.0f", $1 / 1000 }'
+  }
+  if [ "$LAG_N" -gt 0 ]; then
+    LAG_LINE="p50 $(pct 50) ms, p90 $(pct 90) ms, p99 $(pct 99) ms, max $(pct 100) ms ($LAG_N of $HB_TOTAL heartbeats seen)"
+  else
+    LAG_LINE="no heartbeat arrived on the target"
+fi
+echo "lag: $LAG_LINE; status lagSeconds at most $max_status_lag"
+
+FP=$(ferry_pid || true)
+[ -n "$FP" ] && kill -INT "$FP" 2>/dev/null
+wait "$TIME_PID" 2>/dev/null || true
+TIME_PID=""
+RSS_MIB=$(tail -1 "$W/ferry.rss" | awk '{ printf "%.1f", $1 / 1024 }')
+fi
+
+REPLICA_SECS=""
+if want replica; then
+  say "(b) MariaDB's replica (slave_parallel_threads=$REPLICA_THREADS) from $START_FILE:$START_POS until $END_FILE:$END_POS"
+  load_base
+  lab_sql "$DST" -e "STOP SLAVE; RESET SLAVE ALL;" 2>/dev/null || true
+  lab_sql "$DST" -e "SET GLOBAL slave_parallel_threads = $REPLICA_THREADS;
+    CHANGE MASTER TO MASTER_HOST='127.0.0.1', MASTER_PORT=$SRC_PORT, MASTER_USER='$LAB_USER',
+      MASTER_PASSWORD='$PW', MASTER_LOG_FILE='$START_FILE', MASTER_LOG_POS=$START_POS, MASTER_USE_GTID=no;"
+  slave_field() { # SHOW SLAVE STATUS field
+    lab_sql "$DST" -e "SHOW SLAVE STATUS\G" | awk -v f="$1" -F': ' '$1 ~ "^ *" f "$" { print $2 }'
+  }
+  t0=$(now)
+  lab_sql "$DST" -e "START SLAVE UNTIL MASTER_LOG_FILE='$END_FILE', MASTER_LOG_POS=$END_POS"
+  while :; do
+    file=$(slave_field Relay_Master_Log_File)
+    pos=$(slave_field Exec_Master_Log_Pos)
+    if [ "$file" = "$END_FILE" ] && [ "${pos:-0}" -ge "$END_POS" ]; then
+      break
+    fi
+    err=$(slave_field Last_SQL_Error)
+    [ -z "$err" ] || die "replica: $err"
+    err=$(slave_field Last_IO_Error)
+    [ -z "$err" ] || die "replica: $err"
+    awk -v a="$t0" -v b="$(now)" 'BEGIN { exit !(b - a > 600) }' && die "the replica did not catch up within 600 s"
+    sleep 0.05
+  done
+  t1=$(now)
+  REPLICA_SECS=$(secs "$t0" "$t1")
+  lab_sql "$DST" -e "STOP SLAVE; RESET SLAVE ALL;"
+  [ "$(checksums "$DST")" = "$SOURCE_SUMS" ] || die "replica: CHECKSUM TABLE differs from the source"
+  REPLICA_RATE=$(awk -v n="$ROWS" -v s="$REPLICA_SECS" 'BEGIN { printf "%d", n / s }')
+  echo "replica: caught up in $REPLICA_SECS s: $REPLICA_RATE row changes/s; checksums equal"
+fi
+
+say "results: $ROWS row changes ($EVENTS sysbench write-only transactions on $TABLES x $TABLE_SIZE rows), same machine"
+printf '%-44s %9s %14s\n' APPLIER SECONDS "ROW CHANGES/S"
+[ -n "$FERRY_SECS" ] && printf '%-44s %9s %14s\n' "ferry (incremental-only task)" "$FERRY_SECS" "$FERRY_RATE"
+[ -n "$REPLICA_SECS" ] && printf '%-44s %9s %14s\n' "MariaDB replica (slave_parallel_threads=$REPLICA_THREADS)" "$REPLICA_SECS" "$REPLICA_RATE"
+if [ -n "$FERRY_SECS" ] && [ -n "$REPLICA_SECS" ]; then
+  echo "ferry / replica: $(awk -v f="$FERRY_RATE" -v r="$REPLICA_RATE" 'BEGIN { printf "%.2fx", f / r }')"
+fi
+[ -n "$RSS_MIB" ] && echo "ferry peak RSS: $RSS_MIB MiB"
+[ -n "$LAG_LINE" ] && echo "ferry lag at $RATE tps for ${LAG_SECONDS}s (heartbeat every 100 ms, seen on the target within 20 ms): $LAG_LINE"
+exit 0

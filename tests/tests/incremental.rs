@@ -1,0 +1,475 @@
+//! Incremental sync from the binlog, end to end: `ferry run -f` follows the source after the
+//! initial sync, applies every change exactly once, survives crashes and server restarts, and
+//! fails clearly when it cannot go on.
+
+use std::time::{Duration, Instant};
+
+use ferry_crds::Phase;
+use ferry_e2e::*;
+use mysql_async::prelude::*;
+
+async fn pair() -> (MariaDb, MariaDb) {
+    tokio::join!(MariaDb::start(ServerOptions::source()), MariaDb::start(ServerOptions::target()))
+}
+
+const SYNC_TIMEOUT: Duration = Duration::from_secs(60);
+const CATCH_UP: Duration = Duration::from_secs(120);
+
+/// The source's current binlog file and position (`SHOW MASTER STATUS`).
+async fn master_status(conn: &mut mysql_async::Conn) -> (String, u64) {
+    let row: mysql_async::Row = conn.query_first("SHOW MASTER STATUS").await.unwrap().expect("binlog is on");
+    (row.get::<String, _>(0).unwrap(), row.get::<u64, _>(1).unwrap())
+}
+
+/// Polls `sql` on `conn` until it returns `expected`; panics on timeout (or if ferry exits).
+async fn wait_for_rows<T>(conn: &mut mysql_async::Conn, sql: &str, expected: &[T], ferry: &mut RunningFerry)
+where
+    T: FromRow + PartialEq + std::fmt::Debug + Send + 'static,
+{
+    let deadline = Instant::now() + SYNC_TIMEOUT;
+    loop {
+        let got: Vec<T> = conn.query(sql).await.unwrap();
+        if got == expected {
+            return;
+        }
+        if !ferry.is_running() || Instant::now() > deadline {
+            panic!("`{sql}` on the target gave {got:?}, expected {expected:?}\n{}", ferry.describe());
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+fn applied(s: &ferry_crds::SyncTaskStatus) -> (u64, u64) {
+    s.incremental_sync.as_ref().map_or((0, 0), |i| (i.rows_applied, i.transactions_applied))
+}
+
+/// The workload the other tests lean on: one seed, one connection, the same database twice.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_workload_is_deterministic_and_keeps_its_invariants() {
+    let (a, b) = tokio::join!(MariaDb::start(ServerOptions::source()), MariaDb::start(ServerOptions::source()));
+    tokio::join!(Workload::create_tables(&a, "wl", 500), Workload::create_tables(&b, "wl", 500));
+    let opts = WorkloadOptions::new("wl", 7).transactions(400);
+    let (wa, wb) = tokio::join!(Workload::start(&a, opts.clone()), Workload::start(&b, opts));
+    let (ra, rb) = tokio::join!(wa.wait(), wb.wait());
+    assert_eq!((ra.committed, ra.rolled_back, ra.statements), (rb.committed, rb.rolled_back, rb.statements));
+    assert!(ra.committed > 300 && ra.rolled_back > 0 && ra.rows_changed > 500, "{ra:?}");
+    wait_until_same(&a, &b, &["wl"], Duration::from_secs(5)).await;
+    let mut c = a.conn().await;
+    check_workload_invariants(&mut c, "wl").await.unwrap();
+    assert!(duplicate_rows(&mut c, "wl", "nokey").await > 0, "the keyless table holds duplicates on purpose");
+    let other = WorkloadOptions::new("wl", 8).transactions(50);
+    Workload::start(&b, other).await.wait().await;
+    let diff = compare_databases(&a.opts(), &b.opts(), &["wl"]).await.unwrap();
+    assert!(!diff.is_empty(), "another seed writes something else");
+}
+
+/// (a) Every column type through row events: inserts, updates of every column (value <-> NULL,
+/// edge to edge), a key change, deletes; with and without a primary key; floats bit for bit.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_type_through_the_binlog() {
+    let (src, dst) = pair().await;
+    src.exec(&format!(
+        "CREATE DATABASE types CHARACTER SET utf8mb4 COLLATE utf8mb4_unicode_ci;\n{}{}CREATE DATABASE scratch;",
+        types_table_ddl("types.t", true),
+        types_table_ddl("types.nk", false)
+    ))
+    .await;
+    let dir = tempfile::tempdir().unwrap();
+    let m = write_task(dir.path(), "types", &src, &dst, "  objects:\n  - database: types\n  incremental: true\n");
+    let mut ferry = RunningFerry::start(&m, dir.path());
+    let st = ferry.wait_for_phase(Phase::Synchronizing, SYNC_TIMEOUT).await;
+    assert_eq!(st.full_sync.map(|f| f.rows_done), Some(0), "nothing to copy at first");
+
+    let cols = TYPES_WRITABLE_COLUMNS.join(", ");
+    let set_from_b = |t: &str| {
+        let sets: Vec<String> = TYPES_WRITABLE_COLUMNS[1..].iter().map(|c| format!("a.{c} = b.{c}")).collect();
+        format!("UPDATE types.{t} a JOIN scratch.v_{t} b ON b.id = a.id % 4 + 1 SET {} WHERE a.id <= 4;\n", sets.join(", "))
+    };
+    let mut script = String::new();
+    for t in ["t", "nk"] {
+        // Rows 1-4 (edge values), then 5-8 as copies.
+        script.push_str(&types_insert(&format!("types.{t}")));
+        script.push_str(&format!("INSERT INTO types.{t} ({cols}) SELECT id + 4{} FROM types.{t} WHERE id <= 4;\n", {
+            TYPES_WRITABLE_COLUMNS[1..].iter().map(|c| format!(", {c}")).collect::<String>()
+        }));
+        // Every column of rows 1-4 takes the next row's values (4 takes row 1's): value to NULL,
+        // NULL to value, minimum to maximum. The helper copy lives in an unselected database.
+        script.push_str(&format!("CREATE TABLE scratch.v_{t} AS SELECT {cols} FROM types.{t} WHERE id <= 4;\n"));
+        script.push_str(&set_from_b(t));
+        // A key change, a delete.
+        script.push_str(&format!("UPDATE types.{t} SET id = 102 WHERE id = 2;\nDELETE FROM types.{t} WHERE id = 7;\n"));
+    }
+    // Identical rows in the keyless table: one of three deleted, one of three updated.
+    script.push_str(&format!(
+        "INSERT INTO types.nk ({cols}) SELECT {cols} FROM types.nk WHERE id IN (1, 5);
+         INSERT INTO types.nk ({cols}) SELECT {cols} FROM types.nk WHERE id IN (1, 5) LIMIT 2;
+         DELETE FROM types.nk WHERE id = 1 LIMIT 1;
+         UPDATE types.nk SET vc = 'one of three', f = 0.1 WHERE id = 5 LIMIT 1;\n"
+    ));
+    src.exec(&script).await;
+
+    ferry.wait_until_same(&src, &dst, &["types"], SYNC_TIMEOUT).await;
+    let (mut s, mut d) = (src.conn().await, dst.conn().await);
+    assert_same_values(&mut s, &mut d, "types", "t").await;
+    assert_same_values(&mut s, &mut d, "types", "nk").await;
+    assert_eq!(count_rows(&mut d, "types.t").await, 7);
+    assert_eq!(count_rows(&mut d, "types.nk").await, 10);
+    assert_eq!(duplicate_rows(&mut d, "types", "nk").await, duplicate_rows(&mut s, "types", "nk").await);
+    let scratch: Vec<String> = d.query("SHOW DATABASES LIKE 'scratch'").await.unwrap();
+    assert!(scratch.is_empty(), "an unselected database stays out of the target");
+
+    // 36 row changes in 16 source transactions on the selected tables (more with the scratch ones).
+    let st = ferry
+        .wait_for_status("incrementalSync counting the changes", Duration::from_secs(10), |s| applied(s).0 >= 36)
+        .await;
+    assert_eq!(st.phase, Some(Phase::Synchronizing));
+    assert!(applied(&st).1 >= 16, "{:?}", st.incremental_sync);
+    let inc = st.incremental_sync.as_ref().unwrap();
+    assert!(inc.last_event_time.is_some(), "{inc:?}");
+    assert!(st.lag_seconds.is_some_and(|l| (0..30).contains(&l)), "lagSeconds {:?}", st.lag_seconds);
+    let cp = st.checkpoint.as_ref().expect("checkpoint");
+    let (file, pos) = master_status(&mut s).await;
+    assert!(cp.file.starts_with("mysql-bin.") && cp.position > 4, "{cp:?}");
+    assert!(cp.gtid_set.as_deref().is_some_and(|g| !g.is_empty()), "{cp:?}");
+    assert!(cp.file < file || (cp.file == file && cp.position <= pos), "checkpoint {cp:?} beyond the source's end {file}:{pos}");
+
+    // Ctrl-C stops it; the same command resumes from the checkpoint.
+    let code = ferry.interrupt(Duration::from_secs(15)).await;
+    assert!(!code.success(), "an interrupted incremental task does not report success: {code}");
+    src.exec("UPDATE types.t SET d65 = d65 / 3, tiu = 7, j = '{\"after\": \"restart\"}' WHERE id = 1; DELETE FROM types.nk WHERE id = 5 LIMIT 1;")
+        .await;
+    let mut ferry = RunningFerry::start(&m, dir.path());
+    ferry.wait_until_same(&src, &dst, &["types"], SYNC_TIMEOUT).await;
+    assert_same_values(&mut s, &mut d, "types", "t").await;
+    assert_same_values(&mut s, &mut d, "types", "nk").await;
+}
+
+/// (b) SIGKILL at random moments (seeded) while a mixed workload with a 100k-row transaction runs:
+/// nothing lost, nothing applied twice, no transaction ever visible in part.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigkill_at_random_moments_loses_and_duplicates_nothing() {
+    let (src, dst) = pair().await;
+    Workload::create_tables(&src, "wl", 5_000).await;
+    let dir = tempfile::tempdir().unwrap();
+    let m = write_task(dir.path(), "crash", &src, &dst, "  objects:\n  - database: wl\n");
+    let mut ferry = RunningFerry::start(&m, dir.path());
+    ferry.wait_for_phase(Phase::Synchronizing, SYNC_TIMEOUT).await;
+
+    let workload_time = Duration::from_secs(40);
+    let workload = Workload::start(
+        &src,
+        WorkloadOptions::new("wl", 42)
+            .connections(2)
+            .duration(workload_time)
+            .pause(Duration::from_millis(4))
+            .bulk_after(Duration::from_secs(12)),
+    )
+    .await;
+    let mut rng = Rng::new(2024);
+    let mut d = dst.conn().await;
+    let mut kills = 0;
+    let mut killed_after_bulk = false;
+    let started = Instant::now();
+    while kills < 10 || !workload.is_finished() {
+        assert!(started.elapsed() < Duration::from_secs(120), "the kill loop did not end");
+        // Right after the big transaction commits on the source, one kill lands in its apply.
+        let delay = if workload.bulk_done() && !killed_after_bulk {
+            killed_after_bulk = true;
+            rng.duration(Duration::from_millis(200), Duration::from_millis(1200))
+        } else {
+            rng.duration(Duration::from_millis(500), Duration::from_millis(4000))
+        };
+        let until = Instant::now() + delay;
+        while Instant::now() < until {
+            if let Err(e) = check_workload_invariants(&mut d, "wl").await {
+                panic!("on the target after {kills} kills: {e}\n{}", ferry.describe());
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        if !ferry.kill() {
+            panic!("ferry exited by itself before kill {}\n{}", kills + 1, ferry.describe());
+        }
+        kills += 1;
+        tokio::time::sleep(rng.duration(Duration::ZERO, Duration::from_millis(500))).await;
+        ferry = RunningFerry::start(&m, dir.path());
+    }
+    let report = workload.stop().await;
+    assert!(kills >= 10);
+    assert!(killed_after_bulk, "the big transaction ran during the kills: {report:?}");
+    assert_eq!(report.bulk_rows, BULK_ROWS, "{report:?}");
+    assert!(report.committed > 1000, "{report:?}");
+
+    ferry.wait_until_same(&src, &dst, &["wl"], CATCH_UP).await;
+    let mut s = src.conn().await;
+    assert_eq!(duplicate_rows(&mut d, "wl", "nokey").await, duplicate_rows(&mut s, "wl", "nokey").await);
+    check_workload_invariants(&mut d, "wl").await.unwrap();
+    assert_eq!(count_rows(&mut d, "wl.bulk").await, BULK_ROWS);
+    let unsynced: Vec<String> = d.query("SHOW DATABASES LIKE 'wl_unsynced'").await.unwrap();
+    assert!(unsynced.is_empty(), "writes to an unselected database in the same transactions stay out");
+    assert_eq!(ferry.status().and_then(|s| s.phase), Some(Phase::Synchronizing));
+}
+
+/// (c) The full copy of a 300k-row table runs while the workload writes to it; the hand-off to the
+/// binlog loses nothing and applies nothing twice.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn writes_during_the_full_copy_are_handed_off_to_the_binlog() {
+    let (src, dst) = pair().await;
+    Workload::create_tables(&src, "wl", 300_000).await;
+    let workload =
+        Workload::start(&src, WorkloadOptions::new("wl", 3).pause(Duration::from_millis(2)).duration(Duration::from_secs(90)))
+            .await;
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    let dir = tempfile::tempdir().unwrap();
+    let m = write_task(
+        dir.path(),
+        "handoff",
+        &src,
+        &dst,
+        "  objects:\n  - database: wl\n  engine:\n    parallelism: 2\n    batchBytes: 1048576\n",
+    );
+    let at_start = workload.committed();
+    let mut ferry = RunningFerry::start(&m, dir.path());
+    let st = ferry.wait_for_phase(Phase::Synchronizing, Duration::from_secs(90)).await;
+    let at_sync = workload.committed();
+    assert!(
+        at_sync >= at_start + 20,
+        "the workload wrote during the full copy ({at_start} -> {at_sync} transactions)"
+    );
+    assert!(st.full_sync.as_ref().is_some_and(|f| f.rows_done >= 250_000), "{:?}", st.full_sync);
+    // Writes go on after the hand-off, then stop.
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    let report = workload.stop().await;
+    assert!(report.committed > at_sync, "{report:?}");
+
+    ferry.wait_until_same(&src, &dst, &["wl"], CATCH_UP).await;
+    let (mut s, mut d) = (src.conn().await, dst.conn().await);
+    assert_eq!(duplicate_rows(&mut d, "wl", "nokey").await, duplicate_rows(&mut s, "wl", "nokey").await);
+    check_workload_invariants(&mut d, "wl").await.unwrap();
+}
+
+/// (d) The target crashes and comes back, then the source restarts (a new binlog file): ferry
+/// retries instead of exiting, and the data converges.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn survives_target_crash_and_source_restart() {
+    let (mut src, mut dst) = pair().await;
+    Workload::create_tables(&src, "wl", 2_000).await;
+    let dir = tempfile::tempdir().unwrap();
+    let m = write_task(dir.path(), "restarts", &src, &dst, "  objects:\n  - database: wl\n");
+    let mut ferry = RunningFerry::start(&m, dir.path());
+    ferry.wait_for_phase(Phase::Synchronizing, SYNC_TIMEOUT).await;
+
+    let w1 = Workload::start(&src, WorkloadOptions::new("wl", 11).pause(Duration::from_millis(3))).await;
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    // The target dies (SIGKILL) while changes arrive, and stays away for a while.
+    dst.kill();
+    tokio::time::sleep(Duration::from_secs(4)).await;
+    ferry.assert_running("with the target down");
+    dst.restart().await;
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    let r1 = w1.stop().await;
+    assert!(r1.committed > 100, "{r1:?}");
+    ferry.wait_until_same(&src, &dst, &["wl"], Duration::from_secs(90)).await;
+
+    // The source shuts down and starts again: a new binlog file, the stream is cut.
+    src.stop().await;
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    ferry.assert_running("with the source down");
+    src.restart().await;
+    let w2 = Workload::start(&src, WorkloadOptions::new("wl", 12).pause(Duration::from_millis(3))).await;
+    tokio::time::sleep(Duration::from_secs(4)).await;
+    let r2 = w2.stop().await;
+    assert!(r2.committed > 100, "{r2:?}");
+    ferry.assert_running("after the source restart");
+
+    ferry.wait_until_same(&src, &dst, &["wl"], Duration::from_secs(90)).await;
+    let (mut s, mut d) = (src.conn().await, dst.conn().await);
+    assert_eq!(duplicate_rows(&mut d, "wl", "nokey").await, duplicate_rows(&mut s, "wl", "nokey").await);
+    let (file, _) = master_status(&mut s).await;
+    let st = ferry
+        .wait_for_status("the checkpoint in the source's new binlog file", Duration::from_secs(10), |st| {
+            st.checkpoint.as_ref().is_some_and(|c| c.file == file)
+        })
+        .await;
+    assert_eq!(st.phase, Some(Phase::Synchronizing));
+}
+
+/// (e) The binlog ferry needs was purged while it was stopped: it fails at once and says to run
+/// the initial sync again.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn purged_binlog_fails_with_a_clear_message() {
+    let (src, dst) = pair().await;
+    src.exec("CREATE DATABASE p; CREATE TABLE p.t (id INT PRIMARY KEY, v VARCHAR(20)); INSERT INTO p.t VALUES (1, 'a');")
+        .await;
+    let dir = tempfile::tempdir().unwrap();
+    let m = write_task(dir.path(), "purged", &src, &dst, "  objects:\n  - database: p\n");
+    let mut ferry = RunningFerry::start(&m, dir.path());
+    ferry.wait_for_phase(Phase::Synchronizing, SYNC_TIMEOUT).await;
+    src.exec("INSERT INTO p.t VALUES (2, 'b');").await;
+    ferry.wait_until_same(&src, &dst, &["p"], SYNC_TIMEOUT).await;
+    ferry.interrupt(Duration::from_secs(15)).await;
+
+    // Changes ferry has not seen, then their binlog file goes.
+    src.exec("INSERT INTO p.t VALUES (3, 'c'); UPDATE p.t SET v = 'changed' WHERE id = 1; FLUSH BINARY LOGS;").await;
+    let mut s = src.conn().await;
+    let (newest, _) = master_status(&mut s).await;
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        // MariaDB keeps a file until its binlog checkpoint has passed it, or while a dump thread
+        // (the stopped ferry's, until the server notices) reads it.
+        let purge = s.query_drop(format!("PURGE BINARY LOGS TO '{newest}'")).await;
+        let logs: Vec<mysql_async::Row> = s.query("SHOW BINARY LOGS").await.unwrap();
+        if logs.len() == 1 {
+            break;
+        }
+        assert!(Instant::now() < deadline, "the source kept {} binlog files ({purge:?})", logs.len());
+        s.query_drop("FLUSH LOGS").await.unwrap();
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    src.exec("INSERT INTO p.t VALUES (4, 'd');").await;
+
+    let mut ferry = RunningFerry::start(&m, dir.path());
+    let code = ferry.wait_exit(Duration::from_secs(30)).await;
+    let Some(code) = code else {
+        panic!("ferry kept running although the binlog it needs is gone\n{}", ferry.describe());
+    };
+    assert!(!code.success(), "{}", ferry.describe());
+    let err = ferry.stderr().to_lowercase();
+    assert!(err.contains("purged") || err.contains("no longer"), "{}", ferry.describe());
+    assert!(err.contains("initial"), "the message advises to run the initial sync again\n{}", ferry.describe());
+    let st = ferry.status().unwrap();
+    assert_eq!(st.phase, Some(Phase::Failed));
+    let msg = st.message.unwrap_or_default().to_lowercase();
+    assert!(msg.contains("purged") || msg.contains("no longer"), "{msg}");
+    // Nothing after the gap was applied.
+    let mut d = dst.conn().await;
+    assert_eq!(count_rows(&mut d, "p.t").await, 2);
+}
+
+/// (f) Incremental-only tasks on pre-created tables, from a file+position and from a GTID
+/// position: what was written after it arrives, what came before does not. Two tasks read one
+/// source at once, each with its own `engine.serverId`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn start_position_skips_earlier_writes() {
+    let (src, dst, dst2) = tokio::join!(
+        MariaDb::start(ServerOptions::source()),
+        MariaDb::start(ServerOptions::target()),
+        MariaDb::start(ServerOptions::target())
+    );
+    let ddl = "CREATE DATABASE inc;
+               CREATE TABLE inc.t (id INT PRIMARY KEY, v VARCHAR(20));
+               CREATE TABLE inc.nk (a INT, b VARCHAR(10));";
+    tokio::join!(src.exec(ddl), dst.exec(ddl), dst2.exec(ddl));
+    src.exec("INSERT INTO inc.t VALUES (1, 'before'), (2, 'before'), (3, 'before'); INSERT INTO inc.nk VALUES (1, 'before');")
+        .await;
+    let mut s = src.conn().await;
+    let (file, pos) = master_status(&mut s).await;
+    let gtid: String = s.query_first("SELECT @@gtid_binlog_pos").await.unwrap().unwrap();
+    src.exec(
+        "INSERT INTO inc.t VALUES (4, 'after'), (5, 'after'), (6, 'after');
+         UPDATE inc.t SET v = 'after-upd' WHERE id = 4;
+         DELETE FROM inc.t WHERE id = 5;
+         INSERT INTO inc.nk VALUES (2, 'after'), (2, 'after');",
+    )
+    .await;
+
+    let dir = tempfile::tempdir().unwrap();
+    let only = "  objects:\n  - database: inc\n  initialSync:\n    schema: false\n    data: false\n";
+    let m1 = write_task(
+        dir.path(),
+        "from-file",
+        &src,
+        &dst,
+        &format!("{only}  startPosition:\n    file: {file}\n    position: {pos}\n  engine:\n    serverId: 4242\n"),
+    );
+    let m2 = write_task(
+        dir.path(),
+        "from-gtid",
+        &src,
+        &dst2,
+        &format!("{only}  startPosition:\n    gtidSet: '{gtid}'\n  engine:\n    serverId: 4243\n"),
+    );
+    let mut f1 = RunningFerry::start(&m1, dir.path());
+    let mut f2 = RunningFerry::start(&m2, dir.path());
+    for (target, ferry) in [(&dst, &mut f1), (&dst2, &mut f2)] {
+        let mut d = target.conn().await;
+        wait_for_rows::<(i32, String)>(&mut d, "SELECT id, v FROM inc.t ORDER BY id", &[(4, "after-upd".into()), (6, "after".into())], ferry)
+            .await;
+        wait_for_rows::<(i32, String)>(&mut d, "SELECT a, b FROM inc.nk ORDER BY a", &[(2, "after".into()), (2, "after".into())], ferry)
+            .await;
+    }
+    // Both keep following.
+    src.exec("INSERT INTO inc.t VALUES (7, 'live'); DELETE FROM inc.nk WHERE a = 2 LIMIT 1;").await;
+    for (target, ferry) in [(&dst, &mut f1), (&dst2, &mut f2)] {
+        let mut d = target.conn().await;
+        wait_for_rows::<i32>(&mut d, "SELECT id FROM inc.t ORDER BY id", &[4, 6, 7], ferry).await;
+        wait_for_rows::<i32>(&mut d, "SELECT a FROM inc.nk", &[2], ferry).await;
+        let st = ferry.wait_for_phase(Phase::Synchronizing, Duration::from_secs(10)).await;
+        assert!(st.full_sync.as_ref().is_none_or(|f| f.rows_done == 0), "no data copied: {:?}", st.full_sync);
+    }
+    let st = f1
+        .wait_for_status("the checkpoint past the start position", Duration::from_secs(10), |st| {
+            st.checkpoint.as_ref().is_some_and(|c| c.file > file || (c.file == file && c.position > pos))
+        })
+        .await;
+    assert!(st.checkpoint.is_some());
+    // Each task is its own replica of the source, with the server id it was given.
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let hosts: Vec<mysql_async::Row> = s.query("SHOW SLAVE HOSTS").await.unwrap();
+        let ids: Vec<u32> = hosts.iter().map(|r| r.get::<u32, _>(0).unwrap()).collect();
+        if ids.contains(&4242) && ids.contains(&4243) {
+            break;
+        }
+        assert!(Instant::now() < deadline, "SHOW SLAVE HOSTS lists {ids:?}, expected 4242 and 4243");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    f1.assert_running("at the end");
+    f2.assert_running("at the end");
+}
+
+/// (g) A second engine for the same task (same target metadata) must not apply at the same time:
+/// it stops with an error naming the other engine, or waits until the first is gone.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_second_engine_for_the_same_task_does_not_apply_concurrently() {
+    let (src, dst) = pair().await;
+    Workload::create_tables(&src, "wl", 2_000).await;
+    let dir = tempfile::tempdir().unwrap();
+    let m = write_task(dir.path(), "twice", &src, &dst, "  objects:\n  - database: wl\n");
+    let mut first = RunningFerry::start(&m, dir.path());
+    first.wait_for_phase(Phase::Synchronizing, SYNC_TIMEOUT).await;
+    let workload = Workload::start(&src, WorkloadOptions::new("wl", 5).pause(Duration::from_millis(3))).await;
+    tokio::time::sleep(Duration::from_secs(1)).await;
+
+    // Its own state folder: the only thing the two share is the task on the target.
+    let dir2 = tempfile::tempdir().unwrap();
+    let mut second = RunningFerry::start(&m, dir2.path());
+    let exited = second.wait_exit(Duration::from_secs(8)).await;
+    first.assert_running("after a second engine started for the same task");
+    match exited {
+        Some(code) => {
+            assert!(!code.success(), "{}", second.describe());
+            let err = second.stderr().to_lowercase();
+            assert!(
+                ["another", "already", "in use", "lock", "running"].iter().any(|w| err.contains(w)),
+                "the error names the other engine\n{}",
+                second.describe()
+            );
+        }
+        None => {
+            let (rows, _) = second.status().map_or((0, 0), |s| applied(&s));
+            assert_eq!(rows, 0, "the waiting engine applied changes\n{}", second.describe());
+            assert_ne!(second.status().and_then(|s| s.phase), Some(Phase::Synchronizing), "{}", second.describe());
+        }
+    }
+
+    // The first engine dies: a waiting second one takes over, or a new one is started.
+    assert!(first.kill());
+    let mut survivor = if second.is_running() { second } else { RunningFerry::start(&m, dir2.path()) };
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    let report = workload.stop().await;
+    assert!(report.committed > 100, "{report:?}");
+    survivor.wait_until_same(&src, &dst, &["wl"], CATCH_UP).await;
+    let (mut s, mut d) = (src.conn().await, dst.conn().await);
+    assert_eq!(duplicate_rows(&mut d, "wl", "nokey").await, duplicate_rows(&mut s, "wl", "nokey").await);
+    check_workload_invariants(&mut d, "wl").await.unwrap();
+}
