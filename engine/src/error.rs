@@ -29,6 +29,25 @@ pub enum Error {
         source: mysql_async::Error,
     },
 
+    /// The binlog position to resume from is gone from the source (purged, or never there).
+    #[error("{role} {endpoint}: the binlog position {position} is no longer on the source ({message}); the task needs a new initial sync")]
+    BinlogPurged {
+        role: &'static str,
+        endpoint: String,
+        position: String,
+        message: String,
+    },
+
+    /// The source's binlog stream cannot be read on (bad settings, unsupported events, a stolen
+    /// replica server id).
+    #[error("{role} {endpoint}: binlog at {position}: {message}")]
+    Binlog {
+        role: &'static str,
+        endpoint: String,
+        position: String,
+        message: String,
+    },
+
     #[error("{object}: {message}")]
     Object { object: String, message: String },
 

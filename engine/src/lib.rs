@@ -4,6 +4,7 @@
 //! records (meta) committed on the target next to the rows they describe.
 
 pub mod applier;
+pub mod binlog;
 pub mod catalog;
 pub mod copier;
 pub mod db;
