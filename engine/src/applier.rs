@@ -33,6 +33,8 @@ pub enum Lit {
     /// MySQL's JSON type.
     Json,
     Bit,
+    /// BINARY(n): the binlog drops the trailing zero bytes the column pads with.
+    FixedBinary(usize),
     Date,
     DateTime,
     Time,
@@ -49,6 +51,13 @@ impl Lit {
             "char" | "varchar" | "tinytext" | "text" | "mediumtext" | "longtext" | "enum" | "set" => {
                 Lit::Str(c.charset.clone().unwrap_or_else(|| "binary".into()))
             }
+            "binary" => c
+                .column_type
+                .trim_start_matches("binary(")
+                .trim_end_matches(')')
+                .parse()
+                .map(Lit::FixedBinary)
+                .unwrap_or(Lit::Str("binary".into())),
             "decimal" | "tinyint" | "smallint" | "mediumint" | "int" | "bigint" | "float" | "double" | "year" => Lit::Number,
             _ => Lit::Str("binary".into()),
         }
@@ -186,10 +195,16 @@ impl Group {
     /// Writes everything gathered so far into the open target transaction and empties the group.
     pub async fn flush(&mut self, target: &Server, conn: &mut Conn) -> Result<()> {
         for (table, changes) in self.tables.drain(..) {
+            let keyless = matches!(changes, Changes::Keyless(_));
             for sql in statements(&table, changes) {
                 conn.query_drop(&sql.0)
                     .await
                     .map_err(target.err(format!("applying changes of {} to {}: {}", table.source, table.target, short(&sql.text()))))?;
+                // A keyless row the source changed must be on the target; if it is not, the
+                // target has diverged (written by someone else): say so rather than drift.
+                if keyless && conn.affected_rows() == 0 && !sql.0.starts_with(b"INSERT") {
+                    tracing::warn!(table = %table.target, statement = %short(&sql.text()), "no target row matched a source row change");
+                }
             }
         }
         self.by_table.clear();
@@ -409,6 +424,12 @@ pub fn literal(sql: &mut Sql, lit: &Lit, v: &Value) {
                 sql.push_str(cs);
                 quoted(sql, b);
             }
+            Lit::FixedBinary(n) if b.len() < *n => {
+                let mut padded = b.clone();
+                padded.resize(*n, 0);
+                sql.push_str("_binary");
+                quoted(sql, &padded);
+            }
             _ => {
                 sql.push_str("_binary");
                 quoted(sql, b);
@@ -512,6 +533,7 @@ mod tests {
         assert_eq!(lit(Lit::Number, Value::UInt(u64::MAX)), "18446744073709551615");
         assert_eq!(lit(Lit::Number, Value::Bytes(b"-12.50".to_vec())), "-12.50");
         assert_eq!(lit(Lit::Bit, Value::Bytes(vec![1, 2])), "258");
+        assert_eq!(lit(Lit::FixedBinary(3), Value::Bytes(b"a".to_vec())), "_binary'a\\0\\0'");
         assert_eq!(lit(Lit::Str("utf8mb4".into()), Value::Bytes(b"it's\n\\".to_vec())), "_utf8mb4'it\\'s\\n\\\\'");
         assert_eq!(lit(Lit::Date, Value::Date(0, 0, 0, 0, 0, 0, 0)), "'0000-00-00'");
         assert_eq!(lit(Lit::DateTime, Value::Date(2024, 2, 29, 1, 2, 3, 4)), "'2024-02-29 01:02:03.000004'");

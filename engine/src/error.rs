@@ -58,10 +58,13 @@ pub enum Error {
         source: std::io::Error,
     },
 
+    #[error("another ferry engine is running task {task} against this target ({holder}); only one may apply at a time")]
+    TaskLocked { task: String, holder: String },
+
     #[error("another ferry engine took over this task (its checkpoint row was claimed since this engine started); this one stops")]
     Fenced,
 
-    #[error("interrupted; run the same command again to resume from the last committed range")]
+    #[error("interrupted; run the same command again to resume: everything committed (copied ranges, the checkpoint) is kept")]
     Interrupted,
 }
 

@@ -13,7 +13,7 @@ pub mod flavor;
 pub mod manifest;
 pub mod mapping;
 pub mod meta;
-
+pub mod player;
 pub mod run;
 pub mod schema;
 pub mod sql;

@@ -64,7 +64,9 @@ async fn run_command(file: PathBuf, state_dir: PathBuf, no_progress: bool) -> Ex
     };
     let path = manifest::status_path(&state_dir, &task);
     let bar = !no_progress && std::io::IsTerminal::is_terminal(&std::io::stderr());
-    let reporter = Reporter::new(Box::new(FileSink::new(&path)), run::initial_status(), bar);
+    // A resumed task keeps what its status said (phase, progress) until the run moves it on.
+    let initial = FileSink::read(&path).map(run::resumed_status).unwrap_or_else(run::initial_status);
+    let reporter = Reporter::new(Box::new(FileSink::new(&path)), initial, bar);
     let flusher = reporter.spawn_flusher();
     // Ctrl-C or SIGTERM stops at once: everything committed is kept (copied ranges, the
     // checkpoint with the changes it covers), and the same command resumes.

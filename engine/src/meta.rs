@@ -323,6 +323,76 @@ impl Meta {
     }
 }
 
+/// One engine per task: a named lock on the target, held by a session of its own for as long
+/// as the engine runs. The server frees it the moment that session ends (process killed, host
+/// lost), so a restarted engine gets it back at once; a second engine started beside a live one
+/// is refused. The checkpoint's epoch fences an engine that lost the lock without noticing.
+pub struct TaskLock {
+    name: String,
+    task: String,
+    target: Server,
+    conn: tokio::sync::Mutex<Option<Conn>>,
+}
+
+/// How long a starting engine waits for the lock (a killed predecessor's session may linger).
+const LOCK_WAIT_SECONDS: u32 = 5;
+
+impl TaskLock {
+    pub async fn acquire(target: &Server, meta: &Meta) -> Result<TaskLock> {
+        // Lock names are at most 64 characters: hash the task and its metadata database.
+        let mut h: u64 = 0xcbf29ce484222325;
+        for b in meta.db.bytes().chain([0]).chain(meta.task.bytes()) {
+            h ^= b as u64;
+            h = h.wrapping_mul(0x100000001b3);
+        }
+        let lock = TaskLock {
+            name: format!("ferry:{h:016x}"),
+            task: meta.task.clone(),
+            target: target.clone(),
+            conn: tokio::sync::Mutex::new(None),
+        };
+        lock.ensure().await?;
+        Ok(lock)
+    }
+
+    /// Checks the lock is still held, taking it again after a lost connection (a restarted
+    /// target); fails when another engine holds it.
+    pub async fn ensure(&self) -> Result<()> {
+        let mut guard = self.conn.lock().await;
+        if let Some(conn) = guard.as_mut() {
+            let ours: std::result::Result<Option<Option<i64>>, _> =
+                conn.exec_first("SELECT IS_USED_LOCK(?) = CONNECTION_ID()", (&self.name,)).await;
+            match ours {
+                Ok(Some(Some(1))) => return Ok(()),
+                Ok(_) => {}
+                Err(e) if !matches!(e, mysql_async::Error::Server(_)) => {}
+                Err(e) => return Err(self.target.err("checking the task lock")(e)),
+            }
+            *guard = None;
+        }
+        let mut conn = self.target.connect(crate::db::Session::Control).await?;
+        let got: Option<Option<i64>> = conn
+            .exec_first("SELECT GET_LOCK(?, ?)", (&self.name, LOCK_WAIT_SECONDS))
+            .await
+            .map_err(self.target.err("taking the task lock"))?;
+        if got.flatten() != Some(1) {
+            let holder: Option<(u64, String)> = conn
+                .exec_first(
+                    "SELECT ID, HOST FROM information_schema.PROCESSLIST WHERE ID = IS_USED_LOCK(?)",
+                    (&self.name,),
+                )
+                .await
+                .map_err(self.target.err("reading the task lock's holder"))?;
+            let holder = holder
+                .map(|(id, host)| format!("session {id} from {host} holds lock {}", self.name))
+                .unwrap_or_else(|| format!("lock {} is held", self.name));
+            return Err(Error::TaskLocked { task: self.task.clone(), holder });
+        }
+        *guard = Some(conn);
+        Ok(())
+    }
+}
+
 /// Key values as stored in the plan: typed, so they bind back exactly as read.
 #[derive(Serialize, Deserialize)]
 enum Bound {

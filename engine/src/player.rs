@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 use ferry_crds::{Checkpoint, IncrementalSyncStatus, Phase};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 use mysql_async::prelude::*;
-use mysql_async::{Conn, Value};
+use mysql_async::Value;
 use tokio::sync::mpsc;
 use tracing::{info, warn};
 
@@ -20,7 +20,7 @@ use crate::db::{Server, Session, qt};
 use crate::error::{Error, Result};
 use crate::flavor::{Flavor, Position};
 use crate::mapping::{DatabaseMap, TableMap};
-use crate::meta::Meta;
+use crate::meta::{Meta, TaskLock};
 use crate::status::Reporter;
 
 /// A group commits when it holds this many source row changes...
@@ -40,6 +40,7 @@ pub struct Player {
     pub tables: Vec<TableMap>,
     pub reporter: Arc<Reporter>,
     pub owner: String,
+    pub lock: Arc<TaskLock>,
 }
 
 /// What the player knows between reconnects.
@@ -96,6 +97,7 @@ impl Player {
     }
 
     async fn stream(&self, epoch: u64, skip: &HashMap<(String, String), Position>, progress: &mut Progress) -> Result<()> {
+        self.lock.ensure().await?;
         let mut tgt = self.target.connect(Session::Write).await?;
         let cp = self
             .meta

@@ -16,7 +16,8 @@ use crate::error::{Error, Result};
 use crate::flavor::{Flavor, Position};
 use crate::manifest::Task;
 use crate::mapping;
-use crate::meta::{Meta, TableState};
+use crate::meta::{Meta, TableState, TaskLock};
+use crate::player::Player;
 use crate::schema::SchemaSync;
 use crate::status::{Reporter, TableCounter};
 
@@ -33,7 +34,7 @@ async fn run_inner(task: &Task, reporter: Arc<Reporter>) -> Result<()> {
         reporter.set_phase(Phase::Suspended, Some("spec.suspend is true; nothing runs until it is false".into()));
         return Ok(());
     }
-    reporter.set_phase(Phase::Initializing, Some("connecting".into()));
+    reporter.update(|s| s.message = Some("connecting".into()));
     let source = Server::new(Role::Source, &spec.source, &task.source_credentials, task.source_ca.as_deref());
     let target = Server::new(Role::Target, &spec.target, &task.target_credentials, task.target_ca.as_deref());
     let (src_conn, tgt_conn) = tokio::join!(source.connect(Session::Control), target.connect(Session::Control));
@@ -60,6 +61,7 @@ async fn run_inner(task: &Task, reporter: Arc<Reporter>) -> Result<()> {
 
     let meta = Arc::new(Meta::new(&spec.metadata_database, &task.id()));
     meta.ensure(&target).await?;
+    let lock = Arc::new(TaskLock::acquire(&target, &meta).await?);
 
     // The source catalog of what the task selects.
     let existing: Vec<String> = catalog::databases(&source, &mut src).await?;
@@ -86,7 +88,7 @@ async fn run_inner(task: &Task, reporter: Arc<Reporter>) -> Result<()> {
     if spec.incremental && meta.checkpoint(&target, &mut tgt).await?.is_some() {
         let _ = src.disconnect().await;
         let _ = tgt.disconnect().await;
-        return follow(task, &source, &target, &flavor, &meta, &dbs, reporter).await;
+        return follow(task, &source, &target, &flavor, &meta, &lock, &dbs, reporter).await;
     }
     // Without a data copy, incremental sync starts where the source is now (or where the spec says),
     // taken before the schema sync so that nothing written meanwhile is missed.
@@ -100,6 +102,7 @@ async fn run_inner(task: &Task, reporter: Arc<Reporter>) -> Result<()> {
     let _ = src.disconnect().await;
 
     reporter.set_phase(Phase::Initializing, Some("schema sync".into()));
+    reporter.flush()?;
     let mut schema_status = SchemaSyncStatus::default();
     let prepared = SchemaSync { spec, source: &source, target: &target, meta: &meta, renames: &renames }
         .run(&dbs, &mut schema_status)
@@ -163,7 +166,7 @@ async fn run_inner(task: &Task, reporter: Arc<Reporter>) -> Result<()> {
     }
     let _ = tgt.disconnect().await;
     if spec.incremental {
-        return follow(task, &source, &target, &flavor, &meta, &dbs, reporter).await;
+        return follow(task, &source, &target, &flavor, &meta, &lock, &dbs, reporter).await;
     }
 
     let summary = summary(&reporter.status());
@@ -178,11 +181,22 @@ async fn follow(
     target: &Server,
     flavor: &Flavor,
     meta: &Arc<Meta>,
+    lock: &Arc<TaskLock>,
     dbs: &[mapping::DatabaseMap],
     reporter: Arc<Reporter>,
 ) -> Result<()> {
-    let _ = (task, source, target, flavor, meta, dbs, reporter, hostname());
-    Err(Error::invalid("spec.incremental", "incremental sync is not in this build yet"))
+    let player = Player {
+        lock: lock.clone(),
+        source: source.clone(),
+        target: target.clone(),
+        flavor: flavor.clone(),
+        meta: meta.clone(),
+        server_id: task.spec.engine.server_id.unwrap_or_else(|| crate::player::server_id_for(&task.id())),
+        tables: Player::tables_of(dbs),
+        reporter,
+        owner: format!("{}:{}", hostname(), std::process::id()),
+    };
+    player.run().instrument(info_span!("incremental")).await
 }
 
 fn hostname() -> String {
@@ -227,6 +241,16 @@ fn summary(s: &SyncTaskStatus) -> String {
         parts.push(format!("consistent at {}:{}", c.file, c.position));
     }
     format!("initial sync complete: {}", parts.join(", "))
+}
+
+/// The status a re-run starts from: the last one written, with a failure cleared (the run
+/// decides the phase again).
+pub fn resumed_status(mut s: SyncTaskStatus) -> SyncTaskStatus {
+    if matches!(s.phase, Some(Phase::Failed) | Some(Phase::Finished) | None) {
+        s.phase = Some(Phase::Pending);
+    }
+    s.message = Some("resuming".into());
+    s
 }
 
 /// The status a fresh run starts from.
