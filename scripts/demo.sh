@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # `make demo`: two private MariaDB servers (source with binlog on 127.0.0.1:33061, target on
-# 127.0.0.1:33062), the sample database examples/shop.sql in the source, then
-# `ferry run -f examples/demo.yaml`, its status, and a source/target comparison. Leaves nothing
-# running (the servers' folders stay in .demo/ until `make clean-lab`).
+# 127.0.0.1:33062), the sample database examples/shop.sql in the source, then a live sync:
+# `ferry run -f examples/demo.yaml` in the background (initial sync, then the binlog), changes made
+# on the source while it runs, its status, and a source/target comparison. Leaves nothing running
+# (the servers' folders stay in .demo/ until `make clean-lab`).
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 . scripts/lab.sh
@@ -61,15 +62,47 @@ inventory() {
 rows() { lab_sql "$1" --batch --skip-column-names -e "SELECT COUNT(*) FROM shop.\`$2\`" 2>/dev/null || echo "-"; }
 checksum() { lab_sql "$1" --batch --skip-column-names -e "CHECKSUM TABLE shop.\`$2\`" 2>/dev/null | cut -f2 || echo "-"; }
 
-say "running: ferry run -f examples/demo.yaml"
-rm -f "$STATE_DIR/demo.status.yaml"
-set +e
-"$FERRY" run -f examples/demo.yaml
-rc=$?
-set -e
+STATUS="$STATE_DIR/demo.status.yaml"
+phase() { sed -n 's/^phase: //p' "$STATUS" 2>/dev/null; }
+say "running in the background: ferry run -f examples/demo.yaml"
+rm -f "$STATUS"
+"$FERRY" run --no-progress -f examples/demo.yaml 2>.demo/ferry.log &
+FERRY_PID=$!
+cleanup() {
+  kill -INT "$FERRY_PID" 2>/dev/null || true
+  wait "$FERRY_PID" 2>/dev/null || true
+  lab_stop "$SRC" 2>/dev/null || true
+  lab_stop "$DST" 2>/dev/null || true
+}
+for _ in $(seq 1 120); do
+  [ "$(phase)" = Synchronizing ] && break
+  kill -0 "$FERRY_PID" 2>/dev/null || { cat .demo/ferry.log >&2; echo "demo: ferry stopped" >&2; exit 1; }
+  sleep 0.5
+done
+echo "phase: $(phase) (initial sync done; now following the source's binlog)"
 
-say "$STATE_DIR/demo.status.yaml"
-if [ -f "$STATE_DIR/demo.status.yaml" ]; then cat "$STATE_DIR/demo.status.yaml"; else echo "(not written)"; fi
+say "live changes on the source while ferry runs"
+lab_sql "$SRC" shop <<'SQL'
+INSERT INTO customers (email, full_name, country, balance, created_at)
+  VALUES ('live@example.com', 'Live Demo 🚀', 'DE', 12.50, NOW(3));
+INSERT INTO orders (customer_id, status, ordered_at, total)
+  SELECT id, 'paid', NOW(), 99.90 FROM customers WHERE email = 'live@example.com';
+UPDATE products SET price = price * 1.1 WHERE sku LIKE 'SKU-00%';
+UPDATE orders SET status = 'shipped' WHERE status = 'paid' ORDER BY id LIMIT 25;
+DELETE FROM page_views WHERE url LIKE '%/cart%' LIMIT 10;
+INSERT INTO page_views VALUES (NULL, '/live', NOW(), 'demo'), (NULL, '/live', NOW(), 'demo');
+SQL
+echo "1 customer, 1 order inserted; prices and 25 orders updated; page views deleted and added"
+sleep 2
+
+say "$STATUS"
+if [ -f "$STATUS" ]; then cat "$STATUS"; else echo "(not written)"; fi
+kill -INT "$FERRY_PID" 2>/dev/null || true
+rc=0
+wait "$FERRY_PID" || rc=$?
+# Stopped by the demo's Ctrl-C: that is the expected end of a live sync.
+[ "$rc" -eq 1 ] && grep -q interrupted .demo/ferry.log && rc=0
+[ "$rc" -ne 0 ] && cat .demo/ferry.log >&2
 
 say "source vs target"
 status=0
