@@ -194,6 +194,7 @@ async fn sigkill_at_random_moments_loses_and_duplicates_nothing() {
         ferry = RunningFerry::start(&m, dir.path());
     }
     let report = workload.stop().await;
+    println!("{kills} kills; workload: {report:?}");
     assert!(kills >= 10);
     assert!(killed_after_bulk, "the big transaction ran during the kills: {report:?}");
     assert_eq!(report.bulk_rows, BULK_ROWS, "{report:?}");
@@ -236,8 +237,20 @@ async fn writes_during_the_full_copy_are_handed_off_to_the_binlog() {
         "the workload wrote during the full copy ({at_start} -> {at_sync} transactions)"
     );
     assert!(st.full_sync.as_ref().is_some_and(|f| f.rows_done >= 250_000), "{:?}", st.full_sync);
-    // Writes go on after the hand-off, then stop.
-    tokio::time::sleep(Duration::from_secs(3)).await;
+    // Writes go on after the hand-off, then stop. Meanwhile the status file moves, at most about
+    // once a second.
+    let path = dir.path().join("handoff.status.yaml");
+    let (mut writes, mut last) = (0, std::fs::read(&path).unwrap());
+    let watch = Instant::now();
+    while watch.elapsed() < Duration::from_secs(4) {
+        let now = std::fs::read(&path).unwrap();
+        if now != last {
+            writes += 1;
+            last = now;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert!((2..=6).contains(&writes), "the status file changed {writes} times in 4 s of steady writes");
     let report = workload.stop().await;
     assert!(report.committed > at_sync, "{report:?}");
 
