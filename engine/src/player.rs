@@ -114,7 +114,16 @@ impl Player {
         let feeder = tokio::spawn(feed(reader, tx));
         let _stop_feeder = AbortOnDrop(feeder);
 
-        let checkpoint_sql = self.meta.checkpoint_sql();
+        // Writing runs beside folding too: while the target applies one group, the next one fills.
+        let (wtx, wrx) = mpsc::channel::<Write>(1);
+        let (dtx, mut drx) = mpsc::unbounded_channel::<Result<Committed>>();
+        let writer = tokio::spawn(write_groups(self.target.clone(), tgt, self.meta.checkpoint_sql(), wrx, dtx));
+        let _stop_writer = AbortOnDrop(writer);
+        let send = |msg: Write| {
+            let wtx = wtx.clone();
+            async move { wtx.send(msg).await.map_err(|_| Error::object("applier", "the target writer stopped")) }
+        };
+
         let mut apply: HashMap<u64, Option<Arc<ApplyTable>>> = HashMap::new();
         let mut group = Group::default();
         let mut open_tx = false;
@@ -140,10 +149,27 @@ impl Player {
             } else {
                 Duration::from_secs(1).saturating_sub(last_cp_write.elapsed())
             };
-            let item = match tokio::time::timeout(wait, rx.recv()).await {
-                Err(_) => None, // quiet: commit what is pending
-                Ok(None) => return Err(self.lost("the binlog reader stopped")),
-                Ok(Some(item)) => Some(item?),
+            let item = tokio::select! {
+                biased;
+                done = drx.recv() => {
+                    match done {
+                        Some(Ok(c)) => {
+                            progress.rows += c.rows;
+                            progress.txns += c.txns;
+                            committed = c.pos;
+                            caught_up = caught_up || rx.is_empty();
+                            self.report(progress, &committed, c.ts, caught_up);
+                            continue;
+                        }
+                        Some(Err(e)) => return Err(e),
+                        None => return Err(Error::object("applier", "the target writer stopped")),
+                    }
+                }
+                item = tokio::time::timeout(wait, rx.recv()) => match item {
+                    Err(_) => None, // quiet: commit what is pending
+                    Ok(None) => return Err(self.lost("the binlog reader stopped")),
+                    Ok(Some(item)) => Some(item?),
+                },
             };
             let mut commit_now = item.is_none() && !in_txn;
             if let Some((event, pos)) = item {
@@ -165,7 +191,6 @@ impl Player {
                             continue; // already in this table's copy
                         }
                         if !open_tx {
-                            tgt.query_drop("START TRANSACTION").await.map_err(self.target.err("START TRANSACTION"))?;
                             open_tx = true;
                             group_started = Instant::now();
                         }
@@ -178,7 +203,8 @@ impl Player {
                             group.add(&table, b, a)?;
                         }
                         if group.bytes > GROUP_BYTES {
-                            group.flush(&self.target, &mut tgt).await?;
+                            // A very large source transaction: written in parts, committed once.
+                            send(Write::Part(std::mem::take(&mut group))).await?;
                         }
                     }
                     Event::Commit { timestamp } => {
@@ -225,20 +251,11 @@ impl Player {
                     self.meta.task.clone().into(),
                     epoch.into(),
                 ];
-                if !open_tx {
-                    tgt.query_drop("START TRANSACTION").await.map_err(self.target.err("START TRANSACTION"))?;
-                }
-                let rows = group.rows;
-                commit_group(&self.target, &mut tgt, &mut group, &checkpoint_sql, params).await?;
-                group.rows = 0;
+                let group = std::mem::take(&mut group);
+                send(Write::Commit { group, params, pos, ts, txns: txns_in_group }).await?;
                 open_tx = false;
-                progress.rows += rows;
-                progress.txns += txns_in_group;
                 txns_in_group = 0;
-                committed = pos;
                 last_cp_write = Instant::now();
-                caught_up = caught_up || rx.is_empty();
-                self.report(progress, &committed, ts, caught_up);
             } else if commit_now && caught_up {
                 self.report(progress, &committed, 0, true);
             }
@@ -301,6 +318,66 @@ impl Player {
             });
         });
         self.reporter.live_line(&format!("lag {lag}s  {} rows/s  {} txn/s  {} rows applied", rates.0, rates.1, rows));
+    }
+}
+
+/// What the target writer is handed, in source order.
+enum Write {
+    /// Part of a very large source transaction: applied inside the open target transaction.
+    Part(Group),
+    /// Whole source transactions: applied, the checkpoint moved to `pos`, committed.
+    Commit { group: Group, params: Vec<Value>, pos: Position, ts: u32, txns: u64 },
+}
+
+/// A committed group, reported back for status.
+struct Committed {
+    pos: Position,
+    ts: u32,
+    rows: u64,
+    txns: u64,
+}
+
+/// Applies groups on the one target session, in order; stops at the first error.
+async fn write_groups(
+    target: Server,
+    mut conn: mysql_async::Conn,
+    checkpoint_sql: String,
+    mut rx: mpsc::Receiver<Write>,
+    done: mpsc::UnboundedSender<Result<Committed>>,
+) {
+    let mut open = false;
+    let mut part_rows = 0;
+    while let Some(msg) = rx.recv().await {
+        let result = async {
+            if !open {
+                conn.query_drop("START TRANSACTION").await.map_err(target.err("START TRANSACTION"))?;
+                open = true;
+            }
+            match msg {
+                Write::Part(mut group) => {
+                    part_rows += group.rows;
+                    group.flush(&target, &mut conn).await?;
+                    Ok(None)
+                }
+                Write::Commit { mut group, params, pos, ts, txns } => {
+                    let rows = group.rows + std::mem::take(&mut part_rows);
+                    commit_group(&target, &mut conn, &mut group, &checkpoint_sql, params).await?;
+                    open = false;
+                    Ok(Some(Committed { pos, ts, rows, txns }))
+                }
+            }
+        }
+        .await;
+        match result {
+            Ok(Some(c)) => {
+                let _ = done.send(Ok(c));
+            }
+            Ok(None) => {}
+            Err(e) => {
+                let _ = done.send(Err(e));
+                return;
+            }
+        }
     }
 }
 
