@@ -231,7 +231,7 @@ EOF
     if [ -f "$STATUS" ]; then echo "--- $STATUS" >&2; cat "$STATUS" >&2; fi
   }
   t0=$(now)
-  /usr/bin/time -f %M -o "$W/ferry.rss" "$FERRY" run -f "$W/$TASK.yaml" --state-dir "$W/state" --no-progress \
+  RUST_LOG=${RUST_LOG:-ferry_engine=info} /usr/bin/time -f %M -o "$W/ferry.rss" "$FERRY" run -f "$W/$TASK.yaml" --state-dir "$W/state" --no-progress \
     >"$W/ferry.log" 2>&1 &
   TIME_PID=$!
   wait_caught_up "ferry" 600 ferry_alive ferry_died

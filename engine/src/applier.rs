@@ -85,6 +85,9 @@ pub struct ApplyTable {
     pub key: Option<Vec<usize>>,
     /// Row filter (source column names; validated to be the target's too).
     pub filter: Option<String>,
+    /// The key is the table's only unique index: a final image can only collide with the row of
+    /// its own key, so an upsert is exact, cheaper than REPLACE, and keeps target-only columns.
+    pub upsert: bool,
 }
 
 impl ApplyTable {
@@ -222,31 +225,66 @@ fn statements(table: &ApplyTable, changes: Changes) -> Vec<Sql> {
     let mut out = Vec::new();
     match changes {
         Changes::Keyed { slots, .. } => {
-            // Deletes first: a key is either deleted or has a final image, never both.
+            // Deletes first: a key is either deleted or has a final image, never both. Batches stay
+            // small enough for the range optimizer to use the key rather than scan the table.
             let mut sql = Sql::default();
+            let mut in_batch = 0;
+            let key_cols = table.key.as_deref().expect("keyed table");
+            let single = (key_cols.len() == 1).then(|| &table.columns[key_cols[0]].name);
             for s in slots.iter().filter(|s| s.row.is_none()) {
-                if sql.is_empty() {
-                    let _ = write!(sql, "DELETE FROM {} WHERE (", table.target);
-                } else {
-                    sql.push_str(" OR (");
+                match single {
+                    // `k IN (v1, v2, ...)`; the slot's key text is `k = v`.
+                    Some(k) => {
+                        if sql.is_empty() {
+                            let _ = write!(sql, "DELETE FROM {} WHERE {k} IN (", table.target);
+                        } else {
+                            sql.push_str(", ");
+                        }
+                        sql.0.extend_from_slice(&s.key.0[k.len() + 3..]);
+                    }
+                    None => {
+                        if sql.is_empty() {
+                            let _ = write!(sql, "DELETE FROM {} WHERE (", table.target);
+                        } else {
+                            sql.push_str(" OR (");
+                        }
+                        sql.push_sql(&s.key);
+                        sql.push(')');
+                    }
                 }
-                sql.push_sql(&s.key);
-                sql.push(')');
-                if sql.len() > STATEMENT_BYTES {
+                in_batch += 1;
+                if sql.len() > STATEMENT_BYTES || in_batch >= 500 {
+                    if single.is_some() {
+                        sql.push(')');
+                    }
                     out.push(std::mem::take(&mut sql));
+                    in_batch = 0;
                 }
             }
             if !sql.is_empty() {
+                if single.is_some() {
+                    sql.push(')');
+                }
                 out.push(std::mem::take(&mut sql));
             }
             // REPLACE, not INSERT .. ON DUPLICATE KEY UPDATE: a final image that collides on a
             // unique key with a row this group also changes must displace it, not merge into it.
             let cols = table.columns.iter().map(|c| c.name.as_str()).collect::<Vec<_>>().join(", ");
+            let upsert_tail = table.upsert.then(|| {
+                let sets: Vec<String> = table.columns.iter().map(|c| format!("{0} = VALUES({0})", c.name)).collect();
+                format!(" ON DUPLICATE KEY UPDATE {}", sets.join(", "))
+            });
+            let verb = if table.upsert { "INSERT" } else { "REPLACE" };
+            let end = |sql: &mut Sql| {
+                if let Some(t) = &upsert_tail {
+                    sql.push_str(t);
+                }
+            };
             let mut filter_keys = Sql::default();
             for s in slots.iter().filter(|s| s.row.is_some()) {
                 let row = s.row.as_ref().expect("filtered");
                 if sql.is_empty() {
-                    let _ = write!(sql, "REPLACE INTO {} ({cols}) VALUES ", table.target);
+                    let _ = write!(sql, "{verb} INTO {} ({cols}) VALUES ", table.target);
                 } else {
                     sql.push_str(", ");
                 }
@@ -260,10 +298,12 @@ fn statements(table: &ApplyTable, changes: Changes) -> Vec<Sql> {
                     filter_keys.push(')');
                 }
                 if sql.len() > STATEMENT_BYTES {
+                    end(&mut sql);
                     out.push(std::mem::take(&mut sql));
                 }
             }
             if !sql.is_empty() {
+                end(&mut sql);
                 out.push(sql);
             }
             // Pre-image semantics of a row filter: a row whose last image fails the filter is not
@@ -551,6 +591,7 @@ mod tests {
             ],
             key: key.then(|| vec![0]),
             filter: None,
+            upsert: false,
         })
     }
 
@@ -578,9 +619,22 @@ mod tests {
         assert_eq!(
             texts(&t, g),
             vec![
-                "DELETE FROM `d`.`t` WHERE (`id` = 4)".to_string(),
+                "DELETE FROM `d`.`t` WHERE `id` IN (4)".to_string(),
                 "REPLACE INTO `d`.`t` (`id`, `v`) VALUES (1, _utf8mb4'b'), (2, _utf8mb4'again'), (3, _utf8mb4'x')".to_string(),
             ]
+        );
+    }
+
+    #[test]
+    fn a_key_that_is_the_only_unique_index_is_upserted() {
+        let mut t = Arc::try_unwrap(table(true)).unwrap();
+        t.upsert = true;
+        let t = Arc::new(t);
+        let mut g = Group::default();
+        g.add(&t, Some(&row(1, "a")), Some(&row(1, "b"))).unwrap();
+        assert_eq!(
+            texts(&t, g),
+            vec!["INSERT INTO `d`.`t` (`id`, `v`) VALUES (1, _utf8mb4'b') ON DUPLICATE KEY UPDATE `id` = VALUES(`id`), `v` = VALUES(`v`)".to_string()]
         );
     }
 

@@ -35,6 +35,8 @@ pub struct Table {
     pub columns: Vec<Column>,
     /// The primary key, else the narrowest unique key on NOT NULL columns without prefix parts.
     pub key: Option<Vec<String>>,
+    /// Unique indexes besides `key`: a row image can collide on them with another row.
+    pub other_unique_keys: bool,
     pub rows_estimate: u64,
 }
 
@@ -120,6 +122,9 @@ pub async fn table(server: &Server, conn: &mut Conn, db: &str, name: &str) -> Re
         .await
         .map_err(server.err(ctx()))?;
     let key = choose_key(&columns, &stats);
+    let unique_indexes: std::collections::BTreeSet<&String> =
+        stats.iter().filter(|(_, non_unique, ..)| *non_unique == 0).map(|(index, ..)| index).collect();
+    let other_unique_keys = unique_indexes.len() > usize::from(key.is_some());
 
     let rows_estimate: Option<Option<u64>> = conn
         .exec_first(
@@ -133,6 +138,7 @@ pub async fn table(server: &Server, conn: &mut Conn, db: &str, name: &str) -> Re
         name: name.to_string(),
         columns,
         key,
+        other_unique_keys,
         rows_estimate: rows_estimate.flatten().unwrap_or(0),
     })
 }

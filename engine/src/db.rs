@@ -164,6 +164,8 @@ fn session_setup(session: Session) -> Vec<String> {
         }
         Session::Write => {
             s.push(format!("SET sql_mode = '{WRITE_SQL_MODE}'"));
+            // No gap locks: the copy's sessions write disjoint key ranges side by side.
+            s.push("SET SESSION TRANSACTION ISOLATION LEVEL READ COMMITTED".into());
             s.push("SET foreign_key_checks = 0".into());
             s.push("SET unique_checks = 1".into());
         }

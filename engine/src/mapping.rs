@@ -30,6 +30,8 @@ pub struct TableMap {
     pub filter: Option<String>,
     /// Source names of the key columns used to split and order the copy.
     pub key: Option<Vec<String>>,
+    /// The source table has unique keys besides `key`.
+    pub other_unique_keys: bool,
     pub rows_estimate: u64,
 }
 
@@ -142,6 +144,7 @@ fn whole_table(sel: &DatabaseSelection, dst_db: &str, t: &Table) -> TableMap {
         column_subset: false,
         filter: None,
         key: t.key.clone(),
+        other_unique_keys: t.other_unique_keys,
         rows_estimate: t.rows_estimate,
     }
 }
@@ -187,6 +190,7 @@ mod tests {
                 })
                 .collect(),
             key: if key.is_empty() { None } else { Some(key.iter().map(|s| s.to_string()).collect()) },
+            other_unique_keys: false,
             rows_estimate: 10,
         }
     }

@@ -124,7 +124,7 @@ impl Player {
             async move { wtx.send(msg).await.map_err(|_| Error::object("applier", "the target writer stopped")) }
         };
 
-        let mut apply: HashMap<u64, Option<Arc<ApplyTable>>> = HashMap::new();
+        let mut apply = ApplyCache::default();
         let mut group = Group::default();
         let mut open_tx = false;
         let mut group_started = Instant::now();
@@ -204,7 +204,9 @@ impl Player {
                         }
                         if group.bytes > GROUP_BYTES {
                             // A very large source transaction: written in parts, committed once.
-                            send(Write::Part(std::mem::take(&mut group))).await?;
+                            if send(Write::Part(std::mem::take(&mut group))).await.is_err() {
+                                return Err(writer_failure(&mut drx).await);
+                            }
                         }
                     }
                     Event::Commit { timestamp } => {
@@ -252,7 +254,9 @@ impl Player {
                     epoch.into(),
                 ];
                 let group = std::mem::take(&mut group);
-                send(Write::Commit { group, params, pos, ts, txns: txns_in_group }).await?;
+                if send(Write::Commit { group, params, pos, ts, txns: txns_in_group }).await.is_err() {
+                    return Err(writer_failure(&mut drx).await);
+                }
                 open_tx = false;
                 txns_in_group = 0;
                 last_cp_write = Instant::now();
@@ -267,15 +271,22 @@ impl Player {
     }
 
     /// How a binlog table is applied: None when the task does not select it.
-    fn apply_table(&self, cache: &mut HashMap<u64, Option<Arc<ApplyTable>>>, bt: &Arc<BinlogTable>) -> Result<Option<Arc<ApplyTable>>> {
-        if let Some(t) = cache.get(&bt.id) {
+    /// One `ApplyTable` per table and column layout, whatever its binlog table id: a group tells
+    /// tables apart by it, and the source hands out new ids for the same table (after FLUSH
+    /// TABLES, ANALYZE, ...).
+    fn apply_table(&self, cache: &mut ApplyCache, bt: &Arc<BinlogTable>) -> Result<Option<Arc<ApplyTable>>> {
+        if let Some(t) = cache.by_id.get(&bt.id) {
             return Ok(t.clone());
         }
         let built = match self.tables.iter().find(|t| t.src_db == bt.db && t.src_table == bt.table) {
             None => None,
-            Some(t) => Some(Arc::new(build_apply_table(t, bt)?)),
+            Some(t) => {
+                let table = build_apply_table(t, bt)?;
+                let shape = format!("{}|{:?}", table.target, table.columns);
+                Some(cache.by_shape.entry(shape).or_insert_with(|| Arc::new(table)).clone())
+            }
         };
-        cache.insert(bt.id, built.clone());
+        cache.by_id.insert(bt.id, built.clone());
         Ok(built)
     }
 
@@ -319,6 +330,22 @@ impl Player {
         });
         self.reporter.live_line(&format!("lag {lag}s  {} rows/s  {} txn/s  {} rows applied", rates.0, rates.1, rows));
     }
+}
+
+#[derive(Default)]
+struct ApplyCache {
+    by_id: HashMap<u64, Option<Arc<ApplyTable>>>,
+    by_shape: HashMap<String, Arc<ApplyTable>>,
+}
+
+/// The error that stopped the target writer (it reports it before it ends).
+async fn writer_failure(done: &mut mpsc::UnboundedReceiver<Result<Committed>>) -> Error {
+    while let Some(r) = done.recv().await {
+        if let Err(e) = r {
+            return e;
+        }
+    }
+    Error::object("applier", "the target writer stopped")
 }
 
 /// What the target writer is handed, in source order.
@@ -438,6 +465,7 @@ fn build_apply_table(t: &TableMap, bt: &BinlogTable) -> Result<ApplyTable> {
         source: t.source_name(),
         target: qt(&t.dst_db, &t.dst_table),
         columns,
+        upsert: key.is_some() && !t.other_unique_keys,
         key,
         filter: t.filter.clone(),
     })
