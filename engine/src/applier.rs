@@ -91,18 +91,24 @@ pub struct ApplyTable {
 }
 
 impl ApplyTable {
-    fn project(&self, row: &[Value]) -> Result<Vec<Value>> {
-        self.columns
-            .iter()
-            .map(|c| {
-                row.get(c.binlog_index).cloned().ok_or_else(|| {
-                    Error::object(&self.source, format!("a binlog row has {} columns; column {} expected", row.len(), c.binlog_index + 1))
-                })
-            })
-            .collect()
+    fn check_width(&self, row: &[Value]) -> Result<()> {
+        match self.columns.iter().map(|c| c.binlog_index).max() {
+            Some(m) if m >= row.len() => Err(Error::object(
+                &self.source,
+                format!("a binlog row has {} columns; column {} expected", row.len(), m + 1),
+            )),
+            _ => Ok(()),
+        }
     }
 
-    fn key_text(&self, row: &[Value], key: &[usize]) -> Sql {
+    /// The written columns of a binlog row, moved out of it (no copy of the values).
+    fn project(&self, mut row: Vec<Value>) -> Result<Vec<Value>> {
+        self.check_width(&row)?;
+        Ok(self.columns.iter().map(|c| std::mem::replace(&mut row[c.binlog_index], Value::NULL)).collect())
+    }
+
+    /// `k1 = v1 AND ...` of a binlog row (`binlog` true) or of a projected one.
+    fn key_text(&self, row: &[Value], key: &[usize], binlog: bool) -> Sql {
         let mut s = Sql::default();
         for (n, &i) in key.iter().enumerate() {
             if n > 0 {
@@ -110,7 +116,8 @@ impl ApplyTable {
             }
             s.push_str(&self.columns[i].name);
             s.push_str(" = ");
-            literal(&mut s, &self.columns[i].lit, &row[i]);
+            let v = if binlog { &row[self.columns[i].binlog_index] } else { &row[i] };
+            literal(&mut s, &self.columns[i].lit, v);
         }
         s
     }
@@ -148,11 +155,9 @@ impl Group {
     }
 
     /// Adds one row change (before image for updates and deletes, after image for inserts and
-    /// updates), in source order.
-    pub fn add(&mut self, table: &Arc<ApplyTable>, before: Option<&[Value]>, after: Option<&[Value]>) -> Result<()> {
+    /// updates, both as the binlog has them), in source order.
+    pub fn add(&mut self, table: &Arc<ApplyTable>, before: Option<Vec<Value>>, after: Option<Vec<Value>>) -> Result<()> {
         self.rows += 1;
-        let before = before.map(|r| table.project(r)).transpose()?;
-        let after = after.map(|r| table.project(r)).transpose()?;
         self.bytes += 64 + before.as_ref().map_or(0, |r| row_bytes(r)) + after.as_ref().map_or(0, |r| row_bytes(r));
         let idx = match self.by_table.get(&Arc::as_ptr(table)) {
             Some(&i) => i,
@@ -167,7 +172,11 @@ impl Group {
             }
         };
         match &mut self.tables[idx].1 {
-            Changes::Keyless(ops) => ops.push((before, after)),
+            Changes::Keyless(ops) => {
+                let before = before.map(|r| table.project(r)).transpose()?;
+                let after = after.map(|r| table.project(r)).transpose()?;
+                ops.push((before, after));
+            }
             Changes::Keyed { slots, index } => {
                 let key_cols = table.key.as_deref().expect("keyed table");
                 let mut put = |key: Sql, row: Option<Vec<Value>>| match index.get(&key) {
@@ -177,17 +186,24 @@ impl Group {
                         slots.push(Slot { key, row });
                     }
                 };
-                if let Some(b) = &before {
-                    let bk = table.key_text(b, key_cols);
-                    // An update that keeps its key only replaces the image; one that moves the
-                    // key (or a delete) removes the old row.
-                    let moved = after.as_ref().is_none_or(|a| table.key_text(a, key_cols) != bk);
-                    if moved {
-                        put(bk, None);
+                // Of the before image only the key matters.
+                let bk = match &before {
+                    Some(b) => {
+                        table.check_width(b)?;
+                        Some(table.key_text(b, key_cols, true))
                     }
+                    None => None,
+                };
+                let after = after.map(|r| table.project(r)).transpose()?;
+                let ak = after.as_ref().map(|a| table.key_text(a, key_cols, false));
+                // An update that keeps its key only replaces the image; one that moves the key
+                // (or a delete) removes the old row.
+                if let Some(bk) = bk
+                    && ak.as_ref() != Some(&bk)
+                {
+                    put(bk, None);
                 }
-                if let Some(a) = after {
-                    let ak = table.key_text(&a, key_cols);
+                if let (Some(ak), Some(a)) = (ak, after) {
                     put(ak, Some(a));
                 }
             }
@@ -195,23 +211,48 @@ impl Group {
         Ok(())
     }
 
-    /// Writes everything gathered so far into the open target transaction and empties the group.
-    pub async fn flush(&mut self, target: &Server, conn: &mut Conn) -> Result<()> {
-        for (table, changes) in self.tables.drain(..) {
+    /// Turns the group into the statements that apply it (built by the caller's task, so that
+    /// the writer only has to send them).
+    pub fn seal(self) -> Batch {
+        let mut statements = Vec::new();
+        for (table, changes) in self.tables {
             let keyless = matches!(changes, Changes::Keyless(_));
-            for sql in statements(&table, changes) {
-                conn.query_drop(&sql.0)
-                    .await
-                    .map_err(target.err(format!("applying changes of {} to {}: {}", table.source, table.target, short(&sql.text()))))?;
-                // A keyless row the source changed must be on the target; if it is not, the
-                // target has diverged (written by someone else): say so rather than drift.
-                if keyless && conn.affected_rows() == 0 && !sql.0.starts_with(b"INSERT") {
-                    tracing::warn!(table = %table.target, statement = %short(&sql.text()), "no target row matched a source row change");
-                }
+            for sql in statements_of(&table, changes) {
+                statements.push(Statement { table: table.clone(), must_match: keyless && !sql.0.starts_with(b"INSERT"), sql });
             }
         }
-        self.by_table.clear();
-        self.bytes = 0;
+        Batch { statements, rows: self.rows }
+    }
+}
+
+/// One statement of a batch, and the table it writes.
+pub struct Statement {
+    table: Arc<ApplyTable>,
+    sql: Sql,
+    /// A keyless row change that must find its row.
+    must_match: bool,
+}
+
+/// The statements of a sealed group.
+#[derive(Default)]
+pub struct Batch {
+    statements: Vec<Statement>,
+    pub rows: u64,
+}
+
+impl Batch {
+    /// Runs the statements in the open target transaction.
+    pub async fn apply(self, target: &Server, conn: &mut Conn) -> Result<()> {
+        for Statement { table, sql, must_match } in self.statements {
+            conn.query_drop(&sql.0)
+                .await
+                .map_err(target.err(format!("applying changes of {} to {}: {}", table.source, table.target, short(&sql.text()))))?;
+            // A keyless row the source changed must be on the target; if it is not, the target
+            // has diverged (written by someone else): say so rather than drift.
+            if must_match && conn.affected_rows() == 0 {
+                tracing::warn!(table = %table.target, statement = %short(&sql.text()), "no target row matched a source row change");
+            }
+        }
         Ok(())
     }
 }
@@ -221,7 +262,7 @@ fn row_bytes(r: &[Value]) -> usize {
 }
 
 /// The statements that bring the target to the group's net effect for one table.
-fn statements(table: &ApplyTable, changes: Changes) -> Vec<Sql> {
+fn statements_of(table: &ApplyTable, changes: Changes) -> Vec<Sql> {
     let mut out = Vec::new();
     match changes {
         Changes::Keyed { slots, .. } => {
@@ -547,8 +588,8 @@ impl std::fmt::Write for Sql {
 }
 
 /// Applies a group in one target transaction, moving the checkpoint with it.
-pub async fn commit_group(target: &Server, conn: &mut Conn, group: &mut Group, checkpoint_sql: &str, params: Vec<Value>) -> Result<()> {
-    group.flush(target, conn).await?;
+pub async fn commit_batch(target: &Server, conn: &mut Conn, batch: Batch, checkpoint_sql: &str, params: Vec<Value>) -> Result<()> {
+    batch.apply(target, conn).await?;
     conn.exec_drop(checkpoint_sql, params).await.map_err(target.err("moving the checkpoint"))?;
     if conn.affected_rows() != 1 {
         let _ = conn.query_drop("ROLLBACK").await;
@@ -599,22 +640,20 @@ mod tests {
         vec![Value::Int(id), Value::Bytes(b"unselected".to_vec()), Value::Bytes(v.as_bytes().to_vec())]
     }
 
-    fn texts(t: &ApplyTable, g: Group) -> Vec<String> {
-        let mut g = g;
-        let (_, changes) = g.tables.pop().unwrap();
-        statements(t, changes).iter().map(|s| s.text()).collect()
+    fn texts(_t: &ApplyTable, g: Group) -> Vec<String> {
+        g.seal().statements.iter().map(|s| s.sql.text()).collect()
     }
 
     #[test]
     fn keyed_changes_fold_to_their_net_effect() {
         let t = table(true);
         let mut g = Group::default();
-        g.add(&t, None, Some(&row(1, "a"))).unwrap();
-        g.add(&t, Some(&row(1, "a")), Some(&row(1, "b"))).unwrap(); // same key: image replaced
-        g.add(&t, Some(&row(2, "x")), Some(&row(3, "x"))).unwrap(); // key moves: 2 deleted
-        g.add(&t, None, Some(&row(4, "y"))).unwrap();
-        g.add(&t, Some(&row(4, "y")), None).unwrap(); // inserted then deleted
-        g.add(&t, None, Some(&row(2, "again"))).unwrap(); // 2 comes back
+        g.add(&t, None, Some(row(1, "a"))).unwrap();
+        g.add(&t, Some(row(1, "a")), Some(row(1, "b"))).unwrap(); // same key: image replaced
+        g.add(&t, Some(row(2, "x")), Some(row(3, "x"))).unwrap(); // key moves: 2 deleted
+        g.add(&t, None, Some(row(4, "y"))).unwrap();
+        g.add(&t, Some(row(4, "y")), None).unwrap(); // inserted then deleted
+        g.add(&t, None, Some(row(2, "again"))).unwrap(); // 2 comes back
         assert_eq!(g.rows, 6);
         assert_eq!(
             texts(&t, g),
@@ -631,7 +670,7 @@ mod tests {
         t.upsert = true;
         let t = Arc::new(t);
         let mut g = Group::default();
-        g.add(&t, Some(&row(1, "a")), Some(&row(1, "b"))).unwrap();
+        g.add(&t, Some(row(1, "a")), Some(row(1, "b"))).unwrap();
         assert_eq!(
             texts(&t, g),
             vec!["INSERT INTO `d`.`t` (`id`, `v`) VALUES (1, _utf8mb4'b') ON DUPLICATE KEY UPDATE `id` = VALUES(`id`), `v` = VALUES(`v`)".to_string()]
@@ -642,10 +681,10 @@ mod tests {
     fn keyless_changes_keep_their_order_and_match_whole_rows() {
         let t = table(false);
         let mut g = Group::default();
-        g.add(&t, None, Some(&row(1, "a"))).unwrap();
-        g.add(&t, None, Some(&row(1, "a"))).unwrap();
-        g.add(&t, Some(&row(1, "a")), Some(&row(1, "b"))).unwrap();
-        g.add(&t, Some(&row(1, "a")), None).unwrap();
+        g.add(&t, None, Some(row(1, "a"))).unwrap();
+        g.add(&t, None, Some(row(1, "a"))).unwrap();
+        g.add(&t, Some(row(1, "a")), Some(row(1, "b"))).unwrap();
+        g.add(&t, Some(row(1, "a")), None).unwrap();
         assert_eq!(
             texts(&t, g),
             vec![

@@ -14,7 +14,7 @@ use mysql_async::Value;
 use tokio::sync::mpsc;
 use tracing::{info, warn};
 
-use crate::applier::{ApplyColumn, ApplyTable, Group, Lit, commit_group};
+use crate::applier::{ApplyColumn, ApplyTable, Batch, Group, Lit, commit_batch};
 use crate::binlog::{BinlogReader, Event, RowKind, TableMap as BinlogTable};
 use crate::db::{Server, Session, qt};
 use crate::error::{Error, Result};
@@ -194,17 +194,18 @@ impl Player {
                             open_tx = true;
                             group_started = Instant::now();
                         }
-                        for (before, after) in &r.rows {
-                            let (b, a) = match r.kind {
-                                RowKind::Insert => (None, after.as_deref()),
-                                RowKind::Delete => (before.as_deref(), None),
-                                RowKind::Update => (before.as_deref(), after.as_deref()),
+                        let kind = r.kind;
+                        for (before, after) in r.rows {
+                            let (b, a) = match kind {
+                                RowKind::Insert => (None, after),
+                                RowKind::Delete => (before, None),
+                                RowKind::Update => (before, after),
                             };
                             group.add(&table, b, a)?;
                         }
                         if group.bytes > GROUP_BYTES {
                             // A very large source transaction: written in parts, committed once.
-                            if send(Write::Part(std::mem::take(&mut group))).await.is_err() {
+                            if send(Write::Part(std::mem::take(&mut group).seal())).await.is_err() {
                                 return Err(writer_failure(&mut drx).await);
                             }
                         }
@@ -254,7 +255,7 @@ impl Player {
                     epoch.into(),
                 ];
                 let group = std::mem::take(&mut group);
-                if send(Write::Commit { group, params, pos, ts, txns: txns_in_group }).await.is_err() {
+                if send(Write::Commit { batch: group.seal(), params, pos, ts, txns: txns_in_group }).await.is_err() {
                     return Err(writer_failure(&mut drx).await);
                 }
                 open_tx = false;
@@ -351,9 +352,9 @@ async fn writer_failure(done: &mut mpsc::UnboundedReceiver<Result<Committed>>) -
 /// What the target writer is handed, in source order.
 enum Write {
     /// Part of a very large source transaction: applied inside the open target transaction.
-    Part(Group),
+    Part(Batch),
     /// Whole source transactions: applied, the checkpoint moved to `pos`, committed.
-    Commit { group: Group, params: Vec<Value>, pos: Position, ts: u32, txns: u64 },
+    Commit { batch: Batch, params: Vec<Value>, pos: Position, ts: u32, txns: u64 },
 }
 
 /// A committed group, reported back for status.
@@ -381,14 +382,14 @@ async fn write_groups(
                 open = true;
             }
             match msg {
-                Write::Part(mut group) => {
-                    part_rows += group.rows;
-                    group.flush(&target, &mut conn).await?;
+                Write::Part(batch) => {
+                    part_rows += batch.rows;
+                    batch.apply(&target, &mut conn).await?;
                     Ok(None)
                 }
-                Write::Commit { mut group, params, pos, ts, txns } => {
-                    let rows = group.rows + std::mem::take(&mut part_rows);
-                    commit_group(&target, &mut conn, &mut group, &checkpoint_sql, params).await?;
+                Write::Commit { batch, params, pos, ts, txns } => {
+                    let rows = batch.rows + std::mem::take(&mut part_rows);
+                    commit_batch(&target, &mut conn, batch, &checkpoint_sql, params).await?;
                     open = false;
                     Ok(Some(Committed { pos, ts, rows, txns }))
                 }
