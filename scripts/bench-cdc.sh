@@ -82,16 +82,7 @@ cleanup() {
 }
 trap cleanup EXIT
 
-say "servers: source 127.0.0.1:$SRC_PORT (binlog), target 127.0.0.1:$DST_PORT, buffer pool $LAB_BUFFER_POOL"
-lab_stop "$SRC"
-lab_stop "$DST"
-for port in "$SRC_PORT" "$DST_PORT"; do
-  lab_port_busy "$port" && die "port $port is busy (set BENCH_SOURCE_PORT / BENCH_TARGET_PORT, or \`make clean-lab\`)"
-done
-rm -rf "$SRC" "$DST" "$W"
-mkdir -p "$W"
-lab_start "$SRC" "$SRC_PORT" binlog
-lab_start "$DST" "$DST_PORT" nobinlog
+lab_bench_pair "$SRC" "$SRC_PORT" "$DST" "$DST_PORT" "$W" || exit 1
 
 sb() { # sysbench against the source: sb TEST [args...]
   local test=$1

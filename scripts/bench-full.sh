@@ -41,16 +41,7 @@ cleanup() {
 }
 trap cleanup EXIT
 
-say "servers: source 127.0.0.1:$SRC_PORT (binlog), target 127.0.0.1:$DST_PORT, buffer pool $LAB_BUFFER_POOL"
-lab_stop "$SRC"
-lab_stop "$DST"
-for port in "$SRC_PORT" "$DST_PORT"; do
-  lab_port_busy "$port" && die "port $port is busy (set BENCH_SOURCE_PORT / BENCH_TARGET_PORT, or \`make clean-lab\`)"
-done
-rm -rf "$B"
-mkdir -p "$B"
-lab_start "$SRC" "$SRC_PORT" binlog
-lab_start "$DST" "$DST_PORT" nobinlog
+lab_bench_pair "$SRC" "$SRC_PORT" "$DST" "$DST_PORT" "$B" || exit 1
 
 say "sysbench prepare: $TABLES tables x $TABLE_SIZE rows on the source"
 lab_sql "$SRC" -e "CREATE DATABASE sbtest"

@@ -156,3 +156,23 @@ if [ "${BASH_SOURCE[0]}" = "$0" ]; then
       ;;
   esac
 fi
+
+# lab_bench_pair SRC SRC_PORT DST DST_PORT WORKDIR: a fresh source (binlog) and target for a
+# benchmark: old servers in those folders stopped, both ports checked free, the folders and
+# WORKDIR emptied.
+lab_bench_pair() {
+  local src=$1 src_port=$2 dst=$3 dst_port=$4 work=$5 port
+  echo "== servers: source 127.0.0.1:$src_port (binlog), target 127.0.0.1:$dst_port, buffer pool ${LAB_BUFFER_POOL:-default}"
+  lab_stop "$src"
+  lab_stop "$dst"
+  for port in "$src_port" "$dst_port"; do
+    if lab_port_busy "$port"; then
+      echo "lab: port $port is busy (set BENCH_SOURCE_PORT / BENCH_TARGET_PORT, or \`make clean-lab\`)" >&2
+      return 1
+    fi
+  done
+  rm -rf "$src" "$dst" "$work"
+  mkdir -p "$work"
+  lab_start "$src" "$src_port" binlog
+  lab_start "$dst" "$dst_port" nobinlog
+}
