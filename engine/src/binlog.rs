@@ -339,7 +339,7 @@ impl BinlogReader {
                         role: self.source.role.as_str(),
                         endpoint: self.source.address.clone(),
                         context: format!("reading the binlog at {}", self.position()),
-                        source: mysql_async::Error::Io(mysql_async::IoError::Io(io)),
+                        source: Box::new(mysql_async::Error::Io(mysql_async::IoError::Io(io))),
                     });
                 }
             },
@@ -816,7 +816,7 @@ fn classify_stream_error(source: &Server, server_id: u32, position: &str, contex
         role: source.role.as_str(),
         endpoint: source.address.clone(),
         context: format!("{context} at {position}"),
-        source: e,
+        source: Box::new(e),
     }
 }
 

@@ -140,7 +140,7 @@ impl Server {
     /// Wraps a server error with the endpoint and what ferry was doing.
     pub fn err(&self, context: impl Into<String>) -> impl FnOnce(mysql_async::Error) -> Error + '_ {
         let context = context.into();
-        move |source| Error::Server { role: self.role.as_str(), endpoint: self.address.clone(), context, source }
+        move |source| Error::Server { role: self.role.as_str(), endpoint: self.address.clone(), context, source: Box::new(source) }
     }
 
     /// Runs statements on a fresh session.

@@ -25,8 +25,9 @@ pub enum Error {
         role: &'static str,
         endpoint: String,
         context: String,
+        // Boxed: the driver's error is large, and every Result of the crate carries this enum.
         #[source]
-        source: mysql_async::Error,
+        source: Box<mysql_async::Error>,
     },
 
     /// The binlog position to resume from is gone from the source (purged, or never there).
@@ -75,7 +76,7 @@ impl Error {
     pub fn is_transient(&self) -> bool {
         match self {
             Error::Connect { transient, .. } => *transient,
-            Error::Server { source, .. } => match source {
+            Error::Server { source, .. } => match source.as_ref() {
                 mysql_async::Error::Io(_) => true,
                 mysql_async::Error::Driver(_) => true,
                 // 1053 shutdown, 1205 lock wait timeout, 1213 deadlock, 1927 connection killed,
