@@ -219,6 +219,12 @@ pub struct EngineSpec {
     #[serde(default = "default_batch_bytes")]
     #[schemars(range(min = 4096, max = 268435456))]
     pub batch_bytes: u64,
+    /// Rows per key range of the full copy: the unit of parallel copying and of what a crash
+    /// makes ferry copy again. A table no larger than this is copied in one transaction, which
+    /// lets the target load an empty table in bulk.
+    #[serde(default = "default_chunk_rows")]
+    #[schemars(range(min = 1000))]
+    pub chunk_rows: u64,
     /// Container image of the engine (used by the operator).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub image: Option<String>,
@@ -240,11 +246,16 @@ fn default_batch_bytes() -> u64 {
     4 << 20
 }
 
+fn default_chunk_rows() -> u64 {
+    500_000
+}
+
 impl Default for EngineSpec {
     fn default() -> Self {
         Self {
             parallelism: default_parallelism(),
             batch_bytes: default_batch_bytes(),
+            chunk_rows: default_chunk_rows(),
             image: None,
             resources: None,
             server_id: None,

@@ -24,9 +24,6 @@ use crate::mapping::TableMap;
 use crate::meta::{Chunk, Meta, TableState};
 use crate::status::TableCounter;
 
-/// Rows per key range. Small enough to spread a table over the workers and to bound what a crash
-/// re-copies; large enough that per-chunk overhead (a query, a commit) is noise.
-pub const CHUNK_ROWS: u64 = 50_000;
 
 /// Size of the pieces streamed into LOAD DATA.
 const PIECE_BYTES: usize = 256 * 1024;
@@ -74,6 +71,8 @@ pub struct Copier {
     pub meta: Arc<Meta>,
     pub parallelism: usize,
     pub batch_bytes: u64,
+    /// Rows per key range (spec.engine.chunkRows).
+    pub chunk_rows: u64,
 }
 
 struct Work {
@@ -105,7 +104,7 @@ impl Copier {
     async fn split(&self, src: &mut Conn, t: &TableMap) -> Result<Vec<Option<Vec<Value>>>> {
         let whole = vec![None, None];
         let Some(key) = &t.key else { return Ok(whole) };
-        if t.rows_estimate <= CHUNK_ROWS {
+        if t.rows_estimate <= self.chunk_rows {
             return Ok(whole);
         }
         let table = qt(&t.src_db, &t.src_table);
@@ -126,21 +125,21 @@ impl Copier {
             };
             let Some((lo, hi)) = row.and_then(|(a, b)| Some((as_i128(&a)?, as_i128(&b)?))) else { return Ok(whole) };
             let span = hi - lo + 1;
-            let n = (t.rows_estimate.div_ceil(CHUNK_ROWS) as i128).min(span).max(1);
+            let n = (t.rows_estimate.div_ceil(self.chunk_rows) as i128).min(span).max(1);
             let unsigned = t.columns.iter().any(|c| c.source.name == key[0] && c.source.column_type.contains("unsigned"));
             for i in 1..n {
                 let b = lo + span * i / n;
                 bounds.push(Some(vec![if unsigned { Value::UInt(b as u64) } else { Value::Int(b as i64) }]));
             }
         } else {
-            // Walk the key in order and keep every CHUNK_ROWS-th value.
+            // Walk the key in order and keep every chunk_rows-th value.
             let cols = key.iter().map(|k| q(k)).collect::<Vec<_>>().join(", ");
             let sql = format!("SELECT {cols} FROM {table} ORDER BY {cols}");
             let mut result = src.exec_iter(sql.as_str(), ()).await.map_err(self.source.err(short(&sql)))?;
             let mut n = 0u64;
             while let Some(row) = result.next().await.map_err(self.source.err(short(&sql)))? {
                 n += 1;
-                if n % CHUNK_ROWS == 0 {
+                if n % self.chunk_rows == 0 {
                     bounds.push(Some(row.unwrap()));
                 }
             }
@@ -188,6 +187,7 @@ impl Copier {
                 snapshot: pos,
                 queue: queue.clone(),
                 failed: failed.clone(),
+                unique_checks: None,
             };
             set.spawn(worker.run().instrument(info_span!("worker", n = i)));
         }
@@ -297,6 +297,8 @@ struct Worker {
     snapshot: Option<Position>,
     queue: Arc<Mutex<VecDeque<Work>>>,
     failed: Arc<AtomicBool>,
+    /// The session's unique_checks, once set.
+    unique_checks: Option<bool>,
 }
 
 impl Worker {
@@ -328,6 +330,15 @@ impl Worker {
         let c = self.copier.clone();
         let object = || format!("{} (chunk {})", m.source_name(), work.chunk.no);
 
+        // Into a table ferry created, whose rows all come from unique source keys, InnoDB may
+        // skip unique checks (and load an empty table in bulk); never into a table that was
+        // already there, whose own rows the checks protect.
+        let unique_checks = t.keep_existing_rows;
+        if self.unique_checks != Some(unique_checks) {
+            let sql = format!("SET unique_checks = {}", u8::from(unique_checks));
+            self.tgt.query_drop(&sql).await.map_err(c.target.err(sql.clone()))?;
+            self.unique_checks = Some(unique_checks);
+        }
         self.tgt.query_drop("START TRANSACTION").await.map_err(c.target.err("START TRANSACTION"))?;
         let (batch_tx, mut batch_rx) = mpsc::channel::<mpsc::Receiver<Bytes>>(1);
         let encs: Vec<Enc> = t.columns.iter().map(|(col, _)| Enc::of(col)).collect();

@@ -309,6 +309,9 @@ pub fn validate(spec: &SyncTaskSpec) -> Result<()> {
     if spec.engine.parallelism == 0 || spec.engine.parallelism > 64 {
         return Err(Error::invalid("spec.engine.parallelism", "must be 1-64"));
     }
+    if spec.engine.chunk_rows < 1000 {
+        return Err(Error::invalid("spec.engine.chunkRows", "must be at least 1000"));
+    }
     if spec.engine.batch_bytes < 4096 {
         return Err(Error::invalid("spec.engine.batchBytes", "must be at least 4096"));
     }

@@ -121,6 +121,7 @@ async fn run_inner(task: &Task, reporter: Arc<Reporter>) -> Result<()> {
             meta: meta.clone(),
             parallelism: spec.engine.parallelism as usize,
             batch_bytes: spec.engine.batch_bytes,
+            chunk_rows: spec.engine.chunk_rows,
         };
         let mut plan_src = source.connect(Session::Control).await?;
         let mut work = Vec::new();

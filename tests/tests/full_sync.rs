@@ -117,7 +117,7 @@ async fn key_shapes_split_into_ranges_and_copy_in_parallel() {
         "shapes",
         &src,
         &dst,
-        "  objects:\n  - database: shapes\n  engine:\n    parallelism: 3\n    batchBytes: 65536\n  incremental: false\n",
+        "  objects:\n  - database: shapes\n  engine:\n    parallelism: 3\n    batchBytes: 65536\n    chunkRows: 50000\n  incremental: false\n",
     );
     assert_ok(&run_ferry(&m, dir.path()));
     let (mut s, mut d) = (src.conn().await, dst.conn().await);
@@ -296,7 +296,7 @@ async fn killed_copy_resumes_from_completed_ranges_without_duplicates() {
         "resume",
         &src,
         &dst,
-        "  objects:\n  - database: big\n    tables:\n    - name: t\n    - name: nokey\n  engine:\n    parallelism: 2\n  incremental: false\n",
+        "  objects:\n  - database: big\n    tables:\n    - name: t\n    - name: nokey\n  engine:\n    parallelism: 2\n    chunkRows: 50000\n  incremental: false\n",
     );
     let spawn = || ferry().args(["run", "--no-progress", "-f"]).arg(&m).arg("--state-dir").arg(dir.path()).spawn().unwrap();
     let mut d = dst.conn().await;

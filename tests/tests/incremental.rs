@@ -226,7 +226,7 @@ async fn writes_during_the_full_copy_are_handed_off_to_the_binlog() {
         "handoff",
         &src,
         &dst,
-        "  objects:\n  - database: wl\n  engine:\n    parallelism: 2\n    batchBytes: 1048576\n",
+        "  objects:\n  - database: wl\n  engine:\n    parallelism: 2\n    batchBytes: 1048576\n    chunkRows: 50000\n",
     );
     let at_start = workload.committed();
     let mut ferry = RunningFerry::start(&m, dir.path());
