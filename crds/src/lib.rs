@@ -416,13 +416,6 @@ pub struct Checkpoint {
     pub time: Option<Time>,
 }
 
-impl SyncTaskSpec {
-    /// Every database selection, in manifest order.
-    pub fn databases(&self) -> impl Iterator<Item = &DatabaseSelection> {
-        self.objects.iter()
-    }
-}
-
 /// The CRD as YAML, exactly as committed in [`CRD_FILE`].
 pub fn crd_yaml() -> String {
     use kube::CustomResourceExt;
