@@ -168,6 +168,22 @@ async fn views_functions_procedures_and_deferred_triggers() {
     let sc = status(dir.path(), "objs").schema_sync.unwrap();
     assert_eq!((sc.tables, sc.views, sc.routines), (2, 2, 2));
     assert_eq!(sc.deferred_triggers, vec!["app.orders_audit".to_string()]);
+
+    // The same database under another name: views and routines follow the mapping (the view on
+    // the view, the procedure's UPDATE), string literals do not.
+    let m = write_task(dir.path(), "renamed", &src, &dst, "  objects:\n  - database: app\n    rename: app_copy\n  incremental: false\n");
+    assert_ok(&run_ferry(&m, dir.path()));
+    let total: Option<String> = d.query_first("SELECT CAST(s AS CHAR) FROM app_copy.a_paid_total").await.unwrap();
+    assert_eq!(total.as_deref(), Some("104.99"));
+    let (_, view, _, _): (String, String, String, String) =
+        d.query_first("SHOW CREATE VIEW app_copy.z_paid").await.unwrap().unwrap();
+    assert!(view.contains("`app_copy`.`orders`") && !view.contains("`app`."), "{view}");
+    assert!(view.contains("'paid'"), "{view}");
+    d.query_drop("CALL app_copy.close_order(2)").await.unwrap();
+    let closed: Option<String> = d.query_first("SELECT status FROM app_copy.orders WHERE id = 2").await.unwrap();
+    assert_eq!(closed.as_deref(), Some("closed"), "the procedure writes the renamed database");
+    let untouched: Option<String> = d.query_first("SELECT status FROM app.orders WHERE id = 2").await.unwrap();
+    assert_eq!(untouched.as_deref(), Some("paid"));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
