@@ -17,7 +17,7 @@ use tokio::sync::{Mutex, mpsc};
 use tracing::{debug, info, info_span, Instrument};
 
 use crate::catalog::Column;
-use crate::db::{Server, Session, q, qt, short};
+use crate::db::{Server, Session, TemporalText, q, qt, short};
 use crate::error::{Error, Result};
 use crate::flavor::{Flavor, Position};
 use crate::mapping::TableMap;
@@ -139,7 +139,7 @@ impl Copier {
             let mut n = 0u64;
             while let Some(row) = result.next().await.map_err(self.source.err(short(&sql)))? {
                 n += 1;
-                if n % self.chunk_rows == 0 {
+                if n.is_multiple_of(self.chunk_rows) {
                     bounds.push(Some(row.unwrap()));
                 }
             }
@@ -585,31 +585,14 @@ fn encode(buf: &mut Vec<u8>, enc: Enc, v: &Value) {
         Value::Double(d) => {
             let _ = write!(buf, "{d:e}");
         }
-        Value::Date(y, mo, d, h, mi, s, us) => {
-            let _ = write!(buf, "{y:04}-{mo:02}-{d:02}");
-            match enc {
-                Enc::Date => {}
-                Enc::DateTime(fsp) => {
-                    let _ = write!(buf, " {h:02}:{mi:02}:{s:02}");
-                    fraction(buf, *us, fsp);
-                }
-                _ => {
-                    let _ = write!(buf, " {h:02}:{mi:02}:{s:02}.{us:06}");
-                }
-            }
+        Value::Date(..) | Value::Time(..) => {
+            let (date_only, fsp) = match enc {
+                Enc::Date => (true, 0),
+                Enc::DateTime(fsp) | Enc::Time(fsp) => (false, fsp),
+                _ => (false, 6),
+            };
+            let _ = write!(buf, "{}", TemporalText { value: v, date_only, fsp });
         }
-        Value::Time(neg, days, h, mi, s, us) => {
-            let hours = *days as u64 * 24 + *h as u64;
-            let _ = write!(buf, "{}{hours:02}:{mi:02}:{s:02}", if *neg { "-" } else { "" });
-            fraction(buf, *us, if let Enc::Time(f) = enc { f } else { 6 });
-        }
-    }
-}
-
-fn fraction(buf: &mut Vec<u8>, us: u32, fsp: u32) {
-    if fsp > 0 {
-        let scaled = us / 10u32.pow(6 - fsp);
-        let _ = write!(buf, ".{scaled:0width$}", width = fsp as usize);
     }
 }
 

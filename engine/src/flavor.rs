@@ -56,35 +56,22 @@ impl Flavor {
         if !binlog {
             return Ok(None);
         }
-        match self.kind {
-            Kind::MariaDb => {
-                let rows: Vec<(String, String)> = conn
-                    .query("SHOW STATUS LIKE 'binlog_snapshot_%'")
-                    .await
-                    .map_err(server.err("reading binlog_snapshot_file/position"))?;
-                let get = |k: &str| rows.iter().find(|(n, _)| n.eq_ignore_ascii_case(k)).map(|(_, v)| v.clone());
-                let file = get("binlog_snapshot_file").unwrap_or_default();
-                let pos: u64 = get("binlog_snapshot_position").and_then(|v| v.parse().ok()).unwrap_or(0);
-                if file.is_empty() {
-                    return Ok(None);
-                }
-                let gtid: Option<String> = conn
-                    .exec_first("SELECT BINLOG_GTID_POS(?, ?)", (file.clone(), pos))
-                    .await
-                    .map_err(server.err("BINLOG_GTID_POS"))?
-                    .flatten();
-                Ok(Some(Position { file, pos, gtid }))
-            }
-            Kind::MySql => {
-                let stmt = if self.version >= (8, 4, 0) { "SHOW BINARY LOG STATUS" } else { "SHOW MASTER STATUS" };
-                let row: Option<mysql_async::Row> = conn.query_first(stmt).await.map_err(server.err(stmt))?;
-                let Some(row) = row else { return Ok(None) };
-                let file: String = row.get(0).unwrap_or_default();
-                let pos: u64 = row.get(1).unwrap_or(0);
-                let gtid: Option<String> = row.get::<Option<String>, _>(4).flatten().filter(|g| !g.is_empty());
-                Ok(Some(Position { file, pos, gtid: gtid.map(|g| g.replace('\n', "")) }))
-            }
+        if self.kind == Kind::MySql {
+            // The caller holds the global read lock: the server's position is the snapshot's.
+            return self.current_position(server, conn).await;
         }
+        let rows: Vec<(String, String)> = conn
+            .query("SHOW STATUS LIKE 'binlog_snapshot_%'")
+            .await
+            .map_err(server.err("reading binlog_snapshot_file/position"))?;
+        let get = |k: &str| rows.iter().find(|(n, _)| n.eq_ignore_ascii_case(k)).map(|(_, v)| v.clone());
+        let file = get("binlog_snapshot_file").unwrap_or_default();
+        let pos: u64 = get("binlog_snapshot_position").and_then(|v| v.parse().ok()).unwrap_or(0);
+        if file.is_empty() {
+            return Ok(None);
+        }
+        let gtid = mariadb_gtid_at(server, conn, &file, pos).await?;
+        Ok(Some(Position { file, pos, gtid }))
     }
 
     /// Whether the server writes a binlog at all.
@@ -105,12 +92,10 @@ impl Flavor {
         let file: String = row.get(0).unwrap_or_default();
         let pos: u64 = row.get(1).unwrap_or(0);
         let gtid = if self.kind == Kind::MariaDb {
-            conn.exec_first::<Option<String>, _, _>("SELECT BINLOG_GTID_POS(?, ?)", (file.clone(), pos))
-                .await
-                .map_err(source.err("BINLOG_GTID_POS"))?
-                .flatten()
+            mariadb_gtid_at(source, conn, &file, pos).await?
         } else {
-            row.get::<Option<String>, _>(4).flatten().filter(|g| !g.is_empty())
+            // MySQL prints long GTID sets over several lines.
+            row.get::<Option<String>, _>(4).flatten().filter(|g| !g.is_empty()).map(|g| g.replace('\n', ""))
         };
         Ok(Some(Position { file, pos, gtid }))
     }
@@ -160,6 +145,13 @@ impl Flavor {
             })
         }
     }
+}
+
+/// MariaDB's GTID position at a binlog file and offset.
+async fn mariadb_gtid_at(server: &Server, conn: &mut Conn, file: &str, pos: u64) -> Result<Option<String>> {
+    let gtid: Option<Option<String>> =
+        conn.exec_first("SELECT BINLOG_GTID_POS(?, ?)", (file, pos)).await.map_err(server.err("BINLOG_GTID_POS"))?;
+    Ok(gtid.flatten())
 }
 
 /// A position in the source's binlog, with the GTID state there when the source has one.

@@ -180,11 +180,11 @@ impl Player {
                         caught_up = false;
                     }
                     Event::Rows(r) => {
-                        let Some(table) = self.apply_table(&mut apply, &r.table)? else {
+                        let Some(Applied { table, copied_at }) = self.apply_table(&mut apply, skip, &r.table)? else {
                             prev = pos;
                             continue;
                         };
-                        if let Some(p) = skip.get(&(r.table.db.clone(), r.table.table.clone()))
+                        if let Some(p) = &copied_at
                             && txn_start < *p
                         {
                             prev = pos;
@@ -275,7 +275,14 @@ impl Player {
     /// One `ApplyTable` per table and column layout, whatever its binlog table id: a group tells
     /// tables apart by it, and the source hands out new ids for the same table (after FLUSH
     /// TABLES, ANALYZE, ...).
-    fn apply_table(&self, cache: &mut ApplyCache, bt: &Arc<BinlogTable>) -> Result<Option<Arc<ApplyTable>>> {
+    /// Resolved once per binlog table id, with the table's copy position, so that nothing per
+    /// rows event is looked up by name.
+    fn apply_table(
+        &self,
+        cache: &mut ApplyCache,
+        skip: &HashMap<(String, String), Position>,
+        bt: &Arc<BinlogTable>,
+    ) -> Result<Option<Applied>> {
         if let Some(t) = cache.by_id.get(&bt.id) {
             return Ok(t.clone());
         }
@@ -284,7 +291,10 @@ impl Player {
             Some(t) => {
                 let table = build_apply_table(t, bt)?;
                 let shape = format!("{}|{:?}", table.target, table.columns);
-                Some(cache.by_shape.entry(shape).or_insert_with(|| Arc::new(table)).clone())
+                Some(Applied {
+                    table: cache.by_shape.entry(shape).or_insert_with(|| Arc::new(table)).clone(),
+                    copied_at: skip.get(&(bt.db.clone(), bt.table.clone())).cloned(),
+                })
             }
         };
         cache.by_id.insert(bt.id, built.clone());
@@ -335,8 +345,16 @@ impl Player {
 
 #[derive(Default)]
 struct ApplyCache {
-    by_id: HashMap<u64, Option<Arc<ApplyTable>>>,
+    by_id: HashMap<u64, Option<Applied>>,
     by_shape: HashMap<String, Arc<ApplyTable>>,
+}
+
+/// A selected table as the player applies it.
+#[derive(Clone)]
+struct Applied {
+    table: Arc<ApplyTable>,
+    /// Copied whole at this snapshot position: changes from before it are already there.
+    copied_at: Option<Position>,
 }
 
 /// The error that stopped the target writer (it reports it before it ends).
@@ -462,7 +480,9 @@ fn build_apply_table(t: &TableMap, bt: &BinlogTable) -> Result<ApplyTable> {
             .collect::<Vec<_>>()
     });
     let key = key.filter(|k| Some(k.len()) == t.key.as_ref().map(|k| k.len()));
+    let binlog_width = columns.iter().map(|c| c.binlog_index + 1).max().unwrap_or(0);
     Ok(ApplyTable {
+        binlog_width,
         source: t.source_name(),
         target: qt(&t.dst_db, &t.dst_table),
         columns,
