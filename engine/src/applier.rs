@@ -584,10 +584,18 @@ impl std::fmt::Write for Sql {
 }
 
 /// Applies a group in one target transaction, moving the checkpoint with it.
-pub async fn commit_batch(target: &Server, conn: &mut Conn, batch: Batch, checkpoint_sql: &str, params: Vec<Value>) -> Result<()> {
+pub async fn commit_batch(
+    target: &Server,
+    conn: &mut Conn,
+    batch: Batch,
+    checkpoint_sql: &str,
+    params: Vec<Value>,
+    checkpoint_rows: u64,
+) -> Result<()> {
     batch.apply(target, conn).await?;
     conn.exec_drop(checkpoint_sql, params).await.map_err(target.err("moving the checkpoint"))?;
-    if conn.affected_rows() != 1 {
+    // Fewer rows than the lane's slots: another engine claimed the task (a new epoch).
+    if conn.affected_rows() != checkpoint_rows {
         let _ = conn.query_drop("ROLLBACK").await;
         return Err(Error::Fenced);
     }

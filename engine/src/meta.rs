@@ -110,6 +110,16 @@ impl Meta {
                  PRIMARY KEY (task, kind, dst_db, name)) {charset}",
                 self.t("schema_objects")
             ),
+            // Parallel apply: one row per slot (tables hash to slots, slots to lanes), each moved in
+            // the same transaction as the changes of its slot.
+            format!(
+                "CREATE TABLE IF NOT EXISTS {} (task VARCHAR(255) NOT NULL, slot SMALLINT UNSIGNED NOT NULL, \
+                 binlog_file VARCHAR(512) NOT NULL, binlog_pos BIGINT UNSIGNED NOT NULL, gtid TEXT NULL, \
+                 epoch BIGINT UNSIGNED NOT NULL DEFAULT 0, source_time TIMESTAMP(6) NULL, \
+                 updated_at TIMESTAMP(6) NOT NULL DEFAULT CURRENT_TIMESTAMP(6) ON UPDATE CURRENT_TIMESTAMP(6), \
+                 PRIMARY KEY (task, slot)) {charset}",
+                self.t("apply_slots")
+            ),
         ];
         target.exec_all(Session::Control, &stmts).await
     }
@@ -250,9 +260,27 @@ pub struct StoredCheckpoint {
     /// are applied idempotently, keyless ones skip by their own copy position).
     pub consistent_at: Option<Position>,
     pub epoch: u64,
+    /// Each slot's position (empty before the first claim).
+    pub slots: Vec<Position>,
+}
+
+/// Tables hash into this many slots; a lane applies the slots `slot % lanes == lane`. Fixed, so
+/// that the slot positions stay valid when the number of lanes changes.
+pub const APPLY_SLOTS: usize = 32;
+
+/// Slots by table: stable across runs (the skip rule on replay depends on it).
+pub fn slot_of(db: &str, table: &str) -> usize {
+    let mut h: u32 = 0x811c9dc5;
+    for b in db.bytes().chain([0]).chain(table.bytes()) {
+        h ^= b as u32;
+        h = h.wrapping_mul(0x01000193);
+    }
+    h as usize % APPLY_SLOTS
 }
 
 impl Meta {
+    /// Where replay resumes: the lowest slot position (every change before it is applied), with
+    /// each slot's own position for skipping what its lane applied beyond that.
     pub async fn checkpoint(&self, target: &Server, conn: &mut Conn) -> Result<Option<StoredCheckpoint>> {
         let row: Option<(String, u64, Option<String>, Option<String>, Option<u64>, u64)> = conn
             .exec_first(
@@ -264,8 +292,23 @@ impl Meta {
             )
             .await
             .map_err(target.err("reading the checkpoint"))?;
-        Ok(row.map(|(file, pos, gtid, cf, cp, epoch)| StoredCheckpoint {
-            position: Position { file, pos, gtid },
+        let Some((file, pos, gtid, cf, cp, epoch)) = row else { return Ok(None) };
+        let slots: Vec<(u16, String, u64, Option<String>)> = conn
+            .exec(
+                format!("SELECT slot, binlog_file, binlog_pos, gtid FROM {} WHERE task = ? ORDER BY slot", self.t("apply_slots")),
+                (&self.task,),
+            )
+            .await
+            .map_err(target.err("reading the checkpoint"))?;
+        let slots: Vec<Position> = if slots.len() == APPLY_SLOTS {
+            slots.into_iter().map(|(_, file, pos, gtid)| Position { file, pos, gtid }).collect()
+        } else {
+            Vec::new()
+        };
+        let position = slots.iter().min().cloned().unwrap_or(Position { file, pos, gtid });
+        Ok(Some(StoredCheckpoint {
+            position,
+            slots,
             consistent_at: cf.zip(cp).map(|(file, pos)| Position { file, pos, gtid: None }),
             epoch,
         }))
@@ -285,23 +328,52 @@ impl Meta {
     }
 
     /// Takes the task over: every checkpoint update names the epoch, so an engine that started
-    /// earlier can no longer commit (fencing).
+    /// earlier can no longer commit (fencing). Creates the slot rows from the task's checkpoint
+    /// the first time.
     pub async fn claim(&self, target: &Server, conn: &mut Conn, owner: &str) -> Result<u64> {
-        let sql = format!("UPDATE {} SET epoch = epoch + 1, owner = ? WHERE task = ?", self.t("checkpoints"));
-        conn.exec_drop(&sql, (owner, &self.task)).await.map_err(target.err("claiming the task"))?;
-        let epoch: Option<u64> = conn
+        let err = || target.err("claiming the task");
+        let mut tx = conn.start_transaction(Default::default()).await.map_err(err())?;
+        // A plain UNION: MySQL and MariaDB spell table value constructors differently.
+        let numbers = (0..APPLY_SLOTS).map(|s| format!("SELECT {s} AS slot")).collect::<Vec<_>>().join(" UNION ALL ");
+        tx.exec_drop(
+            format!(
+                "INSERT IGNORE INTO {} (task, slot, binlog_file, binlog_pos, gtid) \
+                 SELECT c.task, s.slot, c.binlog_file, c.binlog_pos, c.gtid FROM {} c \
+                 JOIN ({numbers}) s WHERE c.task = ?",
+                self.t("apply_slots"),
+                self.t("checkpoints"),
+            ),
+            (&self.task,),
+        )
+        .await
+        .map_err(err())?;
+        tx.exec_drop(format!("UPDATE {} SET epoch = epoch + 1, owner = ? WHERE task = ?", self.t("checkpoints")), (owner, &self.task))
+            .await
+            .map_err(err())?;
+        let epoch: Option<u64> = tx
             .exec_first(format!("SELECT epoch FROM {} WHERE task = ?", self.t("checkpoints")), (&self.task,))
             .await
-            .map_err(target.err("claiming the task"))?;
-        epoch.ok_or_else(|| Error::object(&self.task, "no checkpoint row to claim"))
+            .map_err(err())?;
+        let epoch = epoch.ok_or_else(|| Error::object(&self.task, "no checkpoint row to claim"))?;
+        tx.exec_drop(format!("UPDATE {} SET epoch = ? WHERE task = ?", self.t("apply_slots")), (epoch, &self.task))
+            .await
+            .map_err(err())?;
+        tx.commit().await.map_err(err())?;
+        Ok(epoch)
     }
 
-    /// Moves the checkpoint; params: file, pos, gtid, source unix time, task, epoch.
-    pub fn checkpoint_sql(&self) -> String {
+    /// Moves the positions of the slots of one lane (or of all, for a change applied across
+    /// lanes); params: file, pos, gtid, source unix time, task, epoch. Matches exactly
+    /// `slots_of(lane, lanes).len()` rows unless another engine claimed the task.
+    pub fn slots_checkpoint_sql(&self, lane: Option<(usize, usize)>) -> String {
+        let which = match lane {
+            Some((lane, lanes)) => format!(" AND slot MOD {lanes} = {lane}"),
+            None => String::new(),
+        };
         format!(
-            "UPDATE {} SET binlog_file = ?, binlog_pos = ?, gtid = ?, source_time = FROM_UNIXTIME(?), updated_at = NOW(6) \
-             WHERE task = ? AND epoch = ?",
-            self.t("checkpoints")
+            "UPDATE {} SET binlog_file = ?, binlog_pos = ?, gtid = ?, source_time = FROM_UNIXTIME(?) \
+             WHERE task = ? AND epoch = ?{which}",
+            self.t("apply_slots")
         )
     }
 

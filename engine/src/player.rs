@@ -14,13 +14,13 @@ use mysql_async::Value;
 use tokio::sync::mpsc;
 use tracing::{info, warn};
 
-use crate::applier::{ApplyColumn, ApplyTable, Batch, Group, Lit, commit_batch};
+use crate::applier::{ApplyColumn, ApplyTable, Group, Lit, commit_batch};
 use crate::binlog::{BinlogReader, Event, RowKind, TableMap as BinlogTable};
 use crate::db::{Server, Session, qt};
 use crate::error::{Error, Result};
 use crate::flavor::{Flavor, Position};
 use crate::mapping::{DatabaseMap, TableMap};
-use crate::meta::{Meta, TaskLock};
+use crate::meta::{APPLY_SLOTS, Meta, TaskLock, slot_of};
 use crate::status::Reporter;
 
 /// A group commits when it holds this many source row changes...
@@ -41,6 +41,8 @@ pub struct Player {
     pub reporter: Arc<Reporter>,
     pub owner: String,
     pub lock: Arc<TaskLock>,
+    /// Apply lanes (target sessions) for changes of different tables.
+    pub lanes: usize,
 }
 
 /// What the player knows between reconnects.
@@ -107,63 +109,80 @@ impl Player {
         if cp.epoch != epoch {
             return Err(Error::Fenced);
         }
-        info!(position = %cp.position, "reading the binlog");
+        // Replay from the lowest slot position meets changes that a faster lane applied already:
+        // a transaction is skipped when its slot's position is past the transaction's start.
+        let slot_done = if cp.slots.len() == APPLY_SLOTS { cp.slots.clone() } else { vec![cp.position.clone(); APPLY_SLOTS] };
+        let replay_until = slot_done.iter().max().cloned().unwrap_or_else(|| cp.position.clone());
+        info!(position = %cp.position, lanes = self.lanes, "reading the binlog");
         let reader = BinlogReader::open(&self.source, &self.flavor, self.server_id, &cp.position, HEARTBEAT).await?;
         // Decoding runs beside applying: the channel is the only hand-off.
         let (tx, mut rx) = mpsc::channel::<Result<(Event, Position)>>(2048);
         let feeder = tokio::spawn(feed(reader, tx));
         let _stop_feeder = AbortOnDrop(feeder);
 
-        // Writing runs beside folding too: while the target applies one group, the next one fills.
-        let (wtx, wrx) = mpsc::channel::<Write>(1);
-        let (dtx, mut drx) = mpsc::unbounded_channel::<Result<Committed>>();
-        let writer = tokio::spawn(write_groups(self.target.clone(), tgt, self.meta.checkpoint_sql(), wrx, dtx));
-        let _stop_writer = AbortOnDrop(writer);
-        let send = |msg: Write| {
-            let wtx = wtx.clone();
-            async move { wtx.send(msg).await.map_err(|_| Error::object("applier", "the target writer stopped")) }
-        };
+        // Each lane writes on its own target session while the next groups fill.
+        let (dtx, drx) = mpsc::unbounded_channel::<Result<Committed>>();
+        let mut lanes = Lanes { lanes: Vec::new(), done: drx, _writers: Vec::new(), applied_ts: 0, epoch, task: self.meta.task.clone() };
+        for lane in 0..self.lanes {
+            let conn = if lane == 0 { std::mem::replace(&mut tgt, self.target.connect(Session::Write).await?) } else { self.target.connect(Session::Write).await? };
+            let (wtx, wrx) = mpsc::channel::<Write>(1);
+            let slots = (0..APPLY_SLOTS).filter(|s| s % self.lanes == lane).count() as u64;
+            let writer = LaneWriter {
+                lane,
+                target: self.target.clone(),
+                own_sql: self.meta.slots_checkpoint_sql(Some((lane, self.lanes))),
+                own_slots: slots,
+                all_sql: self.meta.slots_checkpoint_sql(None),
+            };
+            lanes._writers.push(AbortOnDrop(tokio::spawn(writer.run(conn, wrx, dtx.clone()))));
+            lanes.lanes.push(Lane {
+                tx: wtx,
+                group: Group::default(),
+                txns: 0,
+                parts: false,
+                started: Instant::now(),
+                in_flight: 0,
+                durable: cp.position.clone(),
+                sent: cp.position.clone(),
+                sent_at: Instant::now(),
+            });
+        }
+        drop(dtx);
+        drop(tgt);
+        let lane_bytes = (GROUP_BYTES / self.lanes).max(4 << 20);
 
         let mut apply = ApplyCache::default();
-        let mut group = Group::default();
-        let mut open_tx = false;
-        let mut group_started = Instant::now();
-        let mut committed = cp.position.clone();
-        // Position and source time of the last complete source transaction seen.
-        let mut last_commit: Option<(Position, u32)> = None;
-        let mut txns_in_group = 0u64;
+        // End position and source time of the last complete source transaction seen.
+        let mut last_end = cp.position.clone();
+        let mut last_ts = 0u32;
         let mut prev = cp.position.clone();
         let mut txn_start = cp.position.clone();
         let mut caught_up = false;
         let mut in_txn = false;
+        // The lane the open transaction's changes go to, and whether it spans lanes.
+        let mut txn_lane: Option<usize> = None;
+        let mut spans = false;
 
-        let mut last_cp_write = Instant::now();
         loop {
-            // Wait no longer than the pending group may: it commits when the binlog goes quiet.
+            // Wait no longer than a pending group may: it commits when the binlog goes quiet.
             // Only whole source transactions commit: never while one is half read.
-            let pending = !in_txn && last_commit.is_some();
-            let wait = if !pending {
+            let wait = if in_txn {
                 Duration::from_secs(3600)
-            } else if open_tx {
-                GROUP_AGE.saturating_sub(group_started.elapsed())
+            } else if let Some(oldest) = lanes.oldest_pending() {
+                GROUP_AGE.saturating_sub(oldest.elapsed())
+            } else if lanes.behind(&last_end) {
+                Duration::from_secs(1)
             } else {
-                Duration::from_secs(1).saturating_sub(last_cp_write.elapsed())
+                Duration::from_secs(3600)
             };
             let item = tokio::select! {
                 biased;
-                done = drx.recv() => {
-                    match done {
-                        Some(Ok(c)) => {
-                            progress.rows += c.rows;
-                            progress.txns += c.txns;
-                            committed = c.pos;
-                            caught_up = caught_up || rx.is_empty();
-                            self.report(progress, &committed, c.ts, caught_up);
-                            continue;
-                        }
-                        Some(Err(e)) => return Err(e),
-                        None => return Err(Error::object("applier", "the target writer stopped")),
-                    }
+                done = lanes.done.recv() => {
+                    let c = done.ok_or_else(writer_stopped)??;
+                    lanes.acked(c, progress);
+                    caught_up = caught_up || rx.is_empty();
+                    self.report(progress, &lanes.low_water(&last_end), lanes.applied_ts, caught_up);
+                    continue;
                 }
                 item = tokio::time::timeout(wait, rx.recv()) => match item {
                     Err(_) => None, // quiet: commit what is pending
@@ -171,28 +190,49 @@ impl Player {
                     Ok(Some(item)) => Some(item?),
                 },
             };
-            let mut commit_now = item.is_none() && !in_txn;
+            let mut quiet = item.is_none();
             if let Some((event, pos)) = item {
                 match event {
                     Event::Begin { .. } => {
                         in_txn = true;
                         txn_start = prev.clone();
+                        txn_lane = None;
+                        spans = false;
                         caught_up = false;
                     }
                     Event::Rows(r) => {
-                        let Some(Applied { table, copied_at }) = self.apply_table(&mut apply, skip, &r.table)? else {
+                        let Some(Applied { table, copied_at, slot }) = self.apply_table(&mut apply, skip, &r.table)? else {
                             prev = pos;
                             continue;
                         };
-                        if let Some(p) = &copied_at
-                            && txn_start < *p
+                        let applied_before = |p: &Position| txn_start < *p;
+                        if copied_at.as_ref().is_some_and(applied_before)
+                            || (txn_start < replay_until && applied_before(&slot_done[slot]))
                         {
                             prev = pos;
-                            continue; // already in this table's copy
+                            continue; // already on the target (in the table's copy, or by its lane)
                         }
-                        if !open_tx {
-                            open_tx = true;
-                            group_started = Instant::now();
+                        let lane = slot % self.lanes;
+                        let host = match txn_lane {
+                            None => {
+                                txn_lane = Some(lane);
+                                lane
+                            }
+                            Some(h) if h == lane || spans => h,
+                            Some(h) => {
+                                // The transaction spans lanes: the lane it started in applies all
+                                // of it, after every other lane has committed what came before.
+                                spans = true;
+                                for other in (0..self.lanes).filter(|&o| o != h) {
+                                    lanes.commit(other, &txn_start, last_ts, false).await?;
+                                }
+                                lanes.wait_idle(Some(h), progress).await?;
+                                h
+                            }
+                        };
+                        let l = &mut lanes.lanes[host];
+                        if l.group.is_empty() && l.txns == 0 && !l.parts {
+                            l.started = Instant::now();
                         }
                         let kind = r.kind;
                         for (before, after) in r.rows {
@@ -201,35 +241,41 @@ impl Player {
                                 RowKind::Delete => (before, None),
                                 RowKind::Update => (before, after),
                             };
-                            group.add(&table, b, a)?;
+                            l.group.add(&table, b, a)?;
                         }
-                        if group.bytes > GROUP_BYTES {
+                        if l.group.bytes > lane_bytes {
                             // A very large source transaction: written in parts, committed once.
-                            if send(Write::Part(std::mem::take(&mut group).seal())).await.is_err() {
-                                return Err(writer_failure(&mut drx).await);
-                            }
+                            lanes.part(host).await?;
                         }
                     }
                     Event::Commit { timestamp } => {
                         in_txn = false;
-                        last_commit = Some((pos.clone(), timestamp));
-                        txns_in_group += 1;
-                        commit_now = if open_tx {
-                            group.rows >= GROUP_ROWS || group_started.elapsed() >= GROUP_AGE
-                        } else {
-                            // Transactions of unselected tables only move the checkpoint.
-                            txns_in_group >= 10_000 || last_cp_write.elapsed() >= Duration::from_secs(1)
-                        };
+                        last_end = pos.clone();
+                        last_ts = timestamp;
+                        if let Some(h) = txn_lane.take() {
+                            lanes.lanes[h].txns += 1;
+                            if spans {
+                                lanes.commit(h, &pos, timestamp, true).await?;
+                                lanes.wait_idle(None, progress).await?;
+                                spans = false;
+                            }
+                        }
+                        lanes.maintain(&last_end, last_ts, false).await?;
                     }
                     Event::Query { db, sql, timestamp, autocommit } => {
                         if autocommit {
                             in_txn = false;
+                            // A schema change is a barrier: every lane's changes before it are
+                            // on the target, then all slots move past it together.
+                            lanes.maintain(&last_end, last_ts, true).await?;
+                            lanes.wait_idle(None, progress).await?;
                             // Schema changes arrive with their own issue; until then they are
                             // reported, never silently lost.
                             warn!(db = %db, statement = %crate::db::short(&sql), "schema change not applied by this version");
-                            last_commit = Some((pos.clone(), timestamp));
-                            txns_in_group += 1;
-                            commit_now = true;
+                            last_end = pos.clone();
+                            last_ts = timestamp;
+                            lanes.commit(0, &pos, timestamp, true).await?;
+                            lanes.wait_idle(None, progress).await?;
                         } else if is_statement_dml(&sql) {
                             return Err(Error::object(
                                 format!("binlog {pos}"),
@@ -239,30 +285,17 @@ impl Player {
                     }
                     Event::Heartbeat => {
                         caught_up = rx.is_empty();
-                        commit_now = !in_txn;
+                        quiet = true;
                     }
                 }
                 prev = pos;
             }
 
-            if commit_now && let Some((pos, ts)) = last_commit.take() {
-                let params: Vec<Value> = vec![
-                    pos.file.clone().into(),
-                    pos.pos.into(),
-                    pos.gtid.clone().into(),
-                    (ts as i64).into(),
-                    self.meta.task.clone().into(),
-                    epoch.into(),
-                ];
-                let group = std::mem::take(&mut group);
-                if send(Write::Commit { batch: group.seal(), params, pos, ts, txns: txns_in_group }).await.is_err() {
-                    return Err(writer_failure(&mut drx).await);
+            if quiet && !in_txn {
+                lanes.maintain(&last_end, last_ts, true).await?;
+                if caught_up && lanes.idle() {
+                    self.report(progress, &last_end, 0, true);
                 }
-                open_tx = false;
-                txns_in_group = 0;
-                last_cp_write = Instant::now();
-            } else if commit_now && caught_up {
-                self.report(progress, &committed, 0, true);
             }
         }
     }
@@ -294,6 +327,7 @@ impl Player {
                 Some(Applied {
                     table: cache.by_shape.entry(shape).or_insert_with(|| Arc::new(table)).clone(),
                     copied_at: skip.get(&(bt.db.clone(), bt.table.clone())).cloned(),
+                    slot: slot_of(&bt.db, &bt.table),
                 })
             }
         };
@@ -355,73 +389,211 @@ struct Applied {
     table: Arc<ApplyTable>,
     /// Copied whole at this snapshot position: changes from before it are already there.
     copied_at: Option<Position>,
+    /// Its apply slot (which lane applies it).
+    slot: usize,
 }
 
-/// The error that stopped the target writer (it reports it before it ends).
-async fn writer_failure(done: &mut mpsc::UnboundedReceiver<Result<Committed>>) -> Error {
-    while let Some(r) = done.recv().await {
-        if let Err(e) = r {
-            return e;
-        }
+fn writer_stopped() -> Error {
+    Error::object("applier", "a target writer stopped")
+}
+
+/// One apply lane: a writer task with its own target session, and the group it is filling.
+struct Lane {
+    tx: mpsc::Sender<Write>,
+    group: Group,
+    /// Source transactions folded into `group`.
+    txns: u64,
+    /// Parts of `group` were written into the lane's open target transaction.
+    parts: bool,
+    /// When `group` got its first change.
+    started: Instant,
+    /// Commits sent and not acknowledged yet.
+    in_flight: u32,
+    /// Covered by its last acknowledged commit.
+    durable: Position,
+    /// Covered by its last sent commit, and when that was sent.
+    sent: Position,
+    sent_at: Instant,
+}
+
+impl Lane {
+    fn pending(&self) -> bool {
+        self.txns > 0 || self.parts || !self.group.is_empty()
     }
-    Error::object("applier", "the target writer stopped")
 }
 
-/// What the target writer is handed, in source order.
+/// The lanes of one stream. Tables hash to slots and slots to lanes, so one table's changes
+/// stay in one lane in source order, and lanes never write the same rows (nor take InnoDB gap
+/// locks in each other's key ranges). Each lane commits its slots' positions with its changes.
+struct Lanes {
+    lanes: Vec<Lane>,
+    done: mpsc::UnboundedReceiver<Result<Committed>>,
+    _writers: Vec<AbortOnDrop>,
+    /// Source time of the newest change applied.
+    applied_ts: u32,
+    epoch: u64,
+    task: String,
+}
+
+impl Lanes {
+    /// Sends lane `i`'s group as one target transaction that also moves the lane's slots (or
+    /// every slot) to `at`; with an empty group, it only moves the slots.
+    async fn commit(&mut self, i: usize, at: &Position, ts: u32, all_slots: bool) -> Result<()> {
+        let l = &mut self.lanes[i];
+        if !all_slots && !l.pending() && l.sent >= *at {
+            return Ok(());
+        }
+        let params: Vec<Value> =
+            vec![at.file.clone().into(), at.pos.into(), at.gtid.clone().into(), (ts as i64).into(), self.task.clone().into(), self.epoch.into()];
+        let msg = Write::Commit { group: std::mem::take(&mut l.group), params, pos: at.clone(), ts, txns: l.txns, all_slots };
+        l.txns = 0;
+        l.parts = false;
+        l.in_flight += 1;
+        l.sent = at.clone();
+        l.sent_at = Instant::now();
+        l.tx.send(msg).await.map_err(|_| writer_stopped())?;
+        Ok(())
+    }
+
+    async fn part(&mut self, i: usize) -> Result<()> {
+        let l = &mut self.lanes[i];
+        l.parts = true;
+        let group = std::mem::take(&mut l.group);
+        l.tx.send(Write::Part(group)).await.map_err(|_| writer_stopped())
+    }
+
+    /// Commits what is due, up to `at` (the end of the last whole source transaction): groups
+    /// that are big or old enough (every pending one when `all`), and, once a second, the
+    /// positions of lanes that had nothing to apply, so that replay never starts far back.
+    async fn maintain(&mut self, at: &Position, ts: u32, all: bool) -> Result<()> {
+        for i in 0..self.lanes.len() {
+            let l = &self.lanes[i];
+            let due = if l.pending() {
+                all || l.group.rows >= GROUP_ROWS || l.started.elapsed() >= GROUP_AGE
+            } else {
+                l.in_flight == 0 && l.sent < *at && l.sent_at.elapsed() >= Duration::from_secs(1)
+            };
+            if due {
+                self.commit(i, at, ts, false).await?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Waits until every lane (but `except`) has committed all it was sent.
+    async fn wait_idle(&mut self, except: Option<usize>, progress: &mut Progress) -> Result<()> {
+        while self.lanes.iter().enumerate().any(|(i, l)| Some(i) != except && l.in_flight > 0) {
+            let c = self.done.recv().await.ok_or_else(writer_stopped)??;
+            self.acked(c, progress);
+        }
+        Ok(())
+    }
+
+    fn acked(&mut self, c: Committed, progress: &mut Progress) {
+        self.applied_ts = self.applied_ts.max(c.ts);
+        progress.rows += c.rows;
+        progress.txns += c.txns;
+        if c.all_slots {
+            for l in &mut self.lanes {
+                l.durable = l.durable.clone().max(c.pos.clone());
+            }
+        } else {
+            self.lanes[c.lane].durable = c.pos.clone();
+        }
+        self.lanes[c.lane].in_flight -= 1;
+    }
+
+    fn idle(&self) -> bool {
+        self.lanes.iter().all(|l| l.in_flight == 0 && !l.pending())
+    }
+
+    fn oldest_pending(&self) -> Option<Instant> {
+        self.lanes.iter().filter(|l| l.pending()).map(|l| l.started).min()
+    }
+
+    fn behind(&self, at: &Position) -> bool {
+        self.lanes.iter().any(|l| l.sent < *at)
+    }
+
+    /// Everything before this position is on the target.
+    fn low_water(&self, last_end: &Position) -> Position {
+        self.lanes
+            .iter()
+            .filter(|l| l.in_flight > 0 || l.pending())
+            .map(|l| &l.durable)
+            .min()
+            .unwrap_or(last_end)
+            .clone()
+    }
+}
+
+/// What a lane's writer is handed, in source order.
 enum Write {
     /// Part of a very large source transaction: applied inside the open target transaction.
-    Part(Batch),
-    /// Whole source transactions: applied, the checkpoint moved to `pos`, committed.
-    Commit { batch: Batch, params: Vec<Value>, pos: Position, ts: u32, txns: u64 },
+    Part(Group),
+    /// Whole source transactions: applied, the slots moved to `pos`, committed.
+    Commit { group: Group, params: Vec<Value>, pos: Position, ts: u32, txns: u64, all_slots: bool },
 }
 
 /// A committed group, reported back for status.
 struct Committed {
+    lane: usize,
     pos: Position,
     ts: u32,
     rows: u64,
     txns: u64,
+    all_slots: bool,
 }
 
-/// Applies groups on the one target session, in order; stops at the first error.
-async fn write_groups(
+struct LaneWriter {
+    lane: usize,
     target: Server,
-    mut conn: mysql_async::Conn,
-    checkpoint_sql: String,
-    mut rx: mpsc::Receiver<Write>,
-    done: mpsc::UnboundedSender<Result<Committed>>,
-) {
-    let mut open = false;
-    let mut part_rows = 0;
-    while let Some(msg) = rx.recv().await {
-        let result = async {
-            if !open {
-                conn.query_drop("START TRANSACTION").await.map_err(target.err("START TRANSACTION"))?;
-                open = true;
-            }
-            match msg {
-                Write::Part(batch) => {
-                    part_rows += batch.rows;
-                    batch.apply(&target, &mut conn).await?;
-                    Ok(None)
+    own_sql: String,
+    own_slots: u64,
+    all_sql: String,
+}
+
+impl LaneWriter {
+    /// Applies the lane's groups on its session, in order; stops at the first error. Building
+    /// the statements happens here too, so lanes build them in parallel.
+    async fn run(self, mut conn: mysql_async::Conn, mut rx: mpsc::Receiver<Write>, done: mpsc::UnboundedSender<Result<Committed>>) {
+        let target = &self.target;
+        let mut open = false;
+        let mut part_rows = 0;
+        while let Some(msg) = rx.recv().await {
+            let result = async {
+                if !open {
+                    conn.query_drop("START TRANSACTION").await.map_err(target.err("START TRANSACTION"))?;
+                    open = true;
                 }
-                Write::Commit { batch, params, pos, ts, txns } => {
-                    let rows = batch.rows + std::mem::take(&mut part_rows);
-                    commit_batch(&target, &mut conn, batch, &checkpoint_sql, params).await?;
-                    open = false;
-                    Ok(Some(Committed { pos, ts, rows, txns }))
+                match msg {
+                    Write::Part(group) => {
+                        let batch = group.seal();
+                        part_rows += batch.rows;
+                        batch.apply(target, &mut conn).await?;
+                        Ok(None)
+                    }
+                    Write::Commit { group, params, pos, ts, txns, all_slots } => {
+                        let batch = group.seal();
+                        let rows = batch.rows + std::mem::take(&mut part_rows);
+                        let (sql, expect) =
+                            if all_slots { (&self.all_sql, APPLY_SLOTS as u64) } else { (&self.own_sql, self.own_slots) };
+                        commit_batch(target, &mut conn, batch, sql, params, expect).await?;
+                        open = false;
+                        Ok(Some(Committed { lane: self.lane, pos, ts, rows, txns, all_slots }))
+                    }
                 }
             }
-        }
-        .await;
-        match result {
-            Ok(Some(c)) => {
-                let _ = done.send(Ok(c));
-            }
-            Ok(None) => {}
-            Err(e) => {
-                let _ = done.send(Err(e));
-                return;
+            .await;
+            match result {
+                Ok(Some(c)) => {
+                    let _ = done.send(Ok(c));
+                }
+                Ok(None) => {}
+                Err(e) => {
+                    let _ = done.send(Err(e));
+                    return;
+                }
             }
         }
     }

@@ -507,3 +507,161 @@ async fn a_second_engine_for_the_same_task_does_not_apply_concurrently() {
         }
     }
 }
+
+/// Parallel apply: changes of different tables go to different lanes (each its own target
+/// session, committing its own slots' positions), a transaction that spans lanes still lands
+/// whole, and kills at random moments lose and repeat nothing, keyless tables included.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn parallel_lanes_keep_transactions_whole_across_kills() {
+    const LANES: usize = 4;
+    let lane = |t: &str| ferry_engine::meta::slot_of("par", t) % LANES;
+    let keyed: Vec<String> = (0..8).map(|i| format!("t{i}")).collect();
+    let keyless: Vec<String> = (0..3).map(|i| format!("k{i}")).collect();
+    assert!(keyed.iter().map(|t| lane(t)).collect::<std::collections::HashSet<_>>().len() > 1, "tables spread over lanes");
+    // Two account tables in different lanes: a transfer between them spans lanes.
+    let names: Vec<String> = (0..40).map(|i| format!("acct_{i}")).collect();
+    let x = names[0].clone();
+    let y = names.iter().find(|n| lane(n) != lane(&x)).expect("two lanes").clone();
+    const ACCOUNTS: i64 = 50;
+    let (src, dst) = tokio::join!(MariaDb::start(ServerOptions::source()), MariaDb::start(ServerOptions::source()));
+    let mut ddl = String::from("CREATE DATABASE par;");
+    for t in &keyed {
+        ddl += &format!("CREATE TABLE par.{t} (id INT PRIMARY KEY, v INT NOT NULL, s VARCHAR(40));");
+    }
+    for t in &keyless {
+        ddl += &format!("CREATE TABLE par.{t} (a INT, b VARCHAR(20));");
+    }
+    for t in [&x, &y] {
+        ddl += &format!(
+            "CREATE TABLE par.{t} (id INT PRIMARY KEY, balance BIGINT NOT NULL);\
+             INSERT INTO par.{t} SELECT seq, 1000 FROM par.seq_1_to_{ACCOUNTS};"
+        );
+    }
+    src.exec(&ddl).await;
+    let dir = tempfile::tempdir().unwrap();
+    let m = write_task(dir.path(), "lanes", &src, &dst, &format!("  objects:\n  - database: par\n  engine:\n    parallelism: {LANES}\n"));
+    let mut ferry = RunningFerry::start(&m, dir.path());
+    ferry.wait_for_phase(Phase::Synchronizing, SYNC_TIMEOUT).await;
+    // Triggers on the target record what each target transaction does to the balances: a
+    // transfer split over two target transactions shows as transactions whose deltas do not sum
+    // to zero, however briefly the split was visible.
+    // A target transaction is told apart by its session and the GTID its session last committed
+    // (the target logs a binlog for that).
+    let mut audit = String::from("CREATE DATABASE audit; CREATE TABLE audit.d (trx VARCHAR(100), delta BIGINT) ENGINE=InnoDB;");
+    for (i, t) in [&x, &y].into_iter().enumerate() {
+        let trx = "CONCAT(CONNECTION_ID(), '/', @@last_gtid)";
+        for (ev, delta) in [("INSERT", "NEW.balance"), ("DELETE", "-OLD.balance"), ("UPDATE", "NEW.balance - OLD.balance")] {
+            audit += &format!(
+                "CREATE TRIGGER par.audit_{i}_{ev} AFTER {ev} ON par.{t} FOR EACH ROW \
+                 INSERT INTO audit.d SELECT {trx}, {delta};"
+            );
+        }
+    }
+    dst.exec(&audit).await;
+
+    // Three writers for 20 s: single-table transactions on the keyed and keyless tables, and
+    // transfers between the two account tables (with a keyless insert in the same transaction).
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let mut writers = Vec::new();
+    for w in 0..3u64 {
+        let (mut c, stop, keyed, keyless, x, y) = (src.conn().await, stop.clone(), keyed.clone(), keyless.clone(), x.clone(), y.clone());
+        writers.push(tokio::spawn(async move {
+            let mut rng = Rng::new(77 + w);
+            let mut n = 0u64;
+            while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                let stmts: Vec<String> = match w {
+                    0 => {
+                        let t = &keyed[rng.below(keyed.len() as u64) as usize];
+                        let id = rng.range(1, 400);
+                        match rng.below(4) {
+                            0 => vec![format!("DELETE FROM par.{t} WHERE id BETWEEN {id} AND {}", id + 3)],
+                            1 => vec![format!("UPDATE IGNORE par.{t} SET v = v + 1, id = id + 1000 WHERE id = {id}")],
+                            _ => vec![format!(
+                                "INSERT INTO par.{t} VALUES ({id}, {n}, 'a'), ({}, {n}, NULL) ON DUPLICATE KEY UPDATE v = v + 1, s = 'dup'",
+                                id + 1
+                            )],
+                        }
+                    }
+                    1 => {
+                        let t = &keyless[rng.below(keyless.len() as u64) as usize];
+                        let a = rng.range(0, 30);
+                        if rng.chance(0.3) {
+                            vec![format!("DELETE FROM par.{t} WHERE a = {a} LIMIT 1")]
+                        } else {
+                            vec![format!("INSERT INTO par.{t} VALUES ({a}, 'x'), ({a}, 'x')")]
+                        }
+                    }
+                    _ => {
+                        let (from, to) = if rng.chance(0.5) { (&x, &y) } else { (&y, &x) };
+                        let amount = rng.range(1, 50);
+                        vec![
+                            "BEGIN".into(),
+                            format!("UPDATE par.{from} SET balance = balance - {amount} WHERE id = {}", rng.range(1, ACCOUNTS + 1)),
+                            format!("INSERT INTO par.k0 VALUES ({amount}, 'transfer')"),
+                            format!("UPDATE par.{to} SET balance = balance + {amount} WHERE id = {}", rng.range(1, ACCOUNTS + 1)),
+                            "COMMIT".into(),
+                        ]
+                    }
+                };
+                for s in &stmts {
+                    c.query_drop(s).await.unwrap_or_else(|e| panic!("{s}: {e}"));
+                }
+                n += 1;
+            }
+            n
+        }));
+    }
+    let total = 2 * ACCOUNTS * 1000;
+    let balance_sql = format!("SELECT CAST((SELECT SUM(balance) FROM par.{x}) + (SELECT SUM(balance) FROM par.{y}) AS SIGNED)");
+    let mut d = dst.conn().await;
+    let mut rng = Rng::new(5);
+    let mut lanes_apart = 0;
+    let started = Instant::now();
+    for kill in 0..6 {
+        let until = Instant::now() + rng.duration(Duration::from_millis(1500), Duration::from_millis(3500));
+        let mut polls = 0u64;
+        while Instant::now() < until {
+            // Polled without pause: two lanes committing halves of a transfer would show here.
+            let sum: Option<i64> = d.query_first(&balance_sql).await.unwrap();
+            assert_eq!(sum, Some(total), "a transfer across lanes was applied in part (after {kill} kills)\n{}", ferry.describe());
+            polls += 1;
+            if polls % 100 == 0 {
+                // Lanes commit their own positions: while changes flow, they differ.
+                let distinct: Option<u64> = d
+                    .query_first("SELECT COUNT(DISTINCT binlog_file, binlog_pos) FROM ferry_meta.apply_slots WHERE task LIKE '%lanes'")
+                    .await
+                    .unwrap();
+                if distinct.unwrap_or(0) > 1 {
+                    lanes_apart += 1;
+                }
+            }
+        }
+        assert!(ferry.kill(), "ferry exited by itself before kill {}\n{}", kill + 1, ferry.describe());
+        tokio::time::sleep(rng.duration(Duration::ZERO, Duration::from_millis(300))).await;
+        ferry = RunningFerry::start(&m, dir.path());
+    }
+    while started.elapsed() < Duration::from_secs(20) {
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    let mut done = Vec::new();
+    for w in writers {
+        done.push(w.await.unwrap());
+    }
+    assert!(done.iter().all(|&n| n > 100), "every writer ran: {done:?}");
+    ferry.wait_until_same(&src, &dst, &["par"], CATCH_UP).await;
+    let mut s = src.conn().await;
+    for t in &keyless {
+        assert_eq!(duplicate_rows(&mut d, "par", t).await, duplicate_rows(&mut s, "par", t).await, "par.{t}");
+    }
+    let sum: Option<i64> = d.query_first(&balance_sql).await.unwrap();
+    assert_eq!(sum, Some(total));
+    assert!(lanes_apart > 0, "lane positions never differed: the lanes did not commit independently");
+    let audited: Option<u64> = d.query_first("SELECT COUNT(DISTINCT trx) FROM audit.d").await.unwrap();
+    assert!(audited.unwrap_or(0) > 10, "transfers were applied in {audited:?} target transactions");
+    let split: Vec<(String, i64)> =
+        d.query("SELECT trx, CAST(SUM(delta) AS SIGNED) FROM audit.d GROUP BY trx HAVING SUM(delta) <> 0").await.unwrap();
+    assert!(split.is_empty(), "target transactions that applied part of a transfer (trx, balance delta): {split:?}");
+    let slots: Option<u64> = d.query_first("SELECT COUNT(*) FROM ferry_meta.apply_slots").await.unwrap();
+    assert_eq!(slots, Some(ferry_engine::meta::APPLY_SLOTS as u64));
+}
