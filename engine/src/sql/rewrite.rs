@@ -58,6 +58,15 @@ impl NameMap {
             .map_or(table, String::as_str)
     }
 
+    /// Renamed columns of a source table: (lowercased source name, target name).
+    pub fn renamed_columns(&self, db: &str, table: &str) -> Vec<(&str, &str)> {
+        self.columns
+            .iter()
+            .filter(|((d, t, _), _)| d == db && t == table)
+            .map(|((_, _, c), dst)| (c.as_str(), dst.as_str()))
+            .collect()
+    }
+
     /// Target name of a source column.
     pub fn column<'a>(&'a self, db: &str, table: &str, column: &'a str) -> &'a str {
         if self.columns.is_empty() {
@@ -85,79 +94,79 @@ pub enum RewriteError {
 
 /// Tokens plus the indices of the significant ones (no whitespace or comments):
 /// the grammar below walks significant indices ("sig").
-struct Sql<'a> {
-    src: &'a str,
-    toks: Vec<Token<'a>>,
-    sig: Vec<usize>,
+pub(super) struct Sql<'a> {
+    pub(super) src: &'a str,
+    pub(super) toks: Vec<Token<'a>>,
+    pub(super) sig: Vec<usize>,
 }
 
 /// A dotted name: `a`, `a`.`b`, `a`.`b`.`c`, optionally ending in `.*`.
-struct Chain {
-    parts: Vec<usize>,
-    star: bool,
+pub(super) struct Chain {
+    pub(super) parts: Vec<usize>,
+    pub(super) star: bool,
     /// First sig index after the chain.
-    end: usize,
+    pub(super) end: usize,
 }
 
 impl<'a> Sql<'a> {
-    fn new(src: &'a str) -> Result<Self, LexError> {
+    pub(super) fn new(src: &'a str) -> Result<Self, LexError> {
         let toks = tokenize(src)?;
         let sig = (0..toks.len()).filter(|&i| !toks[i].is_trivia()).collect();
         Ok(Sql { src, toks, sig })
     }
 
-    fn len(&self) -> usize {
+    pub(super) fn len(&self) -> usize {
         self.sig.len()
     }
 
-    fn tok(&self, s: usize) -> Option<&Token<'a>> {
+    pub(super) fn tok(&self, s: usize) -> Option<&Token<'a>> {
         self.sig.get(s).map(|&i| &self.toks[i])
     }
 
-    fn word(&self, s: usize, kw: &str) -> bool {
+    pub(super) fn word(&self, s: usize, kw: &str) -> bool {
         self.tok(s).is_some_and(|t| t.is_word(kw))
     }
 
-    fn punct(&self, s: usize, p: &str) -> bool {
+    pub(super) fn punct(&self, s: usize, p: &str) -> bool {
         self.tok(s).is_some_and(|t| t.is_punct(p))
     }
 
-    fn is_ident(&self, s: usize) -> bool {
+    pub(super) fn is_ident(&self, s: usize) -> bool {
         self.tok(s).is_some_and(Token::is_ident)
     }
 
     /// Lowercased text of a bare word, "" for anything else.
-    fn lower_word(&self, s: usize) -> String {
+    pub(super) fn lower_word(&self, s: usize) -> String {
         match self.tok(s) {
             Some(t) if t.kind == TokenKind::Ident => t.text.to_ascii_lowercase(),
             _ => String::new(),
         }
     }
 
-    fn name(&self, s: usize) -> String {
+    pub(super) fn name(&self, s: usize) -> String {
         self.tok(s)
             .and_then(Token::ident_name)
             .map(|n| n.into_owned())
             .unwrap_or_default()
     }
 
-    fn span(&self, s: usize) -> Range<usize> {
+    pub(super) fn span(&self, s: usize) -> Range<usize> {
         self.tok(s)
             .map_or(self.src.len()..self.src.len(), |t| t.span.clone())
     }
 
-    fn near(&self, s: usize) -> String {
+    pub(super) fn near(&self, s: usize) -> String {
         excerpt(self.src, self.span(s).start)
     }
 
-    fn parse_err(&self, what: &str, s: usize) -> RewriteError {
+    pub(super) fn parse_err(&self, what: &str, s: usize) -> RewriteError {
         RewriteError::Parse {
             what: what.into(),
             near: self.near(s),
         }
     }
 
-    fn conflict(&self, what: String, s: usize) -> RewriteError {
+    pub(super) fn conflict(&self, what: String, s: usize) -> RewriteError {
         RewriteError::Conflict {
             what,
             near: self.near(s),
@@ -165,7 +174,7 @@ impl<'a> Sql<'a> {
     }
 
     /// The dotted name starting at `s` (which must be an identifier).
-    fn chain(&self, s: usize) -> Chain {
+    pub(super) fn chain(&self, s: usize) -> Chain {
         let mut c = Chain {
             parts: vec![s],
             star: false,
@@ -187,16 +196,16 @@ impl<'a> Sql<'a> {
     }
 
     /// Whether `s` begins a dotted name (is not its second or third part).
-    fn starts_chain(&self, s: usize) -> bool {
+    pub(super) fn starts_chain(&self, s: usize) -> bool {
         self.is_ident(s) && !(s > 0 && self.punct(s - 1, "."))
     }
 
-    fn chain_span(&self, c: &Chain) -> Range<usize> {
+    pub(super) fn chain_span(&self, c: &Chain) -> Range<usize> {
         self.span(c.parts[0]).start..self.span(*c.parts.last().unwrap()).end
     }
 
     /// Sig index of the `)` matching the `(` at `open`.
-    fn close_of(&self, open: usize) -> Option<usize> {
+    pub(super) fn close_of(&self, open: usize) -> Option<usize> {
         let mut depth = 0usize;
         for s in open..self.len() {
             if self.punct(s, "(") {
@@ -212,7 +221,7 @@ impl<'a> Sql<'a> {
     }
 
     /// Splits `from..to` at commas outside parentheses into (first, last) sig ranges.
-    fn split_commas(&self, from: usize, to: usize) -> Vec<(usize, usize)> {
+    pub(super) fn split_commas(&self, from: usize, to: usize) -> Vec<(usize, usize)> {
         let (mut out, mut depth, mut start) = (Vec::new(), 0i32, from);
         for s in from..to {
             if self.punct(s, "(") {
@@ -231,21 +240,21 @@ impl<'a> Sql<'a> {
 
 /// Replacements at byte ranges, applied at the end in one pass.
 #[derive(Default)]
-struct Edits(Vec<(Range<usize>, String)>);
+pub(super) struct Edits(pub(super) Vec<(Range<usize>, String)>);
 
 impl Edits {
-    fn replace(&mut self, span: Range<usize>, text: String) {
+    pub(super) fn replace(&mut self, span: Range<usize>, text: String) {
         self.0.push((span, text));
     }
 
     /// Replaces the identifier at `s` by `new` when the name changes.
-    fn rename(&mut self, q: &Sql, s: usize, new: &str) {
+    pub(super) fn rename(&mut self, q: &Sql, s: usize, new: &str) {
         if q.name(s) != new {
             self.replace(q.span(s), quote_ident(new));
         }
     }
 
-    fn apply(mut self, src: &str) -> String {
+    pub(super) fn apply(mut self, src: &str) -> String {
         self.0.sort_by_key(|(r, _)| (r.start, r.end));
         self.0.dedup_by(|a, b| a.0 == b.0);
         let mut out = String::with_capacity(src.len() + 64);
@@ -261,7 +270,7 @@ impl Edits {
     }
 }
 
-fn qualified(db: &str, name: &str) -> String {
+pub(super) fn qualified(db: &str, name: &str) -> String {
     format!("{}.{}", quote_ident(db), quote_ident(name))
 }
 
@@ -713,7 +722,7 @@ fn is_keyword(q: &Sql, s: usize) -> bool {
 }
 
 /// `DEFINER = user[@host]` or `DEFINER = CURRENT_USER[()]` at `s`: the sig index after it.
-fn definer_clause(q: &Sql, s: usize) -> Option<usize> {
+pub(super) fn definer_clause(q: &Sql, s: usize) -> Option<usize> {
     if !q.word(s, "DEFINER") || !q.punct(s + 1, "=") {
         return None;
     }
@@ -760,7 +769,8 @@ struct Header {
 }
 
 fn header(q: &Sql) -> Option<Header> {
-    if !q.word(0, "CREATE") {
+    // ALTER VIEW/FUNCTION/PROCEDURE/EVENT have the same header.
+    if !(q.word(0, "CREATE") || q.word(0, "ALTER")) {
         return None;
     }
     let mut s = 1;
@@ -1044,6 +1054,65 @@ pub fn rewrite_references(
     default_src_db: &str,
     map: &NameMap,
 ) -> Result<String, RewriteError> {
+    references(sql, default_src_db, map, false)
+}
+
+/// As [`rewrite_references`], for a statement read from the binlog, which ran with
+/// `default_src_db` as the default database: unqualified table references in a view's
+/// body resolve against `default_src_db` (as the server did), and every table
+/// reference comes out qualified with its target database, so the result does not
+/// depend on the target session's default database.
+pub fn rewrite_references_qualified(
+    sql: &str,
+    default_src_db: &str,
+    map: &NameMap,
+) -> Result<String, RewriteError> {
+    references(sql, default_src_db, map, true)
+}
+
+/// The (db, table) of every table reference in a CREATE/ALTER VIEW/FUNCTION/PROCEDURE/
+/// TRIGGER/EVENT (a trigger's ON table first), or in any other statement, resolved as
+/// [`rewrite_references_qualified`] does (CTE names are not tables).
+pub fn referenced_tables(
+    sql: &str,
+    default_src_db: &str,
+) -> Result<Vec<(String, String)>, RewriteError> {
+    let q = Sql::new(sql)?;
+    let mut obj_db = default_src_db.to_string();
+    let mut body = 0;
+    let mut out = Vec::new();
+    if let Some(h) = header(&q) {
+        if let [d, _] = h.name.parts[..] {
+            obj_db = q.name(d);
+        }
+        body = h.name.end;
+        if h.kind == "trigger" {
+            let on = (body..q.len().min(body + 6)).find(|&s| q.word(s, "ON"));
+            if let Some(on) = on.filter(|&on| q.starts_chain(on + 1)) {
+                let c = q.chain(on + 1);
+                match c.parts[..] {
+                    [t] => out.push((obj_db.clone(), q.name(t))),
+                    [d, t] => out.push((q.name(d), q.name(t))),
+                    _ => {}
+                }
+                body = c.end;
+            }
+        }
+        if h.kind == "view" {
+            obj_db = default_src_db.to_string();
+        }
+    }
+    let tables = scan_tables(&q, body, &obj_db);
+    out.extend(tables.refs.into_iter().map(|(_, d, t)| (d, t)));
+    Ok(out)
+}
+
+fn references(
+    sql: &str,
+    default_src_db: &str,
+    map: &NameMap,
+    qualify: bool,
+) -> Result<String, RewriteError> {
     let q = Sql::new(sql)?;
     let mut ed = Edits::default();
     let mut obj_db = default_src_db.to_string();
@@ -1078,18 +1147,31 @@ pub fn rewrite_references(
                 [d, t] => (q.name(d), q.name(t)),
                 _ => return Err(q.parse_err("trigger table", on + 1)),
             };
-            if c.parts.len() == 2 {
-                ed.rename(&q, c.parts[0], map.db(&d));
+            if qualify {
+                ed.replace(q.chain_span(&c), qualified(map.db(&d), map.table(&d, &t)));
+            } else {
+                if c.parts.len() == 2 {
+                    ed.rename(&q, c.parts[0], map.db(&d));
+                }
+                ed.rename(&q, *c.parts.last().unwrap(), map.table(&d, &t));
             }
-            ed.rename(&q, *c.parts.last().unwrap(), map.table(&d, &t));
             skip.extend(c.parts.iter().copied());
             body = c.end;
             trigger_table = Some((d, t));
+        }
+        if qualify && h.kind == "view" {
+            // The server resolved the view's unqualified references in the session's
+            // default database, not in the view's.
+            obj_db = default_src_db.to_string();
         }
     }
 
     let tables = scan_tables(&q, body, &obj_db);
     for (c, d, t) in &tables.refs {
+        if qualify {
+            ed.replace(q.chain_span(c), qualified(map.db(d), map.table(d, t)));
+            continue;
+        }
         if c.parts.len() == 2 {
             ed.rename(&q, c.parts[0], map.db(d));
         }
