@@ -3,7 +3,7 @@ SHELL := /bin/bash
 CARGO ?= cargo
 export PATH := $(HOME)/.cargo/bin:$(PATH)
 
-.PHONY: all deps build test crds demo bench-full bench-cdc clean-lab
+.PHONY: all deps build test crds demo bench-full bench-cdc clean-lab chart e2e-cluster
 
 all: build
 
@@ -17,7 +17,7 @@ build:
 
 ## test: deps, build, then every test (e2e tests start private MariaDB servers)
 test: deps build
-	$(CARGO) test -q --workspace
+	FERRY_REQUIRE_HELM=1 $(CARGO) test -q --workspace
 
 ## crds: regenerate the CRD from crds/src/lib.rs
 crds:
@@ -40,3 +40,14 @@ bench-cdc:
 ## clean-lab: stop the demo/bench servers and remove .demo/ and .bench/
 clean-lab:
 	@scripts/lab.sh clean
+
+## chart: lint and render the Helm chart offline (helm from scripts/install-helm.sh)
+chart:
+	@scripts/install-helm.sh
+	.tools/bin/helm lint charts/ferry
+	.tools/bin/helm template ferry charts/ferry --namespace ferry-system --include-crds > /dev/null
+	FERRY_REQUIRE_HELM=1 $(CARGO) test -q -p ferry-operator --test chart
+
+## e2e-cluster: install the chart into the cluster of $$KUBECONFIG and run a task (opt-in; not part of make test)
+e2e-cluster:
+	@scripts/e2e-cluster.sh

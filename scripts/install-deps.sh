@@ -3,6 +3,9 @@
 # Idempotent: when everything is present it does nothing (and never runs apt-get update).
 set -euo pipefail
 
+# helm, for the chart tests (repository-local, .tools/bin/helm).
+"$(dirname "${BASH_SOURCE[0]}")/install-helm.sh"
+
 # command-or-path  package
 needs=(
   "mariadbd            mariadb-server"

@@ -4,7 +4,7 @@
 
 use k8s_openapi::api::core::v1::ResourceRequirements;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{Condition, Time};
-use kube::CustomResource;
+use kube::{CustomResource, KubeSchema};
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
@@ -13,7 +13,8 @@ pub const CRD_FILE: &str = "crds/ferry.dev_synctasks.yaml";
 
 /// A one-way synchronization from a MySQL-compatible source into a MySQL-compatible target:
 /// initial schema sync, initial full data sync, then incremental sync from the source's binlog.
-#[derive(CustomResource, Deserialize, Serialize, Clone, Debug, PartialEq, JsonSchema)]
+// KubeSchema (not JsonSchema) so that fields can carry CEL rules (`x-kubernetes-validations`).
+#[derive(CustomResource, Deserialize, Serialize, Clone, Debug, PartialEq, KubeSchema)]
 #[kube(
     group = "ferry.dev",
     version = "v1alpha1",
@@ -23,14 +24,18 @@ pub const CRD_FILE: &str = "crds/ferry.dev_synctasks.yaml";
     status = "SyncTaskStatus",
     printcolumn = r#"{"name":"Phase","type":"string","jsonPath":".status.phase"}"#,
     printcolumn = r#"{"name":"Lag","type":"integer","jsonPath":".status.lagSeconds"}"#,
-    printcolumn = r#"{"name":"Checkpoint","type":"string","jsonPath":".status.checkpoint.file","priority":1}"#,
+    printcolumn = r#"{"name":"Checkpoint","type":"string","jsonPath":".status.checkpoint.file"}"#,
     printcolumn = r#"{"name":"Age","type":"date","jsonPath":".metadata.creationTimestamp"}"#
 )]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
+#[x_kube(validation = Rule::new("!has(self.startPosition) || has(self.startPosition.gtidSet) || (has(self.startPosition.file) && has(self.startPosition.position))").message("spec.startPosition: give file and position, or gtidSet"))]
 pub struct SyncTaskSpec {
     /// The server ferry reads from: the snapshot for the initial sync and the binlog afterwards.
+    /// Its host and port cannot change: the checkpoint is a position in this server's binlog.
+    #[x_kube(validation = Rule::new("self.host == oldSelf.host && self.port == oldSelf.port").message("spec.source host and port are immutable: the checkpoint belongs to this server; create a new SyncTask"))]
     pub source: Endpoint,
-    /// The server ferry writes to.
+    /// The server ferry writes to. Its host and port cannot change: ferry's metadata lives there.
+    #[x_kube(validation = Rule::new("self.host == oldSelf.host && self.port == oldSelf.port").message("spec.target host and port are immutable: ferry's checkpoint lives on this server; create a new SyncTask"))]
     pub target: Endpoint,
     /// The databases (whole, or some of their tables) to synchronize, with optional name mapping.
     pub objects: Vec<DatabaseSelection>,
@@ -58,6 +63,31 @@ pub struct SyncTaskSpec {
     /// Stop moving data (the checkpoint is kept); set back to false to resume from it.
     #[serde(default)]
     pub suspend: bool,
+    /// This task merges into target tables other tasks also write (many-to-one). Without it the
+    /// operator refuses a task whose target tables another task writes; every task sharing a
+    /// table must declare it.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub merge: bool,
+    /// The checks ferry runs before any data moves (`ferry precheck`), and which warnings to accept.
+    #[serde(default, skip_serializing_if = "PrecheckSpec::is_empty")]
+    pub precheck: PrecheckSpec,
+}
+
+/// What the precheck may pass over.
+#[derive(Deserialize, Serialize, Clone, Debug, Default, PartialEq, JsonSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct PrecheckSpec {
+    /// Ids of warning-level precheck items to accept (e.g. `primary-keys`, `source-triggers`):
+    /// they are reported as Skipped. Error-level items, which would lose data or stop the task,
+    /// cannot be skipped.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub skip: Vec<String>,
+}
+
+impl PrecheckSpec {
+    pub fn is_empty(&self) -> bool {
+        self.skip.is_empty()
+    }
 }
 
 fn default_metadata_database() -> String {
@@ -294,6 +324,96 @@ pub struct SyncTaskStatus {
     /// A human-readable explanation of the phase, e.g. the error that stopped the task.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub message: Option<String>,
+    /// What the engine pod reports about its own run (the operator derives `phase` from it).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub engine: Option<EngineReport>,
+    /// Names of the objects the operator created for this task.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub children: Option<ChildrenStatus>,
+    /// The result of the last precheck: every item, whether it passed, and what to change.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub precheck: Option<PrecheckStatus>,
+}
+
+/// The result of a precheck.
+#[derive(Deserialize, Serialize, Clone, Debug, Default, PartialEq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct PrecheckStatus {
+    /// Every item checked, in a fixed order.
+    #[serde(default)]
+    pub items: Vec<PrecheckItem>,
+    /// True when no error-level item failed.
+    pub passed: bool,
+    /// When the precheck ran.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub time: Option<Time>,
+}
+
+/// One precheck item's outcome.
+#[derive(Deserialize, Serialize, Clone, Debug, PartialEq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct PrecheckItem {
+    /// Stable kebab-case id, e.g. `binlog-format`: the name `spec.precheck.skip` takes.
+    pub id: String,
+    /// Error: a failure stops the task. Warning: the task can run; read the message.
+    pub level: PrecheckLevel,
+    /// Passed, Failed, or Skipped (not applicable, not checkable, or accepted in `spec.precheck.skip`).
+    pub result: PrecheckResult,
+    /// What was found, naming the server, object or setting.
+    pub message: String,
+    /// What to change when the item failed: the SQL to run or the server option to set.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub remedy: String,
+}
+
+/// How much a failed precheck item matters.
+#[derive(Deserialize, Serialize, Clone, Copy, Debug, PartialEq, Eq, JsonSchema)]
+pub enum PrecheckLevel {
+    /// The task cannot succeed (or would lose data) until it is fixed.
+    Error,
+    /// The task can run; the message says what to expect.
+    Warning,
+}
+
+/// The outcome of one precheck item.
+#[derive(Deserialize, Serialize, Clone, Copy, Debug, PartialEq, Eq, JsonSchema)]
+pub enum PrecheckResult {
+    /// The check found nothing to change.
+    Passed,
+    /// The check found a problem; see the message and the remedy.
+    Failed,
+    /// Not applicable to this task, not checkable, or accepted in `spec.precheck.skip`.
+    Skipped,
+}
+
+/// The engine's own view of its run, written by the engine pod (field manager `ferry-engine`).
+#[derive(Deserialize, Serialize, Clone, Debug, Default, PartialEq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct EngineReport {
+    /// The stage the engine is in (Pending, Initializing, Synchronizing, Finished, Failed).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub phase: Option<Phase>,
+    /// What the engine is doing, or the error that stopped it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub message: Option<String>,
+    /// The spec generation the engine runs (read when it started).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub observed_generation: Option<i64>,
+    /// When the engine last wrote its report.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub heartbeat_time: Option<Time>,
+}
+
+/// Objects the operator created for a task (all owned by it, removed with it).
+#[derive(Deserialize, Serialize, Clone, Debug, Default, PartialEq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct ChildrenStatus {
+    /// The precheck Job of the current spec.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub precheck_job: Option<String>,
+    /// The engine StatefulSet (one replica; zero while suspended).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub engine: Option<String>,
 }
 
 /// The phase of a SyncTask.

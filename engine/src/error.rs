@@ -65,8 +65,20 @@ pub enum Error {
     #[error("another ferry engine took over this task (its checkpoint row was claimed since this engine started); this one stops")]
     Fenced,
 
+    /// A Kubernetes API call of the engine pod (`ferry sync`) failed.
+    #[error("{action}: {source}")]
+    Kube {
+        action: String,
+        #[source]
+        source: Box<kube::Error>,
+    },
+
     #[error("interrupted; run the same command again to resume: everything committed (copied ranges, the checkpoint) is kept")]
     Interrupted,
+
+    /// An error-level precheck item failed (all of them, on one line, with their remedies).
+    #[error("precheck failed: {failures}")]
+    Precheck { failures: String },
 }
 
 pub type Result<T, E = Error> = std::result::Result<T, E>;

@@ -147,6 +147,62 @@ impl Flavor {
     }
 }
 
+/// What the precheck needs to know about a product: variable, statement and privilege names.
+impl Flavor {
+    /// How SHOW GRANTS names the privilege SHOW MASTER STATUS needs (MariaDB 10.5 renamed
+    /// REPLICATION CLIENT to BINLOG MONITOR and accepts the old name in GRANT).
+    pub fn binlog_monitor_privilege(&self) -> &'static str {
+        if self.kind == Kind::MariaDb && self.version >= (10, 5, 0) { "BINLOG MONITOR" } else { "REPLICATION CLIENT" }
+    }
+
+    /// Global privileges the snapshot method needs besides SELECT: MySQL lines its sessions up
+    /// under FLUSH TABLES WITH READ LOCK; MariaDB needs nothing more.
+    pub fn snapshot_privileges(&self) -> &'static [&'static str] {
+        if self.snapshot_needs_global_lock() { &["RELOAD"] } else { &[] }
+    }
+
+    /// MariaDB logs no column names or signedness unless binlog_row_metadata is FULL.
+    pub fn needs_row_metadata_full(&self) -> bool {
+        self.kind == Kind::MariaDb && self.version >= (10, 5, 0)
+    }
+
+    /// The variable that compresses binlog events (which ferry cannot read), if the server has one.
+    pub fn binlog_compression_variable(&self) -> Option<&'static str> {
+        match self.kind {
+            Kind::MariaDb if self.version >= (10, 2, 3) => Some("log_bin_compress"),
+            Kind::MySql if self.version >= (8, 0, 20) => Some("binlog_transaction_compression"),
+            _ => None,
+        }
+    }
+
+    /// The variable that makes a replica write what it applies to its own binlog.
+    pub fn replica_updates_variable(&self) -> &'static str {
+        if self.kind == Kind::MySql && self.version >= (8, 0, 26) { "log_replica_updates" } else { "log_slave_updates" }
+    }
+
+    /// The statement listing a server's replication channels.
+    pub fn replica_status_statement(&self) -> &'static str {
+        match self.kind {
+            Kind::MariaDb => "SHOW ALL SLAVES STATUS",
+            Kind::MySql if self.version >= (8, 0, 22) => "SHOW REPLICA STATUS",
+            Kind::MySql => "SHOW SLAVE STATUS",
+        }
+    }
+
+    /// Whether binlog retention is set in seconds (binlog_expire_logs_seconds) rather than days.
+    pub fn retention_in_seconds(&self) -> bool {
+        match self.kind {
+            Kind::MariaDb => self.version >= (10, 6, 1),
+            Kind::MySql => self.version >= (8, 0, 1),
+        }
+    }
+
+    /// The statement that shows the current binlog file and position.
+    pub fn binlog_status_statement(&self) -> &'static str {
+        if self.kind == Kind::MySql && self.version >= (8, 4, 0) { "SHOW BINARY LOG STATUS" } else { "SHOW MASTER STATUS" }
+    }
+}
+
 /// MariaDB's GTID position at a binlog file and offset.
 async fn mariadb_gtid_at(server: &Server, conn: &mut Conn, file: &str, pos: u64) -> Result<Option<String>> {
     let gtid: Option<Option<String>> =

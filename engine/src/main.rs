@@ -35,6 +35,45 @@ enum Command {
         #[arg(long)]
         no_progress: bool,
     },
+    /// Check that a SyncTask can succeed, without moving data: prints each item, its result and
+    /// the remedy. Exits 0 when no error-level item failed, 1 when one did, 2 on a bad manifest.
+    Precheck {
+        /// The manifest file.
+        #[arg(short = 'f', long = "file", required_unless_present = "name", conflicts_with = "name")]
+        file: Option<PathBuf>,
+        /// In a cluster (the operator's precheck Job): the SyncTask's namespace.
+        #[arg(long, env = "FERRY_TASK_NAMESPACE", default_value = "default")]
+        namespace: String,
+        /// In a cluster: the SyncTask's name, read from the API; credentials from the Secrets
+        /// mounted under $FERRY_SECRETS_DIR. The report also becomes the termination message.
+        #[arg(long, env = "FERRY_TASK_NAME")]
+        name: Option<String>,
+        /// `table` for people, `json` (the status.precheck object) for machines.
+        #[arg(short = 'o', long, value_enum, default_value_t = OutputFormat::Table)]
+        output: OutputFormat,
+    },
+    /// Run a SyncTask inside Kubernetes (the operator's engine pod): the spec from the API,
+    /// credentials from the mounted Secrets, status written to the SyncTask, until SIGTERM.
+    Sync {
+        /// The SyncTask's namespace.
+        #[arg(long, env = "FERRY_TASK_NAMESPACE")]
+        namespace: String,
+        /// The SyncTask's name.
+        #[arg(long, env = "FERRY_TASK_NAME")]
+        name: String,
+        /// Where the task's Secrets are mounted (source/, target/, source-ca/, target-ca/).
+        #[arg(long, env = "FERRY_SECRETS_DIR", default_value = ferry_engine::kube::SECRETS_DIR)]
+        secrets_dir: PathBuf,
+        /// Where /metrics (Prometheus) and /healthz are served.
+        #[arg(long, env = "FERRY_METRICS_ADDR", default_value = "0.0.0.0:9091")]
+        metrics_addr: std::net::SocketAddr,
+    },
+}
+
+#[derive(Clone, Copy, clap::ValueEnum)]
+enum OutputFormat {
+    Table,
+    Json,
 }
 
 fn main() -> ExitCode {
@@ -51,6 +90,12 @@ fn main() -> ExitCode {
     let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build().expect("tokio runtime");
     match cli.command {
         Command::Run { file, state_dir, no_progress } => runtime.block_on(run_command(file, state_dir, no_progress)),
+        Command::Precheck { file, output, namespace, name } => {
+            runtime.block_on(precheck_command(file, output, namespace, name))
+        }
+        Command::Sync { namespace, name, secrets_dir, metrics_addr } => {
+            runtime.block_on(ferry_engine::kube::sync_main(&namespace, &name, &secrets_dir, metrics_addr))
+        }
     }
 }
 
@@ -96,4 +141,37 @@ async fn run_command(file: PathBuf, state_dir: PathBuf, no_progress: bool) -> Ex
         println!("status: {}", path.display());
     }
     code
+}
+
+async fn precheck_command(file: Option<PathBuf>, output: OutputFormat, namespace: String, name: Option<String>) -> ExitCode {
+    let loaded = match (&file, &name) {
+        (Some(file), _) => manifest::load(file),
+        (None, Some(name)) => ferry_engine::kube::load_in_cluster(&namespace, name, &ferry_engine::kube::secrets_dir())
+            .await
+            .map(|(_, _, task)| task),
+        (None, None) => unreachable!("clap requires --file or --name"),
+    };
+    let task = match loaded {
+        Ok(t) => t,
+        Err(e) => {
+            eprintln!("ferry: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    let report = ferry_engine::precheck::precheck(&task).await;
+    match output {
+        OutputFormat::Table => print!("{}", ferry_engine::precheck::render_table(&report)),
+        OutputFormat::Json => match serde_json::to_string_pretty(&report) {
+            Ok(j) => println!("{j}"),
+            Err(e) => {
+                eprintln!("ferry: {e}");
+                return ExitCode::FAILURE;
+            }
+        },
+    }
+    if name.is_some() {
+        // The operator reads the report from here: the Job's pod needs no write access.
+        ferry_engine::kube::write_termination_message(&ferry_engine::kube::termination_report(&report));
+    }
+    if report.passed { ExitCode::SUCCESS } else { ExitCode::FAILURE }
 }

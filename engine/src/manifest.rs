@@ -316,6 +316,7 @@ pub fn validate(spec: &SyncTaskSpec) -> Result<()> {
         return Err(Error::invalid("spec.engine.batchBytes", "must be at least 4096"));
     }
     check_name("spec.metadataDatabase", &spec.metadata_database)?;
+    crate::precheck::validate_skip(spec)?;
     Ok(())
 }
 

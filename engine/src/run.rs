@@ -34,6 +34,19 @@ async fn run_inner(task: &Task, reporter: Arc<Reporter>) -> Result<()> {
         reporter.set_phase(Phase::Suspended, Some("spec.suspend is true; nothing runs until it is false".into()));
         return Ok(());
     }
+    // A fresh task is prechecked before anything moves. A task with records on the target resumes
+    // without: it was checked when it started, its own tables would read as "existing", and what
+    // matters on resume (the binlog position still on the source) the resume checks itself.
+    if !crate::precheck::task_has_state(task).await? {
+        reporter.set_phase(Phase::Prechecking, Some("precheck".into()));
+        let report = crate::precheck::precheck(task).instrument(info_span!("precheck")).await;
+        let passed = report.passed;
+        let failures = crate::precheck::failures_line(&report);
+        reporter.update(|s| s.precheck = Some(report));
+        if !passed {
+            return Err(Error::Precheck { failures });
+        }
+    }
     reporter.update(|s| s.message = Some("connecting".into()));
     let source = Server::new(Role::Source, &spec.source, &task.source_credentials, task.source_ca.as_deref());
     let target = Server::new(Role::Target, &spec.target, &task.target_credentials, task.target_ca.as_deref());
@@ -196,6 +209,7 @@ async fn follow(
         tables: Player::tables_of(dbs),
         reporter,
         owner: format!("{}:{}", hostname(), std::process::id()),
+        lanes: (task.spec.engine.parallelism as usize).clamp(1, crate::meta::APPLY_SLOTS),
     };
     player.run().instrument(info_span!("incremental")).await
 }

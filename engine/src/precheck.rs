@@ -1,0 +1,1692 @@
+//! The precheck: before any data moves, check that the task can succeed and say what to change
+//! when it cannot. `ferry precheck`, `ferry run` (on a fresh task) and the operator's precheck Job
+//! all call [`precheck`].
+//!
+//! Read-only on the source. On the target it creates nothing but what `target-privileges` needs
+//! to try (a scratch table, and its database when that does not exist yet), and removes it.
+//! Every item has a stable kebab-case id (the name `spec.precheck.skip` takes) and a level:
+//! an Error item that fails stops the task; a Warning item says what to expect.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use ferry_crds::{ExistingTables, PrecheckItem, PrecheckLevel, PrecheckResult, PrecheckStatus, SyncTaskSpec};
+use futures_util::StreamExt;
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
+use mysql_async::prelude::*;
+use mysql_async::{BinlogStreamRequest, Conn};
+use tracing::debug;
+
+use crate::catalog;
+use crate::db::{Role, Server, Session, lit, q, qt};
+use crate::error::{Error, Result};
+use crate::flavor::{Flavor, Kind};
+use crate::manifest::Task;
+
+use PrecheckLevel::{Error as E, Warning as W};
+
+/// How an item's level is decided.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum LevelRule {
+    Fixed(PrecheckLevel),
+    /// Error under `existingTables: PrecheckAndIntercept`, Warning under `Ignore`.
+    ByExistingTables,
+    /// Error when the item can tell the task will fail, Warning when it cannot tell.
+    ByOutcome,
+}
+
+/// Every item, in report order, with how its level is decided.
+pub const ITEMS: &[(&str, LevelRule)] = &[
+    ("source-connection", LevelRule::Fixed(E)),
+    ("target-connection", LevelRule::Fixed(E)),
+    ("source-version", LevelRule::Fixed(E)),
+    ("target-version", LevelRule::Fixed(E)),
+    ("version-pair", LevelRule::Fixed(W)),
+    ("objects-exist", LevelRule::Fixed(E)),
+    ("name-collisions", LevelRule::Fixed(E)),
+    ("binlog-enabled", LevelRule::Fixed(E)),
+    ("binlog-format", LevelRule::Fixed(E)),
+    ("binlog-row-image", LevelRule::Fixed(E)),
+    ("binlog-row-metadata", LevelRule::Fixed(E)),
+    ("binlog-compression", LevelRule::Fixed(E)),
+    ("server-id", LevelRule::Fixed(E)),
+    ("binlog-retention", LevelRule::Fixed(W)),
+    ("cascade", LevelRule::Fixed(E)),
+    ("source-privileges", LevelRule::Fixed(E)),
+    ("target-privileges", LevelRule::Fixed(E)),
+    ("target-local-infile", LevelRule::Fixed(E)),
+    ("existing-tables", LevelRule::ByExistingTables),
+    ("primary-keys", LevelRule::Fixed(W)),
+    ("foreign-keys", LevelRule::Fixed(W)),
+    ("source-triggers", LevelRule::Fixed(W)),
+    ("charsets", LevelRule::Fixed(E)),
+    ("server-settings", LevelRule::Fixed(W)),
+    ("target-free-space", LevelRule::ByOutcome),
+];
+
+/// The copy speed the retention estimate assumes: well below what one table copies at on a small
+/// machine (100k rows/s and more, see NOTES.md), so that a slow target still fits.
+pub const ASSUMED_ROWS_PER_SECOND: u64 = 50_000;
+/// The same in bytes of table data (data and indexes) per second.
+pub const ASSUMED_BYTES_PER_SECOND: u64 = 20 << 20;
+/// Retention must cover twice the estimate plus this, in seconds.
+pub const RETENTION_MARGIN_SECONDS: u64 = 3600;
+
+/// The level of item `id` for this spec (None: no such item; Some(None): decided by the outcome).
+pub fn level_for(id: &str, spec: &SyncTaskSpec) -> Option<Option<PrecheckLevel>> {
+    let (_, rule) = ITEMS.iter().find(|(i, _)| *i == id)?;
+    Some(match rule {
+        LevelRule::Fixed(l) => Some(*l),
+        LevelRule::ByExistingTables => Some(existing_tables_level(spec)),
+        LevelRule::ByOutcome => None,
+    })
+}
+
+fn existing_tables_level(spec: &SyncTaskSpec) -> PrecheckLevel {
+    if spec.existing_tables == ExistingTables::PrecheckAndIntercept { E } else { W }
+}
+
+/// Checks `spec.precheck.skip`: known ids, warning-level only.
+pub fn validate_skip(spec: &SyncTaskSpec) -> Result<()> {
+    for (i, id) in spec.precheck.skip.iter().enumerate() {
+        let field = format!("spec.precheck.skip[{i}]");
+        match level_for(id, spec) {
+            None => {
+                let known: Vec<&str> = ITEMS.iter().map(|(i, _)| *i).collect();
+                return Err(Error::invalid(field, format!("{id:?} is not a precheck item; items are {}", known.join(", "))));
+            }
+            Some(Some(PrecheckLevel::Error)) => {
+                return Err(Error::invalid(
+                    field,
+                    format!("{id} is an error-level item: the task would fail or lose data with it failing, so it cannot be skipped; fix what it reports"),
+                ));
+            }
+            _ => {}
+        }
+    }
+    Ok(())
+}
+
+/// One selected table, resolved against the source.
+#[derive(Clone, Debug)]
+struct Sel {
+    src_db: String,
+    src_table: String,
+    dst_db: String,
+    dst_table: String,
+    rows: u64,
+    bytes: u64,
+}
+
+impl Sel {
+    fn source_name(&self) -> String {
+        format!("{}.{}", self.src_db, self.src_table)
+    }
+    fn target_name(&self) -> String {
+        format!("{}.{}", self.dst_db, self.dst_table)
+    }
+}
+
+/// A selected database that exists on the source.
+#[derive(Clone, Debug)]
+struct SelDb {
+    src: String,
+    dst: String,
+    whole: bool,
+}
+
+struct Check<'a> {
+    task: &'a Task,
+    spec: &'a SyncTaskSpec,
+    source: Server,
+    target: Server,
+    src: Option<Conn>,
+    tgt: Option<Conn>,
+    src_flavor: Option<Flavor>,
+    tgt_flavor: Option<Flavor>,
+    dbs: Vec<SelDb>,
+    tables: Vec<Sel>,
+    items: Vec<PrecheckItem>,
+}
+
+fn item(id: &str, level: PrecheckLevel, result: PrecheckResult, message: impl Into<String>, remedy: impl Into<String>) -> PrecheckItem {
+    PrecheckItem { id: id.into(), level, result, message: message.into(), remedy: remedy.into() }
+}
+
+impl Check<'_> {
+    fn level(&self, id: &str) -> PrecheckLevel {
+        level_for(id, self.spec).flatten().unwrap_or(E)
+    }
+    fn pass(&mut self, id: &str, message: impl Into<String>) {
+        let l = self.level(id);
+        self.items.push(item(id, l, PrecheckResult::Passed, message, ""));
+    }
+    fn fail(&mut self, id: &str, message: impl Into<String>, remedy: impl Into<String>) {
+        let l = self.level(id);
+        self.items.push(item(id, l, PrecheckResult::Failed, message, remedy));
+    }
+    fn skip(&mut self, id: &str, message: impl Into<String>) {
+        let l = self.level(id);
+        self.items.push(item(id, l, PrecheckResult::Skipped, message, ""));
+    }
+    fn unreachable(&mut self, ids: &[&str], role: Role) {
+        for id in ids {
+            self.skip(id, format!("not checked: the {} is not reachable (see {}-connection)", role.as_str(), role.as_str()));
+        }
+    }
+    /// A server error while checking an item: the item cannot tell, so it fails with the error.
+    fn broken(&mut self, id: &str, e: Error) {
+        self.fail(id, format!("could not check: {e}"), "see the message; rerun the precheck once the server answers");
+    }
+}
+
+/// Runs every item against the task's servers. Server errors become failed items; the function
+/// itself fails only on what it cannot report (none today), so callers always get a report.
+pub async fn precheck(task: &Task) -> PrecheckStatus {
+    let spec = &task.spec;
+    let source = Server::new(Role::Source, &spec.source, &task.source_credentials, task.source_ca.as_deref());
+    let target = Server::new(Role::Target, &spec.target, &task.target_credentials, task.target_ca.as_deref());
+    let mut c = Check {
+        task,
+        spec,
+        source,
+        target,
+        src: None,
+        tgt: None,
+        src_flavor: None,
+        tgt_flavor: None,
+        dbs: Vec::new(),
+        tables: Vec::new(),
+        items: Vec::new(),
+    };
+    c.connections().await;
+    c.versions();
+    c.objects().await;
+    c.name_collisions().await;
+    c.binlog().await;
+    c.retention().await;
+    c.cascade().await;
+    c.source_privileges().await;
+    c.target_privileges().await;
+    c.local_infile().await;
+    c.existing_tables().await;
+    c.primary_keys().await;
+    c.foreign_keys().await;
+    c.triggers().await;
+    c.charsets().await;
+    c.server_settings().await;
+    c.free_space().await;
+    if let Some(s) = c.src.take() {
+        let _ = s.disconnect().await;
+    }
+    if let Some(t) = c.tgt.take() {
+        let _ = t.disconnect().await;
+    }
+    let mut items = c.items;
+    apply_skips(spec, &mut items);
+    let passed = !items.iter().any(|i| i.level == E && i.result == PrecheckResult::Failed);
+    PrecheckStatus { items, passed, time: Some(Time(k8s_openapi::jiff::Timestamp::now())) }
+}
+
+/// Failed warnings named in `spec.precheck.skip` become Skipped. Error-level outcomes never do.
+fn apply_skips(spec: &SyncTaskSpec, items: &mut [PrecheckItem]) {
+    for it in items.iter_mut() {
+        let Some(i) = spec.precheck.skip.iter().position(|s| *s == it.id) else { continue };
+        if it.level == W && it.result == PrecheckResult::Failed {
+            it.result = PrecheckResult::Skipped;
+            it.message = format!("accepted by spec.precheck.skip[{i}]: {}", it.message);
+        }
+    }
+}
+
+/// The failed error-level items in one line (for `ferry run`'s error).
+pub fn failures_line(report: &PrecheckStatus) -> String {
+    report
+        .items
+        .iter()
+        .filter(|i| i.level == E && i.result == PrecheckResult::Failed)
+        .map(|i| {
+            let mut s = format!("{}: {}", i.id, i.message);
+            if !i.remedy.is_empty() {
+                s.push_str(&format!(" (remedy: {})", i.remedy));
+            }
+            s.replace('\n', " ")
+        })
+        .collect::<Vec<_>>()
+        .join("; ")
+}
+
+/// Whether the task has records on the target already (it ran before): `ferry run` then resumes
+/// without a precheck, since its own tables would read as "existing" and the checks that matter
+/// on resume (the binlog position still on the source) are made by the resume itself.
+pub async fn task_has_state(task: &Task) -> Result<bool> {
+    let spec = &task.spec;
+    let target = Server::new(Role::Target, &spec.target, &task.target_credentials, task.target_ca.as_deref());
+    let mut conn = target.connect(Session::Control).await?;
+    let tables: Vec<String> = conn
+        .exec(
+            "SELECT TABLE_NAME FROM information_schema.TABLES WHERE TABLE_SCHEMA = ? AND TABLE_NAME IN ('checkpoints', 'copy_tables')",
+            (&spec.metadata_database,),
+        )
+        .await
+        .map_err(target.err("looking for ferry's metadata"))?;
+    let mut found = false;
+    for t in tables {
+        let sql = format!("SELECT COUNT(*) FROM {} WHERE task = ?", qt(&spec.metadata_database, &t));
+        let n: Option<u64> = conn.exec_first(&sql, (task.id(),)).await.map_err(target.err(sql.clone()))?;
+        found |= n.unwrap_or(0) > 0;
+    }
+    let _ = conn.disconnect().await;
+    Ok(found)
+}
+
+/// Renders the report as a table for people.
+pub fn render_table(report: &PrecheckStatus) -> String {
+    let mut out = String::new();
+    let w = report.items.iter().map(|i| i.id.len()).max().unwrap_or(4).max(4);
+    out.push_str(&format!("{:<w$}  {:<7}  {:<7}  MESSAGE\n", "ITEM", "LEVEL", "RESULT"));
+    for i in &report.items {
+        let level = match i.level {
+            E => "error",
+            W => "warning",
+        };
+        let result = match i.result {
+            PrecheckResult::Passed => "passed",
+            PrecheckResult::Failed => "FAILED",
+            PrecheckResult::Skipped => "skipped",
+        };
+        out.push_str(&format!("{:<w$}  {level:<7}  {result:<7}  {}\n", i.id, i.message));
+        if !i.remedy.is_empty() && i.result == PrecheckResult::Failed {
+            out.push_str(&format!("{:<w$}  {:<7}  {:<7}  remedy: {}\n", "", "", "", i.remedy));
+        }
+    }
+    let errors = report.items.iter().filter(|i| i.level == E && i.result == PrecheckResult::Failed).count();
+    let warnings = report.items.iter().filter(|i| i.level == W && i.result == PrecheckResult::Failed).count();
+    out.push_str(&format!(
+        "\n{}: {errors} error(s), {warnings} warning(s)\n",
+        if report.passed { "precheck passed" } else { "precheck FAILED" }
+    ));
+    out
+}
+
+fn server_code(e: &Error) -> Option<u16> {
+    match e {
+        Error::Server { source, .. } => match source.as_ref() {
+            mysql_async::Error::Server(s) => Some(s.code),
+            _ => None,
+        },
+        _ => None,
+    }
+}
+
+/// Access denied of any kind: 1044 database, 1045 user, 1142 table, 1143 column, 1227 privilege.
+fn denied(code: Option<u16>) -> bool {
+    matches!(code, Some(1044 | 1045 | 1142 | 1143 | 1227 | 1370))
+}
+
+async fn global_vars(server: &Server, conn: &mut Conn, names: &[&str]) -> Result<BTreeMap<String, String>> {
+    let list = names.iter().map(|n| lit(n)).collect::<Vec<_>>().join(", ");
+    let sql = format!("SHOW GLOBAL VARIABLES WHERE Variable_name IN ({list})");
+    let rows: Vec<(String, String)> = conn.query(&sql).await.map_err(server.err("reading server variables"))?;
+    Ok(rows.into_iter().map(|(k, v)| (k.to_ascii_lowercase(), v)).collect())
+}
+
+fn is_on(v: Option<&String>) -> bool {
+    v.is_some_and(|v| v.eq_ignore_ascii_case("ON") || v == "1")
+}
+
+impl Check<'_> {
+    async fn connections(&mut self) {
+        let (s, t) = tokio::join!(self.source.connect(Session::Control), self.target.connect(Session::Control));
+        for (role, res) in [(Role::Source, s), (Role::Target, t)] {
+            let id = format!("{}-connection", role.as_str());
+            let (server, secret) = match role {
+                Role::Source => (&self.source, &self.spec.source.credentials_secret),
+                Role::Target => (&self.target, &self.spec.target.credentials_secret),
+            };
+            let address = server.address.clone();
+            match res {
+                Ok(mut conn) => {
+                    let flavor = Flavor::detect(server, &mut conn).await;
+                    match flavor {
+                        Ok(f) => {
+                            self.pass(&id, format!("connected to {address} ({})", f.version_text));
+                            match role {
+                                Role::Source => self.src_flavor = Some(f),
+                                Role::Target => self.tgt_flavor = Some(f),
+                            }
+                            match role {
+                                Role::Source => self.src = Some(conn),
+                                Role::Target => self.tgt = Some(conn),
+                            }
+                        }
+                        Err(e) => self.fail(&id, e.to_string(), "check that the endpoint is a MySQL-compatible server"),
+                    }
+                }
+                Err(e) => {
+                    let remedy = if matches!(&e, Error::Connect { message, .. } if message.contains("refused the connection")) {
+                        format!("check the username and password in Secret {secret} and that the user may connect from this host (CREATE USER / GRANT ... TO 'user'@'host')")
+                    } else {
+                        format!("check spec.{}.host and spec.{}.port, and that {address} accepts connections from here", role.as_str(), role.as_str())
+                    };
+                    self.fail(&id, e.to_string(), remedy);
+                }
+            }
+        }
+    }
+
+    fn versions(&mut self) {
+        match self.src_flavor.clone() {
+            None => self.unreachable(&["source-version"], Role::Source),
+            Some(f) => match f.check_supported_source(&self.source) {
+                Ok(()) => self.pass("source-version", format!("source {} is supported", f.version_text)),
+                Err(e) => self.fail("source-version", e.to_string(), "use a source running MySQL 5.1-8.x or MariaDB 10 or later"),
+            },
+        }
+        match self.tgt_flavor.clone() {
+            None => self.unreachable(&["target-version"], Role::Target),
+            Some(f) => {
+                let ok = match f.kind {
+                    Kind::MySql => f.version >= (5, 1, 0),
+                    Kind::MariaDb => f.version >= (5, 1, 0),
+                };
+                if ok {
+                    self.pass("target-version", format!("target {} is MySQL-compatible", f.version_text));
+                } else {
+                    self.fail("target-version", format!("target version {:?} is not a MySQL 5.1+ or MariaDB server", f.version_text), "use a MySQL 5.1+ or MariaDB target");
+                }
+            }
+        }
+        match (self.src_flavor.clone(), self.tgt_flavor.clone()) {
+            (Some(s), Some(t)) => {
+                // Tested here: MariaDB 10.x/11.x into MariaDB of the same or a later release.
+                let tested = s.kind == Kind::MariaDb && t.kind == Kind::MariaDb && (t.version.0, t.version.1) >= (s.version.0, s.version.1);
+                if tested {
+                    self.pass("version-pair", format!("{} -> {} is a tested pair", s.version_text, t.version_text));
+                } else {
+                    let older = s.kind == t.kind && (t.version.0, t.version.1) < (s.version.0, s.version.1);
+                    let why = if older { "the target is older than the source: DDL and collations may not exist there" } else { "ferry is tested with MariaDB into the same or a later MariaDB" };
+                    self.fail(
+                        "version-pair",
+                        format!("{} -> {} is an untested pair ({why})", s.version_text, t.version_text),
+                        "run a trial sync of a sample first, or accept with spec.precheck.skip: [version-pair]",
+                    );
+                }
+            }
+            _ => self.skip("version-pair", "not checked: a server is not reachable"),
+        }
+    }
+
+    /// Item 15, and the selection every later item works on.
+    async fn objects(&mut self) {
+        let Some(mut src) = self.src.take() else {
+            return self.unreachable(&["objects-exist"], Role::Source);
+        };
+        let r = self.resolve(&mut src).await;
+        self.src = Some(src);
+        match r {
+            Err(e) => self.broken("objects-exist", e),
+            Ok(missing) if missing.is_empty() => {
+                let n = self.tables.len();
+                self.pass("objects-exist", format!("{} database(s), {n} table(s) selected, all on the source", self.dbs.len()))
+            }
+            Ok(missing) => {
+                let remedy = "correct the names in spec.objects (names are case-sensitive on most servers), or create the objects on the source".to_string();
+                self.fail("objects-exist", missing.join("; "), remedy)
+            }
+        }
+    }
+
+    async fn resolve(&mut self, src: &mut Conn) -> Result<Vec<String>> {
+        let source = self.source.clone();
+        let existing = catalog::databases(&source, src).await?;
+        let mut missing = Vec::new();
+        for (i, sel) in self.spec.objects.iter().enumerate() {
+            let field = format!("spec.objects[{i}]");
+            if !existing.contains(&sel.database) {
+                missing.push(format!("{field}.database: database {} does not exist on the source {}", sel.database, source.address));
+                continue;
+            }
+            let dst = sel.rename.clone().unwrap_or_else(|| sel.database.clone());
+            let rows: Vec<(String, Option<u64>, Option<u64>, Option<u64>)> = src
+                .exec(
+                    "SELECT TABLE_NAME, TABLE_ROWS, DATA_LENGTH, INDEX_LENGTH FROM information_schema.TABLES \
+                     WHERE TABLE_SCHEMA = ? AND TABLE_TYPE = 'BASE TABLE' ORDER BY TABLE_NAME",
+                    (&sel.database,),
+                )
+                .await
+                .map_err(source.err(format!("listing tables of {}", sel.database)))?;
+            let mk = |name: &str, rename: Option<&String>, r: &(String, Option<u64>, Option<u64>, Option<u64>)| Sel {
+                src_db: sel.database.clone(),
+                src_table: name.to_string(),
+                dst_db: dst.clone(),
+                dst_table: rename.cloned().unwrap_or_else(|| name.to_string()),
+                rows: r.1.unwrap_or(0),
+                bytes: r.2.unwrap_or(0) + r.3.unwrap_or(0),
+            };
+            match &sel.tables {
+                None => self.tables.extend(rows.iter().map(|r| mk(&r.0, None, r))),
+                Some(list) => {
+                    for (j, ts) in list.iter().enumerate() {
+                        match rows.iter().find(|r| r.0 == ts.name) {
+                            Some(r) => self.tables.push(mk(&ts.name, ts.rename.as_ref(), r)),
+                            None => missing.push(format!(
+                                "{field}.tables[{j}].name: table {}.{} does not exist on the source {}",
+                                sel.database, ts.name, source.address
+                            )),
+                        }
+                    }
+                }
+            }
+            self.dbs.push(SelDb { src: sel.database.clone(), dst, whole: sel.tables.is_none() });
+        }
+        Ok(missing)
+    }
+
+    /// Item 14: two source tables mapped to one target table (compared as the target compares
+    /// names: without case when it runs with lower_case_table_names).
+    async fn name_collisions(&mut self) {
+        let mut fold = false;
+        if let Some(mut tgt) = self.tgt.take() {
+            let v: Option<u32> = tgt.query_first("SELECT @@lower_case_table_names").await.ok().flatten();
+            fold = v.unwrap_or(0) != 0;
+            self.tgt = Some(tgt);
+        }
+        if self.src.is_none() {
+            return self.unreachable(&["name-collisions"], Role::Source);
+        }
+        let mut seen: BTreeMap<(String, String), String> = BTreeMap::new();
+        let mut clashes = Vec::new();
+        for t in &self.tables {
+            let key = if fold { (t.dst_db.to_lowercase(), t.dst_table.to_lowercase()) } else { (t.dst_db.clone(), t.dst_table.clone()) };
+            if let Some(other) = seen.insert(key, t.source_name()) {
+                clashes.push(format!("{other} and {} both map to target table {}", t.source_name(), t.target_name()));
+            }
+        }
+        if clashes.is_empty() {
+            self.pass("name-collisions", format!("{} target table name(s), all distinct", seen.len()));
+        } else if self.spec.merge {
+            self.pass("name-collisions", format!("merged on purpose (spec.merge): {}", clashes.join("; ")));
+        } else {
+            let why = if fold { " (the target has lower_case_table_names set, so names differing only in case are one)" } else { "" };
+            self.fail(
+                "name-collisions",
+                format!("{}{why}", clashes.join("; ")),
+                "give one of them another name (spec.objects[].tables[].rename or spec.objects[].rename), or set spec.merge: true if merging them is intended",
+            );
+        }
+    }
+
+    /// Item 3.
+    async fn binlog(&mut self) {
+        let ids = ["binlog-enabled", "binlog-format", "binlog-row-image", "binlog-row-metadata", "binlog-compression", "server-id"];
+        if !self.spec.incremental {
+            for id in ids {
+                self.skip(id, "incremental: false: the binlog is not read");
+            }
+            return;
+        }
+        let (Some(mut src), Some(f)) = (self.src.take(), self.src_flavor.clone()) else {
+            return self.unreachable(&ids, Role::Source);
+        };
+        let source = self.source.clone();
+        let mut names = vec!["log_bin", "binlog_format", "binlog_row_image", "binlog_row_metadata", "server_id"];
+        names.extend(f.binlog_compression_variable());
+        let vars = global_vars(&source, &mut src, &names).await;
+        self.src = Some(src);
+        let vars = match vars {
+            Ok(v) => v,
+            Err(e) => {
+                for id in ids {
+                    self.broken(id, Error::invalid(source.address.clone(), e.to_string()));
+                }
+                return;
+            }
+        };
+        let get = |k: &str| vars.get(k).map(|v| v.to_ascii_uppercase());
+        let addr = &source.address;
+        if is_on(vars.get("log_bin")) {
+            self.pass("binlog-enabled", format!("log_bin is ON on {addr}"));
+        } else {
+            self.fail(
+                "binlog-enabled",
+                format!("the binary log is off on the source {addr}; incremental sync reads it"),
+                "start the source with log_bin (e.g. log-bin=mysql-bin in the [mysqld] section) and restart it",
+            );
+        }
+        match get("binlog_format").as_deref() {
+            Some("ROW") => self.pass("binlog-format", "binlog_format is ROW"),
+            other => self.fail(
+                "binlog-format",
+                format!("binlog_format is {} on {addr}; ferry reads row events only", other.unwrap_or("unset")),
+                "SET GLOBAL binlog_format = 'ROW'; and binlog_format=ROW in the server's config (sessions opened before keep the old format)",
+            ),
+        }
+        match get("binlog_row_image").as_deref() {
+            None | Some("FULL") => self.pass("binlog-row-image", "binlog_row_image is FULL"),
+            Some(v) => self.fail(
+                "binlog-row-image",
+                format!("binlog_row_image is {v} on {addr}; ferry needs every column of every changed row"),
+                "SET GLOBAL binlog_row_image = 'FULL'; and binlog_row_image=FULL in the server's config",
+            ),
+        }
+        if !f.needs_row_metadata_full() {
+            self.pass("binlog-row-metadata", format!("not needed on {}", f.version_text));
+        } else {
+            match get("binlog_row_metadata").as_deref() {
+                Some("FULL") => self.pass("binlog-row-metadata", "binlog_row_metadata is FULL"),
+                other => self.fail(
+                    "binlog-row-metadata",
+                    format!(
+                        "binlog_row_metadata is {} on {addr}; without FULL, row events carry no column names or signedness (BIGINT UNSIGNED max would read as -1)",
+                        other.unwrap_or("unset")
+                    ),
+                    "SET GLOBAL binlog_row_metadata = 'FULL'; and binlog_row_metadata=FULL in the server's config",
+                ),
+            }
+        }
+        match f.binlog_compression_variable() {
+            None => self.pass("binlog-compression", format!("{} does not compress binlog events", f.version_text)),
+            Some(var) => {
+                if is_on(vars.get(var)) {
+                    self.fail(
+                        "binlog-compression",
+                        format!("{var} is ON on {addr}: compressed events are not supported"),
+                        format!("SET GLOBAL {var} = OFF; and {var}=OFF in the server's config"),
+                    );
+                } else {
+                    self.pass("binlog-compression", format!("{var} is OFF"));
+                }
+            }
+        }
+        let server_id: u64 = vars.get("server_id").and_then(|v| v.parse().ok()).unwrap_or(0);
+        let replica_id = self.spec.engine.server_id.unwrap_or_else(|| crate::player::server_id_for(&self.task.id()));
+        if server_id == 0 {
+            self.fail(
+                "server-id",
+                format!("server_id is 0 on {addr}: a server without an id writes no usable binlog"),
+                "SET GLOBAL server_id = <a unique number>; and server_id in the server's config",
+            );
+        } else if server_id == replica_id as u64 {
+            self.fail(
+                "server-id",
+                format!("the source's server_id {server_id} equals the replica id ferry would use for this task"),
+                "set spec.engine.serverId to a number no server in the replication topology uses",
+            );
+        } else {
+            self.pass("server-id", format!("source server_id {server_id}, ferry's replica id {replica_id}"));
+        }
+    }
+
+    /// Item 4: the binlog must outlive the full sync.
+    async fn retention(&mut self) {
+        let id = "binlog-retention";
+        if !self.spec.incremental {
+            return self.skip(id, "incremental: false: the binlog is not read");
+        }
+        let (Some(mut src), Some(f)) = (self.src.take(), self.src_flavor.clone()) else {
+            return self.unreachable(&[id], Role::Source);
+        };
+        let source = self.source.clone();
+        let vars = global_vars(&source, &mut src, &["expire_logs_days", "binlog_expire_logs_seconds"]).await;
+        self.src = Some(src);
+        let vars = match vars {
+            Ok(v) => v,
+            Err(e) => return self.broken(id, e),
+        };
+        let secs = vars.get("binlog_expire_logs_seconds").and_then(|v| v.parse::<u64>().ok()).unwrap_or(0);
+        let days = vars.get("expire_logs_days").and_then(|v| v.parse::<f64>().ok()).unwrap_or(0.0);
+        let retention = if secs > 0 { secs } else { (days * 86400.0) as u64 };
+        let rows: u64 = self.tables.iter().map(|t| t.rows).sum();
+        let bytes: u64 = self.tables.iter().map(|t| t.bytes).sum();
+        let estimate = if self.spec.initial_sync.data {
+            (rows / ASSUMED_ROWS_PER_SECOND).max(bytes / ASSUMED_BYTES_PER_SECOND)
+        } else {
+            0
+        };
+        let needed = estimate * 2 + RETENTION_MARGIN_SECONDS;
+        let basis = format!(
+            "estimated full sync {} ({rows} rows, {} MiB at an assumed {ASSUMED_ROWS_PER_SECOND} rows/s or {} MiB/s); needed at least twice that plus 1 h: {}",
+            human(estimate),
+            bytes >> 20,
+            ASSUMED_BYTES_PER_SECOND >> 20,
+            human(needed)
+        );
+        if retention == 0 {
+            return self.pass(id, format!("binlogs never expire on {}; {basis}", source.address));
+        }
+        if retention >= needed {
+            self.pass(id, format!("binlogs are kept {}; {basis}", human(retention)));
+        } else {
+            let remedy = if f.retention_in_seconds() {
+                format!("SET GLOBAL binlog_expire_logs_seconds = {needed}; and the same in the server's config")
+            } else {
+                format!("SET GLOBAL expire_logs_days = {}; and the same in the server's config", needed.div_ceil(86400))
+            };
+            self.fail(
+                id,
+                format!(
+                    "binlogs expire after {} on {}: shorter than the full sync may take, and a task that outlives its binlog has to start over; {basis}",
+                    human(retention),
+                    source.address
+                ),
+                remedy,
+            );
+        }
+    }
+
+    /// Item 13: a source that is itself written by replication (another ferry task, or a native
+    /// replica) must log what it applies, or the changes never reach this task.
+    async fn cascade(&mut self) {
+        let id = "cascade";
+        if !self.spec.incremental {
+            return self.skip(id, "incremental: false: the binlog is not read");
+        }
+        let (Some(mut src), Some(f)) = (self.src.take(), self.src_flavor.clone()) else {
+            return self.unreachable(&[id], Role::Source);
+        };
+        let source = self.source.clone();
+        let r = async {
+            let mut why = Vec::new();
+            // ferry's metadata: a schema with its checkpoints and copy tables, holding a checkpoint.
+            let metas: Vec<String> = src
+                .query(
+                    "SELECT TABLE_SCHEMA FROM information_schema.TABLES WHERE TABLE_NAME IN ('checkpoints', 'copy_chunks') \
+                     GROUP BY TABLE_SCHEMA HAVING COUNT(*) = 2",
+                )
+                .await
+                .map_err(source.err("looking for ferry metadata on the source"))?;
+            for m in metas {
+                let n: Option<u64> = src.query_first(format!("SELECT COUNT(*) FROM {}", qt(&m, "checkpoints"))).await.ok().flatten();
+                if n.unwrap_or(0) > 0 {
+                    why.push(format!("it is the target of another ferry task (checkpoints in {m})"));
+                }
+            }
+            let stmt = f.replica_status_statement();
+            let unknown = match src.query::<mysql_async::Row, _>(stmt).await {
+                Ok(rows) if !rows.is_empty() => {
+                    why.push("it is a replica".to_string());
+                    false
+                }
+                Ok(_) => false,
+                Err(_) => true,
+            };
+            let var = f.replica_updates_variable();
+            let vars = global_vars(&source, &mut src, &[var]).await?;
+            Ok::<_, Error>((why, unknown, var, is_on(vars.get(var))))
+        }
+        .await;
+        self.src = Some(src);
+        let (why, unknown, var, on) = match r {
+            Ok(v) => v,
+            Err(e) => return self.broken(id, e),
+        };
+        if on {
+            self.pass(id, format!("{var} is ON: the source logs what it applies"));
+        } else if why.is_empty() {
+            let extra = if unknown { format!(" (could not run {}: replica state unknown)", f.replica_status_statement()) } else { String::new() };
+            self.pass(id, format!("the source is not written by replication{extra}"));
+        } else {
+            self.fail(
+                id,
+                format!("the source {} is written by replication ({}), and {var} is OFF: what it applies would not reach its binlog", source.address, why.join("; ")),
+                format!("start the source with {var}=ON (and log_bin); it cannot be changed at runtime"),
+            );
+        }
+    }
+
+    async fn current_user(server: &Server, conn: &mut Conn) -> String {
+        let u: Option<String> = conn.query_first("SELECT CURRENT_USER()").await.map_err(server.err("CURRENT_USER()")).ok().flatten();
+        match u.as_deref().and_then(|u| u.rsplit_once('@')) {
+            Some((user, host)) => format!("{}@{}", lit(user), lit(host)),
+            None => "'user'@'host'".to_string(),
+        }
+    }
+
+    /// Item 5, source side.
+    async fn source_privileges(&mut self) {
+        let id = "source-privileges";
+        let (Some(mut src), Some(f)) = (self.src.take(), self.src_flavor.clone()) else {
+            return self.unreachable(&[id], Role::Source);
+        };
+        let source = self.source.clone();
+        let user = Self::current_user(&source, &mut src).await;
+        let grants = read_grants(&mut src).await;
+        // (privilege, scope) pairs still missing.
+        let mut missing: BTreeSet<(String, String)> = BTreeSet::new();
+        let mut tried_fail: Vec<String> = Vec::new();
+        let parsed = !grants.is_empty();
+        let want = |missing: &mut BTreeSet<(String, String)>, p: &str, db: Option<&str>, table: Option<&str>| {
+            if parsed && !has_privilege(&grants, p, db, table) {
+                missing.insert((p.to_string(), scope(db, table)));
+            }
+        };
+        for d in &self.dbs {
+            if d.whole {
+                // A whole database brings its views (those there now, and those created later);
+                // a user may not even see a view it lacks privileges on.
+                want(&mut missing, "SELECT", Some(&d.src), None);
+                want(&mut missing, "SHOW VIEW", Some(&d.src), None);
+                let views = catalog::views(&source, &mut src, &d.src).await.unwrap_or_default();
+                if !views.is_empty() {
+                    let sql = format!("SHOW CREATE VIEW {}", qt(&d.src, &views[0]));
+                    if let Err(e) = src.query_drop(&sql).await.map_err(source.err(sql.clone()))
+                        && denied(server_code(&e))
+                    {
+                        missing.insert(("SHOW VIEW".into(), scope(Some(&d.src), None)));
+                        tried_fail.push(e.to_string());
+                    }
+                }
+            }
+        }
+        for t in self.tables.iter().take(500) {
+            let whole = self.dbs.iter().any(|d| d.src == t.src_db && d.whole);
+            if !whole {
+                want(&mut missing, "SELECT", Some(&t.src_db), Some(&t.src_table));
+            }
+            let sql = format!("SELECT * FROM {} LIMIT 0", qt(&t.src_db, &t.src_table));
+            if let Err(e) = src.query_drop(&sql).await.map_err(source.err(sql.clone())) {
+                if denied(server_code(&e)) {
+                    let sc = if whole { scope(Some(&t.src_db), None) } else { scope(Some(&t.src_db), Some(&t.src_table)) };
+                    missing.insert(("SELECT".into(), sc));
+                    tried_fail.push(e.to_string());
+                }
+            } else if parsed {
+                // The server let it through (a role, a wildcard we read differently): it is there.
+                missing.retain(|(p, s)| !(p == "SELECT" && (*s == scope(Some(&t.src_db), Some(&t.src_table)))));
+            }
+        }
+        for p in f.snapshot_privileges() {
+            if self.spec.initial_sync.data {
+                want(&mut missing, p, None, None);
+            }
+        }
+        if self.spec.incremental {
+            let monitor = f.binlog_monitor_privilege();
+            if parsed && !has_privilege(&grants, monitor, None, None) && !has_privilege(&grants, "REPLICATION CLIENT", None, None) {
+                missing.insert((monitor.to_string(), "*.*".into()));
+            }
+            let stmt = f.binlog_status_statement();
+            let status = src.query_first::<mysql_async::Row, _>(stmt).await.map_err(source.err(stmt));
+            let mut pos = None;
+            match status {
+                Err(e) if denied(server_code(&e)) => {
+                    missing.insert((monitor.to_string(), "*.*".into()));
+                    tried_fail.push(e.to_string());
+                }
+                Ok(Some(row)) => {
+                    missing.remove(&(monitor.to_string(), "*.*".to_string()));
+                    pos = Some((row.get::<String, _>(0).unwrap_or_default(), row.get::<u64, _>(1).unwrap_or(4)));
+                }
+                _ => {}
+            }
+            if parsed && !has_privilege(&grants, "REPLICATION SLAVE", None, None) {
+                // SHOW GRANTS may not show everything (roles not active by default): ask the server.
+                match try_binlog_dump(&source, pos).await {
+                    Some(true) => {}
+                    Some(false) => {
+                        missing.insert(("REPLICATION SLAVE".into(), "*.*".into()));
+                    }
+                    None => {
+                        missing.insert(("REPLICATION SLAVE".into(), "*.*".into()));
+                    }
+                }
+            }
+        }
+        self.src = Some(src);
+        if missing.is_empty() {
+            let how = if parsed { "SHOW GRANTS and trial reads" } else { "trial reads (SHOW GRANTS could not be read)" };
+            return self.pass(id, format!("{user} has what the task needs on the source ({how})"));
+        }
+        let (list, remedy) = grant_statements(&missing, &user);
+        let mut msg = format!("{user} on the source {} lacks {list}", source.address);
+        if !tried_fail.is_empty() {
+            msg.push_str(&format!(" (tried: {})", tried_fail.first().cloned().unwrap_or_default()));
+        }
+        self.fail(id, msg, remedy);
+    }
+
+    /// Item 5, target side: ALL on the target databases and ferry's metadata database, checked in
+    /// SHOW GRANTS and by creating and dropping a scratch table in each.
+    async fn target_privileges(&mut self) {
+        let id = "target-privileges";
+        let Some(mut tgt) = self.tgt.take() else {
+            return self.unreachable(&[id], Role::Target);
+        };
+        let target = self.target.clone();
+        let user = Self::current_user(&target, &mut tgt).await;
+        let grants = read_grants(&mut tgt).await;
+        let parsed = !grants.is_empty();
+        let mut dbs: Vec<String> = Vec::new();
+        for d in &self.dbs {
+            if !dbs.contains(&d.dst) {
+                dbs.push(d.dst.clone());
+            }
+        }
+        dbs.push(self.spec.metadata_database.clone());
+        let mut missing: BTreeSet<(String, String)> = BTreeSet::new();
+        let mut tried_fail = Vec::new();
+        for db in &dbs {
+            if parsed {
+                for p in TARGET_PRIVILEGES {
+                    if !has_privilege(&grants, p, Some(db), None) {
+                        missing.insert(("ALL PRIVILEGES".into(), scope(Some(db), None)));
+                        break;
+                    }
+                }
+            }
+            if let Err(e) = try_create_drop(&target, &mut tgt, db).await {
+                if denied(server_code(&e)) {
+                    missing.insert(("ALL PRIVILEGES".into(), scope(Some(db), None)));
+                }
+                tried_fail.push(e.to_string());
+            }
+        }
+        self.tgt = Some(tgt);
+        if missing.is_empty() && tried_fail.is_empty() {
+            return self.pass(id, format!("{user} may create, write and drop in {}", dbs.join(", ")));
+        }
+        let (list, remedy) = if missing.is_empty() {
+            ("nothing in SHOW GRANTS, but a trial failed".to_string(), "see the message".to_string())
+        } else {
+            grant_statements(&missing, &user)
+        };
+        let mut msg = format!("{user} on the target {} lacks {list}", target.address);
+        if let Some(t) = tried_fail.first() {
+            msg.push_str(&format!(" (tried: {t})"));
+        }
+        self.fail(id, msg, remedy);
+    }
+
+    async fn local_infile(&mut self) {
+        let id = "target-local-infile";
+        if !self.spec.initial_sync.data {
+            return self.skip(id, "initialSync.data: false: no rows are loaded");
+        }
+        let Some(mut tgt) = self.tgt.take() else {
+            return self.unreachable(&[id], Role::Target);
+        };
+        let v: std::result::Result<Option<i64>, _> = tgt.query_first("SELECT @@GLOBAL.local_infile").await;
+        self.tgt = Some(tgt);
+        match v {
+            Ok(Some(1)) => self.pass(id, "local_infile is ON"),
+            Ok(_) => self.fail(
+                id,
+                format!("local_infile is OFF on the target {}; ferry loads rows with LOAD DATA LOCAL", self.target.address),
+                "SET GLOBAL local_infile = 1; and local_infile=1 in the server's config",
+            ),
+            Err(e) => self.broken(id, self.target.err("SELECT @@local_infile")(e)),
+        }
+    }
+
+    /// Item 7: same-name tables (and views of whole databases) on the target, after name mapping.
+    /// Tables this task recorded as its own (a resumed task) do not count.
+    async fn existing_tables(&mut self) {
+        let id = "existing-tables";
+        if !self.spec.initial_sync.schema {
+            return self.skip(id, "initialSync.schema: false: the tables are expected to exist on the target");
+        }
+        let Some(mut tgt) = self.tgt.take() else {
+            return self.unreachable(&[id], Role::Target);
+        };
+        if self.src.is_none() {
+            self.tgt = Some(tgt);
+            return self.unreachable(&[id], Role::Source);
+        }
+        let target = self.target.clone();
+        let ours = own_tables(&mut tgt, &self.spec.metadata_database, &self.task.id()).await;
+        let mut present: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
+        let mut clashes = Vec::new();
+        let mut err = None;
+        for t in &self.tables {
+            if !present.contains_key(&t.dst_db) {
+                match catalog::existing_relations(&target, &mut tgt, &t.dst_db).await {
+                    Ok(v) => {
+                        present.insert(t.dst_db.clone(), v.into_iter().collect());
+                    }
+                    Err(e) => {
+                        err = Some(e);
+                        break;
+                    }
+                }
+            }
+            if present[&t.dst_db].contains(&t.dst_table)
+                && !ours.contains(&(t.src_db.clone(), t.src_table.clone()))
+                && !clashes.contains(&t.target_name())
+            {
+                clashes.push(t.target_name());
+            }
+        }
+        // Views come along with whole databases.
+        if err.is_none()
+            && let Some(mut src) = self.src.take()
+        {
+            for d in self.dbs.iter().filter(|d| d.whole) {
+                let views = catalog::views(&self.source, &mut src, &d.src).await.unwrap_or_default();
+                if views.is_empty() {
+                    continue;
+                }
+                let there: BTreeSet<String> =
+                    catalog::existing_relations(&target, &mut tgt, &d.dst).await.unwrap_or_default().into_iter().collect();
+                clashes.extend(views.iter().filter(|v| there.contains(*v)).map(|v| format!("{}.{v} (view)", d.dst)));
+            }
+            self.src = Some(src);
+        }
+        self.tgt = Some(tgt);
+        if let Some(e) = err {
+            return self.broken(id, e);
+        }
+        if clashes.is_empty() {
+            return self.pass(id, format!("none of the {} target table(s) exists on the target yet", self.tables.len()));
+        }
+        let drops = clashes
+            .iter()
+            .filter(|c| !c.ends_with("(view)"))
+            .filter_map(|c| c.split_once('.'))
+            .map(|(d, t)| format!("DROP TABLE {};", qt(d, t)))
+            .collect::<Vec<_>>()
+            .join(" ");
+        match self.spec.existing_tables {
+            ExistingTables::PrecheckAndIntercept => self.fail(
+                id,
+                format!(
+                    "existingTables: PrecheckAndIntercept and {} already exist on the target {}",
+                    clashes.join(", "),
+                    target.address
+                ),
+                format!("drop them ({drops}), map the tables to other names (rename in spec.objects), or set spec.existingTables: Ignore to keep and fill them"),
+            ),
+            ExistingTables::Ignore => self.fail(
+                id,
+                format!(
+                    "{} already exist on the target {}; existingTables: Ignore keeps them: rows whose key is already there keep the target's values, and only the columns both sides share are copied",
+                    clashes.join(", "),
+                    target.address
+                ),
+                "nothing, if keeping them is intended; else drop them or accept with spec.precheck.skip: [existing-tables]",
+            ),
+        }
+    }
+
+    /// Item 6.
+    async fn primary_keys(&mut self) {
+        let id = "primary-keys";
+        let Some(mut src) = self.src.take() else {
+            return self.unreachable(&[id], Role::Source);
+        };
+        let source = self.source.clone();
+        let mut keyless = Vec::new();
+        let mut err = None;
+        for t in &self.tables {
+            match catalog::table(&source, &mut src, &t.src_db, &t.src_table).await {
+                Ok(tab) if tab.key.is_none() => keyless.push(t.source_name()),
+                Ok(_) => {}
+                Err(e) => {
+                    err = Some(e);
+                    break;
+                }
+            }
+        }
+        self.src = Some(src);
+        if let Some(e) = err {
+            return self.broken(id, e);
+        }
+        if keyless.is_empty() {
+            return self.pass(id, "every selected table has a primary key or a unique key on NOT NULL columns");
+        }
+        let remedy = keyless
+            .iter()
+            .filter_map(|n| n.split_once('.'))
+            .map(|(d, t)| format!("ALTER TABLE {} ADD COLUMN ferry_id BIGINT UNSIGNED NOT NULL AUTO_INCREMENT PRIMARY KEY;", qt(d, t)))
+            .collect::<Vec<_>>()
+            .join(" ");
+        self.fail(
+            id,
+            format!(
+                "{} have no primary key and no unique key on NOT NULL columns: ferry copies each in one piece (no parallel ranges, no resume inside it) and applies their changes by matching every column, one row at a time; identical rows are indistinguishable",
+                keyless.join(", ")
+            ),
+            format!("add a key on the source if you can ({remedy}), or accept with spec.precheck.skip: [primary-keys]"),
+        );
+    }
+
+    /// Item 10.
+    async fn foreign_keys(&mut self) {
+        let id = "foreign-keys";
+        let Some(mut src) = self.src.take() else {
+            return self.unreachable(&[id], Role::Source);
+        };
+        let source = self.source.clone();
+        let selected: BTreeSet<(String, String)> = self.tables.iter().map(|t| (t.src_db.clone(), t.src_table.clone())).collect();
+        let mut orphans = Vec::new();
+        let mut remedies = Vec::new();
+        let mut err = None;
+        for d in &self.dbs {
+            let rows: std::result::Result<Vec<(String, String, String, String)>, _> = src
+                .exec(
+                    "SELECT TABLE_NAME, CONSTRAINT_NAME, UNIQUE_CONSTRAINT_SCHEMA, REFERENCED_TABLE_NAME \
+                     FROM information_schema.REFERENTIAL_CONSTRAINTS WHERE CONSTRAINT_SCHEMA = ? ORDER BY TABLE_NAME, CONSTRAINT_NAME",
+                    (&d.src,),
+                )
+                .await;
+            match rows {
+                Ok(rows) => {
+                    for (child, fk, pdb, parent) in rows {
+                        if !selected.contains(&(d.src.clone(), child.clone())) || selected.contains(&(pdb.clone(), parent.clone())) {
+                            continue;
+                        }
+                        orphans.push(format!("{}.{child} ({fk}) references {pdb}.{parent}", d.src));
+                        let dst = self.tables.iter().find(|t| t.src_db == d.src && t.src_table == child).map(|t| (t.dst_db.clone(), t.dst_table.clone()));
+                        if let Some((dd, dt)) = dst {
+                            remedies.push(format!("ALTER TABLE {} DROP FOREIGN KEY {};", qt(&dd, &dt), q(&fk)));
+                        }
+                    }
+                }
+                Err(e) => {
+                    err = Some(source.err("reading foreign keys")(e));
+                    break;
+                }
+            }
+        }
+        self.src = Some(src);
+        if let Some(e) = err {
+            return self.broken(id, e);
+        }
+        if orphans.is_empty() {
+            return self.pass(id, "every foreign key of a selected table references a selected table");
+        }
+        self.fail(
+            id,
+            format!(
+                "{}, which is not selected: ferry writes with foreign_key_checks=0, so child rows arrive without their parents and the constraint does not hold on the target",
+                orphans.join("; ")
+            ),
+            format!("select the parent tables too (spec.objects), or drop the constraints on the target after the schema sync ({})", remedies.join(" ")),
+        );
+    }
+
+    /// Item 9.
+    async fn triggers(&mut self) {
+        let id = "source-triggers";
+        let Some(mut src) = self.src.take() else {
+            return self.unreachable(&[id], Role::Source);
+        };
+        let rows: std::result::Result<Vec<(String, String, String, String, String)>, _> = src
+            .query(
+                "SELECT TRIGGER_SCHEMA, TRIGGER_NAME, EVENT_OBJECT_SCHEMA, EVENT_OBJECT_TABLE, ACTION_STATEMENT \
+                 FROM information_schema.TRIGGERS ORDER BY TRIGGER_SCHEMA, TRIGGER_NAME",
+            )
+            .await;
+        self.src = Some(src);
+        let rows = match rows {
+            Ok(r) => r,
+            Err(e) => return self.broken(id, self.source.err("reading triggers")(e)),
+        };
+        let selected: BTreeSet<(String, String)> = self.tables.iter().map(|t| (t.src_db.clone(), t.src_table.clone())).collect();
+        let mut found = Vec::new();
+        for (tdb, name, edb, etable, body) in rows {
+            let on_selected = selected.contains(&(edb.clone(), etable.clone()));
+            let body_lc = body.to_lowercase();
+            let writes: Vec<String> = self
+                .tables
+                .iter()
+                .filter(|t| mentions(&body_lc, &t.src_table.to_lowercase()) && (t.src_db == tdb || mentions(&body_lc, &t.src_db.to_lowercase())))
+                .map(|t| t.source_name())
+                .collect();
+            if on_selected || !writes.is_empty() {
+                let mut s = format!("{tdb}.{name} on {edb}.{etable}");
+                if !writes.is_empty() {
+                    s.push_str(&format!(" (mentions {})", writes.join(", ")));
+                }
+                found.push(s);
+            }
+        }
+        if found.is_empty() {
+            return self.pass(id, "no trigger on the source touches the selected tables");
+        }
+        self.fail(
+            id,
+            format!(
+                "triggers touch the selected tables: {}. Their effects reach the target through the binlog as row changes, so ferry does not create triggers during the sync (they would apply twice)",
+                found.join("; ")
+            ),
+            "nothing during the sync; create the triggers on the target at cut-over (status.schemaSync.deferredTriggers lists them), or accept with spec.precheck.skip: [source-triggers]",
+        );
+    }
+
+    /// Item 11.
+    async fn charsets(&mut self) {
+        let id = "charsets";
+        let Some(mut src) = self.src.take() else {
+            return self.unreachable(&[id], Role::Source);
+        };
+        let Some(mut tgt) = self.tgt.take() else {
+            self.src = Some(src);
+            return self.unreachable(&[id], Role::Target);
+        };
+        let source = self.source.clone();
+        let target = self.target.clone();
+        let r = async {
+            // collation -> (charset, first user)
+            let mut used: BTreeMap<String, (String, String)> = BTreeMap::new();
+            for d in &self.dbs {
+                let row: Option<(String, String)> = src
+                    .exec_first(
+                        "SELECT DEFAULT_CHARACTER_SET_NAME, DEFAULT_COLLATION_NAME FROM information_schema.SCHEMATA WHERE SCHEMA_NAME = ?",
+                        (&d.src,),
+                    )
+                    .await
+                    .map_err(source.err("reading database collations"))?;
+                if let Some((cs, co)) = row {
+                    used.entry(co).or_insert((cs, format!("database {}", d.src)));
+                }
+                let cols: Vec<(String, String, String, String)> = src
+                    .exec(
+                        "SELECT TABLE_NAME, COLUMN_NAME, CHARACTER_SET_NAME, COLLATION_NAME FROM information_schema.COLUMNS \
+                         WHERE TABLE_SCHEMA = ? AND COLLATION_NAME IS NOT NULL AND CHARACTER_SET_NAME IS NOT NULL",
+                        (&d.src,),
+                    )
+                    .await
+                    .map_err(source.err("reading column collations"))?;
+                let tabs: Vec<(String, Option<String>)> = src
+                    .exec("SELECT TABLE_NAME, TABLE_COLLATION FROM information_schema.TABLES WHERE TABLE_SCHEMA = ?", (&d.src,))
+                    .await
+                    .map_err(source.err("reading table collations"))?;
+                let chosen = |t: &str| self.tables.iter().any(|s| s.src_db == d.src && s.src_table == t) || d.whole;
+                for (t, co) in tabs {
+                    if let Some(co) = co.filter(|_| chosen(&t)) {
+                        let cs = co.split('_').next().unwrap_or_default().to_string();
+                        used.entry(co).or_insert((cs, format!("table {}.{t}", d.src)));
+                    }
+                }
+                for (t, c, cs, co) in cols {
+                    if chosen(&t) {
+                        used.entry(co).or_insert((cs, format!("column {}.{t}.{c}", d.src)));
+                    }
+                }
+            }
+            // MariaDB 10.10+ lists its UCA 14.0 collations without a character set.
+            let have: Vec<(String, Option<String>)> = tgt
+                .query("SELECT COLLATION_NAME, CHARACTER_SET_NAME FROM information_schema.COLLATIONS")
+                .await
+                .map_err(target.err("reading the target's collations"))?;
+            let have_co: BTreeSet<String> = have.iter().map(|(c, _)| c.to_lowercase()).collect();
+            let have_cs: BTreeSet<String> = have.iter().filter_map(|(_, s)| s.as_ref().map(|s| s.to_lowercase())).collect();
+            let missing: Vec<(String, String, String)> = used
+                .into_iter()
+                .filter(|(co, _)| !have_co.contains(&co.to_lowercase()))
+                .map(|(co, (cs, who))| (co, cs, who))
+                .collect();
+            Ok::<_, Error>((missing, have_cs))
+        }
+        .await;
+        self.src = Some(src);
+        self.tgt = Some(tgt);
+        let (missing, have_cs) = match r {
+            Ok(v) => v,
+            Err(e) => return self.broken(id, e),
+        };
+        if missing.is_empty() {
+            return self.pass(id, "every character set and collation the selected objects use exists on the target");
+        }
+        let list = missing
+            .iter()
+            .map(|(co, cs, who)| {
+                if have_cs.contains(&cs.to_lowercase()) { format!("collation {co} (used by {who})") } else { format!("character set {cs} / collation {co} (used by {who})") }
+            })
+            .collect::<Vec<_>>()
+            .join(", ");
+        self.fail(
+            id,
+            format!("the target {} lacks {list}", target.address),
+            format!(
+                "use a target server that has them, or change the objects on the source to a collation the target has (e.g. ALTER TABLE ... CONVERT TO CHARACTER SET {} COLLATE <a collation from SHOW COLLATION on the target>)",
+                missing[0].1
+            ),
+        );
+    }
+
+    /// Item 12.
+    async fn server_settings(&mut self) {
+        let id = "server-settings";
+        let (Some(mut src), Some(mut tgt)) = (self.src.take(), self.tgt.take()) else {
+            return self.skip(id, "not checked: a server is not reachable");
+        };
+        let names = ["sql_mode", "time_zone", "system_time_zone", "lower_case_table_names", "explicit_defaults_for_timestamp"];
+        let (s, t) = (global_vars(&self.source, &mut src, &names).await, global_vars(&self.target, &mut tgt, &names).await);
+        self.src = Some(src);
+        self.tgt = Some(tgt);
+        let (s, t) = match (s, t) {
+            (Ok(s), Ok(t)) => (s, t),
+            (Err(e), _) | (_, Err(e)) => return self.broken(id, e),
+        };
+        let mut diffs = Vec::new();
+        let mut remedies = Vec::new();
+        let modes = |m: Option<&String>| -> BTreeSet<String> {
+            m.map(|m| m.split(',').filter(|x| !x.is_empty()).map(|x| x.trim().to_uppercase()).collect()).unwrap_or_default()
+        };
+        let (sm, tm) = (modes(s.get("sql_mode")), modes(t.get("sql_mode")));
+        if sm != tm {
+            let only_s: Vec<_> = sm.difference(&tm).cloned().collect();
+            let only_t: Vec<_> = tm.difference(&sm).cloned().collect();
+            diffs.push(format!(
+                "sql_mode differs (only on the source: {}; only on the target: {}): defaults, views and routines can behave differently",
+                if only_s.is_empty() { "-".into() } else { only_s.join(",") },
+                if only_t.is_empty() { "-".into() } else { only_t.join(",") }
+            ));
+            remedies.push(format!("SET GLOBAL sql_mode = {};", lit(s.get("sql_mode").map(String::as_str).unwrap_or(""))));
+        }
+        let tz = |v: &BTreeMap<String, String>| -> String {
+            match v.get("time_zone").map(String::as_str) {
+                Some("SYSTEM") | None => format!("SYSTEM ({})", v.get("system_time_zone").cloned().unwrap_or_default()),
+                Some(z) => z.to_string(),
+            }
+        };
+        if tz(&s) != tz(&t) {
+            diffs.push(format!(
+                "time_zone differs (source {}, target {}): NOW() and CURRENT_TIMESTAMP defaults, and TIMESTAMP values read in the server's zone, change meaning",
+                tz(&s),
+                tz(&t)
+            ));
+            let zone = s.get("time_zone").filter(|z| *z != "SYSTEM").or(s.get("system_time_zone")).cloned().unwrap_or_default();
+            remedies.push(format!("SET GLOBAL time_zone = {};", lit(&zone)));
+        }
+        let (sl, tl) = (s.get("lower_case_table_names"), t.get("lower_case_table_names"));
+        if sl != tl {
+            diffs.push(format!(
+                "lower_case_table_names differs (source {}, target {}): table names that differ only in case become one on the target, or change case",
+                sl.map(String::as_str).unwrap_or("?"),
+                tl.map(String::as_str).unwrap_or("?")
+            ));
+            remedies.push(format!(
+                "start the target with lower_case_table_names={} (read-only at runtime; MySQL 8 only at initialization)",
+                sl.map(String::as_str).unwrap_or("0")
+            ));
+        }
+        let (se, te) = (s.get("explicit_defaults_for_timestamp"), t.get("explicit_defaults_for_timestamp"));
+        if se.is_some() && te.is_some() && is_on(se) != is_on(te) {
+            diffs.push(format!(
+                "explicit_defaults_for_timestamp differs (source {}, target {}): TIMESTAMP columns created on the target get other defaults and nullability",
+                se.unwrap(),
+                te.unwrap()
+            ));
+            remedies.push(format!("SET GLOBAL explicit_defaults_for_timestamp = {};", if is_on(se) { "ON" } else { "OFF" }));
+        }
+        if diffs.is_empty() {
+            self.pass(id, "sql_mode, time_zone, lower_case_table_names and explicit_defaults_for_timestamp agree");
+        } else {
+            remedies.push("(and the same in the target's config)".into());
+            self.fail(id, diffs.join("; "), remedies.join(" "));
+        }
+    }
+
+    /// Item 8.
+    async fn free_space(&mut self) {
+        let id = "target-free-space";
+        if !self.spec.initial_sync.data {
+            self.items.push(item(id, W, PrecheckResult::Skipped, "initialSync.data: false: no rows are copied", ""));
+            return;
+        }
+        let Some(mut tgt) = self.tgt.take() else {
+            self.items.push(item(id, E, PrecheckResult::Skipped, "not checked: the target is not reachable (see target-connection)", ""));
+            return;
+        };
+        if self.src.is_none() {
+            self.tgt = Some(tgt);
+            self.items.push(item(id, E, PrecheckResult::Skipped, "not checked: the source is not reachable (see source-connection)", ""));
+            return;
+        }
+        let needed: u64 = self.tables.iter().map(|t| t.bytes).sum();
+        let datadir: Option<String> = tgt.query_first("SELECT @@datadir").await.ok().flatten();
+        // MariaDB's `disks` plugin is the only way a server tells its free space over SQL.
+        let disks: std::result::Result<Vec<(String, u64)>, _> = tgt.query("SELECT Path, Available FROM information_schema.DISKS").await;
+        self.tgt = Some(tgt);
+        let free = match (&datadir, disks) {
+            (Some(dir), Ok(d)) => d
+                .into_iter()
+                .filter(|(p, _)| dir.starts_with(p.as_str()))
+                .max_by_key(|(p, _)| p.len())
+                .map(|(_, kib)| kib * 1024),
+            _ => None,
+        };
+        let mib = |b: u64| b.div_ceil(1 << 20);
+        match free {
+            None => self.items.push(item(
+                id,
+                W,
+                PrecheckResult::Failed,
+                format!(
+                    "the target {} cannot tell its free space over SQL; the selected data takes about {} MiB on the source (data and indexes)",
+                    self.target.address,
+                    mib(needed)
+                ),
+                "make sure the target's data folder has that much free, or on MariaDB INSTALL SONAME 'disks'; so the precheck can see it; accept with spec.precheck.skip: [target-free-space]",
+            )),
+            Some(f) if f >= needed + needed / 5 => self.items.push(item(
+                id,
+                E,
+                PrecheckResult::Passed,
+                format!("{} MiB free on the target for about {} MiB of data", mib(f), mib(needed)),
+                "",
+            )),
+            Some(f) => self.items.push(item(
+                id,
+                E,
+                PrecheckResult::Failed,
+                format!(
+                    "{} MiB free on the target {}, the selected data takes about {} MiB (plus 20% headroom)",
+                    mib(f),
+                    self.target.address,
+                    mib(needed)
+                ),
+                "free space on the target's data volume or grow it, or select less data",
+            )),
+        }
+    }
+}
+
+/// Privileges ferry's target sessions use in its databases (what ALL covers).
+const TARGET_PRIVILEGES: &[&str] = &[
+    "SELECT", "INSERT", "UPDATE", "DELETE", "CREATE", "DROP", "ALTER", "INDEX", "CREATE VIEW", "SHOW VIEW", "CREATE ROUTINE",
+    "ALTER ROUTINE", "TRIGGER", "REFERENCES",
+];
+
+fn human(secs: u64) -> String {
+    if secs >= 86400 {
+        format!("{:.1} d", secs as f64 / 86400.0)
+    } else if secs >= 3600 {
+        format!("{:.1} h", secs as f64 / 3600.0)
+    } else {
+        format!("{secs} s")
+    }
+}
+
+/// Whether `name` occurs in `body` as a whole word (identifiers: letters, digits, `_`, `$`).
+fn mentions(body: &str, name: &str) -> bool {
+    let word = |c: char| c.is_alphanumeric() || c == '_' || c == '$';
+    body.match_indices(name).any(|(i, _)| {
+        let before = body[..i].chars().next_back();
+        let after = body[i + name.len()..].chars().next();
+        !before.is_some_and(word) && !after.is_some_and(word)
+    })
+}
+
+/// The tables this task recorded on the target (a re-run's own tables are not "existing").
+async fn own_tables(conn: &mut Conn, meta_db: &str, task: &str) -> BTreeSet<(String, String)> {
+    let sql = format!("SELECT src_db, src_table FROM {} WHERE task = ?", qt(meta_db, "copy_tables"));
+    conn.exec::<(String, String), _, _>(sql, (task,)).await.map(|v| v.into_iter().collect()).unwrap_or_default()
+}
+
+/// Creates and drops a scratch table in `db` (and `db` itself when it is not there yet).
+async fn try_create_drop(target: &Server, conn: &mut Conn, db: &str) -> Result<()> {
+    let exists: Option<String> = conn
+        .exec_first("SELECT SCHEMA_NAME FROM information_schema.SCHEMATA WHERE SCHEMA_NAME = ?", (db,))
+        .await
+        .map_err(target.err("listing databases"))?;
+    let scratch = qt(db, &format!("ferry_precheck_{}", std::process::id()));
+    let mut steps = Vec::new();
+    if exists.is_none() {
+        steps.push(format!("CREATE DATABASE {}", q(db)));
+    }
+    steps.push(format!("CREATE TABLE {scratch} (id INT NOT NULL PRIMARY KEY) ENGINE=InnoDB"));
+    steps.push(format!("INSERT INTO {scratch} VALUES (1)"));
+    steps.push(format!("ALTER TABLE {scratch} ADD KEY ferry_k (id)"));
+    steps.push(format!("DROP TABLE {scratch}"));
+    if exists.is_none() {
+        steps.push(format!("DROP DATABASE {}", q(db)));
+    }
+    let mut result = Ok(());
+    for s in &steps {
+        if let Err(e) = conn.query_drop(s).await {
+            result = Err(target.err(s.clone())(e));
+            break;
+        }
+    }
+    // Leave nothing behind, whatever step failed.
+    let _ = conn.query_drop(format!("DROP TABLE IF EXISTS {scratch}")).await;
+    if exists.is_none() {
+        let _ = conn.query_drop(format!("DROP DATABASE IF EXISTS {}", q(db))).await;
+    }
+    result
+}
+
+/// Opens a non-blocking binlog dump (server id 0: it registers no replica and kicks none off)
+/// and reads one event. Some(false): refused for lack of REPLICATION SLAVE.
+async fn try_binlog_dump(source: &Server, pos: Option<(String, u64)>) -> Option<bool> {
+    let conn = source.connect(Session::Control).await.ok()?;
+    let (file, p) = pos.unwrap_or_default();
+    let req = BinlogStreamRequest::new(0).with_non_blocking().with_filename(file.as_bytes()).with_pos(p.max(4));
+    let mut stream = match conn.get_binlog_stream(req).await {
+        Ok(s) => s,
+        Err(mysql_async::Error::Server(e)) if denied(Some(e.code)) => return Some(false),
+        Err(e) => {
+            debug!(error = %e, "binlog dump trial");
+            return None;
+        }
+    };
+    let first = tokio::time::timeout(std::time::Duration::from_secs(5), stream.next()).await;
+    let r = match first {
+        Ok(Some(Err(mysql_async::Error::Server(e)))) if denied(Some(e.code)) => Some(false),
+        Ok(Some(Ok(_))) | Ok(None) => Some(true),
+        other => {
+            debug!(?other, "binlog dump trial");
+            None
+        }
+    };
+    let _ = stream.close().await;
+    r
+}
+
+// ---- SHOW GRANTS ------------------------------------------------------------------------------
+
+/// One `GRANT privileges ON db.table` line (roles' lines included: MariaDB lists the default
+/// role's grants after the user's).
+#[derive(Clone, Debug, PartialEq)]
+pub struct Grant {
+    /// Upper case; `ALL PRIVILEGES` as `ALL`. Column-level grants are left out.
+    pub privileges: Vec<String>,
+    /// None for `*`.
+    pub db: Option<String>,
+    pub table: Option<String>,
+}
+
+async fn read_grants(conn: &mut Conn) -> Vec<Grant> {
+    let lines: Vec<String> = conn.query("SHOW GRANTS").await.unwrap_or_default();
+    lines.iter().filter_map(|l| parse_grant(l)).collect()
+}
+
+/// Parses one SHOW GRANTS line; None for role grants, PROXY and routine grants.
+pub fn parse_grant(line: &str) -> Option<Grant> {
+    let rest = line.trim().strip_prefix("GRANT ")?;
+    // The privilege list ends at the first " ON " outside parentheses (column lists).
+    let mut depth = 0;
+    let bytes = rest.as_bytes();
+    let mut on_at = None;
+    for i in 0..bytes.len() {
+        match bytes[i] {
+            b'(' => depth += 1,
+            b')' => depth -= 1,
+            b' ' if depth == 0 && rest[i..].starts_with(" ON ") => {
+                on_at = Some(i);
+                break;
+            }
+            _ => {}
+        }
+    }
+    let on_at = on_at?;
+    let privs_text = &rest[..on_at];
+    let object = rest[on_at + 4..].trim_start();
+    if object.starts_with("FUNCTION ") || object.starts_with("PROCEDURE ") || object.starts_with("PACKAGE ") {
+        return None;
+    }
+    let (db, after) = ident_or_star(object)?;
+    let after = after.strip_prefix('.')?;
+    let (table, after) = ident_or_star(after)?;
+    if !after.trim_start().starts_with("TO ") {
+        return None;
+    }
+    let mut privileges = Vec::new();
+    let mut depth = 0;
+    let mut cur = String::new();
+    for ch in privs_text.chars() {
+        match ch {
+            '(' => {
+                depth += 1;
+                cur.push(ch);
+            }
+            ')' => {
+                depth -= 1;
+                cur.push(ch);
+            }
+            ',' if depth == 0 => {
+                privileges.push(std::mem::take(&mut cur));
+            }
+            _ => cur.push(ch),
+        }
+    }
+    privileges.push(cur);
+    let privileges = privileges
+        .into_iter()
+        .map(|p| p.trim().to_uppercase())
+        .filter(|p| !p.contains('(') && !p.is_empty())
+        .map(|p| if p == "ALL PRIVILEGES" { "ALL".to_string() } else { p })
+        .collect();
+    Some(Grant { privileges, db, table })
+}
+
+/// `*`, `` `name` `` or a bare name; returns the name (None for `*`) and the rest.
+fn ident_or_star(s: &str) -> Option<(Option<String>, &str)> {
+    if let Some(r) = s.strip_prefix('*') {
+        return Some((None, r));
+    }
+    if let Some(r) = s.strip_prefix('`') {
+        let mut name = String::new();
+        let mut chars = r.char_indices().peekable();
+        while let Some((i, c)) = chars.next() {
+            if c == '`' {
+                if matches!(chars.peek(), Some((_, '`'))) {
+                    chars.next();
+                    name.push('`');
+                    continue;
+                }
+                return Some((Some(name), &r[i + 1..]));
+            }
+            name.push(c);
+        }
+        return None;
+    }
+    let end = s.find(|c: char| c == '.' || c.is_whitespace()).unwrap_or(s.len());
+    if end == 0 {
+        return None;
+    }
+    Some((Some(s[..end].to_string()), &s[end..]))
+}
+
+/// A GRANT's database name is a LIKE pattern (`%`, `_`, `\` escapes).
+fn db_pattern_matches(pattern: &str, name: &str) -> bool {
+    fn go(p: &[char], n: &[char]) -> bool {
+        match p.first() {
+            None => n.is_empty(),
+            Some('%') => (0..=n.len()).any(|i| go(&p[1..], &n[i..])),
+            Some('_') => !n.is_empty() && go(&p[1..], &n[1..]),
+            Some('\\') if p.len() > 1 => !n.is_empty() && n[0] == p[1] && go(&p[2..], &n[1..]),
+            Some(c) => !n.is_empty() && n[0] == *c && go(&p[1..], &n[1..]),
+        }
+    }
+    let p: Vec<char> = pattern.chars().collect();
+    let n: Vec<char> = name.chars().collect();
+    go(&p, &n)
+}
+
+/// Whether `privilege` on `db`.`table` (None: any/all) is granted, directly or through ALL, at the
+/// global, database or table level.
+pub fn has_privilege(grants: &[Grant], privilege: &str, db: Option<&str>, table: Option<&str>) -> bool {
+    grants.iter().any(|g| {
+        let covers = match (&g.db, &g.table, db, table) {
+            (None, _, _, _) => true,
+            (Some(_), _, None, _) => false,
+            (Some(gd), None, Some(d), _) => db_pattern_matches(gd, d),
+            (Some(gd), Some(gt), Some(d), Some(t)) => gd == d && gt == t,
+            (Some(_), Some(_), Some(_), None) => false,
+        };
+        covers && g.privileges.iter().any(|p| p == "ALL" || p == privilege)
+    })
+}
+
+fn scope(db: Option<&str>, table: Option<&str>) -> String {
+    match (db, table) {
+        (None, _) => "*.*".into(),
+        (Some(d), None) => format!("{}.*", q(d)),
+        (Some(d), Some(t)) => qt(d, t),
+    }
+}
+
+/// "SELECT on `shop`.*, REPLICATION SLAVE on *.*" and the GRANT statements that fix it.
+fn grant_statements(missing: &BTreeSet<(String, String)>, user: &str) -> (String, String) {
+    let mut by_scope: BTreeMap<&str, Vec<&str>> = BTreeMap::new();
+    for (p, s) in missing {
+        by_scope.entry(s).or_default().push(p);
+    }
+    let list = by_scope.iter().map(|(s, ps)| format!("{} on {s}", ps.join(", "))).collect::<Vec<_>>().join(", ");
+    let stmts = by_scope.iter().map(|(s, ps)| format!("GRANT {} ON {s} TO {user};", ps.join(", "))).collect::<Vec<_>>().join(" ");
+    (list, stmts)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_grant_lines() {
+        let g = parse_grant("GRANT SELECT, REPLICATION SLAVE, BINLOG MONITOR ON *.* TO `u`@`%` IDENTIFIED BY PASSWORD '*D8'").unwrap();
+        assert_eq!(g, Grant { privileges: vec!["SELECT".into(), "REPLICATION SLAVE".into(), "BINLOG MONITOR".into()], db: None, table: None });
+        let g = parse_grant("GRANT ALL PRIVILEGES ON `sh_p%`.* TO `u`@`%` WITH GRANT OPTION").unwrap();
+        assert_eq!((g.privileges, g.db, g.table), (vec!["ALL".to_string()], Some("sh_p%".to_string()), None));
+        let g = parse_grant("GRANT SELECT (a, b), INSERT ON `shop`.`t` TO 'u'@'%'").unwrap();
+        assert_eq!((g.privileges, g.table), (vec!["INSERT".to_string()], Some("t".to_string())));
+        assert!(parse_grant("GRANT `r1` TO `u`@`%`").is_none());
+        assert!(parse_grant("GRANT EXECUTE ON PROCEDURE `db`.`p` TO `u`@`%`").is_none());
+        let g = parse_grant("GRANT SELECT ON shop.* TO `u`@`%`").unwrap();
+        assert_eq!(g.db.as_deref(), Some("shop"));
+    }
+
+    #[test]
+    fn privileges_cover_levels_and_patterns() {
+        let grants: Vec<Grant> = [
+            "GRANT SELECT ON `sh\\_p%`.* TO `u`@`%`",
+            "GRANT INSERT ON `crm`.`t` TO `u`@`%`",
+            "GRANT REPLICATION SLAVE ON *.* TO `u`@`%`",
+        ]
+        .iter()
+        .filter_map(|l| parse_grant(l))
+        .collect();
+        assert!(has_privilege(&grants, "SELECT", Some("sh_prod"), Some("x")));
+        assert!(!has_privilege(&grants, "SELECT", Some("shXprod"), None), "an escaped _ is literal");
+        assert!(has_privilege(&grants, "INSERT", Some("crm"), Some("t")));
+        assert!(!has_privilege(&grants, "INSERT", Some("crm"), None));
+        assert!(has_privilege(&grants, "REPLICATION SLAVE", None, None));
+        assert!(!has_privilege(&grants, "SELECT", None, None));
+    }
+
+    #[test]
+    fn skip_list_refuses_errors_and_unknown_ids() {
+        let spec = |tail: &str| -> SyncTaskSpec {
+            serde_saphyr::from_str(&format!(
+                "source: {{host: a, credentialsSecret: s}}\ntarget: {{host: b, credentialsSecret: t}}\nobjects: [{{database: d}}]\n{tail}"
+            ))
+            .unwrap()
+        };
+        assert!(validate_skip(&spec("precheck: {skip: [primary-keys, target-free-space]}")).is_ok());
+        let e = validate_skip(&spec("precheck: {skip: [primary-keys, binlog-format]}")).unwrap_err().to_string();
+        assert!(e.starts_with("spec.precheck.skip[1]") && e.contains("cannot be skipped"), "{e}");
+        let e = validate_skip(&spec("precheck: {skip: [nope]}")).unwrap_err().to_string();
+        assert!(e.contains("spec.precheck.skip[0]") && e.contains("binlog-format"), "{e}");
+        assert!(validate_skip(&spec("precheck: {skip: [existing-tables]}")).is_err());
+        assert!(validate_skip(&spec("existingTables: Ignore\nprecheck: {skip: [existing-tables]}")).is_ok());
+    }
+
+    #[test]
+    fn word_mentions() {
+        assert!(mentions("insert into shop.orders values (1)", "orders"));
+        assert!(!mentions("insert into shop.orders_v2 values (1)", "orders"));
+    }
+}
