@@ -18,7 +18,7 @@
 # Prints rows/s of both, the ratio, ferry's peak RSS and the lag percentiles.
 #
 # Environment: TABLES (4), TABLE_SIZE (250000), EVENTS (50000), THREADS (2: sysbench threads),
-# LAG_SECONDS (30), LAG_RATE (default: half of ferry's measured transactions/s), REPLICA_THREADS (0: the replica's slave_parallel_threads, MariaDB's default),
+# LAG_SECONDS (30), PARALLELISM (4: ferry's apply lanes, engine.parallelism), LAG_RATE (default: half of ferry's measured transactions/s), REPLICA_THREADS (0: the replica's slave_parallel_threads, MariaDB's default),
 # TOOLS ("ferry replica"), LAB_BUFFER_POOL (512M), BENCH_SOURCE_PORT (33073), BENCH_TARGET_PORT (33074),
 # FERRY_BIN (default: a release build of this tree).
 set -euo pipefail
@@ -32,6 +32,7 @@ EVENTS=${EVENTS:-50000}
 THREADS=${THREADS:-2}
 LAG_SECONDS=${LAG_SECONDS:-30}
 REPLICA_THREADS=${REPLICA_THREADS:-0}
+PARALLELISM=${PARALLELISM:-4}
 TOOLS=${TOOLS:-ferry replica}
 SRC_PORT=${BENCH_SOURCE_PORT:-33073}
 DST_PORT=${BENCH_TARGET_PORT:-33074}
@@ -214,6 +215,8 @@ spec:
   startPosition:
     file: $START_FILE
     position: $START_POS
+  engine:
+    parallelism: $PARALLELISM
 EOF
   ferry_alive() { [ -n "$TIME_PID" ] && ! lab_exited "$TIME_PID"; }
   ferry_died() {

@@ -53,6 +53,9 @@ pub struct SyncTaskSpec {
     /// What to do when a table ferry would create already exists in the target.
     #[serde(default)]
     pub existing_tables: ExistingTables,
+    /// What to do when a schema change cannot be replayed on the target.
+    #[serde(default)]
+    pub on_ddl_error: DdlErrorPolicy,
     /// Tuning and placement of the engine that moves the data.
     #[serde(default)]
     pub engine: EngineSpec,
@@ -63,14 +66,32 @@ pub struct SyncTaskSpec {
     /// Stop moving data (the checkpoint is kept); set back to false to resume from it.
     #[serde(default)]
     pub suspend: bool,
-    /// This task merges into target tables other tasks also write (many-to-one). Without it the
-    /// operator refuses a task whose target tables another task writes; every task sharing a
-    /// table must declare it.
-    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
-    pub merge: bool,
+    /// What happens when a row this task inserts into a merged table (`merge: true` on the table
+    /// or its database) finds a row with the same key there already, written by another task.
+    #[serde(default, skip_serializing_if = "ConflictPolicy::is_default")]
+    pub conflict_policy: ConflictPolicy,
     /// The checks ferry runs before any data moves (`ferry precheck`), and which warnings to accept.
     #[serde(default, skip_serializing_if = "PrecheckSpec::is_empty")]
     pub precheck: PrecheckSpec,
+}
+
+/// What an insert into a merged table does when a row with its key is there already
+/// (many-to-one: the row came from another task's source).
+#[derive(Deserialize, Serialize, Clone, Copy, Debug, Default, PartialEq, Eq, JsonSchema)]
+pub enum ConflictPolicy {
+    /// The task fails, naming the table, the key and the task that wrote the row.
+    #[default]
+    Fail,
+    /// This task's row replaces the row that is there.
+    Overwrite,
+    /// The row that is there is kept; this task's row is dropped.
+    Ignore,
+}
+
+impl ConflictPolicy {
+    pub fn is_default(&self) -> bool {
+        *self == ConflictPolicy::Fail
+    }
 }
 
 /// What the precheck may pass over.
@@ -173,6 +194,34 @@ pub struct DatabaseSelection {
     /// Tables to synchronize; when absent the whole database is selected.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub tables: Option<Vec<TableSelection>>,
+    /// Every selected table of this database is merged with other tasks' rows in the target
+    /// (many-to-one); see `tables[].merge`.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub merge: bool,
+    /// Replay schema changes (DDL) of the selected objects during incremental sync.
+    #[serde(default = "yes")]
+    pub ddl: bool,
+    /// The row changes to replay (default all three). A table's own list overrides it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub dml: Option<Vec<DmlKind>>,
+}
+
+/// A kind of row change.
+#[derive(Deserialize, Serialize, Clone, Copy, Debug, PartialEq, Eq, JsonSchema)]
+pub enum DmlKind {
+    Insert,
+    Update,
+    Delete,
+}
+
+/// What happens when a schema change cannot be parsed, rewritten or applied on the target.
+#[derive(Deserialize, Serialize, Clone, Copy, Debug, Default, PartialEq, Eq, JsonSchema)]
+pub enum DdlErrorPolicy {
+    /// The task fails with the statement, its binlog position and the reason.
+    #[default]
+    Fail,
+    /// The statement is skipped, logged and listed in `status.schemaChanges.skipped`.
+    Skip,
 }
 
 /// One source table, with optional name mapping, column selection and row filter.
@@ -191,6 +240,18 @@ pub struct TableSelection {
     /// Only rows matching it are synchronized.
     #[serde(default, rename = "where", skip_serializing_if = "Option::is_none")]
     pub filter: Option<String>,
+    /// The target table also receives rows from other tasks (many-to-one into one table). Every
+    /// task writing it must declare it, or the operator refuses the newer task. Keys must not
+    /// collide across sources (the precheck warns about AUTO_INCREMENT keys without offsets);
+    /// a collision is handled by `spec.conflictPolicy`.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub merge: bool,
+    /// Replay this table's schema changes (default: the database's `ddl`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ddl: Option<bool>,
+    /// The row changes to replay for this table (default: the database's `dml`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub dml: Option<Vec<DmlKind>>,
 }
 
 /// One selected column, with optional name mapping.
@@ -330,9 +391,38 @@ pub struct SyncTaskStatus {
     /// Names of the objects the operator created for this task.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub children: Option<ChildrenStatus>,
+    /// Schema changes replayed during incremental sync, and those skipped.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub schema_changes: Option<SchemaChangeStatus>,
     /// The result of the last precheck: every item, whether it passed, and what to change.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub precheck: Option<PrecheckStatus>,
+}
+
+/// Schema changes seen during incremental sync.
+#[derive(Deserialize, Serialize, Clone, Debug, Default, PartialEq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct SchemaChangeStatus {
+    /// Statements replayed on the target.
+    pub applied: u64,
+    /// Statements not replayed under `onDdlError: Skip` (the latest 50), each with why.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub skipped: Vec<SkippedSchemaChange>,
+    /// Selected tables renamed on the source and followed under their new names (`db.old -> db.new`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub followed_renames: Vec<String>,
+}
+
+/// A schema change that was not replayed.
+#[derive(Deserialize, Serialize, Clone, Debug, Default, PartialEq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct SkippedSchemaChange {
+    /// Binlog position of the statement (`file:position`).
+    pub position: String,
+    /// The statement (shortened when long).
+    pub statement: String,
+    /// Why it was not replayed.
+    pub reason: String,
 }
 
 /// The result of a precheck.

@@ -52,6 +52,10 @@ pub enum Error {
     #[error("{object}: {message}")]
     Object { object: String, message: String },
 
+    /// A schema change that cannot be replayed on the target (onDdlError: Fail).
+    #[error("schema change at binlog {position} not replayed: {reason}; statement: {statement} (set spec.onDdlError: Skip to go on without it)")]
+    SchemaChange { position: String, statement: String, reason: String },
+
     #[error("state file {path}: {source}")]
     State {
         path: PathBuf,

@@ -18,6 +18,7 @@ pub mod player;
 pub mod precheck;
 pub mod run;
 pub mod schema;
+pub mod selection;
 pub mod sql;
 pub mod status;
 

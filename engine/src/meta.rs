@@ -120,6 +120,22 @@ impl Meta {
                  PRIMARY KEY (task, slot)) {charset}",
                 self.t("apply_slots")
             ),
+            // Schema changes replayed: recorded before the statement runs, so that a replay after
+            // a crash knows it may have run already (DDL commits by itself, apart from the checkpoint).
+            format!(
+                "CREATE TABLE IF NOT EXISTS {} (task VARCHAR(255) NOT NULL, binlog_file VARCHAR(255) NOT NULL, \
+                 binlog_pos BIGINT UNSIGNED NOT NULL, statement LONGTEXT NOT NULL, \
+                 applied_at TIMESTAMP(6) NOT NULL DEFAULT CURRENT_TIMESTAMP(6), \
+                 PRIMARY KEY (task, binlog_file, binlog_pos)) {charset}",
+                self.t("ddl_log")
+            ),
+            // Selected tables renamed on the source and followed: the spec keeps the old name.
+            format!(
+                "CREATE TABLE IF NOT EXISTS {} (task VARCHAR(255) NOT NULL, src_db VARCHAR(64) NOT NULL, \
+                 spec_table VARCHAR(64) NOT NULL, src_table VARCHAR(64) NOT NULL, \
+                 PRIMARY KEY (task, src_db, spec_table)) {charset}",
+                self.t("followed_renames")
+            ),
         ];
         target.exec_all(Session::Control, &stmts).await
     }
@@ -362,19 +378,59 @@ impl Meta {
         Ok(epoch)
     }
 
-    /// Moves the positions of the slots of one lane (or of all, for a change applied across
-    /// lanes); params: file, pos, gtid, source unix time, task, epoch. Matches exactly
-    /// `slots_of(lane, lanes).len()` rows unless another engine claimed the task.
-    pub fn slots_checkpoint_sql(&self, lane: Option<(usize, usize)>) -> String {
-        let which = match lane {
-            Some((lane, lanes)) => format!(" AND slot MOD {lanes} = {lane}"),
-            None => String::new(),
-        };
+    /// Moves the positions of the given slots (a lane's, or all of them); params: file, pos,
+    /// gtid, source unix time, task, epoch. Matches exactly `slots.len()` rows unless another
+    /// engine claimed the task.
+    pub fn slots_checkpoint_sql(&self, slots: &[usize]) -> String {
+        let list = slots.iter().map(|s| s.to_string()).collect::<Vec<_>>().join(", ");
         format!(
             "UPDATE {} SET binlog_file = ?, binlog_pos = ?, gtid = ?, source_time = FROM_UNIXTIME(?) \
-             WHERE task = ? AND epoch = ?{which}",
+             WHERE task = ? AND epoch = ? AND slot IN ({list})",
             self.t("apply_slots")
         )
+    }
+
+    /// Records a schema change about to run; false when it was recorded before (a replay after a
+    /// crash: it may have run already).
+    pub async fn record_ddl(&self, target: &Server, conn: &mut Conn, at: &Position, statement: &str) -> Result<bool> {
+        conn.exec_drop(
+            format!("INSERT IGNORE INTO {} (task, binlog_file, binlog_pos, statement) VALUES (?, ?, ?, ?)", self.t("ddl_log")),
+            (&self.task, &at.file, at.pos, statement),
+        )
+        .await
+        .map_err(target.err("recording a schema change"))?;
+        Ok(conn.affected_rows() == 1)
+    }
+
+    /// Records that the selected table the spec calls `spec_table` is now `src_table` on the source.
+    pub async fn record_rename(&self, target: &Server, conn: &mut Conn, src_db: &str, spec_table: &str, from: &str, src_table: &str) -> Result<()> {
+        conn.exec_drop(
+            format!(
+                "INSERT INTO {} (task, src_db, spec_table, src_table) VALUES (?, ?, ?, ?) \
+                 ON DUPLICATE KEY UPDATE src_table = VALUES(src_table)",
+                self.t("followed_renames")
+            ),
+            (&self.task, src_db, spec_table, src_table),
+        )
+        .await
+        .map_err(target.err("recording a followed rename"))?;
+        // The copy records follow too, so that the table is not taken for a new one.
+        conn.exec_drop(
+            format!("UPDATE IGNORE {} SET src_table = ? WHERE task = ? AND src_db = ? AND src_table = ?", self.t("copy_tables")),
+            (src_table, &self.task, src_db, from),
+        )
+        .await
+        .map_err(target.err("recording a followed rename"))
+    }
+
+    /// (source database, spec table name, current source table name) of followed renames.
+    pub async fn followed_renames(&self, target: &Server, conn: &mut Conn) -> Result<Vec<(String, String, String)>> {
+        conn.exec(
+            format!("SELECT src_db, spec_table, src_table FROM {} WHERE task = ?", self.t("followed_renames")),
+            (&self.task,),
+        )
+        .await
+        .map_err(target.err("reading followed renames"))
     }
 
     /// Tables copied without a key, and the snapshot position their copy was read at: replay
@@ -392,6 +448,101 @@ impl Meta {
             .await
             .map_err(target.err("reading copy positions"))?;
         Ok(rows.into_iter().map(|(d, t, file, pos)| (d, t, Position { file, pos, gtid: None })).collect())
+    }
+}
+
+/// A table this task has a record of.
+#[derive(Clone, Debug)]
+pub struct RecordedTable {
+    pub src_db: String,
+    pub src_table: String,
+    /// None for a state this version does not know.
+    pub state: Option<TableState>,
+}
+
+/// A table's copy plan in numbers.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct CopyTotals {
+    pub chunks: u32,
+    pub chunks_done: u32,
+    pub rows_copied: u64,
+}
+
+impl Meta {
+    /// Every table this task has a record of.
+    pub async fn table_records(&self, target: &Server, conn: &mut Conn) -> Result<Vec<RecordedTable>> {
+        let rows: Vec<(String, String, String)> = conn
+            .exec(
+                format!("SELECT src_db, src_table, state FROM {} WHERE task = ? ORDER BY src_db, src_table", self.t("copy_tables")),
+                (&self.task,),
+            )
+            .await
+            .map_err(target.err("reading ferry's table records"))?;
+        Ok(rows
+            .into_iter()
+            .map(|(src_db, src_table, state)| RecordedTable { src_db, src_table, state: TableState::parse(&state) })
+            .collect())
+    }
+
+    /// Forgets a table the task no longer selects: its record and its copy plan (with the copy
+    /// position replay skips by). Its target table stays; adding it back treats it as a table
+    /// that was on the target before (spec.existingTables decides).
+    pub async fn forget_table(&self, target: &Server, conn: &mut Conn, src_db: &str, src_table: &str) -> Result<()> {
+        let err = || target.err("forgetting a table no longer selected");
+        let mut tx = conn.start_transaction(Default::default()).await.map_err(err())?;
+        for t in ["copy_chunks", "copy_tables"] {
+            tx.exec_drop(format!("DELETE FROM {} WHERE task = ? AND src_db = ? AND src_table = ?", self.t(t)), (&self.task, src_db, src_table))
+                .await
+                .map_err(err())?;
+        }
+        tx.commit().await.map_err(err())
+    }
+
+    /// Per source table (db, table): the earliest snapshot its copied chunks were read at. A
+    /// schema change of the table logged before it is already in the copy (the table was
+    /// created from the source's definition after it): replay skips it, as it skips a keyless
+    /// table's rows from before its copy. Covers tables copied after the checkpoint (added to
+    /// the selection on a restart), whose CREATE TABLE may come later in the replay.
+    pub async fn copy_snapshots(&self, target: &Server, conn: &mut Conn) -> Result<std::collections::BTreeMap<(String, String), Position>> {
+        let rows: Vec<(String, String, String, u64, Option<String>)> = conn
+            .exec(
+                format!(
+                    "SELECT src_db, src_table, snapshot_file, snapshot_pos, snapshot_gtid FROM {} \
+                     WHERE task = ? AND done = 1 AND snapshot_file IS NOT NULL",
+                    self.t("copy_chunks")
+                ),
+                (&self.task,),
+            )
+            .await
+            .map_err(target.err("reading copy positions"))?;
+        let mut out: std::collections::BTreeMap<(String, String), Position> = std::collections::BTreeMap::new();
+        for (d, t, file, pos, gtid) in rows {
+            let p = Position { file, pos, gtid };
+            let e = out.entry((d, t)).or_insert_with(|| p.clone());
+            if p < *e {
+                *e = p;
+            }
+        }
+        Ok(out)
+    }
+
+    /// Per source table (db, table): its copy plan's chunks, the copied ones, and rows copied.
+    pub async fn copy_totals(&self, target: &Server, conn: &mut Conn) -> Result<std::collections::BTreeMap<(String, String), CopyTotals>> {
+        let rows: Vec<(String, String, u64, u64, u64)> = conn
+            .exec(
+                format!(
+                    "SELECT src_db, src_table, CAST(COUNT(*) AS UNSIGNED), CAST(IFNULL(SUM(done), 0) AS UNSIGNED), \
+                     CAST(IFNULL(SUM(rows_copied), 0) AS UNSIGNED) FROM {} WHERE task = ? GROUP BY src_db, src_table",
+                    self.t("copy_chunks")
+                ),
+                (&self.task,),
+            )
+            .await
+            .map_err(target.err("reading the copy plans"))?;
+        Ok(rows
+            .into_iter()
+            .map(|(d, t, n, done, r)| ((d, t), CopyTotals { chunks: n as u32, chunks_done: done as u32, rows_copied: r }))
+            .collect())
     }
 }
 

@@ -7,7 +7,7 @@ use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use ferry_crds::{Checkpoint, IncrementalSyncStatus, Phase};
+use ferry_crds::{Checkpoint, DdlErrorPolicy, IncrementalSyncStatus, Phase, SkippedSchemaChange, SyncTaskSpec};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 use mysql_async::prelude::*;
 use mysql_async::Value;
@@ -19,8 +19,10 @@ use crate::binlog::{BinlogReader, Event, RowKind, TableMap as BinlogTable};
 use crate::db::{Server, Session, qt};
 use crate::error::{Error, Result};
 use crate::flavor::{Flavor, Position};
-use crate::mapping::{DatabaseMap, TableMap};
-use crate::meta::{APPLY_SLOTS, Meta, TaskLock, slot_of};
+use crate::mapping::{ColumnMap, TableMap};
+use crate::selection::{DmlKinds, LiveSelection, Selected};
+use crate::sql::ddl::{DdlKind, parse_ddl, retain_objects, rewrite_alter_selected_columns, rewrite_ddl};
+use crate::meta::{APPLY_SLOTS, Meta, TableState, TaskLock, slot_of};
 use crate::status::Reporter;
 
 /// A group commits when it holds this many source row changes...
@@ -37,7 +39,10 @@ pub struct Player {
     pub flavor: Flavor,
     pub meta: Arc<Meta>,
     pub server_id: u32,
-    pub tables: Vec<TableMap>,
+    /// The task's spec: its selection, DDL and DML rules, and onDdlError.
+    pub spec: SyncTaskSpec,
+    /// Merged target tables (many-to-one), by target (database, table).
+    pub merges: HashMap<(String, String), crate::mapping::Merge>,
     pub reporter: Arc<Reporter>,
     pub owner: String,
     pub lock: Arc<TaskLock>,
@@ -55,11 +60,6 @@ struct Progress {
 }
 
 impl Player {
-    /// The tables a task selects, for the player.
-    pub fn tables_of(dbs: &[DatabaseMap]) -> Vec<TableMap> {
-        dbs.iter().flat_map(|d| d.tables.iter().cloned()).collect()
-    }
-
     /// Runs until an error that a reconnect cannot cure.
     pub async fn run(&self) -> Result<()> {
         let mut tgt = self.target.connect(Session::Write).await?;
@@ -71,6 +71,9 @@ impl Player {
             .into_iter()
             .map(|(d, t, p)| ((d, t), p))
             .collect();
+        let followed = self.meta.followed_renames(&self.target, &mut tgt).await?;
+        let snapshots = self.meta.copy_snapshots(&self.target, &mut tgt).await?;
+        let mut selection = LiveSelection::new(&self.spec, &followed);
         drop(tgt);
         self.reporter.set_phase(Phase::Synchronizing, Some("following the source's binlog".into()));
         let mut progress = Progress {
@@ -83,7 +86,7 @@ impl Player {
         let mut backoff = Duration::from_millis(250);
         loop {
             let started = Instant::now();
-            match self.stream(epoch, &skip, &mut progress).await {
+            match self.stream(epoch, &skip, &snapshots, &mut selection, &mut progress).await {
                 Err(e) if e.is_transient() => {
                     if started.elapsed() > Duration::from_secs(30) {
                         backoff = Duration::from_millis(250);
@@ -98,7 +101,14 @@ impl Player {
         }
     }
 
-    async fn stream(&self, epoch: u64, skip: &HashMap<(String, String), Position>, progress: &mut Progress) -> Result<()> {
+    async fn stream(
+        &self,
+        epoch: u64,
+        skip: &HashMap<(String, String), Position>,
+        snapshots: &Snapshots,
+        selection: &mut LiveSelection,
+        progress: &mut Progress,
+    ) -> Result<()> {
         self.lock.ensure().await?;
         let mut tgt = self.target.connect(Session::Write).await?;
         let cp = self
@@ -122,18 +132,18 @@ impl Player {
 
         // Each lane writes on its own target session while the next groups fill.
         let (dtx, drx) = mpsc::unbounded_channel::<Result<Committed>>();
-        let mut lanes = Lanes { lanes: Vec::new(), done: drx, _writers: Vec::new(), applied_ts: 0, epoch, task: self.meta.task.clone() };
+        let mut lanes = Lanes {
+            lanes: Vec::new(),
+            owner: (0..APPLY_SLOTS).map(|s| s % self.lanes).collect(),
+            parent: (0..APPLY_SLOTS).collect(),
+            done: drx,
+            _writers: Vec::new(),
+            applied_ts: 0,
+            epoch, task: self.meta.task.clone() };
         for lane in 0..self.lanes {
             let conn = if lane == 0 { std::mem::replace(&mut tgt, self.target.connect(Session::Write).await?) } else { self.target.connect(Session::Write).await? };
             let (wtx, wrx) = mpsc::channel::<Write>(1);
-            let slots = (0..APPLY_SLOTS).filter(|s| s % self.lanes == lane).count() as u64;
-            let writer = LaneWriter {
-                lane,
-                target: self.target.clone(),
-                own_sql: self.meta.slots_checkpoint_sql(Some((lane, self.lanes))),
-                own_slots: slots,
-                all_sql: self.meta.slots_checkpoint_sql(None),
-            };
+            let writer = LaneWriter { lane, target: self.target.clone(), meta: self.meta.clone() };
             lanes._writers.push(AbortOnDrop(tokio::spawn(writer.run(conn, wrx, dtx.clone()))));
             lanes.lanes.push(Lane {
                 tx: wtx,
@@ -148,7 +158,8 @@ impl Player {
             });
         }
         drop(dtx);
-        drop(tgt);
+        // Reads target tables' structure and runs schema changes, between lanes' commits.
+        let mut ddl_conn = tgt;
         let lane_bytes = (GROUP_BYTES / self.lanes).max(4 << 20);
 
         let mut apply = ApplyCache::default();
@@ -159,9 +170,10 @@ impl Player {
         let mut txn_start = cp.position.clone();
         let mut caught_up = false;
         let mut in_txn = false;
-        // The lane the open transaction's changes go to, and whether it spans lanes.
+        // The lane the open transaction's changes go to.
         let mut txn_lane: Option<usize> = None;
-        let mut spans = false;
+        // The slot the open transaction wrote first.
+        let mut txn_slot: Option<usize> = None;
 
         loop {
             // Wait no longer than a pending group may: it commits when the binlog goes quiet.
@@ -197,11 +209,13 @@ impl Player {
                         in_txn = true;
                         txn_start = prev.clone();
                         txn_lane = None;
-                        spans = false;
+                        txn_slot = None;
                         caught_up = false;
                     }
                     Event::Rows(r) => {
-                        let Some(Applied { table, copied_at, slot }) = self.apply_table(&mut apply, skip, &r.table)? else {
+                        let Some(Applied { table, copied_at, slot, dml }) =
+                            self.apply_table(&mut apply, skip, selection, &mut ddl_conn, &r.table).await?
+                        else {
                             prev = pos;
                             continue;
                         };
@@ -212,21 +226,20 @@ impl Player {
                             prev = pos;
                             continue; // already on the target (in the table's copy, or by its lane)
                         }
-                        let lane = slot % self.lanes;
                         let host = match txn_lane {
                             None => {
+                                let lane = lanes.owner[slot];
                                 txn_lane = Some(lane);
+                                txn_slot = Some(slot);
                                 lane
                             }
-                            Some(h) if h == lane || spans => h,
                             Some(h) => {
-                                // The transaction spans lanes: the lane it started in applies all
-                                // of it, after every other lane has committed what came before.
-                                spans = true;
-                                for other in (0..self.lanes).filter(|&o| o != h) {
-                                    lanes.commit(other, &txn_start, last_ts, false).await?;
+                                if lanes.owner[slot] != h {
+                                    // The transaction spans lanes: its tables join for good, in the
+                                    // lane it started in, once their lane has committed what it holds.
+                                    let home = txn_slot.unwrap_or(slot);
+                                    lanes.join(slot, home, &txn_start, last_ts, progress).await?;
                                 }
-                                lanes.wait_idle(Some(h), progress).await?;
                                 h
                             }
                         };
@@ -235,6 +248,15 @@ impl Player {
                             l.started = Instant::now();
                         }
                         let kind = r.kind;
+                        let wanted = match kind {
+                            RowKind::Insert => dml.insert,
+                            RowKind::Update => dml.update,
+                            RowKind::Delete => dml.delete,
+                        };
+                        if !wanted {
+                            prev = pos;
+                            continue; // the task does not replay this kind of change for the table
+                        }
                         for (before, after) in r.rows {
                             let (b, a) = match kind {
                                 RowKind::Insert => (None, after),
@@ -254,11 +276,6 @@ impl Player {
                         last_ts = timestamp;
                         if let Some(h) = txn_lane.take() {
                             lanes.lanes[h].txns += 1;
-                            if spans {
-                                lanes.commit(h, &pos, timestamp, true).await?;
-                                lanes.wait_idle(None, progress).await?;
-                                spans = false;
-                            }
                         }
                         lanes.maintain(&last_end, last_ts, false).await?;
                     }
@@ -269,13 +286,19 @@ impl Player {
                             // on the target, then all slots move past it together.
                             lanes.maintain(&last_end, last_ts, true).await?;
                             lanes.wait_idle(None, progress).await?;
-                            // Schema changes arrive with their own issue; until then they are
-                            // reported, never silently lost.
-                            warn!(db = %db, statement = %crate::db::short(&sql), "schema change not applied by this version");
+                            self.schema_change(&mut ddl_conn, selection, snapshots, &db, &sql, &pos).await?;
+                            // Tables are described again: rows after this are decoded with the new schema.
+                            apply = ApplyCache::default();
                             last_end = pos.clone();
                             last_ts = timestamp;
                             lanes.commit(0, &pos, timestamp, true).await?;
                             lanes.wait_idle(None, progress).await?;
+                        } else if parse_ddl(&sql, &db).is_ok_and(|d| d.is_schema_change()) {
+                            // CREATE TABLE ... SELECT logs its CREATE inside the transaction that
+                            // carries the rows: the table must exist before them. Nothing else
+                            // touches it yet, so no lane has to wait.
+                            self.schema_change(&mut ddl_conn, selection, snapshots, &db, &sql, &pos).await?;
+                            apply = ApplyCache::default();
                         } else if is_statement_dml(&sql) {
                             return Err(Error::object(
                                 format!("binlog {pos}"),
@@ -310,31 +333,257 @@ impl Player {
     /// TABLES, ANALYZE, ...).
     /// Resolved once per binlog table id, with the table's copy position, so that nothing per
     /// rows event is looked up by name.
-    fn apply_table(
+    async fn apply_table(
         &self,
         cache: &mut ApplyCache,
         skip: &HashMap<(String, String), Position>,
+        selection: &LiveSelection,
+        conn: &mut mysql_async::Conn,
         bt: &Arc<BinlogTable>,
     ) -> Result<Option<Applied>> {
-        if let Some(t) = cache.by_id.get(&bt.id) {
+        // Table ids are reused (after a source restart, in the next binlog file): an id stands
+        // for the table its TABLE_MAP names now, with that many columns.
+        let id = (bt.id, bt.db.clone(), bt.table.clone(), bt.columns.len());
+        if let Some(t) = cache.by_id.get(&id) {
             return Ok(t.clone());
         }
-        let built = match self.tables.iter().find(|t| t.src_db == bt.db && t.src_table == bt.table) {
+        let built = match selection.table(&bt.db, &bt.table) {
             None => None,
-            Some(t) => {
-                let table = build_apply_table(t, bt)?;
+            Some(sel) => {
+                let map = self.target_table(conn, &sel).await?;
+                let table = build_apply_table(&map, bt)?;
                 let shape = format!("{}|{:?}", table.target, table.columns);
                 Some(Applied {
                     table: cache.by_shape.entry(shape).or_insert_with(|| Arc::new(table)).clone(),
                     copied_at: skip.get(&(bt.db.clone(), bt.table.clone())).cloned(),
                     slot: slot_of(&bt.db, &bt.table),
+                    dml: sel.dml,
                 })
             }
         };
-        cache.by_id.insert(bt.id, built.clone());
+        cache.by_id.insert(id, built.clone());
         Ok(built)
     }
 
+    /// A selected table as the target has it now, in source names: the target has replayed every
+    /// schema change up to the binlog position being read, so this is the table's schema at that
+    /// position (the source's own catalog may already be further on).
+    async fn target_table(&self, conn: &mut mysql_async::Conn, sel: &Selected) -> Result<TableMap> {
+        let t = crate::catalog::table(&self.target, conn, &sel.dst_db, &sel.dst_table).await?;
+        if t.columns.is_empty() {
+            return Err(Error::object(
+                format!("{}.{}", sel.src_db, sel.src_table),
+                format!("its target table {}.{} does not exist on the target", sel.dst_db, sel.dst_table),
+            ));
+        }
+        let source_name = |dst: &str| -> String {
+            sel.columns
+                .as_ref()
+                .and_then(|cs| cs.iter().find(|(_, d)| d.eq_ignore_ascii_case(dst)).map(|(s, _)| s.clone()))
+                .unwrap_or_else(|| dst.to_string())
+        };
+        let columns = t
+            .columns
+            .iter()
+            .map(|c| ColumnMap { source: crate::catalog::Column { name: source_name(&c.name), ..c.clone() }, target: c.name.clone() })
+            .collect();
+        Ok(TableMap {
+            src_db: sel.src_db.clone(),
+            src_table: sel.src_table.clone(),
+            dst_db: sel.dst_db.clone(),
+            dst_table: sel.dst_table.clone(),
+            columns,
+            column_subset: sel.columns.is_some(),
+            filter: sel.filter.clone(),
+            key: t.key.as_ref().map(|k| k.iter().map(|c| source_name(c)).collect()),
+            other_unique_keys: t.other_unique_keys,
+            rows_estimate: 0,
+            merge: self.merges.get(&(sel.dst_db.clone(), sel.dst_table.clone())).cloned(),
+        })
+    }
+
+    /// Replays one schema change (every lane has committed what came before it). A statement
+    /// that cannot be replayed fails the task or, under `onDdlError: Skip`, is listed in the status.
+    async fn schema_change(
+        &self,
+        conn: &mut mysql_async::Conn,
+        selection: &mut LiveSelection,
+        snapshots: &Snapshots,
+        db: &str,
+        sql: &str,
+        pos: &Position,
+    ) -> Result<()> {
+        let outcome = self.replay_ddl(conn, selection, snapshots, db, sql, pos).await?;
+        let statement = crate::db::short(sql).to_string();
+        match outcome {
+            Ok(Replayed::Applied(followed)) => {
+                info!(%pos, statement = %statement, "schema change replayed");
+                self.reporter.update(|s| {
+                    let sc = s.schema_changes.get_or_insert_with(Default::default);
+                    sc.applied += 1;
+                    sc.followed_renames.extend(followed);
+                });
+            }
+            Ok(Replayed::NotSelected(why)) => {
+                info!(%pos, statement = %statement, reason = %why, "statement not replayed");
+            }
+            Err(reason) => match self.spec.on_ddl_error {
+                DdlErrorPolicy::Fail => {
+                    return Err(Error::SchemaChange { position: pos.to_string(), statement: sql.to_string(), reason });
+                }
+                DdlErrorPolicy::Skip => {
+                    warn!(%pos, statement = %statement, reason = %reason, "schema change skipped (onDdlError: Skip)");
+                    self.reporter.update(|s| {
+                        let sc = s.schema_changes.get_or_insert_with(Default::default);
+                        sc.skipped.push(SkippedSchemaChange { position: pos.to_string(), statement, reason });
+                        let excess = sc.skipped.len().saturating_sub(50);
+                        sc.skipped.drain(..excess);
+                    });
+                }
+            },
+        }
+        Ok(())
+    }
+
+    /// Ok(Err(reason)) when the statement cannot be replayed; Err for lost connections.
+    async fn replay_ddl(
+        &self,
+        conn: &mut mysql_async::Conn,
+        selection: &mut LiveSelection,
+        snapshots: &Snapshots,
+        db: &str,
+        sql: &str,
+        pos: &Position,
+    ) -> Result<std::result::Result<Replayed, String>> {
+        let ddl = match parse_ddl(sql, db) {
+            Ok(d) => d,
+            Err(e) => return Ok(Err(format!("cannot parse it: {e}"))),
+        };
+        // A table copied after this statement was created from the source's definition, which
+        // has it already.
+        let copied_later = |o: &crate::sql::ddl::ObjName| snapshots.get(&(o.db.clone(), o.name.clone())).is_some_and(|p| pos < p);
+        let written: Vec<&crate::sql::ddl::ObjName> = match &ddl.kind {
+            DdlKind::CreateTable { table, .. } | DdlKind::Truncate { table } => vec![table],
+            DdlKind::CreateIndex { table, .. } | DdlKind::DropIndex { table, .. } => vec![table],
+            DdlKind::AlterTable(a) => vec![&a.table],
+            DdlKind::RenameTable { pairs } => pairs.iter().map(|(_, to)| to).collect(),
+            _ => Vec::new(),
+        };
+        if !written.is_empty() && written.iter().all(|o| copied_later(o)) {
+            return Ok(Ok(Replayed::NotSelected("the table's copy was read after it: it has the change".into())));
+        }
+        let table_ddl = |sel: &LiveSelection, o: &crate::sql::ddl::ObjName| sel.table(&o.db, &o.name).is_some_and(|t| t.ddl);
+        let whole_ddl = |sel: &LiveSelection, db: &str| sel.is_whole(db) && sel.database(db).is_some_and(|(_, ddl)| ddl);
+        let not_selected = |why: &str| Ok(Ok(Replayed::NotSelected(why.to_string())));
+        let mut subset: Option<Vec<String>> = None;
+        match &ddl.kind {
+            DdlKind::Other { reason } => return not_selected(reason),
+            DdlKind::CreateTrigger { .. } | DdlKind::DropTrigger { .. } => {
+                return not_selected("triggers are not replayed: their effects arrive as row changes");
+            }
+            DdlKind::CreateDatabase { db, .. } | DdlKind::DropDatabase { db, .. } | DdlKind::AlterDatabase { db } => {
+                if !whole_ddl(selection, db) {
+                    return not_selected("the database is not selected whole");
+                }
+            }
+            DdlKind::CreateView { view: name, .. }
+            | DdlKind::AlterView { view: name, .. }
+            | DdlKind::CreateRoutine { name, .. }
+            | DdlKind::AlterRoutine { name, .. }
+            | DdlKind::DropRoutine { name, .. } => {
+                if !whole_ddl(selection, &name.db) {
+                    return not_selected("views and routines follow databases selected whole");
+                }
+            }
+            DdlKind::DropView { views, .. } => {
+                if !views.iter().any(|v| whole_ddl(selection, &v.db)) {
+                    return not_selected("views follow databases selected whole");
+                }
+            }
+            DdlKind::CreateTable { table, like, .. } => {
+                if !table_ddl(selection, table) {
+                    return not_selected("the table is not selected");
+                }
+                if let Some(l) = like
+                    && selection.table(&l.db, &l.name).is_none()
+                {
+                    return Ok(Err(format!("CREATE TABLE ... LIKE {l}: the task does not synchronize {l}, so the target lacks it")));
+                }
+            }
+            DdlKind::AlterTable(a) => {
+                if !table_ddl(selection, &a.table) {
+                    return not_selected("the table is not selected");
+                }
+                if let Some(sel) = selection.table(&a.table.db, &a.table.name) {
+                    subset = sel.columns.map(|cs| cs.into_iter().map(|(s, _)| s).collect());
+                }
+            }
+            DdlKind::Truncate { table } | DdlKind::CreateIndex { table, .. } | DdlKind::DropIndex { table, .. } => {
+                if !table_ddl(selection, table) {
+                    return not_selected("the table is not selected");
+                }
+            }
+            DdlKind::DropTable { .. } | DdlKind::RenameTable { .. } => {}
+        }
+        // Only the selected objects of a multi-object DROP or RENAME.
+        let kept = match retain_objects(sql, db, &|o| table_ddl(selection, o)) {
+            Ok(Some(k)) => k,
+            Ok(None) => return not_selected("no selected table in it"),
+            Err(e) => return Ok(Err(format!("cannot rewrite it safely: {e}"))),
+        };
+        let names = selection.names();
+        let rewritten = match &subset {
+            Some(keep) => match rewrite_alter_selected_columns(&kept, db, &names, keep) {
+                Ok(Some(r)) => r,
+                Ok(None) => return not_selected("it changes only columns the task does not select"),
+                Err(e) => return Ok(Err(format!("cannot rewrite it safely: {e}"))),
+            },
+            None => match rewrite_ddl(&kept, db, &names) {
+                Ok(r) => r,
+                Err(e) => return Ok(Err(format!("cannot rewrite it safely: {e}"))),
+            },
+        };
+
+        let first = self.meta.record_ddl(&self.target, conn, pos, &rewritten).await?;
+        if let Err(e) = conn.query_drop(&rewritten).await {
+            match e {
+                // Replayed after a crash that came between the statement and the checkpoint.
+                mysql_async::Error::Server(ref se) if !first && ALREADY_APPLIED.contains(&se.code) => {
+                    info!(%pos, code = se.code, "schema change found applied already");
+                }
+                mysql_async::Error::Server(se) => {
+                    return Ok(Err(format!("the target refused `{}`: ERROR {} ({}): {}", crate::db::short(&rewritten), se.code, se.state, se.message)));
+                }
+                other => return Err(self.target.err("replaying a schema change")(other)),
+            }
+        }
+
+        // What the change did to the selection.
+        let mut followed = Vec::new();
+        let renames: Vec<(crate::sql::ddl::ObjName, crate::sql::ddl::ObjName)> = match &ddl.kind {
+            DdlKind::RenameTable { pairs } => pairs.clone(),
+            DdlKind::AlterTable(a) => a.rename_to().map(|to| vec![(a.table.clone(), to.clone())]).unwrap_or_default(),
+            _ => Vec::new(),
+        };
+        for (from, to) in renames {
+            let spec_name = selection.spec_name(&from.db, &from.name);
+            if let Some(line) = selection.follow_rename(&from.db, &from.name, &to.db, &to.name) {
+                if let Some(spec_name) = spec_name {
+                    self.meta.record_rename(&self.target, conn, &from.db, &spec_name, &from.name, &to.name).await?;
+                }
+                followed.push(line);
+            }
+        }
+        if let DdlKind::CreateTable { table, .. } = &ddl.kind
+            && let Some(sel) = selection.table(&table.db, &table.name)
+        {
+            // Created by replay, rows to follow from the binlog: never a table to copy.
+            self.meta
+                .set_table(&self.target, conn, (&table.db, &table.name), (&sel.dst_db, &sel.dst_table), TableState::Done, None)
+                .await?;
+        }
+        Ok(Ok(Replayed::Applied(followed)))
+    }
     fn report(&self, p: &mut Progress, cp: &Position, source_ts: u32, caught_up: bool) {
         let now = Instant::now();
         let (t0, r0, x0) = p.window;
@@ -379,7 +628,7 @@ impl Player {
 
 #[derive(Default)]
 struct ApplyCache {
-    by_id: HashMap<u64, Option<Applied>>,
+    by_id: HashMap<(u64, String, String, usize), Option<Applied>>,
     by_shape: HashMap<String, Arc<ApplyTable>>,
 }
 
@@ -391,7 +640,24 @@ struct Applied {
     copied_at: Option<Position>,
     /// Its apply slot (which lane applies it).
     slot: usize,
+    /// The row change kinds the task replays for it.
+    dml: DmlKinds,
 }
+
+/// Each copied table's earliest copy snapshot.
+type Snapshots = std::collections::BTreeMap<(String, String), Position>;
+
+/// What became of a schema change.
+enum Replayed {
+    /// Run on the target; renames of selected tables followed (for the status).
+    Applied(Vec<String>),
+    /// Not about the selected objects.
+    NotSelected(String),
+}
+
+/// Errors that mean a replayed schema change ran before: the table, column, index, view or
+/// routine it creates is there, or the one it drops or renames is gone.
+const ALREADY_APPLIED: [u16; 12] = [1007, 1008, 1050, 1051, 1054, 1060, 1061, 1091, 1146, 1304, 1305, 1360];
 
 fn writer_stopped() -> Error {
     Error::object("applier", "a target writer stopped")
@@ -422,11 +688,18 @@ impl Lane {
     }
 }
 
-/// The lanes of one stream. Tables hash to slots and slots to lanes, so one table's changes
-/// stay in one lane in source order, and lanes never write the same rows (nor take InnoDB gap
-/// locks in each other's key ranges). Each lane commits its slots' positions with its changes.
+/// The lanes of one stream. Tables hash to slots and slots start spread over the lanes; a
+/// transaction that writes slots of two lanes moves the second one's slots into the first lane,
+/// for good. So one table's changes stay in one lane in source order, a transaction is applied
+/// whole by one lane, and lanes never write the same rows (nor take InnoDB gap locks in each
+/// other's key ranges): tables written together are applied together, independent ones side by
+/// side. Each lane commits the positions of the slots it owns with its changes.
 struct Lanes {
     lanes: Vec<Lane>,
+    /// The lane of each slot. Slots that a transaction wrote together stay in one lane (union-find
+    /// over slots, `parent`): they never split again, so no table moves back and forth.
+    owner: Vec<usize>,
+    parent: Vec<usize>,
     done: mpsc::UnboundedReceiver<Result<Committed>>,
     _writers: Vec<AbortOnDrop>,
     /// Source time of the newest change applied.
@@ -445,13 +718,46 @@ impl Lanes {
         }
         let params: Vec<Value> =
             vec![at.file.clone().into(), at.pos.into(), at.gtid.clone().into(), (ts as i64).into(), self.task.clone().into(), self.epoch.into()];
-        let msg = Write::Commit { group: std::mem::take(&mut l.group), params, pos: at.clone(), ts, txns: l.txns, all_slots };
+        let slots: Vec<usize> = if all_slots { (0..APPLY_SLOTS).collect() } else { (0..APPLY_SLOTS).filter(|&s| self.owner[s] == i).collect() };
+        let l = &mut self.lanes[i];
+        if slots.is_empty() && !l.pending() {
+            return Ok(()); // a lane whose tables all joined others
+        }
+        let msg = Write::Commit { group: std::mem::take(&mut l.group), params, pos: at.clone(), ts, txns: l.txns, slots, all_slots };
         l.txns = 0;
         l.parts = false;
         l.in_flight += 1;
         l.sent = at.clone();
         l.sent_at = Instant::now();
         l.tx.send(msg).await.map_err(|_| writer_stopped())?;
+        Ok(())
+    }
+
+    fn root(&mut self, mut s: usize) -> usize {
+        while self.parent[s] != s {
+            self.parent[s] = self.parent[self.parent[s]];
+            s = self.parent[s];
+        }
+        s
+    }
+
+    /// Moves `slot` (with every slot joined to it) into the lane of `home`, after its lane has committed
+    /// what it holds up to `at` (the start of the transaction that joins them).
+    async fn join(&mut self, slot: usize, home: usize, at: &Position, ts: u32, progress: &mut Progress) -> Result<()> {
+        let (from, to) = (self.owner[slot], self.owner[home]);
+        self.commit(from, at, ts, false).await?;
+        while self.lanes[from].in_flight > 0 {
+            let c = self.done.recv().await.ok_or_else(writer_stopped)??;
+            self.acked(c, progress);
+        }
+        let moved = self.root(slot);
+        for s in 0..APPLY_SLOTS {
+            if self.root(s) == moved {
+                self.owner[s] = to;
+            }
+        }
+        let into = self.root(home);
+        self.parent[moved] = into;
         Ok(())
     }
 
@@ -532,7 +838,7 @@ enum Write {
     /// Part of a very large source transaction: applied inside the open target transaction.
     Part(Group),
     /// Whole source transactions: applied, the slots moved to `pos`, committed.
-    Commit { group: Group, params: Vec<Value>, pos: Position, ts: u32, txns: u64, all_slots: bool },
+    Commit { group: Group, params: Vec<Value>, pos: Position, ts: u32, txns: u64, slots: Vec<usize>, all_slots: bool },
 }
 
 /// A committed group, reported back for status.
@@ -548,9 +854,7 @@ struct Committed {
 struct LaneWriter {
     lane: usize,
     target: Server,
-    own_sql: String,
-    own_slots: u64,
-    all_sql: String,
+    meta: Arc<Meta>,
 }
 
 impl LaneWriter {
@@ -573,12 +877,11 @@ impl LaneWriter {
                         batch.apply(target, &mut conn).await?;
                         Ok(None)
                     }
-                    Write::Commit { group, params, pos, ts, txns, all_slots } => {
+                    Write::Commit { group, params, pos, ts, txns, slots, all_slots } => {
                         let batch = group.seal();
                         let rows = batch.rows + std::mem::take(&mut part_rows);
-                        let (sql, expect) =
-                            if all_slots { (&self.all_sql, APPLY_SLOTS as u64) } else { (&self.own_sql, self.own_slots) };
-                        commit_batch(target, &mut conn, batch, sql, params, expect).await?;
+                        let sql = self.meta.slots_checkpoint_sql(&slots);
+                        commit_batch(target, &mut conn, batch, &sql, params, slots.len() as u64).await?;
                         open = false;
                         Ok(Some(Committed { lane: self.lane, pos, ts, rows, txns, all_slots }))
                     }
@@ -630,27 +933,22 @@ fn is_statement_dml(sql: &str) -> bool {
 /// (binlog_row_metadata=FULL), by position in the source table otherwise.
 fn build_apply_table(t: &TableMap, bt: &BinlogTable) -> Result<ApplyTable> {
     let mut columns = Vec::new();
+    let mut applied: Vec<&str> = Vec::new();
     for c in t.copy_columns() {
         let index = match bt.columns.iter().position(|b| b.name.as_deref().is_some_and(|n| n.eq_ignore_ascii_case(&c.source.name))) {
             Some(i) => i,
             None if bt.columns.iter().all(|b| b.name.is_none()) => c.source.ordinal,
-            None => {
-                return Err(Error::object(
-                    t.source_name(),
-                    format!("column {} is not in the binlog's row image; the table's schema changed (schema changes are not followed yet)", c.source.name),
-                ));
-            }
+            // A target column the source row does not have (added on the target only, or its
+            // schema change was skipped): left to its default.
+            None => continue,
         };
         if index >= bt.columns.len() {
             return Err(Error::object(t.source_name(), format!("the binlog row has {} columns, fewer than the table", bt.columns.len())));
         }
         columns.push(ApplyColumn { binlog_index: index, name: crate::db::q(&c.target), lit: Lit::of(&c.source) });
+        applied.push(&c.source.name);
     }
-    let key = t.key.as_ref().map(|k| {
-        k.iter()
-            .filter_map(|name| t.copy_columns().position(|c| &c.source.name == name))
-            .collect::<Vec<_>>()
-    });
+    let key = t.key.as_ref().map(|k| k.iter().filter_map(|name| applied.iter().position(|c| *c == name)).collect::<Vec<_>>());
     let key = key.filter(|k| Some(k.len()) == t.key.as_ref().map(|k| k.len()));
     let binlog_width = columns.iter().map(|c| c.binlog_index + 1).max().unwrap_or(0);
     Ok(ApplyTable {
@@ -661,6 +959,7 @@ fn build_apply_table(t: &TableMap, bt: &BinlogTable) -> Result<ApplyTable> {
         upsert: key.is_some() && !t.other_unique_keys,
         key,
         filter: t.filter.clone(),
+        merge: t.merge.clone(),
     })
 }
 

@@ -1,13 +1,14 @@
 //! One run of a task: connect, resolve the selection, schema sync, full copy, checkpoint. The
 //! same function serves `ferry run` (local state file) and the operator's engine pod.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 
 use ferry_crds::{Checkpoint, Phase, SchemaSyncStatus, SyncTaskStatus};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
+use mysql_async::Conn;
 use mysql_async::prelude::*;
-use tracing::{info, info_span, Instrument};
+use tracing::{info, info_span, warn, Instrument};
 
 use crate::catalog;
 use crate::copier::{Copier, TableCopy};
@@ -18,7 +19,7 @@ use crate::manifest::Task;
 use crate::mapping;
 use crate::meta::{Meta, TableState, TaskLock};
 use crate::player::Player;
-use crate::schema::SchemaSync;
+use crate::schema::{PreparedTable, SchemaSync};
 use crate::status::{Reporter, TableCounter};
 
 /// Runs the task to its end (or first error), keeping `reporter` current. The caller records
@@ -94,12 +95,19 @@ async fn run_inner(task: &Task, reporter: Arc<Reporter>) -> Result<()> {
         }
         tables_of.insert(sel.database.clone(), described);
     }
-    let dbs = mapping::resolve(spec, &tables_of)?;
+    let mut dbs = mapping::resolve(spec, &tables_of)?;
+    mapping::set_task(&mut dbs, &task.id());
     let renames = mapping::renames(&dbs);
 
-    // A task whose incremental sync has started goes straight back to it.
+    // A task whose incremental sync has started goes back to it, after the initial sync of the
+    // tables its selection gained since it last ran (and forgetting the ones it lost).
     if spec.incremental && meta.checkpoint(&target, &mut tgt).await?.is_some() {
+        let added = selection_changes(&source, &target, &meta, &mut src, &mut tgt, &existing, &dbs, spec.initial_sync.data).await?;
         let _ = src.disconnect().await;
+        if !added.is_empty() {
+            let copier = copier_for(task, &source, &target, &flavor, binlog, &meta);
+            sync_added(spec, &copier, &mut tgt, &dbs, &renames, &added, &reporter).await?;
+        }
         let _ = tgt.disconnect().await;
         return follow(task, &source, &target, &flavor, &meta, &lock, &dbs, reporter).await;
     }
@@ -126,42 +134,8 @@ async fn run_inner(task: &Task, reporter: Arc<Reporter>) -> Result<()> {
 
     if spec.initial_sync.data {
         reporter.set_phase(Phase::Initializing, Some("full data sync".into()));
-        let copier = Copier {
-            source: source.clone(),
-            target: target.clone(),
-            flavor: flavor.clone(),
-            binlog,
-            meta: meta.clone(),
-            parallelism: spec.engine.parallelism as usize,
-            batch_bytes: spec.engine.batch_bytes,
-            chunk_rows: spec.engine.chunk_rows,
-        };
-        let mut plan_src = source.connect(Session::Control).await?;
-        let mut work = Vec::new();
-        let mut counters = Vec::new();
-        for p in prepared {
-            let counter = Arc::new(TableCounter::new(p.map.source_name(), p.map.rows_estimate));
-            counters.push(counter.clone());
-            let chunks = copier.plan(&mut plan_src, &mut tgt, &p.map).await?;
-            let done = chunks.iter().filter(|c| c.done).count() as u32;
-            counter.set_plan(chunks.len() as u32, done, chunks.iter().map(|c| c.rows).sum());
-            if p.state == TableState::Done {
-                counter.mark_complete();
-                continue;
-            }
-            let copy = TableCopy {
-                map: p.map,
-                columns: p.columns,
-                keep_existing_rows: p.keep_existing_rows,
-                deferred_indexes: p.deferred_indexes,
-                counter,
-            };
-            work.push((Arc::new(copy), chunks));
-        }
-        let _ = plan_src.disconnect().await;
-        reporter.start_copy(counters);
-        copier.run(work).instrument(info_span!("full_sync")).await?;
-        reporter.flush()?;
+        let copier = copier_for(task, &source, &target, &flavor, binlog, &meta);
+        copy_prepared(&copier, &mut tgt, prepared, Vec::new(), &reporter).await?;
 
         let positions = meta.snapshot_positions(&target, &mut tgt).await?;
         if let Some(cp) = checkpoint(&positions) {
@@ -188,6 +162,183 @@ async fn run_inner(task: &Task, reporter: Arc<Reporter>) -> Result<()> {
     Ok(())
 }
 
+fn copier_for(task: &Task, source: &Server, target: &Server, flavor: &Flavor, binlog: bool, meta: &Arc<Meta>) -> Copier {
+    let spec = &task.spec;
+    Copier {
+        source: source.clone(),
+        target: target.clone(),
+        flavor: flavor.clone(),
+        binlog,
+        meta: meta.clone(),
+        parallelism: spec.engine.parallelism as usize,
+        batch_bytes: spec.engine.batch_bytes,
+        chunk_rows: spec.engine.chunk_rows,
+    }
+}
+
+/// Plans and copies the prepared tables (resuming their plans), with `before` listed first in
+/// the status as tables copied already.
+async fn copy_prepared(
+    copier: &Copier,
+    tgt: &mut Conn,
+    prepared: Vec<PreparedTable>,
+    before: Vec<Arc<TableCounter>>,
+    reporter: &Reporter,
+) -> Result<()> {
+    let mut plan_src = copier.source.connect(Session::Control).await?;
+    let mut work = Vec::new();
+    let mut counters = before;
+    for p in prepared {
+        let counter = Arc::new(TableCounter::new(p.map.source_name(), p.map.rows_estimate));
+        counters.push(counter.clone());
+        let chunks = copier.plan(&mut plan_src, tgt, &p.map).await?;
+        let done = chunks.iter().filter(|c| c.done).count() as u32;
+        counter.set_plan(chunks.len() as u32, done, chunks.iter().map(|c| c.rows).sum());
+        if p.state == TableState::Done {
+            counter.mark_complete();
+            continue;
+        }
+        let copy = TableCopy {
+            map: p.map,
+            columns: p.columns,
+            keep_existing_rows: p.keep_existing_rows,
+            deferred_indexes: p.deferred_indexes,
+            counter,
+        };
+        work.push((Arc::new(copy), chunks));
+    }
+    let _ = plan_src.disconnect().await;
+    reporter.start_copy(counters);
+    copier.run(work).instrument(info_span!("full_sync")).await?;
+    reporter.flush()
+}
+
+/// On resume: what the selection gained and lost since the task last ran.
+///
+/// Lost: a recorded table the selection no longer names (but the source still has) stops being
+/// applied (the player only applies the selected tables) and is forgotten; its target table and
+/// rows stay. A recorded table gone from the source keeps its record: its DROP is in the binlog.
+///
+/// Gained: the selected tables without a finished initial sync by the task's own records (no
+/// record, or a copy not done), never by what the target holds: a table that schema-change
+/// replay created carries a record. Returned as databases holding only those tables; a database
+/// new to the task keeps `whole` (its views and routines come along).
+#[allow(clippy::too_many_arguments)]
+async fn selection_changes(
+    source: &Server,
+    target: &Server,
+    meta: &Meta,
+    src: &mut Conn,
+    tgt: &mut Conn,
+    source_dbs: &[String],
+    dbs: &[mapping::DatabaseMap],
+    with_data: bool,
+) -> Result<Vec<mapping::DatabaseMap>> {
+    let records = meta.table_records(target, tgt).await?;
+    let selected: BTreeSet<(&str, &str)> =
+        dbs.iter().flat_map(|d| d.tables.iter().map(|t| (t.src_db.as_str(), t.src_table.as_str()))).collect();
+    let mut source_tables: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
+    for r in &records {
+        if selected.contains(&(r.src_db.as_str(), r.src_table.as_str())) || !source_dbs.contains(&r.src_db) {
+            continue;
+        }
+        if !source_tables.contains_key(&r.src_db) {
+            let tables = catalog::base_tables(source, src, &r.src_db).await?;
+            source_tables.insert(r.src_db.clone(), tables.into_iter().collect());
+        }
+        if source_tables[&r.src_db].contains(&r.src_table) {
+            warn!(
+                table = %format!("{}.{}", r.src_db, r.src_table),
+                "no longer selected: its changes are not applied from now on; its target table is kept as it is"
+            );
+            meta.forget_table(target, tgt, &r.src_db, &r.src_table).await?;
+        }
+    }
+
+    let state_of: BTreeMap<(&str, &str), Option<TableState>> =
+        records.iter().map(|r| ((r.src_db.as_str(), r.src_table.as_str()), r.state)).collect();
+    let pending = |state: Option<Option<TableState>>| match state {
+        None => true,
+        Some(Some(TableState::Creating)) => true,
+        Some(Some(TableState::Created | TableState::Existing)) => with_data,
+        Some(Some(TableState::Done)) => false,
+        // A state a newer version wrote: not ours to redo.
+        Some(None) => false,
+    };
+    let mut added = Vec::new();
+    for d in dbs {
+        let tables: Vec<mapping::TableMap> = d
+            .tables
+            .iter()
+            .filter(|t| pending(state_of.get(&(t.src_db.as_str(), t.src_table.as_str())).copied()))
+            .cloned()
+            .collect();
+        if tables.is_empty() {
+            continue;
+        }
+        let new_db = !records.iter().any(|r| r.src_db == d.src);
+        let mut only = d.clone();
+        only.whole = d.whole && new_db;
+        only.tables = tables;
+        added.push(only);
+    }
+    Ok(added)
+}
+
+/// The initial sync of tables the selection gained while the task ran incrementally: schema
+/// sync and full copy of those tables only, before incremental sync resumes from its checkpoint.
+///
+/// Before, not beside, the player: replay from the (older) checkpoint then passes over the copy,
+/// as after a first full sync: keyed rows are applied idempotently by key, and keyless tables
+/// skip the changes from before their copy's snapshot (their copy position is read when the
+/// player starts, so it must exist by then). Beside a running player, the player would write a
+/// new table's rows while its chunks load (a chunk would then overwrite newer rows, or collide
+/// with them) and would move the table's apply slot past changes its copy does not hold; both
+/// need the player to hold a table back until its copy is done.
+async fn sync_added(
+    spec: &ferry_crds::SyncTaskSpec,
+    copier: &Copier,
+    tgt: &mut Conn,
+    dbs: &[mapping::DatabaseMap],
+    renames: &crate::sql::NameMap,
+    added: &[mapping::DatabaseMap],
+    reporter: &Reporter,
+) -> Result<()> {
+    let names: Vec<String> = added.iter().flat_map(|d| d.tables.iter().map(|t| t.source_name())).collect();
+    info!(tables = %names.join(", "), "the selection gained tables: their initial sync runs before incremental sync resumes");
+    reporter.set_phase(
+        Phase::Initializing,
+        Some(format!("initial sync of {} table(s) added to the selection; incremental sync resumes after", names.len())),
+    );
+    reporter.flush()?;
+    let mut schema_status = reporter.status().schema_sync.unwrap_or_default();
+    let prepared = SchemaSync { spec, source: &copier.source, target: &copier.target, meta: &copier.meta, renames }
+        .run(added, &mut schema_status)
+        .instrument(info_span!("schema", added = names.len()))
+        .await?;
+    reporter.update(|s| s.schema_sync = Some(schema_status.clone()));
+    reporter.flush()?;
+    if !spec.initial_sync.data {
+        return Ok(());
+    }
+    // The tables copied before stay in the status's list, complete.
+    let totals = copier.meta.copy_totals(&copier.target, tgt).await?;
+    let new: BTreeSet<(&str, &str)> =
+        added.iter().flat_map(|d| d.tables.iter().map(|t| (t.src_db.as_str(), t.src_table.as_str()))).collect();
+    let mut before = Vec::new();
+    for t in dbs.iter().flat_map(|d| &d.tables) {
+        if new.contains(&(t.src_db.as_str(), t.src_table.as_str())) {
+            continue;
+        }
+        let tot = totals.get(&(t.src_db.clone(), t.src_table.clone())).copied().unwrap_or_default();
+        let counter = TableCounter::new(t.source_name(), tot.rows_copied);
+        counter.set_plan(tot.chunks, tot.chunks_done, tot.rows_copied);
+        counter.mark_complete();
+        before.push(Arc::new(counter));
+    }
+    copy_prepared(copier, tgt, prepared, before, reporter).instrument(info_span!("added")).await
+}
+
 /// Incremental sync, until an error that retrying cannot cure.
 async fn follow(
     task: &Task,
@@ -206,7 +357,8 @@ async fn follow(
         flavor: flavor.clone(),
         meta: meta.clone(),
         server_id: task.spec.engine.server_id.unwrap_or_else(|| crate::player::server_id_for(&task.id())),
-        tables: Player::tables_of(dbs),
+        spec: task.spec.clone(),
+        merges: dbs.iter().flat_map(|d| &d.tables).filter_map(|t| Some(((t.dst_db.clone(), t.dst_table.clone()), t.merge.clone()?))).collect(),
         reporter,
         owner: format!("{}:{}", hostname(), std::process::id()),
         lanes: (task.spec.engine.parallelism as usize).clamp(1, crate::meta::APPLY_SLOTS),

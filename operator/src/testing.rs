@@ -32,7 +32,7 @@ pub fn task_between(name: &str, source: &str, target: &str, created: &str) -> Sy
     let mut t = task(name);
     t.spec.source = endpoint(source, "s");
     t.spec.target = endpoint(target, "t");
-    t.spec.objects = vec![DatabaseSelection { database: "shop".into(), rename: None, tables: None }];
+    t.spec.objects = vec![DatabaseSelection { database: "shop".into(), rename: None, tables: None, merge: false, ddl: true, dml: None }];
     t.metadata.creation_timestamp = Some(Time(created.parse().expect("timestamp")));
     t
 }
