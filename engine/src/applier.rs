@@ -7,6 +7,13 @@
 //! statements than the source ran, and idempotent, so replaying an already-applied stretch of
 //! binlog (after the full copy, whose snapshots are newer than where replay starts) converges to
 //! the same rows. Tables without a key keep every change in order, one row at a time.
+//!
+//! A merged table (many-to-one: other tasks write it too) treats a key this group brings into
+//! being (an insert, or an update moving a row onto it) by `spec.conflictPolicy`: Fail inserts
+//! plainly, so that a row another task wrote there fails the task naming the key and that task;
+//! Ignore keeps the row that is there; Overwrite upserts as for any other table. Such tables are
+//! copied at one snapshot, whose position replay starts after, so a plain insert never meets the
+//! task's own copied row.
 
 use std::collections::HashMap;
 use std::fmt::Write as _;
@@ -16,9 +23,12 @@ use std::sync::Arc;
 use mysql_async::prelude::*;
 use mysql_async::{Conn, Value};
 
+use ferry_crds::ConflictPolicy;
+
 use crate::catalog::Column;
-use crate::db::{Server, TemporalText, short};
+use crate::db::{Server, TemporalText, qt, short};
 use crate::error::{Error, Result};
+use crate::mapping::Merge;
 
 /// Statements are cut at about this size (max_allowed_packet is 16 MiB or more everywhere).
 const STATEMENT_BYTES: usize = 1 << 20;
@@ -83,6 +93,8 @@ pub struct ApplyTable {
     pub columns: Vec<ApplyColumn>,
     /// Positions in `columns` of the key (primary, or unique NOT NULL); None: no key.
     pub key: Option<Vec<usize>>,
+    /// Merged with other tasks' rows: how an insert meets a key that is taken.
+    pub merge: Option<Merge>,
     /// Row filter (source column names; validated to be the target's too).
     pub filter: Option<String>,
     /// The key is the table's only unique index: a final image can only collide with the row of
@@ -132,6 +144,9 @@ struct Slot {
     /// `k1 = v1 AND k2 = v2`: identifies the row, and is the key of the fold.
     key: Sql,
     row: Option<Vec<Value>>,
+    /// The key's first change in the group brought it into being (an insert, or an update
+    /// moving a row onto it): on the source no row had it before.
+    fresh: bool,
 }
 
 enum Changes {
@@ -183,11 +198,11 @@ impl Group {
             }
             Changes::Keyed { slots, index } => {
                 let key_cols = table.key.as_deref().expect("keyed table");
-                let mut put = |key: Sql, row: Option<Vec<Value>>| match index.get(&key) {
+                let mut put = |key: Sql, row: Option<Vec<Value>>, fresh: bool| match index.get(&key) {
                     Some(&i) => slots[i].row = row,
                     None => {
                         index.insert(key.clone(), slots.len());
-                        slots.push(Slot { key, row });
+                        slots.push(Slot { key, row, fresh });
                     }
                 };
                 // Of the before image only the key matters.
@@ -202,13 +217,14 @@ impl Group {
                 let ak = after.as_ref().map(|a| table.key_text(a, key_cols, false));
                 // An update that keeps its key only replaces the image; one that moves the key
                 // (or a delete) removes the old row.
+                let keeps_key = bk.is_some() && ak == bk;
                 if let Some(bk) = bk
-                    && ak.as_ref() != Some(&bk)
+                    && !keeps_key
                 {
-                    put(bk, None);
+                    put(bk, None, false);
                 }
                 if let (Some(ak), Some(a)) = (ak, after) {
-                    put(ak, Some(a));
+                    put(ak, Some(a), !keeps_key);
                 }
             }
         }
@@ -221,8 +237,8 @@ impl Group {
         let mut statements = Vec::new();
         for (table, changes) in self.tables {
             let keyless = matches!(changes, Changes::Keyless(_));
-            for sql in statements_of(&table, changes) {
-                statements.push(Statement { table: table.clone(), must_match: keyless && !sql.0.starts_with(b"INSERT"), sql });
+            for (sql, fresh_rows) in statements_of(&table, changes) {
+                statements.push(Statement { table: table.clone(), must_match: keyless && !sql.0.starts_with(b"INSERT"), fresh_rows, sql });
             }
         }
         Batch { statements, rows: self.rows }
@@ -235,6 +251,8 @@ pub struct Statement {
     sql: Sql,
     /// A keyless row change that must find its row.
     must_match: bool,
+    /// Rows of a merged table's insert of fresh keys (0 for any other statement).
+    fresh_rows: u64,
 }
 
 /// The statements of a sealed group.
@@ -247,10 +265,36 @@ pub struct Batch {
 impl Batch {
     /// Runs the statements in the open target transaction.
     pub async fn apply(self, target: &Server, conn: &mut Conn) -> Result<()> {
-        for Statement { table, sql, must_match } in self.statements {
-            conn.query_drop(&sql.0)
-                .await
-                .map_err(target.err(format!("applying changes of {} to {}: {}", table.source, table.target, short(&sql.text()))))?;
+        for Statement { table, sql, must_match, fresh_rows } in self.statements {
+            let done = conn.query_drop(&sql.0).await;
+            if let (Err(mysql_async::Error::Server(e)), Some(m)) = (&done, &table.merge)
+                && e.code == 1062
+                && fresh_rows > 0
+                && m.policy == ConflictPolicy::Fail
+            {
+                let key = table.key.iter().flatten().map(|&i| table.columns[i].name.as_str()).collect::<Vec<_>>().join(", ");
+                return Err(merge_conflict(target, conn, m, &table.source, &key, &e.message).await);
+            }
+            done.map_err(target.err(format!("applying changes of {} to {}: {}", table.source, table.target, short(&sql.text()))))?;
+            if let Some(m) = &table.merge
+                && fresh_rows > 0
+            {
+                // Ignore: a kept row changes nothing (0 affected). Overwrite: a replaced row counts
+                // twice (1 for the delete or update, 1 for the insert).
+                let affected = conn.affected_rows();
+                let met = match m.policy {
+                    ConflictPolicy::Ignore => fresh_rows.saturating_sub(affected),
+                    _ => affected.saturating_sub(fresh_rows),
+                };
+                if met > 0 {
+                    tracing::warn!(
+                        table = %table.target,
+                        rows = met,
+                        policy = ?m.policy,
+                        "inserted keys of a merged table were taken by rows of another task"
+                    );
+                }
+            }
             // A keyless row the source changed must be on the target; if it is not, the target
             // has diverged (written by someone else): say so rather than drift.
             if must_match && conn.affected_rows() == 0 {
@@ -265,8 +309,34 @@ fn row_bytes(r: &[Value]) -> usize {
     r.iter().map(|v| if let Value::Bytes(b) = v { b.len() + 24 } else { 24 }).sum()
 }
 
-/// The statements that bring the target to the group's net effect for one table.
-fn statements_of(table: &ApplyTable, changes: Changes) -> Vec<Sql> {
+/// The error of a conflict under `conflictPolicy: Fail`, naming the table, the key, this task
+/// and its source, and the other tasks that write the table (from their records in the metadata
+/// database they share on the target). `detail` is the server's duplicate-key message, which holds
+/// the key's value.
+pub async fn merge_conflict(target: &Server, conn: &mut Conn, m: &Merge, source_table: &str, key: &str, detail: &str) -> Error {
+    let (db, table) = &m.target;
+    let sql = format!(
+        "SELECT task, src_db, src_table FROM {} WHERE dst_db = ? AND dst_table = ? AND task <> ? ORDER BY task",
+        qt(&m.metadata_database, "copy_tables")
+    );
+    let others: Vec<(String, String, String)> = conn.exec(sql, (db, table, &m.task)).await.unwrap_or_default();
+    let by = if others.is_empty() {
+        "a writer other than a ferry task (no other task records this table)".to_string()
+    } else {
+        others.iter().map(|(t, d, s)| format!("task {t} (from its source table {d}.{s})")).collect::<Vec<_>>().join(" or ")
+    };
+    Error::object(
+        format!("target {} table {db}.{table}", target.address),
+        format!(
+            "merge conflict: task {} inserts a row from {source_table} on {} whose key ({key}) is taken by a row written by {by}: {detail};              spec.conflictPolicy is Fail: remove or re-key one of the two rows and restart the task, or set conflictPolicy: Overwrite or Ignore",
+            m.task, m.source
+        ),
+    )
+}
+
+/// The statements that bring the target to the group's net effect for one table, each with the
+/// number of rows it inserts under fresh keys of a merged table.
+fn statements_of(table: &ApplyTable, changes: Changes) -> Vec<(Sql, u64)> {
     let mut out = Vec::new();
     match changes {
         Changes::Keyed { slots, .. } => {
@@ -302,7 +372,7 @@ fn statements_of(table: &ApplyTable, changes: Changes) -> Vec<Sql> {
                     if single.is_some() {
                         sql.push(')');
                     }
-                    out.push(std::mem::take(&mut sql));
+                    out.push((std::mem::take(&mut sql), 0));
                     in_batch = 0;
                 }
             }
@@ -310,7 +380,7 @@ fn statements_of(table: &ApplyTable, changes: Changes) -> Vec<Sql> {
                 if single.is_some() {
                     sql.push(')');
                 }
-                out.push(std::mem::take(&mut sql));
+                out.push((std::mem::take(&mut sql), 0));
             }
             // REPLACE, not INSERT .. ON DUPLICATE KEY UPDATE: a final image that collides on a
             // unique key with a row this group also changes must displace it, not merge into it.
@@ -320,36 +390,57 @@ fn statements_of(table: &ApplyTable, changes: Changes) -> Vec<Sql> {
                 format!(" ON DUPLICATE KEY UPDATE {}", sets.join(", "))
             });
             let verb = if table.upsert { "INSERT" } else { "REPLACE" };
-            let end = |sql: &mut Sql| {
-                if let Some(t) = &upsert_tail {
-                    sql.push_str(t);
+            // Fresh keys of a merged table, by the conflict policy (Overwrite: as any other row).
+            let fresh_write = match table.merge.as_ref().map(|m| m.policy) {
+                Some(ConflictPolicy::Fail) => Some(("INSERT", None)),
+                Some(ConflictPolicy::Ignore) => {
+                    // A no-op update keeps the row that is there (unlike INSERT IGNORE, it does not
+                    // turn bad values into warnings).
+                    let k = &table.columns[key_cols[0]].name;
+                    Some(("INSERT", Some(format!(" ON DUPLICATE KEY UPDATE {k} = {k}"))))
                 }
+                Some(ConflictPolicy::Overwrite) | None => None,
             };
             let mut filter_keys = Sql::default();
-            for s in slots.iter().filter(|s| s.row.is_some()) {
-                let row = s.row.as_ref().expect("filtered");
-                if sql.is_empty() {
-                    let _ = write!(sql, "{verb} INTO {} ({cols}) VALUES ", table.target);
-                } else {
-                    sql.push_str(", ");
-                }
-                values(&mut sql, table, row);
-                if table.filter.is_some() {
-                    if !filter_keys.is_empty() {
-                        filter_keys.push_str(" OR ");
+            for fresh_pass in [false, true] {
+                let (verb, tail) = match (fresh_pass, &fresh_write) {
+                    (false, _) => (verb, upsert_tail.clone()),
+                    (true, Some((v, t))) => (*v, t.clone()),
+                    (true, None) => continue,
+                };
+                let in_pass = |s: &&Slot| s.row.is_some() && (fresh_write.is_none() || s.fresh == fresh_pass);
+                let mut n = 0u64;
+                let end = |sql: &mut Sql, n: &mut u64, out: &mut Vec<(Sql, u64)>| {
+                    if let Some(t) = &tail {
+                        sql.push_str(t);
                     }
-                    filter_keys.push('(');
-                    filter_keys.push_sql(&s.key);
-                    filter_keys.push(')');
+                    out.push((std::mem::take(sql), if fresh_pass { std::mem::take(n) } else { 0 }));
+                    *n = 0;
+                };
+                for s in slots.iter().filter(in_pass) {
+                    let row = s.row.as_ref().expect("filtered");
+                    if sql.is_empty() {
+                        let _ = write!(sql, "{verb} INTO {} ({cols}) VALUES ", table.target);
+                    } else {
+                        sql.push_str(", ");
+                    }
+                    values(&mut sql, table, row);
+                    n += 1;
+                    if table.filter.is_some() {
+                        if !filter_keys.is_empty() {
+                            filter_keys.push_str(" OR ");
+                        }
+                        filter_keys.push('(');
+                        filter_keys.push_sql(&s.key);
+                        filter_keys.push(')');
+                    }
+                    if sql.len() > STATEMENT_BYTES {
+                        end(&mut sql, &mut n, &mut out);
+                    }
                 }
-                if sql.len() > STATEMENT_BYTES {
-                    end(&mut sql);
-                    out.push(std::mem::take(&mut sql));
+                if !sql.is_empty() {
+                    end(&mut sql, &mut n, &mut out);
                 }
-            }
-            if !sql.is_empty() {
-                end(&mut sql);
-                out.push(sql);
             }
             // Pre-image semantics of a row filter: a row whose last image fails the filter is not
             // (or no longer) selected.
@@ -358,7 +449,7 @@ fn statements_of(table: &ApplyTable, changes: Changes) -> Vec<Sql> {
                 let _ = write!(d, "DELETE FROM {} WHERE (", table.target);
                 d.push_sql(&filter_keys);
                 let _ = write!(d, ") AND (({f}) IS NOT TRUE)");
-                out.push(d);
+                out.push((d, 0));
             }
         }
         Changes::Keyless(ops) => {
@@ -375,7 +466,7 @@ fn statements_of(table: &ApplyTable, changes: Changes) -> Vec<Sql> {
                             s.push_str(" FROM DUAL WHERE ");
                             s.push_sql(&filter_on_values(table, &a));
                             s.push_str(" IS TRUE");
-                            out.push(s);
+                            out.push((s, 0));
                             continue;
                         }
                         if inserts.is_empty() {
@@ -385,12 +476,12 @@ fn statements_of(table: &ApplyTable, changes: Changes) -> Vec<Sql> {
                         }
                         values(&mut inserts, table, &a);
                         if inserts.len() > STATEMENT_BYTES {
-                            out.push(std::mem::take(&mut inserts));
+                            out.push((std::mem::take(&mut inserts), 0));
                         }
                     }
                     (Some(b), after) => {
                         if !inserts.is_empty() {
-                            out.push(std::mem::take(&mut inserts));
+                            out.push((std::mem::take(&mut inserts), 0));
                         }
                         let mut s = Sql::default();
                         match &after {
@@ -411,13 +502,13 @@ fn statements_of(table: &ApplyTable, changes: Changes) -> Vec<Sql> {
                         }
                         whole_row_match(&mut s, table, &b);
                         s.push_str(" LIMIT 1");
-                        out.push(s);
+                        out.push((s, 0));
                     }
                     (None, None) => {}
                 }
             }
             if !inserts.is_empty() {
-                out.push(inserts);
+                out.push((inserts, 0));
             }
         }
     }
@@ -637,8 +728,63 @@ mod tests {
             key: key.then(|| vec![0]),
             filter: None,
             upsert: false,
+            merge: None,
             binlog_width: 3,
         })
+    }
+
+    fn merged(policy: ConflictPolicy) -> Arc<ApplyTable> {
+        let mut t = Arc::try_unwrap(table(true)).unwrap();
+        t.upsert = true;
+        t.merge = Some(Merge {
+            policy,
+            task: "ns/a".into(),
+            source: "src:3306".into(),
+            metadata_database: "ferry_meta".into(),
+            target: ("d".into(), "t".into()),
+        });
+        Arc::new(t)
+    }
+
+    /// In a merged table only keys the group brings into being are inserted by the policy;
+    /// changes of rows the source had before are written as for any table.
+    #[test]
+    fn merged_tables_insert_fresh_keys_by_the_conflict_policy() {
+        let group = |t: &Arc<ApplyTable>| {
+            let mut g = Group::default();
+            g.add(t, None, Some(row(1, "new"))).unwrap(); // insert: fresh
+            g.add(t, Some(row(2, "old")), Some(row(2, "upd"))).unwrap(); // update in place
+            g.add(t, Some(row(3, "x")), Some(row(4, "x"))).unwrap(); // key moves onto 4: fresh
+            g.add(t, Some(row(5, "x")), None).unwrap(); // deleted ...
+            g.add(t, None, Some(row(5, "back"))).unwrap(); // ... and back: the source had 5
+            g
+        };
+        let upsert = "ON DUPLICATE KEY UPDATE `id` = VALUES(`id`), `v` = VALUES(`v`)";
+        let t = merged(ConflictPolicy::Fail);
+        let b = group(&t).seal();
+        let fresh: Vec<u64> = b.statements.iter().map(|s| s.fresh_rows).collect();
+        assert_eq!(
+            b.statements.iter().map(|s| s.sql.text()).collect::<Vec<_>>(),
+            vec![
+                "DELETE FROM `d`.`t` WHERE `id` IN (3)".to_string(),
+                format!("INSERT INTO `d`.`t` (`id`, `v`) VALUES (2, _utf8mb4'upd'), (5, _utf8mb4'back') {upsert}"),
+                "INSERT INTO `d`.`t` (`id`, `v`) VALUES (1, _utf8mb4'new'), (4, _utf8mb4'x')".to_string(),
+            ]
+        );
+        assert_eq!(fresh, vec![0, 0, 2]);
+        let t = merged(ConflictPolicy::Ignore);
+        assert_eq!(
+            texts(&t, group(&t))[2],
+            "INSERT INTO `d`.`t` (`id`, `v`) VALUES (1, _utf8mb4'new'), (4, _utf8mb4'x') ON DUPLICATE KEY UPDATE `id` = `id`"
+        );
+        let t = merged(ConflictPolicy::Overwrite);
+        assert_eq!(
+            texts(&t, group(&t)),
+            vec![
+                "DELETE FROM `d`.`t` WHERE `id` IN (3)".to_string(),
+                format!("INSERT INTO `d`.`t` (`id`, `v`) VALUES (1, _utf8mb4'new'), (2, _utf8mb4'upd'), (4, _utf8mb4'x'), (5, _utf8mb4'back') {upsert}"),
+            ]
+        );
     }
 
     fn row(id: i64, v: &str) -> Vec<Value> {

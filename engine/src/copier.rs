@@ -16,6 +16,8 @@ use mysql_async::{Conn, Value};
 use tokio::sync::{Mutex, mpsc};
 use tracing::{debug, info, info_span, Instrument};
 
+use ferry_crds::ConflictPolicy;
+
 use crate::catalog::Column;
 use crate::db::{Server, Session, TemporalText, q, qt, short};
 use crate::error::{Error, Result};
@@ -104,6 +106,12 @@ impl Copier {
     async fn split(&self, src: &mut Conn, t: &TableMap) -> Result<Vec<Option<Vec<Value>>>> {
         let whole = vec![None, None];
         let Some(key) = &t.key else { return Ok(whole) };
+        // A merged table under conflictPolicy Fail is copied at one snapshot: replay then starts
+        // after it for this table (see the applier), so its plain inserts never meet rows of its
+        // own copy, and a taken key is a real conflict.
+        if t.merge.as_ref().is_some_and(|m| m.policy == ConflictPolicy::Fail) {
+            return Ok(whole);
+        }
         if t.rows_estimate <= self.chunk_rows {
             return Ok(whole);
         }
@@ -332,8 +340,8 @@ impl Worker {
 
         // Into a table ferry created, whose rows all come from unique source keys, InnoDB may
         // skip unique checks (and load an empty table in bulk); never into a table that was
-        // already there, whose own rows the checks protect.
-        let unique_checks = t.keep_existing_rows;
+        // already there, whose own rows the checks protect, nor into one other tasks fill too.
+        let unique_checks = t.keep_existing_rows || m.merge.is_some();
         if self.unique_checks != Some(unique_checks) {
             let sql = format!("SET unique_checks = {}", u8::from(unique_checks));
             self.tgt.query_drop(&sql).await.map_err(c.target.err(sql.clone()))?;
@@ -354,6 +362,7 @@ impl Worker {
 
         let mut written = 0u64;
         let mut write_err = None;
+        let mut kept = 0u64;
         while let Some(rx) = batch_rx.recv().await {
             self.tgt.set_infile_handler(async move {
                 Ok(tokio_stream_from(rx).map(Ok::<Bytes, std::io::Error>).boxed())
@@ -363,16 +372,22 @@ impl Worker {
                 break;
             }
             let loaded = self.tgt.affected_rows();
-            if self.tgt.get_warnings() > 0
-                && let Err(e) = self.check_warnings(t, &object()).await
-            {
-                write_err = Some(e);
-                break;
+            if self.tgt.get_warnings() > 0 {
+                match self.check_warnings(t, &object()).await {
+                    Ok(n) => kept += n,
+                    Err(e) => {
+                        write_err = Some(e);
+                        break;
+                    }
+                }
             }
             written += loaded;
             t.counter.add_rows(loaded);
         }
         drop(batch_rx);
+        if kept > 0 && m.merge.is_some() {
+            tracing::warn!(table = %m.target_name(), rows = kept, "rows of a merged table whose key another task's row holds were not copied (conflictPolicy: Ignore)");
+        }
         let (src, read_result) = reader.await.map_err(|e| Error::object(object(), format!("reader crashed: {e}")))?;
         self.src = Some(src);
         if let Some(e) = write_err.or(read_result.err()) {
@@ -411,13 +426,30 @@ impl Worker {
         Ok(())
     }
 
-    async fn check_warnings(&mut self, t: &TableCopy, object: &str) -> Result<()> {
+    /// Fails on warnings but the duplicate keys the table's settings accept; returns how many of
+    /// those there were (rows not loaded because the target kept its own).
+    async fn check_warnings(&mut self, t: &TableCopy, object: &str) -> Result<u64> {
         let warnings: Vec<(String, u32, String)> =
             self.tgt.query("SHOW WARNINGS LIMIT 20").await.map_err(self.copier.target.err("SHOW WARNINGS"))?;
-        // A kept target row on a key collision is what `existingTables: Ignore` asks for.
-        let real: Vec<_> = warnings.iter().filter(|(_, code, _)| !(t.keep_existing_rows && *code == 1062)).collect();
+        // A kept target row on a key collision is what `existingTables: Ignore` asks for, and
+        // `conflictPolicy: Ignore` for a merged table. Under Fail it is a conflict with the
+        // task that wrote the row (LOAD DATA LOCAL skips duplicates with a warning).
+        let policy = t.map.merge.as_ref().map(|m| m.policy);
+        if let Some(m) = &t.map.merge
+            && m.policy == ConflictPolicy::Fail
+            && let Some((_, _, detail)) = warnings.iter().find(|(_, code, _)| *code == 1062)
+        {
+            let key = t.map.key.as_ref().map(|k| k.join(", ")).unwrap_or_default();
+            return Err(crate::applier::merge_conflict(&self.copier.target, &mut self.tgt, m, &t.map.source_name(), &key, detail).await);
+        }
+        let accept_duplicates = match policy {
+            Some(p) => p == ConflictPolicy::Ignore,
+            None => t.keep_existing_rows,
+        };
+        let duplicates = warnings.iter().filter(|(_, code, _)| *code == 1062).count() as u64;
+        let real: Vec<_> = warnings.iter().filter(|(_, code, _)| !(accept_duplicates && *code == 1062)).collect();
         if real.is_empty() {
-            return Ok(());
+            return Ok(duplicates);
         }
         let text = real.iter().map(|(l, c, m)| format!("{l} {c}: {m}")).collect::<Vec<_>>().join("; ");
         Err(Error::object(
@@ -489,7 +521,14 @@ fn load_sql(t: &TableCopy) -> String {
     let mut sql = format!(
         "LOAD DATA LOCAL INFILE 'ferry' {}INTO TABLE {} CHARACTER SET binary \
          FIELDS TERMINATED BY '\\t' ESCAPED BY '\\\\' LINES TERMINATED BY '\\n' ({})",
-        if t.keep_existing_rows { "IGNORE " } else { "" },
+        match t.map.merge.as_ref().map(|m| m.policy) {
+            // No modifier: with LOCAL a duplicate is skipped with a warning, which fails the copy.
+            Some(ConflictPolicy::Fail) => "",
+            Some(ConflictPolicy::Ignore) => "IGNORE ",
+            Some(ConflictPolicy::Overwrite) => "REPLACE ",
+            None if t.keep_existing_rows => "IGNORE ",
+            None => "",
+        },
         qt(&m.dst_db, &m.dst_table),
         cols.join(", ")
     );

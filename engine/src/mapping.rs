@@ -3,7 +3,7 @@
 
 use std::collections::BTreeMap;
 
-use ferry_crds::{DatabaseSelection, SyncTaskSpec};
+use ferry_crds::{ConflictPolicy, DatabaseSelection, SyncTaskSpec};
 
 use crate::catalog::{Column, Table};
 use crate::error::{Error, Result};
@@ -33,6 +33,23 @@ pub struct TableMap {
     /// The source table has unique keys besides `key`.
     pub other_unique_keys: bool,
     pub rows_estimate: u64,
+    /// The target table is merged with other tasks' rows (many-to-one).
+    pub merge: Option<Merge>,
+}
+
+/// How a task writes a target table that other tasks write too (`merge: true`).
+#[derive(Clone, Debug, PartialEq)]
+pub struct Merge {
+    /// What an insert does when the key is taken (`spec.conflictPolicy`).
+    pub policy: ConflictPolicy,
+    /// This task's id (`namespace/name`), to tell its records from the other tasks'.
+    pub task: String,
+    /// This task's source server (`host:port`), for conflict messages.
+    pub source: String,
+    /// The metadata database on the target, where every task records the tables it writes.
+    pub metadata_database: String,
+    /// The merged table on the target (database, table).
+    pub target: (String, String),
 }
 
 impl TableMap {
@@ -73,7 +90,12 @@ pub fn resolve(
         })?;
         let dst = sel.rename.clone().unwrap_or_else(|| sel.database.clone());
         let tables = match &sel.tables {
-            None => available.iter().map(|t| whole_table(sel, &dst, t)).collect::<Vec<_>>(),
+            // gh-ost's changelog table is the tool's state, never data.
+            None => available
+                .iter()
+                .filter(|t| !crate::sql::ddl::shadow_of(&t.name).is_some_and(|s| s.role == crate::sql::ddl::ShadowRole::GhostChangelog))
+                .map(|t| whole_table(sel, &dst, t))
+                .collect::<Vec<_>>(),
             Some(list) => {
                 let mut maps = Vec::new();
                 for (j, ts) in list.iter().enumerate() {
@@ -82,6 +104,9 @@ pub fn resolve(
                         Error::invalid(format!("{tf}.name"), format!("table {}.{} does not exist on the source", sel.database, ts.name))
                     })?;
                     let mut m = whole_table(sel, &dst, table);
+                    if ts.merge {
+                        m.merge = Some(merge_of(spec));
+                    }
                     if let Some(r) = &ts.rename {
                         m.dst_table = r.clone();
                     }
@@ -120,6 +145,12 @@ pub fn resolve(
                 maps
             }
         };
+        let mut tables = tables;
+        if sel.merge {
+            for t in &mut tables {
+                t.merge = Some(merge_of(spec));
+            }
+        }
         for t in &tables {
             let key = (t.dst_db.clone(), t.dst_table.clone());
             if let Some(other) = targets.insert(key, t.source_name()) {
@@ -134,6 +165,28 @@ pub fn resolve(
     Ok(out)
 }
 
+/// The merge settings of a task's merged tables (the task id is set by the caller, which knows it).
+fn merge_of(spec: &SyncTaskSpec) -> Merge {
+    Merge {
+        policy: spec.conflict_policy,
+        task: String::new(),
+        source: format!("{}:{}", spec.source.host, spec.source.port),
+        metadata_database: spec.metadata_database.clone(),
+        target: Default::default(),
+    }
+}
+
+/// Completes the merge settings of every merged table: the task id (which the spec does not
+/// hold) and the final target names.
+pub fn set_task(dbs: &mut [DatabaseMap], task: &str) {
+    for t in dbs.iter_mut().flat_map(|d| d.tables.iter_mut()) {
+        if let Some(m) = &mut t.merge {
+            m.task = task.to_string();
+            m.target = (t.dst_db.clone(), t.dst_table.clone());
+        }
+    }
+}
+
 fn whole_table(sel: &DatabaseSelection, dst_db: &str, t: &Table) -> TableMap {
     TableMap {
         src_db: sel.database.clone(),
@@ -146,6 +199,7 @@ fn whole_table(sel: &DatabaseSelection, dst_db: &str, t: &Table) -> TableMap {
         key: t.key.clone(),
         other_unique_keys: t.other_unique_keys,
         rows_estimate: t.rows_estimate,
+        merge: None,
     }
 }
 

@@ -425,7 +425,8 @@ impl Player {
                 });
             }
             Ok(Replayed::NotSelected(why)) => {
-                info!(%pos, statement = %statement, reason = %why, "statement not replayed");
+                // Never silent: whatever the binlog holds that the target does not get is logged.
+                warn!(%pos, statement = %statement, reason = %why, "statement not replayed");
             }
             Err(reason) => match self.spec.on_ddl_error {
                 DdlErrorPolicy::Fail => {

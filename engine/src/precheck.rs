@@ -56,6 +56,7 @@ pub const ITEMS: &[(&str, LevelRule)] = &[
     ("target-local-infile", LevelRule::Fixed(E)),
     ("existing-tables", LevelRule::ByExistingTables),
     ("primary-keys", LevelRule::Fixed(W)),
+    ("merge-keys", LevelRule::Fixed(W)),
     ("foreign-keys", LevelRule::Fixed(W)),
     ("source-triggers", LevelRule::Fixed(W)),
     ("charsets", LevelRule::Fixed(E)),
@@ -115,6 +116,8 @@ struct Sel {
     dst_table: String,
     rows: u64,
     bytes: u64,
+    /// Merged with other tasks' rows on the target (`merge: true`).
+    merge: bool,
 }
 
 impl Sel {
@@ -210,6 +213,7 @@ pub async fn precheck(task: &Task) -> PrecheckStatus {
     c.local_infile().await;
     c.existing_tables().await;
     c.primary_keys().await;
+    c.merge_keys().await;
     c.foreign_keys().await;
     c.triggers().await;
     c.charsets().await;
@@ -455,20 +459,21 @@ impl Check<'_> {
                 )
                 .await
                 .map_err(source.err(format!("listing tables of {}", sel.database)))?;
-            let mk = |name: &str, rename: Option<&String>, r: &(String, Option<u64>, Option<u64>, Option<u64>)| Sel {
+            let mk = |name: &str, rename: Option<&String>, merge: bool, r: &(String, Option<u64>, Option<u64>, Option<u64>)| Sel {
                 src_db: sel.database.clone(),
                 src_table: name.to_string(),
                 dst_db: dst.clone(),
                 dst_table: rename.cloned().unwrap_or_else(|| name.to_string()),
                 rows: r.1.unwrap_or(0),
                 bytes: r.2.unwrap_or(0) + r.3.unwrap_or(0),
+                merge: merge || sel.merge,
             };
             match &sel.tables {
-                None => self.tables.extend(rows.iter().map(|r| mk(&r.0, None, r))),
+                None => self.tables.extend(rows.iter().map(|r| mk(&r.0, None, false, r))),
                 Some(list) => {
                     for (j, ts) in list.iter().enumerate() {
                         match rows.iter().find(|r| r.0 == ts.name) {
-                            Some(r) => self.tables.push(mk(&ts.name, ts.rename.as_ref(), r)),
+                            Some(r) => self.tables.push(mk(&ts.name, ts.rename.as_ref(), ts.merge, r)),
                             None => missing.push(format!(
                                 "{field}.tables[{j}].name: table {}.{} does not exist on the source {}",
                                 sel.database, ts.name, source.address
@@ -504,14 +509,14 @@ impl Check<'_> {
         }
         if clashes.is_empty() {
             self.pass("name-collisions", format!("{} target table name(s), all distinct", seen.len()));
-        } else if self.spec.merge {
-            self.pass("name-collisions", format!("merged on purpose (spec.merge): {}", clashes.join("; ")));
         } else {
+            // Merging (merge: true) is between tasks, one per source; within one task every
+            // source table keeps a target table of its own.
             let why = if fold { " (the target has lower_case_table_names set, so names differing only in case are one)" } else { "" };
             self.fail(
                 "name-collisions",
                 format!("{}{why}", clashes.join("; ")),
-                "give one of them another name (spec.objects[].tables[].rename or spec.objects[].rename), or set spec.merge: true if merging them is intended",
+                "give one of them another name (spec.objects[].tables[].rename or spec.objects[].rename); to merge tables into one, write it from one task per source table with merge: true on the table mapping",
             );
         }
     }
@@ -674,8 +679,16 @@ impl Check<'_> {
         }
     }
 
-    /// Item 13: a source that is itself written by replication (another ferry task, or a native
-    /// replica) must log what it applies, or the changes never reach this task.
+    /// Item 13: a source that is itself written by replication must log what it applies, or the
+    /// changes never reach this task (cascade A -> B -> C, this task reading B).
+    ///
+    /// What B needs depends on who writes it. ferry applies as an ordinary client session, and a
+    /// server with log_bin on records every client write in its binary log whatever
+    /// log_slave_updates says: that option only covers the native replication SQL thread. So a
+    /// source written by another ferry task needs log_bin (in ROW format, which `binlog-format`
+    /// checks), and a native replica needs log_slave_updates as well. Checked on MariaDB 10.11:
+    /// tests/tests/topologies.rs runs A -> B -> C with B at log_slave_updates=OFF, and
+    /// tests/tests/precheck.rs sees this item fail for a native replica with it OFF.
     async fn cascade(&mut self) {
         let id = "cascade";
         if !self.spec.incremental {
@@ -686,7 +699,7 @@ impl Check<'_> {
         };
         let source = self.source.clone();
         let r = async {
-            let mut why = Vec::new();
+            let mut ferry_metas = Vec::new();
             // ferry's metadata: a schema with its checkpoints and copy tables, holding a checkpoint.
             let metas: Vec<String> = src
                 .query(
@@ -698,39 +711,50 @@ impl Check<'_> {
             for m in metas {
                 let n: Option<u64> = src.query_first(format!("SELECT COUNT(*) FROM {}", qt(&m, "checkpoints"))).await.ok().flatten();
                 if n.unwrap_or(0) > 0 {
-                    why.push(format!("it is the target of another ferry task (checkpoints in {m})"));
+                    ferry_metas.push(m);
                 }
             }
             let stmt = f.replica_status_statement();
-            let unknown = match src.query::<mysql_async::Row, _>(stmt).await {
-                Ok(rows) if !rows.is_empty() => {
-                    why.push("it is a replica".to_string());
-                    false
-                }
-                Ok(_) => false,
-                Err(_) => true,
+            let (replica, unknown) = match src.query::<mysql_async::Row, _>(stmt).await {
+                Ok(rows) => (!rows.is_empty(), false),
+                Err(_) => (false, true),
             };
             let var = f.replica_updates_variable();
-            let vars = global_vars(&source, &mut src, &[var]).await?;
-            Ok::<_, Error>((why, unknown, var, is_on(vars.get(var))))
+            let vars = global_vars(&source, &mut src, &[var, "log_bin"]).await?;
+            Ok::<_, Error>((ferry_metas, replica, unknown, var, is_on(vars.get(var)), is_on(vars.get("log_bin"))))
         }
         .await;
         self.src = Some(src);
-        let (why, unknown, var, on) = match r {
+        let (ferry_metas, replica, unknown, var, updates_on, log_bin) = match r {
             Ok(v) => v,
             Err(e) => return self.broken(id, e),
         };
-        if on {
-            self.pass(id, format!("{var} is ON: the source logs what it applies"));
-        } else if why.is_empty() {
+        let addr = &source.address;
+        let by_ferry = (!ferry_metas.is_empty()).then(|| format!("it is the target of another ferry task (checkpoints in {})", ferry_metas.join(", ")));
+        let mut problems = Vec::new();
+        let mut remedies = Vec::new();
+        if let (Some(why), false) = (&by_ferry, log_bin) {
+            problems.push(format!("{why}, and its binary log is off: what that task applies never reaches this one"));
+            remedies.push("start the source with log_bin (and binlog_format=ROW); ferry's writes are then logged as any client's".to_string());
+        }
+        if replica && !updates_on {
+            problems.push(format!("it is a replica, and {var} is OFF: what its replication thread applies would not reach its binlog"));
+            remedies.push(format!("start the source with {var}=ON (and log_bin); it cannot be changed at runtime"));
+        }
+        if !problems.is_empty() {
+            return self.fail(id, format!("the source {addr} is written by replication: {}", problems.join("; ")), remedies.join("; "));
+        }
+        let ferry_note = by_ferry.map(|why| {
+            format!("{why}; ferry writes there as a client, so its binary log records those changes whatever {var} says")
+        });
+        if updates_on {
+            let note = ferry_note.map(|n| format!("; {n}")).unwrap_or_default();
+            self.pass(id, format!("{var} is ON: the source logs what it applies{note}"));
+        } else if let Some(note) = ferry_note {
+            self.pass(id, format!("the source {addr}: {note}"));
+        } else {
             let extra = if unknown { format!(" (could not run {}: replica state unknown)", f.replica_status_statement()) } else { String::new() };
             self.pass(id, format!("the source is not written by replication{extra}"));
-        } else {
-            self.fail(
-                id,
-                format!("the source {} is written by replication ({}), and {var} is OFF: what it applies would not reach its binlog", source.address, why.join("; ")),
-                format!("start the source with {var}=ON (and log_bin); it cannot be changed at runtime"),
-            );
         }
     }
 
@@ -949,7 +973,9 @@ impl Check<'_> {
                     }
                 }
             }
+            // A merged table is expected to be there: another task writing it created it.
             if present[&t.dst_db].contains(&t.dst_table)
+                && !t.merge
                 && !ours.contains(&(t.src_db.clone(), t.src_table.clone()))
                 && !clashes.contains(&t.target_name())
             {
@@ -1047,6 +1073,93 @@ impl Check<'_> {
             ),
             format!("add a key on the source if you can ({remedy}), or accept with spec.precheck.skip: [primary-keys]"),
         );
+    }
+
+    /// Many-to-one into one table: keys of merged tables must not collide across sources. Keys
+    /// that AUTO_INCREMENT makes on every source alike (auto_increment_increment 1) do; keys of
+    /// a source with its own offset under a larger increment do not, as long as every other
+    /// source has another offset (which this task cannot see: each task's precheck checks its
+    /// own source). A collision the precheck cannot foresee is handled by spec.conflictPolicy.
+    async fn merge_keys(&mut self) {
+        let id = "merge-keys";
+        let merged: Vec<Sel> = self.tables.iter().filter(|t| t.merge).cloned().collect();
+        if merged.is_empty() {
+            return self.pass(id, "no table is merged with other tasks' rows");
+        }
+        let Some(mut src) = self.src.take() else {
+            return self.unreachable(&[id], Role::Source);
+        };
+        let source = self.source.clone();
+        let r = async {
+            let vars = global_vars(&source, &mut src, &["auto_increment_increment", "auto_increment_offset"]).await?;
+            let mut auto = Vec::new();
+            let mut keyless = Vec::new();
+            for t in &merged {
+                let table = catalog::table(&source, &mut src, &t.src_db, &t.src_table).await?;
+                let ai: Vec<String> = src
+                    .exec(
+                        "SELECT COLUMN_NAME FROM information_schema.COLUMNS WHERE TABLE_SCHEMA = ? AND TABLE_NAME = ? \
+                         AND EXTRA LIKE '%auto_increment%'",
+                        (&t.src_db, &t.src_table),
+                    )
+                    .await
+                    .map_err(source.err(format!("reading the columns of {}", t.source_name())))?;
+                match &table.key {
+                    None => keyless.push(t.clone()),
+                    Some(key) if ai.iter().any(|c| key.contains(c)) => auto.push((t.clone(), ai[0].clone())),
+                    Some(_) => {}
+                }
+            }
+            Ok::<_, Error>((vars, auto, keyless))
+        }
+        .await;
+        self.src = Some(src);
+        let (vars, auto, keyless) = match r {
+            Ok(v) => v,
+            Err(e) => return self.broken(id, e),
+        };
+        let num = |k: &str| vars.get(k).and_then(|v| v.parse::<u64>().ok()).unwrap_or(1);
+        let (inc, off) = (num("auto_increment_increment"), num("auto_increment_offset"));
+        let addr = &source.address;
+        let policy = format!("{:?}", self.spec.conflict_policy);
+        let names = |v: &[Sel]| v.iter().map(|t| format!("{} -> {}", t.source_name(), t.target_name())).collect::<Vec<_>>().join(", ");
+        let auto_tables: Vec<Sel> = auto.iter().map(|(t, _)| t.clone()).collect();
+        let mut problems = Vec::new();
+        let mut remedies = Vec::new();
+        if !auto.is_empty() && inc <= 1 {
+            let cols = auto.iter().map(|(t, c)| format!("{}.{c}", t.source_name())).collect::<Vec<_>>().join(", ");
+            problems.push(format!(
+                "merged tables {} take their keys from AUTO_INCREMENT ({cols}) and the source {addr} has auto_increment_increment = 1: \
+                 every source counts 1, 2, 3, ... and their rows collide on the target (spec.conflictPolicy {policy} decides what happens)",
+                names(&auto_tables)
+            ));
+            remedies.push(
+                "give every source merged into the table its own offset: SET GLOBAL auto_increment_increment = <number of sources>; \
+                 SET GLOBAL auto_increment_offset = <1, 2, ... different on each source>; (and the same in each server's config), \
+                 or make the key unique across sources (e.g. a source id column in the primary key)"
+                    .to_string(),
+            );
+        }
+        if !keyless.is_empty() {
+            problems.push(format!(
+                "merged tables {} have no key: rows of different sources cannot be told apart, a conflict cannot be seen, and a delete may remove another source's identical row",
+                names(&keyless)
+            ));
+            remedies.push("add a primary key that is unique across sources".to_string());
+        }
+        if !problems.is_empty() {
+            remedies.push(format!("or accept with spec.precheck.skip: [{id}]"));
+            return self.fail(id, problems.join("; "), remedies.join("; "));
+        }
+        let note = if auto.is_empty() {
+            "their keys come from the data, not from AUTO_INCREMENT: they must be unique across the sources merged into each table".to_string()
+        } else {
+            format!(
+                "AUTO_INCREMENT keys of {addr} are {off} modulo {inc} (auto_increment_offset {off}, auto_increment_increment {inc}); every other source merged into {} needs another offset",
+                names(&auto_tables)
+            )
+        };
+        self.pass(id, format!("{} merged table(s); {note}; a key taken all the same is handled by spec.conflictPolicy {policy}", merged.len()))
     }
 
     /// Item 10.

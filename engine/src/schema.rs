@@ -62,7 +62,8 @@ impl SchemaSync<'_> {
                     Some(r) if r.state == TableState::Creating && !exists => Plan::Create,
                     Some(r) => Plan::Ours(r.state, r.deferred_indexes),
                     None if exists => {
-                        if with_schema && self.spec.existing_tables == ExistingTables::PrecheckAndIntercept {
+                        // A merged table is expected to be there (another task writing it created it).
+                        if with_schema && self.spec.existing_tables == ExistingTables::PrecheckAndIntercept && t.merge.is_none() {
                             conflicts.push(t.target_name());
                         }
                         Plan::Existing

@@ -1,6 +1,7 @@
 //! Rules across tasks, checked against every SyncTask the controller knows (its reflector store):
-//! two tasks writing one target table without both declaring `spec.merge`, and replication cycles
-//! (A writes what B reads and B writes what A reads). Pure: the caller passes the tasks.
+//! two tasks writing one target table without both declaring the merge (`merge: true` on the
+//! table mapping, or on its database selection), and replication cycles (A writes what B reads and
+//! B writes what A reads). Pure: the caller passes the tasks.
 //!
 //! Servers are told apart by `host:port` as written (lower-cased); two names for one server are
 //! not recognised. When two tasks clash, the newer one is refused, so a running task is never
@@ -17,6 +18,8 @@ struct Object {
     server: String,
     database: String,
     table: Option<String>,
+    /// Declared as merged with other tasks' rows (target objects only).
+    merge: bool,
 }
 
 impl Object {
@@ -46,7 +49,6 @@ struct Flow {
     key: String,
     /// Sorts tasks by age: the older one keeps running.
     age: (String, String),
-    merge: bool,
     reads: Vec<Object>,
     writes: Vec<Object>,
 }
@@ -60,23 +62,24 @@ fn flow(task: &SyncTask) -> Flow {
         let target_db = db.rename.clone().unwrap_or_else(|| db.database.clone());
         match &db.tables {
             None => {
-                reads.push(Object { server: src.clone(), database: db.database.clone(), table: None });
-                writes.push(Object { server: dst.clone(), database: target_db, table: None });
+                reads.push(Object { server: src.clone(), database: db.database.clone(), table: None, merge: false });
+                writes.push(Object { server: dst.clone(), database: target_db, table: None, merge: db.merge });
             }
             Some(tables) => {
                 for t in tables {
-                    reads.push(Object { server: src.clone(), database: db.database.clone(), table: Some(t.name.clone()) });
+                    reads.push(Object { server: src.clone(), database: db.database.clone(), table: Some(t.name.clone()), merge: false });
                     writes.push(Object {
                         server: dst.clone(),
                         database: target_db.clone(),
                         table: Some(t.rename.clone().unwrap_or_else(|| t.name.clone())),
+                        merge: t.merge || db.merge,
                     });
                 }
             }
         }
     }
     let created = task.metadata.creation_timestamp.as_ref().map(|t| t.0.to_string()).unwrap_or_default();
-    Flow { key: key(task), age: (created, key(task)), merge: spec.merge, reads, writes }
+    Flow { key: key(task), age: (created, key(task)), reads, writes }
 }
 
 fn key(task: &SyncTask) -> String {
@@ -90,15 +93,19 @@ pub fn check(task: &SyncTask, others: &[SyncTask]) -> Option<Refusal> {
     let flows: Vec<Flow> = others.iter().filter(|o| key(o) != me.key).map(flow).collect();
 
     for other in flows.iter().filter(|o| o.age < me.age) {
-        if me.merge && other.merge {
-            continue;
-        }
         for w in &me.writes {
-            if let Some(theirs) = other.writes.iter().find(|o| o.overlaps(w)) {
+            // Merging is allowed where both sides declared it.
+            if let Some(theirs) = other.writes.iter().find(|o| o.overlaps(w) && !(w.merge && o.merge)) {
+                let undeclared = match (w.merge, theirs.merge) {
+                    (false, false) => "neither task declares the merge",
+                    (false, true) => "this task does not declare the merge",
+                    _ => "that task does not declare the merge",
+                };
                 return Some(Refusal {
                     reason: "TargetConflict",
                     message: format!(
-                        "{} is also written by SyncTask {} ({}); declare spec.merge: true on both tasks to merge into it",
+                        "{} is also written by SyncTask {} ({}) and {undeclared}; to merge both into it, set merge: true \
+                         on the table mapping (spec.objects[].tables[].merge, or spec.objects[].merge for a whole database) in both tasks",
                         w.describe(),
                         other.key,
                         theirs.describe()
@@ -164,8 +171,22 @@ mod tests {
         t.spec.objects = vec![DatabaseSelection {
             database: db.into(),
             rename: None,
-            tables: Some(names.iter().map(|n| TableSelection { name: n.to_string(), rename: None, columns: None, filter: None }).collect()),
+            tables: Some(
+                names
+                    .iter()
+                    .map(|n| TableSelection { name: n.to_string(), rename: None, columns: None, filter: None, merge: false, ddl: None, dml: None })
+                    .collect(),
+            ),
+            merge: false,
+            ddl: true,
+            dml: None,
         }];
+    }
+
+    fn merge_table(t: &mut SyncTask, name: &str) {
+        for ts in t.spec.objects[0].tables.as_mut().unwrap().iter_mut().filter(|ts| ts.name == name) {
+            ts.merge = true;
+        }
     }
 
     #[test]
@@ -176,7 +197,8 @@ mod tests {
         assert_eq!(check(&a, &all), None, "the older task keeps running");
         let r = check(&b, &all).expect("refused");
         assert_eq!(r.reason, "TargetConflict");
-        assert!(r.message.contains("ns1/a"), "{}", r.message);
+        assert!(r.message.contains("SyncTask ns1/a") && r.message.contains("db9:3306 database shop"), "{}", r.message);
+        assert!(r.message.contains("neither task declares the merge"), "{}", r.message);
     }
 
     #[test]
@@ -188,10 +210,25 @@ mod tests {
         assert_eq!(check(&b, &[a.clone(), b.clone()]), None);
         tables(&mut b, "shop", &["orders"]);
         assert!(check(&b, &[a.clone(), b.clone()]).is_some());
-        a.spec.merge = true;
-        assert!(check(&b, &[a.clone(), b.clone()]).is_some(), "both must declare the merge");
-        b.spec.merge = true;
+        merge_table(&mut a, "orders");
+        let r = check(&b, &[a.clone(), b.clone()]).expect("both must declare the merge");
+        assert!(r.message.contains("ns1/a") && r.message.contains("this task does not declare the merge"), "{}", r.message);
+        merge_table(&mut b, "orders");
         assert_eq!(check(&b, &[a.clone(), b.clone()]), None);
+        // The merge is per table: another shared table still needs its own declaration.
+        tables(&mut a, "shop", &["orders", "customers"]);
+        tables(&mut b, "shop", &["orders", "customers"]);
+        merge_table(&mut a, "orders");
+        merge_table(&mut b, "orders");
+        let r = check(&b, &[a.clone(), b.clone()]).expect("customers is not declared");
+        assert!(r.message.contains("shop.customers") && r.message.contains("ns1/a"), "{}", r.message);
+        // A whole database declared merged covers its tables.
+        let mut whole = task_between("whole", "db3", "db9", "2026-01-02T12:00:00Z");
+        whole.spec.objects[0].merge = true;
+        merge_table(&mut a, "customers");
+        assert_eq!(check(&whole, &[a.clone(), whole.clone()]), None);
+        whole.spec.objects[0].merge = false;
+        assert!(check(&whole, &[a.clone(), whole.clone()]).is_some());
         let c = task_between("c", "db1", "db8", "2026-01-03T00:00:00Z");
         assert_eq!(check(&c, &[a, b, c.clone()]), None);
     }
@@ -209,7 +246,16 @@ mod tests {
         assert_eq!(r.message.matches("ns1/").count(), 4, "{}", r.message);
         // Two tasks in opposite directions.
         let back = task_between("back", "db2", "db1", "2026-01-04T00:00:00Z");
-        assert_eq!(check(&back, &[a.clone(), back.clone()]).unwrap().reason, "Cycle");
+        let r = check(&back, &[a.clone(), back.clone()]).unwrap();
+        assert_eq!(r.reason, "Cycle");
+        assert!(r.message.contains("ns1/back -> ns1/a -> ns1/back"), "the refusal names the other task: {}", r.message);
+        assert_eq!(check(&a, &[a.clone(), back.clone()]), None, "the older task of the loop keeps running");
+        // A merge declaration does not make a loop acceptable.
+        let mut a2 = a.clone();
+        let mut back2 = back.clone();
+        a2.spec.objects[0].merge = true;
+        back2.spec.objects[0].merge = true;
+        assert_eq!(check(&back2, &[a2, back2.clone()]).unwrap().reason, "Cycle");
         // A task into its own source database.
         let own = task_between("own", "db1", "db1", "2026-01-05T00:00:00Z");
         assert_eq!(check(&own, std::slice::from_ref(&own)).unwrap().reason, "Cycle");

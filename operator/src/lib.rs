@@ -9,7 +9,8 @@
 //!    (owner references would also collect them); the target's data is never touched.
 //! 3. Validation beyond the CRD's schema and CEL rules: the engine's own spec checks, then the
 //!    rules across tasks ([`conflicts`]: one target table written by two tasks without
-//!    `spec.merge` on both, and replication cycles). A refused task waits for a change.
+//!    `merge: true` on its table mapping in both, and replication cycles). A refused task waits
+//!    for a change.
 //! 4. `spec.suspend` scales the engine to zero (the checkpoint lives on the target) and waits.
 //! 5. The precheck: a Job named after a hash of the spec ([`build::precheck_hash`]), so that a
 //!    spec change, or a new `ferry.dev/recheck` annotation, runs a new one. While the new spec is

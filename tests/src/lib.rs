@@ -1769,3 +1769,68 @@ impl WorkloadGen {
         }
     }
 }
+
+// ---- topologies: renamed databases and merged tables --------------------------------------------
+
+/// As [`table_checksum`], over the rows matching `condition` (SQL on the table's columns): the
+/// share of a merged table that one source wrote.
+pub async fn table_checksum_where(conn: &mut Conn, db: &str, table: &str, condition: &str) -> (u64, String) {
+    let h = row_hash_expr(conn, db, table).await;
+    let sql = format!(
+        "SELECT COUNT(*), \
+         CAST(IFNULL(SUM(CAST(CONV(SUBSTRING(ferry_row_hash, 1, 16), 16, 10) AS UNSIGNED)), 0) AS CHAR), \
+         CAST(IFNULL(SUM(CAST(CONV(SUBSTRING(ferry_row_hash, 17, 16), 16, 10) AS UNSIGNED)), 0) AS CHAR) \
+         FROM (SELECT {h} AS ferry_row_hash FROM {}.{} WHERE {condition}) AS t",
+        quote_ident(db),
+        quote_ident(table)
+    );
+    let row: Option<(u64, String, String)> =
+        conn.query_first(sql).await.unwrap_or_else(|e| panic!("checksum of {db}.{table} where {condition}: {e}"));
+    let (n, hi, lo) = row.expect("one row");
+    (n, format!("{hi}:{lo}"))
+}
+
+/// As [`compare_databases`], with each source database compared to a target database of
+/// another name (`(source, target)` pairs).
+pub async fn compare_databases_mapped(src: &Opts, dst: &Opts, pairs: &[(&str, &str)]) -> Result<Vec<String>, String> {
+    let mut s = Conn::new(src.clone()).await.map_err(|e| format!("connect to the source: {e}"))?;
+    let mut d = Conn::new(dst.clone()).await.map_err(|e| format!("connect to the target: {e}"))?;
+    let list = "SELECT TABLE_NAME FROM information_schema.TABLES \
+                WHERE TABLE_SCHEMA = ? AND TABLE_TYPE = 'BASE TABLE' ORDER BY TABLE_NAME";
+    let mut diffs = Vec::new();
+    for (sdb, ddb) in pairs {
+        let st: Vec<String> = s.exec(list, (sdb,)).await.map_err(|e| format!("list source tables: {e}"))?;
+        let dt: Vec<String> = d.exec(list, (ddb,)).await.map_err(|e| format!("list target tables: {e}"))?;
+        if st != dt {
+            diffs.push(format!("{sdb} -> {ddb}: tables differ: source {st:?}, target {dt:?}"));
+            continue;
+        }
+        for t in &st {
+            let a = try_table_checksum(&mut s, sdb, t).await?;
+            let b = try_table_checksum(&mut d, ddb, t).await?;
+            if a != b {
+                diffs.push(format!("{sdb}.{t} -> {ddb}.{t}: source {a:?}, target {b:?}"));
+            }
+        }
+    }
+    let _ = s.disconnect().await;
+    let _ = d.disconnect().await;
+    Ok(diffs)
+}
+
+/// Polls [`compare_databases_mapped`] until it finds no difference; panics after `timeout`, or as
+/// soon as `ferry` is no longer running, with what still differs and ferry's state.
+pub async fn wait_until_same_mapped(src: &MariaDb, dst: &MariaDb, pairs: &[(&str, &str)], timeout: Duration, ferry: &mut RunningFerry) {
+    let deadline = Instant::now() + timeout;
+    loop {
+        let last = match compare_databases_mapped(&src.opts(), &dst.opts(), pairs).await {
+            Ok(d) if d.is_empty() => return,
+            Ok(d) => d.join("\n"),
+            Err(e) => format!("(could not compare: {e})"),
+        };
+        if !ferry.is_running() || Instant::now() > deadline {
+            panic!("source and target still differ:\n{last}\n{}", ferry.describe());
+        }
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+}

@@ -83,7 +83,8 @@ async fn everything_passes_on_a_well_set_up_pair_and_nothing_is_left_behind() {
     let failed: Vec<_> = o.report.items.iter().filter(|i| i.result != Passed).collect();
     assert!(failed.is_empty(), "not passed: {failed:#?}");
     assert!(o.report.passed && o.code == Some(0) && o.report.time.is_some());
-    assert_eq!(o.report.items.len(), 25, "{}", o.stdout);
+    assert_eq!(o.report.items.len(), 26, "{}", o.stdout);
+    o.expect("merge-keys", Warning, Passed, &["no table is merged"]);
     o.expect("target-free-space", Error, Passed, &["MiB free"]);
     o.expect("cascade", Error, Passed, &["log_slave_updates is ON"]);
     // Nothing created on the target (the privilege trial removed its scratch tables and databases).
@@ -359,28 +360,45 @@ async fn collations_missing_on_the_target_and_free_space_unknown() {
     assert_eq!(o.code, Some(1));
 }
 
-/// The source is the target of another ferry task (A -> B, then B -> C) and does not log what
-/// it applies.
+/// What a source written by replication needs (cascade A -> B -> C, the task reading B). ferry
+/// writes to B as a client, and B's binary log records client writes whatever log_slave_updates
+/// says: B needs log_bin, not log_slave_updates (checked here and in topologies.rs, where the
+/// changes reach C). A native replica does need log_slave_updates.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn cascade_needs_log_slave_updates() {
+async fn cascade_needs_the_middle_server_to_log_what_it_applies() {
     let middle = ServerOptions::source().arg("--log-slave-updates=OFF");
-    let (a, b, c) = tokio::join!(
+    let (a, b, nolog) = tokio::join!(
         MariaDb::start(ServerOptions::source()),
         MariaDb::start(middle),
         MariaDb::start(ServerOptions::target())
     );
     a.exec(SHOP).await;
     let dir = tempfile::tempdir().unwrap();
-    let up = write_task(dir.path(), "upstream", &a, &b, "  objects:\n  - database: shop\n");
-    let mut ferry = RunningFerry::start(&up, dir.path());
-    ferry.wait_for_phase(Phase::Synchronizing, Duration::from_secs(60)).await;
-    ferry.kill();
+    for (name, target) in [("upstream", &b), ("upstream-nolog", &nolog)] {
+        let up = write_task(dir.path(), name, &a, target, "  objects:\n  - database: shop\n");
+        let mut ferry = RunningFerry::start(&up, dir.path());
+        ferry.wait_for_phase(Phase::Synchronizing, Duration::from_secs(60)).await;
+        ferry.kill();
+    }
 
-    let down = write_task(dir.path(), "downstream", &b, &c, "  objects:\n  - database: shop\n");
+    // B: the target of a ferry task, log_bin on, log_slave_updates off: fine.
+    let down = write_task(dir.path(), "downstream", &b, &a, "  objects:\n  - database: shop\n");
     let o = precheck(&down);
-    o.expect("cascade", Error, Failed, &["target of another ferry task", "ferry_meta", "log_slave_updates", "OFF"]);
+    o.expect("cascade", Error, Passed, &["target of another ferry task", "ferry_meta", "as a client", "log_slave_updates"]);
+    // A target without a binary log cannot pass on what ferry applies there.
+    let o = precheck(&write_task(dir.path(), "downstream-nolog", &nolog, &a, "  objects:\n  - database: shop\n"));
+    o.expect("cascade", Error, Failed, &["target of another ferry task", "binary log is off", "log_bin"]);
+    assert_eq!(o.code, Some(1));
+    // B as a native replica of A too, with log_slave_updates off: what replication applies is lost.
+    b.exec(&format!(
+        "CHANGE MASTER TO MASTER_HOST = '127.0.0.1', MASTER_PORT = {}, MASTER_USER = '{USER}', MASTER_PASSWORD = '{PASSWORD}';",
+        a.port()
+    ))
+    .await;
+    let o = precheck(&down);
+    o.expect("cascade", Error, Failed, &["it is a replica", "log_slave_updates is OFF", "log_slave_updates=ON"]);
     assert_eq!(o.code, Some(1));
     // Its own source (A) is not written by replication: nothing to say there.
-    let o = precheck(&up);
+    let o = precheck(&dir.path().join("upstream.yaml"));
     o.expect("cascade", Error, Passed, &[]);
 }
