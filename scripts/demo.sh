@@ -91,8 +91,13 @@ UPDATE products SET price = price * 1.1 WHERE sku LIKE 'SKU-00%';
 UPDATE orders SET status = 'shipped' WHERE status = 'paid' ORDER BY id LIMIT 25;
 DELETE FROM page_views WHERE url LIKE '%/cart%' LIMIT 10;
 INSERT INTO page_views VALUES (NULL, '/live', NOW(), 'demo'), (NULL, '/live', NOW(), 'demo');
+ALTER TABLE customers ADD COLUMN loyalty_points INT NOT NULL DEFAULT 0 AFTER balance;
+UPDATE customers SET loyalty_points = 10 WHERE email = 'live@example.com';
+CREATE TABLE coupons (code VARCHAR(20) NOT NULL PRIMARY KEY, percent TINYINT NOT NULL);
+INSERT INTO coupons VALUES ('WELCOME', 10), ('LIVE', 15);
 SQL
-echo "1 customer, 1 order inserted; prices and 25 orders updated; page views deleted and added"
+echo "1 customer, 1 order inserted; prices and 25 orders updated; page views deleted and added;"
+echo "schema changes: customers.loyalty_points added (and set), table coupons created (and filled)"
 sleep 2
 
 say "$STATUS"
