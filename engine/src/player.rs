@@ -121,7 +121,7 @@ impl Player {
         }
         // Replay from the lowest slot position meets changes that a faster lane applied already:
         // a transaction is skipped when its slot's position is past the transaction's start.
-        let slot_done = if cp.slots.len() == APPLY_SLOTS { cp.slots.clone() } else { vec![cp.position.clone(); APPLY_SLOTS] };
+        let slot_done = if cp.slots.is_empty() { vec![cp.position.clone(); APPLY_SLOTS] } else { cp.slots.clone() };
         let replay_until = slot_done.iter().max().cloned().unwrap_or_else(|| cp.position.clone());
         info!(position = %cp.position, lanes = self.lanes, "reading the binlog");
         let reader = BinlogReader::open(&self.source, &self.flavor, self.server_id, &cp.position, HEARTBEAT).await?;
@@ -341,11 +341,15 @@ impl Player {
         conn: &mut mysql_async::Conn,
         bt: &Arc<BinlogTable>,
     ) -> Result<Option<Applied>> {
-        // Table ids are reused (after a source restart, in the next binlog file): an id stands
-        // for the table its TABLE_MAP names now, with that many columns.
-        let id = (bt.id, bt.db.clone(), bt.table.clone(), bt.columns.len());
-        if let Some(t) = cache.by_id.get(&id) {
-            return Ok(t.clone());
+        // Table ids are reused (after a source restart, in the next binlog file): an entry holds
+        // for the table its TABLE_MAP names now, with that many columns. Checked without
+        // allocating: this runs for every rows event.
+        if let Some(e) = cache.by_id.get(&bt.id)
+            && e.db == bt.db
+            && e.table == bt.table
+            && e.columns == bt.columns.len()
+        {
+            return Ok(e.applied.clone());
         }
         let built = match selection.table(&bt.db, &bt.table) {
             None => None,
@@ -361,7 +365,8 @@ impl Player {
                 })
             }
         };
-        cache.by_id.insert(id, built.clone());
+        let entry = CachedTable { db: bt.db.clone(), table: bt.table.clone(), columns: bt.columns.len(), applied: built.clone() };
+        cache.by_id.insert(bt.id, entry);
         Ok(built)
     }
 
@@ -629,8 +634,16 @@ impl Player {
 
 #[derive(Default)]
 struct ApplyCache {
-    by_id: HashMap<(u64, String, String, usize), Option<Applied>>,
+    by_id: HashMap<u64, CachedTable>,
     by_shape: HashMap<String, Arc<ApplyTable>>,
+}
+
+/// What a binlog table id stood for when it was resolved.
+struct CachedTable {
+    db: String,
+    table: String,
+    columns: usize,
+    applied: Option<Applied>,
 }
 
 /// A selected table as the player applies it.
@@ -747,10 +760,7 @@ impl Lanes {
     async fn join(&mut self, slot: usize, home: usize, at: &Position, ts: u32, progress: &mut Progress) -> Result<()> {
         let (from, to) = (self.owner[slot], self.owner[home]);
         self.commit(from, at, ts, false).await?;
-        while self.lanes[from].in_flight > 0 {
-            let c = self.done.recv().await.ok_or_else(writer_stopped)??;
-            self.acked(c, progress);
-        }
+        self.wait_idle(Some(from), progress).await?;
         let moved = self.root(slot);
         for s in 0..APPLY_SLOTS {
             if self.root(s) == moved {
@@ -787,9 +797,9 @@ impl Lanes {
         Ok(())
     }
 
-    /// Waits until every lane (but `except`) has committed all it was sent.
-    async fn wait_idle(&mut self, except: Option<usize>, progress: &mut Progress) -> Result<()> {
-        while self.lanes.iter().enumerate().any(|(i, l)| Some(i) != except && l.in_flight > 0) {
+    /// Waits until the lane (every lane for None) has committed all it was sent.
+    async fn wait_idle(&mut self, lane: Option<usize>, progress: &mut Progress) -> Result<()> {
+        while self.lanes.iter().enumerate().any(|(i, l)| lane.is_none_or(|w| w == i) && l.in_flight > 0) {
             let c = self.done.recv().await.ok_or_else(writer_stopped)??;
             self.acked(c, progress);
         }

@@ -20,6 +20,11 @@ use kube::runtime::watcher;
 use kube::Client;
 use serde_json::{Value, json};
 
+/// The fixtures the unit tests use (`task`), shared with these tests.
+#[path = "../src/testing.rs"]
+#[allow(dead_code)]
+mod testing;
+
 type Handle = tower_test::mock::Handle<Request<Body>, Response<Body>>;
 
 /// Computes the answer (status code, body) from the request's body.
@@ -115,24 +120,13 @@ const STS: &str = "/apis/apps/v1/namespaces/ns1/statefulsets";
 const PODS: &str = "/api/v1/namespaces/ns1/pods";
 const EVENTS: &str = "/apis/events.k8s.io/v1/namespaces/ns1/events";
 
+/// The shared fixture `ns1/<name>`, as stored: with the finalizer, a resourceVersion and a
+/// creation time.
 fn task(name: &str) -> SyncTask {
-    let spec = serde_json::from_value(json!({
-        "source": {"host": "db1", "credentialsSecret": "src-secret"},
-        "target": {"host": "db2", "credentialsSecret": "dst-secret"},
-        "objects": [{"database": "shop"}],
-    }))
-    .unwrap();
-    let mut t = SyncTask::new(name, spec);
-    t.metadata = ObjectMeta {
-        name: Some(name.into()),
-        namespace: Some("ns1".into()),
-        uid: Some(format!("uid-{name}")),
-        generation: Some(1),
-        resource_version: Some("7".into()),
-        finalizers: Some(vec![FINALIZER.into()]),
-        creation_timestamp: Some(Time("2026-01-01T00:00:00Z".parse().unwrap())),
-        ..Default::default()
-    };
+    let mut t = testing::task(name);
+    t.metadata.resource_version = Some("7".into());
+    t.metadata.finalizers = Some(vec![FINALIZER.into()]);
+    t.metadata.creation_timestamp = Some(Time("2026-01-01T00:00:00Z".parse().unwrap()));
     t
 }
 
@@ -160,6 +154,22 @@ fn echo_status(t: &SyncTask) -> impl FnOnce(&Value) -> (u16, Value) + Send + 'st
     }
 }
 
+/// Answers with `value`, whatever the request.
+fn respond(value: Value) -> impl FnOnce(&Value) -> (u16, Value) + Send + 'static {
+    move |_| (200, value)
+}
+
+/// The operator's server-side apply of the task's status, answered with the patched task.
+fn apply_status(t: &SyncTask) -> Expect {
+    let name = t.metadata.name.as_deref().unwrap();
+    apply(expect(Method::PATCH, format!("{TASKS}/{name}/status"), echo_status(t)))
+}
+
+/// The operator's server-side apply of `t1`'s engine StatefulSet, answered with `ready` ready replicas.
+fn apply_engine(ready: i32) -> Expect {
+    apply(expect(Method::PATCH, format!("{STS}/t1-engine"), echo_sts(ready)))
+}
+
 fn echo(body: &Value) -> (u16, Value) {
     (200, body.clone())
 }
@@ -176,10 +186,7 @@ fn echo_sts(ready: i32) -> impl FnOnce(&Value) -> (u16, Value) + Send + 'static 
 async fn a_new_task_gets_the_finalizer_first() {
     let mut t = task("t1");
     t.metadata.finalizers = None;
-    let (action, seen) = run(DeserializeGuard(Ok(t.clone())), vec![expect(Method::PATCH, format!("{TASKS}/t1"), {
-        let obj = serde_json::to_value(&t).unwrap();
-        move |_| (200, obj)
-    })])
+    let (action, seen) = run(DeserializeGuard(Ok(t.clone())), vec![expect(Method::PATCH, format!("{TASKS}/t1"), respond(serde_json::to_value(&t).unwrap()))])
     .await;
     assert_eq!(action, Action::await_change());
     let ops = seen[0].body.as_array().expect("a JSON patch");
@@ -195,7 +202,7 @@ async fn create_starts_the_precheck_job() {
         vec![
             expect(Method::GET, format!("{JOBS}/{job}"), |_| not_found()),
             apply(expect(Method::PATCH, format!("{JOBS}/{job}"), echo)),
-            apply(expect(Method::PATCH, format!("{TASKS}/t1/status"), echo_status(&t))),
+            apply_status(&t),
             expect(Method::POST, EVENTS, echo),
         ],
     )
@@ -233,6 +240,14 @@ fn finished_job(name: &str, condition: &str) -> Value {
     })
 }
 
+/// A finished precheck: the Job (ended with `condition`) is read, then its pod's `report`.
+fn finished_precheck(job: &str, condition: &str, report: &Value) -> [Expect; 2] {
+    [
+        expect(Method::GET, format!("{JOBS}/{job}"), respond(finished_job(job, condition))),
+        expect(Method::GET, PODS, respond(precheck_pods(report.clone()))),
+    ]
+}
+
 fn precheck_pods(report: Value) -> Value {
     json!({
         "apiVersion": "v1", "kind": "PodList", "metadata": {},
@@ -254,19 +269,12 @@ async fn a_succeeded_precheck_starts_the_engine() {
     let report = json!({"passed": true, "items": [{"id": "binlog-format", "level": "Error", "result": "Passed", "message": "ROW"}]});
     let (action, seen) = run(
         DeserializeGuard(Ok(t.clone())),
-        vec![
-            expect(Method::GET, format!("{JOBS}/{job}"), {
-                let j = finished_job(&job, "Complete");
-                move |_| (200, j)
-            }),
-            expect(Method::GET, PODS, {
-                let p = precheck_pods(report.clone());
-                move |_| (200, p)
-            }),
-            apply(expect(Method::PATCH, format!("{STS}/t1-engine"), echo_sts(0))),
-            apply(expect(Method::PATCH, format!("{TASKS}/t1/status"), echo_status(&t))),
+        finished_precheck(&job, "Complete", &report).into_iter().chain([
+            apply_engine(0),
+            apply_status(&t),
             expect(Method::POST, EVENTS, echo),
-        ],
+        ])
+        .collect(),
     )
     .await;
     assert_eq!(action, Action::requeue(Duration::from_secs(300)));
@@ -292,18 +300,11 @@ async fn a_failed_precheck_names_the_failing_items_and_waits() {
     ]});
     let (action, seen) = run(
         DeserializeGuard(Ok(t.clone())),
-        vec![
-            expect(Method::GET, format!("{JOBS}/{job}"), {
-                let j = finished_job(&job, "Failed");
-                move |_| (200, j)
-            }),
-            expect(Method::GET, PODS, {
-                let p = precheck_pods(report.clone());
-                move |_| (200, p)
-            }),
-            apply(expect(Method::PATCH, format!("{TASKS}/t1/status"), echo_status(&t))),
+        finished_precheck(&job, "Failed", &report).into_iter().chain([
+            apply_status(&t),
             expect(Method::POST, EVENTS, echo),
-        ],
+        ])
+        .collect(),
     )
     .await;
     assert_eq!(action, Action::await_change(), "no hot loop on a failed precheck");
@@ -337,8 +338,8 @@ async fn suspend_scales_the_engine_to_zero() {
     let (action, seen) = run(
         DeserializeGuard(Ok(t.clone())),
         vec![
-            apply(expect(Method::PATCH, format!("{STS}/t1-engine"), echo_sts(1))),
-            apply(expect(Method::PATCH, format!("{TASKS}/t1/status"), echo_status(&t))),
+            apply_engine(1),
+            apply_status(&t),
             expect(Method::POST, EVENTS, echo),
         ],
     )
@@ -362,8 +363,8 @@ async fn resume_restarts_the_engine_without_a_new_precheck() {
     let (_, seen) = run(
         DeserializeGuard(Ok(t.clone())),
         vec![
-            apply(expect(Method::PATCH, format!("{STS}/t1-engine"), echo_sts(1))),
-            apply(expect(Method::PATCH, format!("{TASKS}/t1/status"), echo_status(&t))),
+            apply_engine(1),
+            apply_status(&t),
         ],
     )
     .await;
@@ -378,8 +379,8 @@ async fn unchanged_status_is_not_written() {
     let (_, seen) = run(
         DeserializeGuard(Ok(t.clone())),
         vec![
-            apply(expect(Method::PATCH, format!("{STS}/t1-engine"), echo_sts(1))),
-            apply(expect(Method::PATCH, format!("{TASKS}/t1/status"), echo_status(&t))),
+            apply_engine(1),
+            apply_status(&t),
         ],
     )
     .await;
@@ -389,7 +390,7 @@ async fn unchanged_status_is_not_written() {
         s.engine = t.status.as_ref().unwrap().engine.clone();
         s
     });
-    let (_, seen) = run(DeserializeGuard(Ok(again)), vec![apply(expect(Method::PATCH, format!("{STS}/t1-engine"), echo_sts(1)))]).await;
+    let (_, seen) = run(DeserializeGuard(Ok(again)), vec![apply_engine(1)]).await;
     assert_eq!(seen.len(), 1);
 }
 
@@ -407,9 +408,9 @@ async fn a_spec_change_reruns_the_precheck_and_stops_the_engine_meanwhile() {
         vec![
             expect(Method::GET, format!("{JOBS}/{new_job}"), |_| not_found()),
             expect(Method::DELETE, format!("{JOBS}/{old_job}"), |_| success()),
-            apply(expect(Method::PATCH, format!("{STS}/t1-engine"), echo_sts(1))),
+            apply_engine(1),
             apply(expect(Method::PATCH, format!("{JOBS}/{new_job}"), echo)),
-            apply(expect(Method::PATCH, format!("{TASKS}/t1/status"), echo_status(&t))),
+            apply_status(&t),
             expect(Method::POST, EVENTS, echo),
         ],
     )
@@ -433,10 +434,7 @@ async fn delete_removes_engine_and_jobs_then_the_finalizer() {
             expect(Method::DELETE, format!("{STS}/t1-engine"), |_| success()),
             expect(Method::DELETE, JOBS, |_| (200, json!({"apiVersion": "batch/v1", "kind": "JobList", "metadata": {}, "items": []}))),
             expect(Method::POST, EVENTS, echo),
-            expect(Method::PATCH, format!("{TASKS}/t1"), {
-                let obj = serde_json::to_value(&t).unwrap();
-                move |_| (200, obj)
-            }),
+            expect(Method::PATCH, format!("{TASKS}/t1"), respond(serde_json::to_value(&t).unwrap())),
         ],
     )
     .await;
@@ -453,7 +451,7 @@ async fn an_invalid_spec_is_refused_and_waits_for_a_change() {
     t.spec.objects[0].database = "ferry_meta".into();
     let (action, seen) = run(
         DeserializeGuard(Ok(t.clone())),
-        vec![apply(expect(Method::PATCH, format!("{TASKS}/t1/status"), echo_status(&t))), expect(Method::POST, EVENTS, echo)],
+        vec![apply_status(&t), expect(Method::POST, EVENTS, echo)],
     )
     .await;
     assert_eq!(action, Action::await_change());
@@ -477,7 +475,7 @@ async fn a_task_writing_anothers_table_is_refused_naming_it() {
         ctx,
         handle,
         DeserializeGuard(Ok(newer.clone())),
-        vec![apply(expect(Method::PATCH, format!("{TASKS}/b/status"), echo_status(&newer))), expect(Method::POST, EVENTS, echo)],
+        vec![apply_status(&newer), expect(Method::POST, EVENTS, echo)],
     )
     .await;
     assert_eq!(action, Action::await_change());
@@ -497,10 +495,7 @@ async fn a_malformed_object_is_reported_once_and_does_not_stop_the_controller() 
         ..Default::default()
     };
     let bad = || DeserializeGuard::<SyncTask>(Err(InvalidObject { error: "spec.objects: invalid type: string".into(), metadata: metadata.clone() }));
-    let reply = {
-        let obj = serde_json::to_value(task("bad")).unwrap();
-        move |_: &Value| (200, obj)
-    };
+    let reply = respond(serde_json::to_value(task("bad")).unwrap());
     let server = tokio::spawn(serve(
         handle,
         vec![apply(expect(Method::PATCH, format!("{TASKS}/bad/status"), reply)), expect(Method::POST, EVENTS, echo)],
@@ -518,10 +513,7 @@ async fn a_malformed_object_is_reported_once_and_does_not_stop_the_controller() 
     // And the next, valid object is reconciled as usual.
     let mut good = task("t1");
     good.metadata.finalizers = None;
-    let server = tokio::spawn(serve(handle, vec![expect(Method::PATCH, format!("{TASKS}/t1"), {
-        let obj = serde_json::to_value(&good).unwrap();
-        move |_| (200, obj)
-    })]));
+    let server = tokio::spawn(serve(handle, vec![expect(Method::PATCH, format!("{TASKS}/t1"), respond(serde_json::to_value(&good).unwrap()))]));
     reconcile::reconcile(Arc::new(DeserializeGuard(Ok(good))), ctx).await.unwrap();
     server.await.unwrap();
 }

@@ -906,6 +906,14 @@ impl Writer {
 }
 
 /// The table an online-schema-change test migrates: `db.t` (id, v) with 2000 rows.
+/// The end of a scripted migration: the writer ran beside it, and the source has the new schema.
+async fn migration_done(writer: Writer, c: &mut Conn, db: &str) {
+    let writes = writer.stop().await;
+    assert!(writes > 50, "the writer ran during the migration ({writes} writes)");
+    let cols: Vec<String> = columns(c, db, "t").await.unwrap();
+    assert_eq!(cols, ["id int(11) NOT NULL", "v int(11) NOT NULL", "c int(11) NOT NULL"], "the migration ran on the source");
+}
+
 fn osc_fixture(db: &str) -> String {
     format!(
         "CREATE DATABASE {db}; CREATE TABLE {db}.t (id INT NOT NULL PRIMARY KEY, v INT NOT NULL);
@@ -1016,10 +1024,7 @@ async fn gh_ost_run(src: &MariaDb, db: &str, seed: u64) {
     tokio::time::sleep(Duration::from_millis(300)).await;
     c.query_drop(format!("drop /* gh-ost */ table if exists {del}")).await.unwrap();
     tokio::time::sleep(Duration::from_millis(300)).await;
-    let writes = writer.stop().await;
-    assert!(writes > 50, "the writer ran during the migration ({writes} writes)");
-    let cols: Vec<String> = columns(&mut c, db, "t").await.unwrap();
-    assert_eq!(cols, ["id int(11) NOT NULL", "v int(11) NOT NULL", "c int(11) NOT NULL"], "the migration ran on the source");
+    migration_done(writer, &mut c, db).await;
 }
 
 /// gh-ost's statement sequence under writes, on a whole database and on a selected table under
@@ -1116,10 +1121,7 @@ async fn pt_osc_run(src: &MariaDb, db: &str, seed: u64) {
         c.query_drop(format!("DROP TRIGGER IF EXISTS {}", trig(s))).await.unwrap();
     }
     tokio::time::sleep(Duration::from_millis(300)).await;
-    let writes = writer.stop().await;
-    assert!(writes > 50, "the writer ran during the migration ({writes} writes)");
-    let cols: Vec<String> = columns(&mut c, db, "t").await.unwrap();
-    assert_eq!(cols, ["id int(11) NOT NULL", "v int(11) NOT NULL", "c int(11) NOT NULL"], "the migration ran on the source");
+    migration_done(writer, &mut c, db).await;
 }
 
 /// pt-online-schema-change's statement sequence under writes, on a whole database and on a

@@ -442,12 +442,7 @@ pub fn rewrite_alter_selected_columns(
         // A kept clause may only use selected columns of the table.
         match site {
             Site::AfterColumn(kw, s, t) if t == table && !kept_col(&p.q.name(*s)) => {
-                let mut raw = p.q.sig[*kw];
-                while raw > 0 && p.q.toks[raw - 1].kind == TokenKind::Whitespace {
-                    raw -= 1;
-                }
-                let start = p.q.toks[raw].span.start;
-                ed.replace(start..p.q.span(*s).end, String::new());
+                ed.replace(removal(&p.q, *kw, *s), String::new());
                 continue;
             }
             Site::Column(s, t) | Site::BareColumn(s, t) if t == table => {
@@ -468,11 +463,7 @@ pub fn rewrite_alter_selected_columns(
     // Rebuild: head, kept clauses, tail.
     let src = p.q.src;
     let text = |r: std::ops::Range<usize>| ed.apply_in(src, r);
-    let spans: Vec<std::ops::Range<usize>> = p
-        .spans
-        .iter()
-        .map(|&(f, l)| p.q.span(f).start..p.q.span(l).end)
-        .collect();
+    let spans = p.span_ranges();
     let head = text(0..spans[0].start);
     let tail = text(spans.last().unwrap().end..src.len());
     let kept: Vec<String> = spans
@@ -507,11 +498,7 @@ pub fn retain_objects(
         return Ok(Some(sql.to_string()));
     }
     let src = p.q.src;
-    let spans: Vec<std::ops::Range<usize>> = p
-        .spans
-        .iter()
-        .map(|&(f, l)| p.q.span(f).start..p.q.span(l).end)
-        .collect();
+    let spans = p.span_ranges();
     let kept: Vec<&str> = spans
         .iter()
         .zip(&flags)
@@ -706,6 +693,14 @@ impl<'a> Parser<'a> {
         Ok(p)
     }
 
+    /// Byte ranges of `spans`.
+    fn span_ranges(&self) -> Vec<std::ops::Range<usize>> {
+        self.spans
+            .iter()
+            .map(|&(f, l)| self.q.span(f).start..self.q.span(l).end)
+            .collect()
+    }
+
     fn check_rewritable(&self) -> Result<(), RewriteError> {
         if let DdlKind::Other { reason } = &self.ddl.kind {
             return Err(self
@@ -770,6 +765,14 @@ impl<'a> Parser<'a> {
             return Err(self.q.conflict(what, s));
         }
         Ok((o, c))
+    }
+
+    /// Runs `f` with `db` as the default database for unqualified names.
+    fn with_db<T>(&mut self, db: &str, f: impl FnOnce(&mut Self) -> T) -> T {
+        let saved = std::mem::replace(&mut self.db, db.to_string());
+        let out = f(self);
+        self.db = saved;
+        out
     }
 
     /// A table name at `s`, recorded for mapping; returns it and the next index.
@@ -915,10 +918,7 @@ impl<'a> Parser<'a> {
                     return Err(self.q.parse_err("trigger header", c.end));
                 };
                 // The trigger's table is in the trigger's database.
-                let saved = std::mem::replace(&mut self.db, name.db.clone());
-                let table = self.obj(on + 1, "trigger table");
-                self.db = saved;
-                let (table, _) = table?;
+                let (table, _) = self.with_db(&name.db, |p| p.obj(on + 1, "trigger table"))?;
                 self.whole_references = true;
                 let mut reads = self.reads()?;
                 reads.retain(|r| r != &table);
@@ -1040,19 +1040,11 @@ impl<'a> Parser<'a> {
         };
         match w.as_str() {
             "primary" | "unique" | "key" | "index" | "fulltext" | "spatial" | "period" => {
-                let open = (s..=last).find(|&n| self.q.punct(n, "("));
-                let columns = match open {
-                    Some(o) => self.key_parts(o, table),
-                    None => Vec::new(),
-                };
+                let columns = self.first_key_parts(s, last, table);
                 Ok((AlterClause::AddKey { columns }, Vec::new()))
             }
             "foreign" => {
-                let open = (s..=last).find(|&n| self.q.punct(n, "("));
-                let columns = match open {
-                    Some(o) => self.key_parts(o, table),
-                    None => Vec::new(),
-                };
+                let columns = self.first_key_parts(s, last, table);
                 let refs = (s..=last).find(|&n| self.q.word(n, "REFERENCES"));
                 let mut out = Vec::new();
                 if let Some(r) = refs {
@@ -1077,10 +1069,7 @@ impl<'a> Parser<'a> {
     /// `REFERENCES tbl (cols)` at `r`: maps the table and its columns.
     fn references(&mut self, r: usize, table: &ObjName) -> Result<ObjName, RewriteError> {
         // An unqualified target is in the same database as the table.
-        let saved = std::mem::replace(&mut self.db, table.db.clone());
-        let t = self.table(r + 1);
-        self.db = saved;
-        let (target, end) = t?;
+        let (target, end) = self.with_db(&table.db, |p| p.table(r + 1))?;
         if self.q.punct(end, "(") {
             self.key_parts(end, &target);
         }
@@ -1142,6 +1131,14 @@ impl<'a> Parser<'a> {
             }
         }
         cols
+    }
+
+    /// The key parts of the first `(` in `from..=last` (none without one).
+    fn first_key_parts(&mut self, from: usize, last: usize, table: &ObjName) -> Vec<String> {
+        match (from..=last).find(|&n| self.q.punct(n, "(")) {
+            Some(open) => self.key_parts(open, table),
+            None => Vec::new(),
+        }
     }
 
     /// Names in the expression in parentheses at `open`; returns the columns found.
@@ -1455,10 +1452,8 @@ impl<'a> Parser<'a> {
                         s += 1;
                     }
                     // An unqualified new name is in the table's database.
-                    let saved = std::mem::replace(&mut self.db, table.db.clone());
-                    let t = self.table(s);
-                    self.db = saved;
-                    out.push(AlterClause::Rename(t?.0));
+                    let (to, _) = self.with_db(&table.db, |p| p.table(s))?;
+                    out.push(AlterClause::Rename(to));
                 }
             }
             "order" if self.q.word(s, "BY") => {
@@ -1527,10 +1522,8 @@ impl<'a> Parser<'a> {
     ) -> Result<(), RewriteError> {
         for s in first..=last {
             if self.q.word(s, "TABLE") && self.q.starts_chain(s + 1) {
-                let saved = std::mem::replace(&mut self.db, table.db.clone());
-                let t = self.table(s + 1);
-                self.db = saved;
-                references.push(t?.0);
+                let (t, _) = self.with_db(&table.db, |p| p.table(s + 1))?;
+                references.push(t);
             }
         }
         Ok(())
@@ -1679,15 +1672,7 @@ impl<'a> Parser<'a> {
                 }
             }
             Site::FuncDb(s, db) => ed.rename(q, *s, map.db(db)),
-            Site::Remove(a, b) => {
-                // Also the whitespace before, up to the previous token (code or comment).
-                let mut raw = q.sig[*a];
-                while raw > 0 && q.toks[raw - 1].kind == TokenKind::Whitespace {
-                    raw -= 1;
-                }
-                let start = q.toks[raw].span.start;
-                ed.replace(start..q.span(*b).end, String::new());
-            }
+            Site::Remove(a, b) => ed.replace(removal(q, *a, *b), String::new()),
             Site::Opaque(first, last, t) => {
                 let renamed = map.renamed_columns(&t.db, &t.name);
                 if renamed.is_empty() {
@@ -1709,6 +1694,16 @@ impl<'a> Parser<'a> {
         }
         Ok(())
     }
+}
+
+/// Bytes of sig tokens `first..=last` and the whitespace before them, up to the
+/// previous token (code or comment): what to cut to remove them.
+fn removal(q: &Sql, first: usize, last: usize) -> std::ops::Range<usize> {
+    let mut raw = q.sig[first];
+    while raw > 0 && q.toks[raw - 1].kind == TokenKind::Whitespace {
+        raw -= 1;
+    }
+    q.toks[raw].span.start..q.span(last).end
 }
 
 fn routine_kind(kw: &str) -> RoutineKind {
@@ -1766,6 +1761,13 @@ mod tests {
         parse_ddl(sql, "shop")
             .unwrap_or_else(|e| panic!("{sql}: {e}"))
             .kind
+    }
+
+    fn alter(sql: &str) -> AlterTable {
+        match kind(sql) {
+            DdlKind::AlterTable(a) => a,
+            k => panic!("{sql}: {k:?}"),
+        }
     }
 
     fn rw(sql: &str) -> String {
@@ -1944,9 +1946,7 @@ mod tests {
             rw(sql),
             "ALTER TABLE `shop2`.`purchases` ADD COLUMN IF NOT EXISTS x int DEFAULT 'orders' AFTER `quantity`, CHANGE `quantity` qty2 bigint, CHANGE COLUMN `remark` `remark` text FIRST, MODIFY `quantity` int COMMENT 'qty', DROP COLUMN IF EXISTS `remark`, RENAME COLUMN `quantity` TO amount, ALTER COLUMN `remark` SET DEFAULT 'note', ALTER `remark` DROP DEFAULT"
         );
-        let DdlKind::AlterTable(a) = kind(sql) else {
-            panic!()
-        };
+        let a = alter(sql);
         assert_eq!(a.table, o("shop", "orders"));
         assert_eq!(a.added_columns(), vec!["x"]);
         assert_eq!(a.dropped_columns(), vec!["note"]);
@@ -1993,11 +1993,7 @@ mod tests {
             ),
             "ALTER TABLE `shop2`.`purchases` ADD INDEX idx (`quantity`, `remark`(5) DESC), ADD UNIQUE KEY IF NOT EXISTS u (`remark`), ADD CONSTRAINT fk FOREIGN KEY (`quantity`) REFERENCES `crm2`.`contacts` (id), ADD PRIMARY KEY (id), ADD CONSTRAINT chk CHECK (`quantity` > 0), DROP INDEX idx, DROP PRIMARY KEY, DROP FOREIGN KEY fk, RENAME INDEX a TO b, ADD FULLTEXT (`remark`), ADD INDEX ((`quantity` + 1))"
         );
-        let DdlKind::AlterTable(a) =
-            kind("ALTER TABLE orders ADD KEY (qty, note), ENGINE=InnoDB COMMENT 'orders'")
-        else {
-            panic!()
-        };
+        let a = alter("ALTER TABLE orders ADD KEY (qty, note), ENGINE=InnoDB COMMENT 'orders'");
         assert_eq!(
             a.clauses,
             vec![
@@ -2028,9 +2024,7 @@ mod tests {
             rw(sql),
             "ALTER TABLE `shop2`.`purchases` RENAME TO `crm2`.`orders_old`"
         );
-        let DdlKind::AlterTable(a) = kind(sql) else {
-            panic!()
-        };
+        let a = alter(sql);
         assert_eq!(a.rename_to(), Some(&o("crm", "orders_old")));
         assert!(!a.only_columns_and_keys());
         assert_eq!(
@@ -2058,9 +2052,7 @@ mod tests {
             rw("ALTER TABLE orders ENGINE=InnoDB PARTITION BY KEY (note) PARTITIONS 3"),
             "ALTER TABLE `shop2`.`purchases` ENGINE=InnoDB PARTITION BY KEY (`remark`) PARTITIONS 3"
         );
-        let DdlKind::AlterTable(a) = kind("ALTER TABLE orders REMOVE PARTITIONING") else {
-            panic!()
-        };
+        let a = alter("ALTER TABLE orders REMOVE PARTITIONING");
         assert_eq!(a.clauses, vec![AlterClause::Partitioning]);
     }
 
@@ -2394,43 +2386,25 @@ mod tests {
 
     #[test]
     fn shadows() {
-        let s = |t: &str| shadow_of(t).map(|s| (s.base, s.role));
-        assert_eq!(
-            s("_orders_gho"),
-            Some(("orders".into(), ShadowRole::GhostTable))
-        );
-        assert_eq!(
-            s("_orders_ghc"),
-            Some(("orders".into(), ShadowRole::GhostChangelog))
-        );
-        assert_eq!(
-            s("_orders_del"),
-            Some(("orders".into(), ShadowRole::GhostOld))
-        );
-        assert_eq!(
-            s("_orders_20260928120000_del"),
-            Some(("orders".into(), ShadowRole::GhostOld))
-        );
-        assert_eq!(
-            s("_orders_new"),
-            Some(("orders".into(), ShadowRole::PtoscNew))
-        );
-        assert_eq!(
-            s("__orders_new"),
-            Some(("orders".into(), ShadowRole::PtoscNew))
-        );
-        assert_eq!(
-            s("_orders_old"),
-            Some(("orders".into(), ShadowRole::PtoscOld))
-        );
-        assert_eq!(
-            s("_my_table_gho"),
-            Some(("my_table".into(), ShadowRole::GhostTable))
-        );
-        assert_eq!(s("orders_new"), None);
-        assert_eq!(s("_orders"), None);
-        assert_eq!(s("_gho"), None);
-        assert_eq!(s("__gho"), None);
+        use ShadowRole::*;
+        for (table, want) in [
+            ("_orders_gho", Some(("orders", GhostTable))),
+            ("_orders_ghc", Some(("orders", GhostChangelog))),
+            ("_orders_del", Some(("orders", GhostOld))),
+            ("_orders_20260928120000_del", Some(("orders", GhostOld))),
+            ("_orders_new", Some(("orders", PtoscNew))),
+            ("__orders_new", Some(("orders", PtoscNew))),
+            ("_orders_old", Some(("orders", PtoscOld))),
+            ("_my_table_gho", Some(("my_table", GhostTable))),
+            ("orders_new", None),
+            ("_orders", None),
+            ("_gho", None),
+            ("__gho", None),
+        ] {
+            let got = shadow_of(table).map(|s| (s.base, s.role));
+            let want = want.map(|(base, role)| (base.to_string(), role));
+            assert_eq!(got, want, "{table}");
+        }
         assert!(shadow_of("_t_gho").unwrap().is_new_table());
         // The gh-ost cut-over, mapped.
         let cut = "RENAME TABLE `shop`.`orders` TO `shop`.`_orders_del`, `shop`.`_orders_gho` TO `shop`.`orders`";
