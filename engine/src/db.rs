@@ -154,6 +154,53 @@ impl Server {
     }
 }
 
+/// Several ferry processes may share a target (many-to-one, one task's precheck beside another's
+/// engine). The precheck creates a missing database to try its privileges and drops it again
+/// when empty; whoever creates a database and then tables in it holds this named lock meanwhile,
+/// so that drop can never land between the two. Waits up to `DB_LOCK_WAIT_SECONDS`.
+pub async fn lock_databases(server: &Server, conn: &mut Conn, dbs: &[&str]) -> Result<()> {
+    for db in dbs {
+        let got: Option<Option<i64>> = conn
+            .exec_first("SELECT GET_LOCK(?, ?)", (database_lock_name(db), DB_LOCK_WAIT_SECONDS))
+            .await
+            .map_err(server.err(format!("taking the lock on creating database {db}")))?;
+        if got.flatten() != Some(1) {
+            return Err(Error::Object {
+                object: format!("database {db} on the {} {}", server.role.as_str(), server.address),
+                message: format!(
+                    "another ferry process held the lock {} on creating it for {DB_LOCK_WAIT_SECONDS} s",
+                    database_lock_name(db)
+                ),
+            });
+        }
+    }
+    Ok(())
+}
+
+/// Releases what `lock_databases` took (a closed session releases them too).
+pub async fn unlock_databases(conn: &mut Conn, dbs: &[&str]) {
+    for db in dbs {
+        let _ = conn.exec_drop("DO RELEASE_LOCK(?)", (database_lock_name(db),)).await;
+    }
+}
+
+const DB_LOCK_WAIT_SECONDS: u32 = 120;
+
+/// Lock names are at most 64 characters: a hash of the database name.
+fn database_lock_name(db: &str) -> String {
+    format!("ferry:db:{:016x}", fnv1a(db.as_bytes()))
+}
+
+/// FNV-1a, for short stable names derived from identifiers.
+pub fn fnv1a(bytes: &[u8]) -> u64 {
+    let mut h: u64 = 0xcbf29ce484222325;
+    for b in bytes {
+        h ^= *b as u64;
+        h = h.wrapping_mul(0x100000001b3);
+    }
+    h
+}
+
 fn session_setup(session: Session) -> Vec<String> {
     let mut s = vec!["SET NAMES utf8mb4".to_string(), "SET time_zone = '+00:00'".to_string()];
     match session {

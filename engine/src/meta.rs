@@ -137,7 +137,14 @@ impl Meta {
                 self.t("followed_renames")
             ),
         ];
-        target.exec_all(Session::Control, &stmts).await
+        let mut conn = target.connect(Session::Control).await?;
+        crate::db::lock_databases(target, &mut conn, &[&self.db]).await?;
+        for s in &stmts {
+            conn.query_drop(s).await.map_err(target.err(crate::db::short(s)))?;
+        }
+        crate::db::unlock_databases(&mut conn, &[&self.db]).await;
+        let _ = conn.disconnect().await;
+        Ok(())
     }
 
     pub async fn table_record(&self, target: &Server, conn: &mut Conn, src_db: &str, src_table: &str) -> Result<Option<TableRecord>> {
@@ -563,11 +570,7 @@ const LOCK_WAIT_SECONDS: u32 = 5;
 impl TaskLock {
     pub async fn acquire(target: &Server, meta: &Meta) -> Result<TaskLock> {
         // Lock names are at most 64 characters: hash the task and its metadata database.
-        let mut h: u64 = 0xcbf29ce484222325;
-        for b in meta.db.bytes().chain([0]).chain(meta.task.bytes()) {
-            h ^= b as u64;
-            h = h.wrapping_mul(0x100000001b3);
-        }
+        let h = crate::db::fnv1a(&[meta.db.as_bytes(), &[0], meta.task.as_bytes()].concat());
         let lock = TaskLock {
             name: format!("ferry:{h:016x}"),
             task: meta.task.clone(),

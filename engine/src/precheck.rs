@@ -1530,9 +1530,16 @@ async fn own_tables(conn: &mut Conn, meta_db: &str, task: &str) -> BTreeSet<(Str
 }
 
 /// Creates and drops a scratch table in `db` (and `db` itself when it is not there yet).
-/// Several tasks may precheck against one target at once (many-to-one): another precheck may
-/// drop the database it created under this one's scratch table; that is retried, not reported.
+/// Several tasks may share a target (many-to-one): the database lock keeps another precheck or
+/// engine from creating the database, or dropping it, while this trial runs.
 async fn try_create_drop(target: &Server, conn: &mut Conn, db: &str) -> Result<()> {
+    crate::db::lock_databases(target, conn, &[db]).await?;
+    let result = create_drop_locked(target, conn, db).await;
+    crate::db::unlock_databases(conn, &[db]).await;
+    result
+}
+
+async fn create_drop_locked(target: &Server, conn: &mut Conn, db: &str) -> Result<()> {
     let exists: Option<String> = conn
         .exec_first("SELECT SCHEMA_NAME FROM information_schema.SCHEMATA WHERE SCHEMA_NAME = ?", (db,))
         .await
@@ -1540,33 +1547,21 @@ async fn try_create_drop(target: &Server, conn: &mut Conn, db: &str) -> Result<(
     let scratch = qt(db, &format!("ferry_precheck_{}", std::process::id()));
     let mut steps = Vec::new();
     if exists.is_none() {
-        steps.push(format!("CREATE DATABASE IF NOT EXISTS {}", q(db)));
+        steps.push(format!("CREATE DATABASE {}", q(db)));
     }
     steps.push(format!("CREATE TABLE {scratch} (id INT NOT NULL PRIMARY KEY) ENGINE=InnoDB"));
     steps.push(format!("INSERT INTO {scratch} VALUES (1)"));
     steps.push(format!("ALTER TABLE {scratch} ADD KEY ferry_k (id)"));
     steps.push(format!("DROP TABLE {scratch}"));
     let mut result = Ok(());
-    'attempts: for attempt in 0..3 {
-        result = Ok(());
-        for s in &steps {
-            match conn.query_drop(s).await {
-                Ok(()) => {}
-                // 1049 unknown database, 1051/1146 unknown table: dropped under us.
-                Err(mysql_async::Error::Server(e)) if attempt < 2 && matches!(e.code, 1049 | 1051 | 1146) => {
-                    let _ = conn.query_drop(format!("DROP TABLE IF EXISTS {scratch}")).await;
-                    continue 'attempts;
-                }
-                Err(e) => {
-                    result = Err(target.err(s.clone())(e));
-                    break 'attempts;
-                }
-            }
+    for s in &steps {
+        if let Err(e) = conn.query_drop(s).await {
+            result = Err(target.err(s.clone())(e));
+            break;
         }
-        break;
     }
-    // Leave nothing behind, whatever step failed; a database this created goes only when empty
-    // (another precheck may be using it).
+    // Leave nothing behind, whatever step failed. A database this created goes only when empty:
+    // a table in it is not ours to drop.
     let _ = conn.query_drop(format!("DROP TABLE IF EXISTS {scratch}")).await;
     if exists.is_none() {
         let tables: Option<u64> = conn

@@ -90,10 +90,11 @@ impl SchemaSync<'_> {
             ));
         }
 
-        if with_schema {
-            for d in dbs {
-                self.create_database(&mut src, &mut tgt, d).await?;
-            }
+        // Held from creating the databases until their tables exist (see `lock_databases`).
+        let created: Vec<&str> = if with_schema { dbs.iter().map(|d| d.dst.as_str()).collect() } else { Vec::new() };
+        crate::db::lock_databases(self.target, &mut tgt, &created).await?;
+        for d in dbs.iter().filter(|_| with_schema) {
+            self.create_database(&mut src, &mut tgt, d).await?;
         }
 
         let mut out = Vec::new();
@@ -131,6 +132,7 @@ impl SchemaSync<'_> {
             };
             out.push(prepared);
         }
+        crate::db::unlock_databases(&mut tgt, &created).await;
 
         if with_schema {
             for d in dbs.iter().filter(|d| d.whole) {

@@ -106,6 +106,41 @@ async fn everything_passes_on_a_well_set_up_pair_and_nothing_is_left_behind() {
     assert_eq!(st.phase, Some(Phase::Finished));
 }
 
+/// Many-to-one: several tasks' prechecks try their privileges on one target at once. Each
+/// creates the missing databases, and drops them when empty, under a lock, so none sees another's
+/// scratch database vanish under it, and nothing is left behind.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn prechecks_of_several_tasks_on_one_target_at_once() {
+    let (src, dst) = pair().await;
+    src.exec(SHOP).await;
+    let before = databases(&dst).await;
+    let dir = tempfile::tempdir().unwrap();
+    let manifests: Vec<PathBuf> = (0..4)
+        .map(|i| write_task(dir.path(), &format!("many{i}"), &src, &dst, "  objects:\n  - database: shop\n    rename: merged\n"))
+        .collect();
+    for round in 0..3 {
+        let children: Vec<_> = manifests
+            .iter()
+            .map(|m| {
+                ferry()
+                    .args(["precheck", "--output", "json", "-f"])
+                    .arg(m)
+                    .stdout(std::process::Stdio::piped())
+                    .stderr(std::process::Stdio::piped())
+                    .spawn()
+                    .unwrap()
+            })
+            .collect();
+        for child in children {
+            let out = child.wait_with_output().unwrap();
+            let report: PrecheckStatus = serde_saphyr::from_str(&String::from_utf8_lossy(&out.stdout)).unwrap();
+            let item = report.items.iter().find(|i| i.id == "target-privileges").unwrap();
+            assert_eq!(item.result, Passed, "round {round}: {item:#?}");
+        }
+        assert_eq!(databases(&dst).await, before, "round {round}: the trials left a database behind");
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn connectivity_and_object_list_name_the_endpoint_and_the_field() {
     let (src, dst) = pair().await;
