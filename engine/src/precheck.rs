@@ -148,6 +148,10 @@ struct Check<'a> {
     tgt_flavor: Option<Flavor>,
     dbs: Vec<SelDb>,
     tables: Vec<Sel>,
+    /// Reading rate of a sample of the largest selected table, once taken (items 4 and 5).
+    read_sample: Option<Option<ReadSample>>,
+    /// Writing rate measured by the target trial (item 5), for the retention estimate (item 4).
+    target_write: Option<WriteSample>,
     items: Vec<PrecheckItem>,
 }
 
@@ -199,6 +203,8 @@ pub async fn precheck(task: &Task) -> PrecheckStatus {
         tgt_flavor: None,
         dbs: Vec::new(),
         tables: Vec::new(),
+        read_sample: None,
+        target_write: None,
         items: Vec::new(),
     };
     c.connections().await;
@@ -206,10 +212,11 @@ pub async fn precheck(task: &Task) -> PrecheckStatus {
     c.objects().await;
     c.name_collisions().await;
     c.binlog().await;
-    c.retention().await;
     c.cascade().await;
     c.source_privileges().await;
     c.target_privileges().await;
+    // After the target trial, which measures how fast the target takes rows.
+    c.retention().await;
     c.local_infile().await;
     c.existing_tables().await;
     c.primary_keys().await;
@@ -226,6 +233,7 @@ pub async fn precheck(task: &Task) -> PrecheckStatus {
         let _ = t.disconnect().await;
     }
     let mut items = c.items;
+    items.sort_by_key(|i| ITEMS.iter().position(|(id, _)| *id == i.id).unwrap_or(usize::MAX));
     apply_skips(spec, &mut items);
     let passed = !items.iter().any(|i| i.level == E && i.result == PrecheckResult::Failed);
     PrecheckStatus { items, passed, time: Some(Time(k8s_openapi::jiff::Timestamp::now())) }
@@ -643,17 +651,19 @@ impl Check<'_> {
         let retention = if secs > 0 { secs } else { (days * 86400.0) as u64 };
         let rows: u64 = self.tables.iter().map(|t| t.rows).sum();
         let bytes: u64 = self.tables.iter().map(|t| t.bytes).sum();
-        let estimate = if self.spec.initial_sync.data {
-            (rows / ASSUMED_ROWS_PER_SECOND).max(bytes / ASSUMED_BYTES_PER_SECOND)
+        let read = if self.spec.initial_sync.data && rows > 0 { self.source_sample().await } else { None };
+        let (estimate, how) = if !self.spec.initial_sync.data {
+            (0, "initialSync.data: false: no rows are copied".to_string())
+        } else if rows == 0 {
+            (0, "the selected tables are empty".to_string())
         } else {
-            0
+            copy_estimate(rows, bytes, read.as_ref(), self.target_write.as_ref())
         };
         let needed = estimate * 2 + RETENTION_MARGIN_SECONDS;
         let basis = format!(
-            "estimated full sync {} ({rows} rows, {} MiB at an assumed {ASSUMED_ROWS_PER_SECOND} rows/s or {} MiB/s); needed at least twice that plus 1 h: {}",
+            "estimated full sync {} ({rows} rows, {} MiB; {how}); needed at least twice that plus 1 h: {}",
             human(estimate),
             bytes >> 20,
-            ASSUMED_BYTES_PER_SECOND >> 20,
             human(needed)
         );
         if retention == 0 {
@@ -676,6 +686,57 @@ impl Check<'_> {
                 ),
                 remedy,
             );
+        }
+    }
+
+    /// The source sample, read once: when the estimate of item 4 needs it (the binlog is read
+    /// and rows are copied).
+    async fn source_sample(&mut self) -> Option<ReadSample> {
+        if !self.spec.incremental || !self.spec.initial_sync.data {
+            return None;
+        }
+        if let Some(s) = &self.read_sample {
+            return s.clone();
+        }
+        let sample = self.sample_source_read().await;
+        self.read_sample = Some(sample.clone());
+        sample
+    }
+
+    /// Reads the first rows of the largest selected table (at most `SAMPLE_MAX_ROWS` or about
+    /// `SAMPLE_MAX_BYTES`): read-only, a bounded cost on the source.
+    async fn sample_source_read(&mut self) -> Option<ReadSample> {
+        let t = self.tables.iter().filter(|t| t.rows > 0).max_by_key(|t| t.rows)?.clone();
+        let mut src = self.src.take()?;
+        let limit = (SAMPLE_MAX_BYTES / (t.bytes / t.rows).max(1)).clamp(100, SAMPLE_MAX_ROWS);
+        let sql = format!("SELECT * FROM {} LIMIT {limit}", qt(&t.src_db, &t.src_table));
+        let started = std::time::Instant::now();
+        let (mut rows, mut bytes) = (0u64, 0u64);
+        let read = async {
+            let mut result = src.query_iter(sql).await?;
+            result
+                .for_each(|row| {
+                    rows += 1;
+                    for i in 0..row.len() {
+                        bytes += match row.as_ref(i) {
+                            Some(mysql_async::Value::Bytes(b)) => b.len() as u64,
+                            Some(mysql_async::Value::NULL) | None => 1,
+                            Some(_) => 8,
+                        };
+                    }
+                })
+                .await
+        }
+        .await;
+        let seconds = started.elapsed().as_secs_f64();
+        self.src = Some(src);
+        match read {
+            Ok(()) if rows > 0 => Some(ReadSample { table: t.source_name(), rows, bytes, seconds }),
+            Ok(()) => None,
+            Err(e) => {
+                debug!(error = %e, table = %t.source_name(), "sampling the source's read rate");
+                None
+            }
         }
     }
 
@@ -887,6 +948,8 @@ impl Check<'_> {
             }
         }
         dbs.push(self.spec.metadata_database.clone());
+        // The trial in ferry's own database also times writing rows the size of the source's.
+        let payload = self.source_sample().await.map(|r| (r.bytes / r.rows).clamp(1, 1 << 20) as usize);
         let mut missing: BTreeSet<(String, String)> = BTreeSet::new();
         let mut tried_fail = Vec::new();
         for db in &dbs {
@@ -898,11 +961,19 @@ impl Check<'_> {
                     }
                 }
             }
-            if let Err(e) = try_create_drop(&target, &mut tgt, db).await {
-                if denied(server_code(&e)) {
-                    missing.insert(("ALL PRIVILEGES".into(), scope(Some(db), None)));
+            let measure = match payload {
+                Some(p) if *db == self.spec.metadata_database => Some(p),
+                _ => None,
+            };
+            match try_create_drop(&target, &mut tgt, db, measure).await {
+                Ok(Some(w)) => self.target_write = Some(w),
+                Ok(None) => {}
+                Err(e) => {
+                    if denied(server_code(&e)) {
+                        missing.insert(("ALL PRIVILEGES".into(), scope(Some(db), None)));
+                    }
+                    tried_fail.push(e.to_string());
                 }
-                tried_fail.push(e.to_string());
             }
         }
         self.tgt = Some(tgt);
@@ -1503,6 +1574,85 @@ const TARGET_PRIVILEGES: &[&str] = &[
     "ALTER ROUTINE", "TRIGGER", "REFERENCES",
 ];
 
+/// Reading a sample of one selected table on the source, in one session.
+#[derive(Clone, Debug)]
+pub struct ReadSample {
+    pub table: String,
+    pub rows: u64,
+    pub bytes: u64,
+    pub seconds: f64,
+}
+
+/// Writing sample rows into the target trial's scratch table, in one session.
+#[derive(Clone, Debug)]
+pub struct WriteSample {
+    pub rows: u64,
+    pub bytes: u64,
+    pub seconds: f64,
+}
+
+/// How long the copy of `rows` rows (`bytes` on disk) takes at the measured rates, in seconds,
+/// with how it was reckoned. The copy reads and writes at once, so the slower side bounds it;
+/// one session was measured, and the copy's parallel sessions only make it faster. Without a
+/// source sample it falls back to the assumed rates (and says so).
+pub fn copy_estimate(rows: u64, bytes: u64, read: Option<&ReadSample>, write: Option<&WriteSample>) -> (u64, String) {
+    let Some(r) = read.filter(|r| r.rows > 0 && r.seconds > 0.0) else {
+        let secs = (rows / ASSUMED_ROWS_PER_SECOND).max(bytes / ASSUMED_BYTES_PER_SECOND);
+        return (
+            secs,
+            format!(
+                "no rows could be sampled, so at an assumed {ASSUMED_ROWS_PER_SECOND} rows/s or {} MiB/s",
+                ASSUMED_BYTES_PER_SECOND >> 20
+            ),
+        );
+    };
+    let read_rows_per_s = r.rows as f64 / r.seconds;
+    let bytes_per_row = r.bytes as f64 / r.rows as f64;
+    let read_secs = rows as f64 / read_rows_per_s;
+    let mut how = format!(
+        "measured reading {}: {:.0} rows/s of {:.0} bytes",
+        r.table, read_rows_per_s, bytes_per_row
+    );
+    let mut secs = read_secs;
+    // The target was written rows of the sample's size: per-row costs count as they will.
+    match write.filter(|w| w.seconds > 0.0 && w.rows > 0) {
+        Some(w) => {
+            let write_rows_per_s = w.rows as f64 / w.seconds;
+            secs = secs.max(rows as f64 / write_rows_per_s);
+            how.push_str(&format!(
+                ", writing the target: {:.0} rows/s ({:.1} MiB/s)",
+                write_rows_per_s,
+                w.bytes as f64 / w.seconds / (1 << 20) as f64
+            ));
+        }
+        None => how.push_str("; writing the target was not measured (see target-privileges)"),
+    }
+    how.push_str("; one session each");
+    (secs.ceil() as u64, how)
+}
+
+/// How much of a table the source sample reads at most.
+const SAMPLE_MAX_ROWS: u64 = 50_000;
+const SAMPLE_MAX_BYTES: u64 = 16 << 20;
+/// How much the target trial writes at most, and for how long.
+const WRITE_SAMPLE_MAX_BYTES: u64 = 32 << 20;
+const WRITE_SAMPLE_MAX_SECONDS: f64 = 1.0;
+
+/// A row of `len` bytes as a hex literal, varied so that nothing compresses it away.
+fn sample_payload(len: usize, seed: u64) -> String {
+    let mut x = seed.wrapping_mul(0x9e3779b97f4a7c15) | 1;
+    let mut out = String::with_capacity(len * 2 + 3);
+    out.push_str("X'");
+    for _ in 0..len {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        out.push_str(&format!("{:02x}", x as u8));
+    }
+    out.push('\'');
+    out
+}
+
 fn human(secs: u64) -> String {
     if secs >= 86400 {
         format!("{:.1} d", secs as f64 / 86400.0)
@@ -1532,14 +1682,15 @@ async fn own_tables(conn: &mut Conn, meta_db: &str, task: &str) -> BTreeSet<(Str
 /// Creates and drops a scratch table in `db` (and `db` itself when it is not there yet).
 /// Several tasks may share a target (many-to-one): the database lock keeps another precheck or
 /// engine from creating the database, or dropping it, while this trial runs.
-async fn try_create_drop(target: &Server, conn: &mut Conn, db: &str) -> Result<()> {
+/// With `measure` (a row size in bytes), also times writing such rows into the scratch table.
+async fn try_create_drop(target: &Server, conn: &mut Conn, db: &str, measure: Option<usize>) -> Result<Option<WriteSample>> {
     crate::db::lock_databases(target, conn, &[db]).await?;
-    let result = create_drop_locked(target, conn, db).await;
+    let result = create_drop_locked(target, conn, db, measure).await;
     crate::db::unlock_databases(conn, &[db]).await;
     result
 }
 
-async fn create_drop_locked(target: &Server, conn: &mut Conn, db: &str) -> Result<()> {
+async fn create_drop_locked(target: &Server, conn: &mut Conn, db: &str, measure: Option<usize>) -> Result<Option<WriteSample>> {
     let exists: Option<String> = conn
         .exec_first("SELECT SCHEMA_NAME FROM information_schema.SCHEMATA WHERE SCHEMA_NAME = ?", (db,))
         .await
@@ -1549,15 +1700,23 @@ async fn create_drop_locked(target: &Server, conn: &mut Conn, db: &str) -> Resul
     if exists.is_none() {
         steps.push(format!("CREATE DATABASE {}", q(db)));
     }
-    steps.push(format!("CREATE TABLE {scratch} (id INT NOT NULL PRIMARY KEY) ENGINE=InnoDB"));
-    steps.push(format!("INSERT INTO {scratch} VALUES (1)"));
+    steps.push(format!("CREATE TABLE {scratch} (id INT NOT NULL AUTO_INCREMENT PRIMARY KEY, v LONGBLOB NULL) ENGINE=InnoDB"));
+    steps.push(format!("INSERT INTO {scratch} VALUES (1, NULL)"));
     steps.push(format!("ALTER TABLE {scratch} ADD KEY ferry_k (id)"));
-    steps.push(format!("DROP TABLE {scratch}"));
-    let mut result = Ok(());
+    let mut result = Ok(None);
     for s in &steps {
         if let Err(e) = conn.query_drop(s).await {
             result = Err(target.err(s.clone())(e));
             break;
+        }
+    }
+    if let (Ok(_), Some(row_bytes)) = (&result, measure) {
+        result = time_writes(target, conn, &scratch, row_bytes).await.map(Some);
+    }
+    if result.is_ok() {
+        let drop = format!("DROP TABLE {scratch}");
+        if let Err(e) = conn.query_drop(&drop).await {
+            result = Err(target.err(drop)(e));
         }
     }
     // Leave nothing behind, whatever step failed. A database this created goes only when empty:
@@ -1573,6 +1732,24 @@ async fn create_drop_locked(target: &Server, conn: &mut Conn, db: &str) -> Resul
         }
     }
     result
+}
+
+/// Inserts rows of `row_bytes` into `scratch`, about 1 MiB per autocommitted statement, for up
+/// to `WRITE_SAMPLE_MAX_SECONDS` or `WRITE_SAMPLE_MAX_BYTES`.
+async fn time_writes(target: &Server, conn: &mut Conn, scratch: &str, row_bytes: usize) -> Result<WriteSample> {
+    let per_statement = ((1usize << 20) / row_bytes).max(1);
+    let values: Vec<String> = (0..per_statement).map(|i| format!("({})", sample_payload(row_bytes, i as u64 + 1))).collect();
+    let insert = format!("INSERT INTO {scratch} (v) VALUES {}", values.join(","));
+    drop(values);
+    let statement_bytes = (per_statement * row_bytes) as u64;
+    let started = std::time::Instant::now();
+    let (mut rows, mut bytes) = (0u64, 0u64);
+    while bytes < WRITE_SAMPLE_MAX_BYTES && started.elapsed().as_secs_f64() < WRITE_SAMPLE_MAX_SECONDS {
+        conn.query_drop(&insert).await.map_err(target.err(format!("INSERT INTO {scratch} (v) VALUES …")))?;
+        rows += per_statement as u64;
+        bytes += statement_bytes;
+    }
+    Ok(WriteSample { rows, bytes, seconds: started.elapsed().as_secs_f64() })
 }
 
 /// Opens a non-blocking binlog dump (server id 0: it registers no replica and kicks none off)
@@ -1814,5 +1991,26 @@ mod tests {
     fn word_mentions() {
         assert!(mentions("insert into shop.orders values (1)", "orders"));
         assert!(!mentions("insert into shop.orders_v2 values (1)", "orders"));
+    }
+
+    #[test]
+    fn copy_estimate_takes_the_slower_of_reading_and_writing() {
+        let read = ReadSample { table: "shop.orders".into(), rows: 10_000, bytes: 10_000 * 1000, seconds: 0.5 };
+        // 20k rows/s read: 1M rows take 50 s to read; writing at 100k rows/s takes 10 s.
+        let fast = WriteSample { rows: 100_000, bytes: 100_000_000, seconds: 1.0 };
+        let (secs, how) = copy_estimate(1_000_000, 0, Some(&read), Some(&fast));
+        assert_eq!(secs, 50);
+        assert!(how.contains("measured reading shop.orders: 20000 rows/s of 1000 bytes") && how.contains("100000 rows/s (95.4 MiB/s)"), "{how}");
+        // A target that takes 1k rows/s bounds it instead.
+        let slow = WriteSample { rows: 2_000, bytes: 2_000_000, seconds: 2.0 };
+        assert_eq!(copy_estimate(1_000_000, 0, Some(&read), Some(&slow)).0, 1000);
+        // Unmeasured target: the read alone, said so.
+        let (secs, how) = copy_estimate(1_000_000, 0, Some(&read), None);
+        assert_eq!(secs, 50);
+        assert!(how.contains("not measured"), "{how}");
+        // Nothing sampled: the assumed rates.
+        let (secs, how) = copy_estimate(1_000_000, 0, None, None);
+        assert_eq!(secs, 1_000_000 / ASSUMED_ROWS_PER_SECOND);
+        assert!(how.contains("assumed"), "{how}");
     }
 }

@@ -48,17 +48,26 @@ pub struct ServerOptions {
     pub binlog: bool,
     /// More `mariadbd` arguments, e.g. `--max-allowed-packet=64M`; they come last and so win.
     pub extra_args: Vec<String>,
+    /// Put the data folder on a tmpfs of this many MiB (a server whose disk is nearly full).
+    /// Mounting needs root, as CI runs.
+    pub small_disk_mib: Option<u32>,
 }
 
 impl ServerOptions {
     /// A source: binlog on.
     pub fn source() -> Self {
-        Self { binlog: true, extra_args: Vec::new() }
+        Self { binlog: true, ..Self::default() }
     }
 
     /// A target: binlog off.
     pub fn target() -> Self {
         Self::default()
+    }
+
+    /// The data folder on a tmpfs of `mib` MiB, with small InnoDB files.
+    pub fn small_disk(mut self, mib: u32) -> Self {
+        self.small_disk_mib = Some(mib);
+        self
     }
 
     /// Adds one `mariadbd` argument.
@@ -76,6 +85,8 @@ pub struct MariaDb {
     server_id: u32,
     args: Vec<String>,
     child: Option<Child>,
+    /// A tmpfs mounted on the data folder.
+    mount: Option<Tmpfs>,
 }
 
 impl std::fmt::Debug for MariaDb {
@@ -104,7 +115,16 @@ impl MariaDb {
             .expect("create a temp dir for MariaDB");
         let root = dir.path().to_path_buf();
         let datadir = root.join("data");
-        install_db(&datadir, &root).await;
+        let mount = options.small_disk_mib.map(|mib| Tmpfs::mount(&datadir, mib));
+        // InnoDB's files small, and grown 1 MiB at a time, so the data fits.
+        let small: Vec<String> = if mount.is_some() {
+            ["--innodb-log-file-size=4M", "--innodb-data-file-path=ibdata1:4M:autoextend", "--innodb-autoextend-increment=1"]
+                .map(String::from)
+                .to_vec()
+        } else {
+            Vec::new()
+        };
+        install_db(&datadir, &root, &small).await;
 
         let mut args = vec![
             "--no-defaults".to_string(),
@@ -135,9 +155,10 @@ impl MariaDb {
         if options.binlog {
             args.extend(binlog_args().iter().map(|s| s.to_string()));
         }
+        args.extend(small.iter().cloned());
         args.extend(options.extra_args.iter().cloned());
 
-        let mut db = MariaDb { dir: Some(dir), root, port: 0, server_id, args, child: None };
+        let mut db = MariaDb { dir: Some(dir), root, port: 0, server_id, args, child: None, mount };
         // A free port can be taken between our probe and the server's bind: retry then.
         let mut attempt = 0;
         loop {
@@ -356,6 +377,7 @@ impl Drop for MariaDb {
         if let Some(mut child) = self.child.take() {
             terminate(&mut child, STOP_GRACE);
         }
+        drop(self.mount.take());
         if let Some(dir) = self.dir.take() {
             let _ = dir.close();
         }
@@ -376,7 +398,34 @@ pub fn binlog_args() -> &'static [&'static str] {
     ]
 }
 
-async fn install_db(datadir: &Path, tmpdir: &Path) {
+/// A tmpfs mounted on a folder (as root), unmounted on drop, also when a test panics.
+struct Tmpfs(PathBuf);
+
+impl Tmpfs {
+    fn mount(dir: &Path, mib: u32) -> Tmpfs {
+        std::fs::create_dir_all(dir).expect("create the folder to mount on");
+        let out = Command::new("mount")
+            .args(["-t", "tmpfs", "-o", &format!("size={mib}m"), "tmpfs"])
+            .arg(dir)
+            .output()
+            .expect("run mount");
+        assert!(
+            out.status.success(),
+            "a small disk for MariaDB is a tmpfs mounted on {} (this needs root, as CI runs): {}",
+            dir.display(),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        Tmpfs(dir.to_path_buf())
+    }
+}
+
+impl Drop for Tmpfs {
+    fn drop(&mut self) {
+        let _ = Command::new("umount").arg(&self.0).output();
+    }
+}
+
+async fn install_db(datadir: &Path, tmpdir: &Path, server_args: &[String]) {
     let out = tokio::process::Command::new(tool("mariadb-install-db", "/usr/bin/mariadb-install-db"))
         .arg("--no-defaults")
         .arg("--user=root")
@@ -386,6 +435,7 @@ async fn install_db(datadir: &Path, tmpdir: &Path) {
         // Its own tmpdir: bootstraps sharing /tmp failed now and then here
         // ("Could not remove temporary table '/tmp/#sql-temptable-...'", then "Unknown table").
         .arg(format!("--tmpdir={}", tmpdir.display()))
+        .args(server_args)
         .stdin(Stdio::null())
         .output()
         .await

@@ -240,6 +240,102 @@ async fn binlog_settings_retention_and_server_id() {
     assert!(!databases(&dst).await.contains(&"ferry_meta".to_string()), "not even ferry's metadata");
 }
 
+/// Item 2 against servers that report other versions (MariaDB's `--version` sets what
+/// `VERSION()` returns): a MySQL 5.0 source is refused; a target older than its source is an
+/// untested pair, a warning that `spec.precheck.skip` may accept.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn versions_refuse_old_sources_and_warn_on_untested_pairs() {
+    let (old, newer, dst) = tokio::join!(
+        MariaDb::start(ServerOptions::source().arg("--version=5.0.96-log")),
+        MariaDb::start(ServerOptions::source().arg("--version=11.8.2-MariaDB-log")),
+        MariaDb::start(ServerOptions::target()),
+    );
+    let dir = tempfile::tempdir().unwrap();
+    for src in [&old, &newer] {
+        src.exec(SHOP).await;
+    }
+    let o = precheck(&write_task(dir.path(), "old", &old, &dst, "  objects:\n  - database: shop\n"));
+    assert_eq!(o.code, Some(1));
+    o.expect("source-version", Error, Failed, &["5.0.96-log", "not supported", "MySQL 5.1-8.x"]);
+    o.expect("target-version", Error, Passed, &[]);
+
+    let o = precheck(&write_task(dir.path(), "newer", &newer, &dst, "  objects:\n  - database: shop\n"));
+    o.expect("source-version", Error, Passed, &["11.8.2-MariaDB-log"]);
+    o.expect("version-pair", Warning, Failed, &["11.8.2-MariaDB-log", "target is older than the source", "spec.precheck.skip"]);
+    assert!(o.report.passed, "a warning alone does not fail the precheck: {}", o.stdout);
+    let o = precheck(&write_task(
+        dir.path(),
+        "accepted",
+        &newer,
+        &dst,
+        "  objects:\n  - database: shop\n  precheck:\n    skip: [version-pair]\n",
+    ));
+    o.expect("version-pair", Warning, Skipped, &["accepted by spec.precheck.skip[0]"]);
+}
+
+/// Seconds in the retention item's "estimated full sync 1.5 h" (see `human` in the engine).
+fn estimated_seconds(message: &str) -> f64 {
+    let rest = message.split("estimated full sync ").nth(1).unwrap_or_else(|| panic!("no estimate in {message}"));
+    let mut words = rest.split_whitespace();
+    let n: f64 = words.next().unwrap().parse().unwrap();
+    match words.next().unwrap().trim_start_matches('(') {
+        "s" => n,
+        "h" => n * 3600.0,
+        "d" => n * 86400.0,
+        unit => panic!("unit {unit} in {message}"),
+    }
+}
+
+/// Item 4 estimates the full sync from rates measured on both servers, not from a constant: a
+/// table of wide rows takes longer per row to read and to write than one of narrow rows, and
+/// the estimate says so. (The servers' statistics are made to claim 100M rows in each table.)
+/// Then the same table against a target whose disk is too small fails item 8.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn retention_estimate_uses_measured_copy_rates_and_free_space_falls_short() {
+    let (mut src, dst) = pair().await;
+    src.exec(
+        "CREATE DATABASE big;
+         CREATE TABLE big.narrow (id INT PRIMARY KEY);
+         CREATE TABLE big.wide (id INT PRIMARY KEY, body LONGBLOB);
+         INSERT INTO big.narrow SELECT seq FROM big.seq_1_to_50000;
+         INSERT INTO big.wide SELECT seq, REPEAT(MD5(seq), 256) FROM big.seq_1_to_6000;
+         ANALYZE TABLE big.narrow, big.wide;
+         UPDATE mysql.innodb_table_stats SET n_rows = 100000000 WHERE database_name = 'big';",
+    )
+    .await;
+    // Statistics are read from mysql.innodb_table_stats when a table is first opened.
+    src.restart().await;
+    let rows: u64 = src.conn().await.query_first("SELECT MIN(TABLE_ROWS) FROM information_schema.TABLES WHERE TABLE_SCHEMA = 'big'").await.unwrap().unwrap();
+    assert_eq!(rows, 100_000_000);
+    let dir = tempfile::tempdir().unwrap();
+    let mut estimates = Vec::new();
+    for table in ["narrow", "wide"] {
+        let m = write_task(dir.path(), table, &src, &dst, &format!("  objects:\n  - database: big\n    tables:\n    - name: {table}\n"));
+        let o = precheck(&m);
+        let item = o.item("binlog-retention");
+        let msg = &item.message;
+        assert!(msg.contains(&format!("measured reading big.{table}")) && msg.contains("writing the target"), "{msg}");
+        assert!(msg.contains("100000000 rows"), "{msg}");
+        estimates.push(estimated_seconds(msg));
+        // The trial wrote its sample rows into a scratch table and removed it.
+        assert!(!databases(&dst).await.contains(&"ferry_meta".to_string()));
+    }
+    // 8 KiB rows against 4-byte rows: per row, far slower to read and to write.
+    assert!(estimates[1] > 3.0 * estimates[0], "estimates {estimates:?}");
+
+    // Item 8: the wide table (about 48 MiB) against a target whose data folder is a 64 MiB
+    // tmpfs, half of it taken by the server's own files.
+    let small = MariaDb::start(ServerOptions::target().small_disk(64)).await;
+    small.exec("INSTALL SONAME 'disks';").await;
+    let o = precheck(&write_task(dir.path(), "full", &src, &small, "  objects:\n  - database: big\n    tables:\n    - name: wide\n"));
+    o.expect("target-free-space", Error, Failed, &["MiB free on the target", "free space on the target's data volume"]);
+    assert_eq!(o.code, Some(1));
+    // The same data fits the ordinary target.
+    dst.exec("INSTALL SONAME 'disks';").await;
+    let o = precheck(&write_task(dir.path(), "fits", &src, &dst, "  objects:\n  - database: big\n    tables:\n    - name: wide\n"));
+    o.expect("target-free-space", Error, Passed, &["MiB free on the target"]);
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn privileges_name_the_missing_grants() {
     let (src, dst) = pair().await;
