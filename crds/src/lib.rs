@@ -566,6 +566,9 @@ pub struct FullSyncStatus {
     /// Rows per second over the copy so far.
     #[serde(default)]
     pub rows_per_second: u64,
+    /// Bytes loaded into the target per second over the copy so far.
+    #[serde(default)]
+    pub bytes_per_second: u64,
     /// Per-table progress.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub tables: Vec<TableProgress>,
@@ -601,6 +604,12 @@ pub struct IncrementalSyncStatus {
     pub rows_per_second: u64,
     /// Source transactions applied per second, over the last few seconds.
     pub transactions_per_second: u64,
+    /// Bytes of row data (before and after images) applied since the incremental sync started.
+    #[serde(default)]
+    pub bytes_applied: u64,
+    /// Bytes of row data applied per second, over the last few seconds.
+    #[serde(default)]
+    pub bytes_per_second: u64,
     /// When the last applied source transaction was committed on the source.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub last_event_time: Option<Time>,

@@ -163,6 +163,8 @@ pub struct Group {
     pub bytes: usize,
     /// Source row changes received.
     pub rows: u64,
+    /// Bytes of row data in them (before and after images), for the status's byte rate.
+    pub data_bytes: u64,
 }
 
 // The raw pointer only identifies an Arc'd table that `tables` keeps alive.
@@ -177,6 +179,7 @@ impl Group {
     /// updates, both as the binlog has them), in source order.
     pub fn add(&mut self, table: &Arc<ApplyTable>, before: Option<Vec<Value>>, after: Option<Vec<Value>>) -> Result<()> {
         self.rows += 1;
+        self.data_bytes += before.as_ref().map_or(0, |r| data_bytes(r)) + after.as_ref().map_or(0, |r| data_bytes(r));
         self.bytes += 64 + before.as_ref().map_or(0, |r| row_bytes(r)) + after.as_ref().map_or(0, |r| row_bytes(r));
         let idx = match self.by_table.get(&Arc::as_ptr(table)) {
             Some(&i) => i,
@@ -241,7 +244,7 @@ impl Group {
                 statements.push(Statement { table: table.clone(), must_match: keyless && !sql.0.starts_with(b"INSERT"), fresh_rows, sql });
             }
         }
-        Batch { statements, rows: self.rows }
+        Batch { statements, rows: self.rows, data_bytes: self.data_bytes }
     }
 }
 
@@ -260,6 +263,7 @@ pub struct Statement {
 pub struct Batch {
     statements: Vec<Statement>,
     pub rows: u64,
+    pub data_bytes: u64,
 }
 
 impl Batch {
@@ -303,6 +307,11 @@ impl Batch {
         }
         Ok(())
     }
+}
+
+/// A row image's data: strings and blobs by their length, other values as 8 bytes.
+fn data_bytes(r: &[Value]) -> u64 {
+    r.iter().map(|v| if let Value::Bytes(b) = v { b.len() as u64 } else { 8 }).sum()
 }
 
 fn row_bytes(r: &[Value]) -> usize {

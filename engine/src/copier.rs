@@ -364,8 +364,14 @@ impl Worker {
         let mut write_err = None;
         let mut kept = 0u64;
         while let Some(rx) = batch_rx.recv().await {
+            let counter = t.counter.clone();
             self.tgt.set_infile_handler(async move {
-                Ok(tokio_stream_from(rx).map(Ok::<Bytes, std::io::Error>).boxed())
+                Ok(tokio_stream_from(rx)
+                    .map(move |b| {
+                        counter.add_bytes(b.len() as u64);
+                        Ok::<Bytes, std::io::Error>(b)
+                    })
+                    .boxed())
             });
             if let Err(e) = self.tgt.query_drop(&load).await {
                 write_err = Some(c.target.err(format!("loading {}", object()))(e));

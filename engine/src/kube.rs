@@ -344,9 +344,15 @@ pub fn engine_metrics(task: &str, status: &SyncTaskStatus, now: Timestamp) -> St
         "Source transactions applied per second.",
         inc.map(|i| i.transactions_per_second as f64),
     );
+    gauge(
+        "ferry_engine_incremental_bytes_per_second",
+        "Bytes of row data (before and after images) applied per second.",
+        inc.map(|i| i.bytes_per_second as f64),
+    );
     gauge("ferry_engine_incremental_rows_applied", "Row changes applied since the incremental sync started.", inc.map(|i| i.rows_applied as f64));
     let full = status.full_sync.as_ref();
     gauge("ferry_engine_full_sync_rows_per_second", "Rows copied per second by the full sync.", full.map(|f| f.rows_per_second as f64));
+    gauge("ferry_engine_full_sync_bytes_per_second", "Bytes loaded into the target per second by the full sync.", full.map(|f| f.bytes_per_second as f64));
     gauge("ferry_engine_full_sync_rows_done", "Rows copied by the full sync.", full.map(|f| f.rows_done as f64));
     gauge("ferry_engine_full_sync_percent", "Percent of the full sync done, by rows.", full.map(|f| f.percent));
     let age = status
@@ -489,15 +495,23 @@ mod tests {
                 time: Some(Time("2026-01-01T00:00:30Z".parse().unwrap())),
                 ..Default::default()
             }),
-            incremental_sync: Some(IncrementalSyncStatus { rows_per_second: 500, ..Default::default() }),
+            incremental_sync: Some(IncrementalSyncStatus { rows_per_second: 500, bytes_per_second: 65536, ..Default::default() }),
             ..Default::default()
         };
         let text = engine_metrics("ns1/orders", &status, now());
+        assert!(text.contains("ferry_engine_incremental_bytes_per_second{task=\"ns1/orders\"} 65536\n"), "{text}");
         assert!(text.contains("ferry_engine_lag_seconds{task=\"ns1/orders\"} 2\n"), "{text}");
         assert!(text.contains("ferry_engine_incremental_rows_per_second{task=\"ns1/orders\"} 500\n"), "{text}");
         assert!(text.contains("ferry_engine_checkpoint_age_seconds{task=\"ns1/orders\"} 30\n"), "{text}");
         assert!(text.contains("ferry_engine_phase{task=\"ns1/orders\",phase=\"Synchronizing\"} 1\n"), "{text}");
         assert!(!text.contains("full_sync"), "no full sync, no full-sync series");
+        let copying = SyncTaskStatus {
+            full_sync: Some(ferry_crds::FullSyncStatus { rows_per_second: 9, bytes_per_second: 1 << 20, ..Default::default() }),
+            ..Default::default()
+        };
+        let text = engine_metrics("ns1/orders", &copying, now());
+        assert!(text.contains("ferry_engine_full_sync_bytes_per_second{task=\"ns1/orders\"} 1048576\n"), "{text}");
+        assert!(text.contains("ferry_engine_full_sync_rows_per_second{task=\"ns1/orders\"} 9\n"), "{text}");
     }
 
     #[test]

@@ -54,8 +54,11 @@ pub struct Player {
 struct Progress {
     rows: u64,
     txns: u64,
-    window: (Instant, u64, u64),
-    rates: (u64, u64),
+    bytes: u64,
+    /// Since when, and the counts then (rows, transactions, bytes).
+    window: (Instant, u64, u64, u64),
+    /// Per second: rows, transactions, bytes.
+    rates: (u64, u64, u64),
     last_status: Instant,
 }
 
@@ -79,8 +82,9 @@ impl Player {
         let mut progress = Progress {
             rows: 0,
             txns: 0,
-            window: (Instant::now(), 0, 0),
-            rates: (0, 0),
+            bytes: 0,
+            window: (Instant::now(), 0, 0, 0),
+            rates: (0, 0, 0),
             last_status: Instant::now() - Duration::from_secs(5),
         };
         let mut backoff = Duration::from_millis(250);
@@ -592,11 +596,12 @@ impl Player {
     }
     fn report(&self, p: &mut Progress, cp: &Position, source_ts: u32, caught_up: bool) {
         let now = Instant::now();
-        let (t0, r0, x0) = p.window;
+        let (t0, r0, x0, b0) = p.window;
         let secs = now.duration_since(t0).as_secs_f64();
         if secs >= 2.0 {
-            p.rates = (((p.rows - r0) as f64 / secs) as u64, ((p.txns - x0) as f64 / secs) as u64);
-            p.window = (now, p.rows, p.txns);
+            let per_s = |n: u64| (n as f64 / secs) as u64;
+            p.rates = (per_s(p.rows - r0), per_s(p.txns - x0), per_s(p.bytes - b0));
+            p.window = (now, p.rows, p.txns, p.bytes);
         }
         if now.duration_since(p.last_status) < Duration::from_millis(500) && !caught_up {
             return;
@@ -607,7 +612,7 @@ impl Player {
         let event_time = (source_ts > 0)
             .then(|| k8s_openapi::jiff::Timestamp::from_second(source_ts as i64).ok().map(Time))
             .flatten();
-        let (rows, txns, rates) = (p.rows, p.txns, p.rates);
+        let (rows, txns, bytes, rates) = (p.rows, p.txns, p.bytes, p.rates);
         self.reporter.update(|s| {
             s.phase = Some(Phase::Synchronizing);
             s.message = Some("following the source's binlog".into());
@@ -618,6 +623,8 @@ impl Player {
                 transactions_applied: txns,
                 rows_per_second: rates.0,
                 transactions_per_second: rates.1,
+                bytes_applied: bytes,
+                bytes_per_second: rates.2,
                 last_event_time,
             });
             s.checkpoint = Some(Checkpoint {
@@ -809,6 +816,7 @@ impl Lanes {
     fn acked(&mut self, c: Committed, progress: &mut Progress) {
         self.applied_ts = self.applied_ts.max(c.ts);
         progress.rows += c.rows;
+        progress.bytes += c.bytes;
         progress.txns += c.txns;
         if c.all_slots {
             for l in &mut self.lanes {
@@ -858,6 +866,8 @@ struct Committed {
     pos: Position,
     ts: u32,
     rows: u64,
+    /// Row data bytes of those rows.
+    bytes: u64,
     txns: u64,
     all_slots: bool,
 }
@@ -874,7 +884,7 @@ impl LaneWriter {
     async fn run(self, mut conn: mysql_async::Conn, mut rx: mpsc::Receiver<Write>, done: mpsc::UnboundedSender<Result<Committed>>) {
         let target = &self.target;
         let mut open = false;
-        let mut part_rows = 0;
+        let (mut part_rows, mut part_bytes) = (0, 0);
         while let Some(msg) = rx.recv().await {
             let result = async {
                 if !open {
@@ -885,16 +895,18 @@ impl LaneWriter {
                     Write::Part(group) => {
                         let batch = group.seal();
                         part_rows += batch.rows;
+                        part_bytes += batch.data_bytes;
                         batch.apply(target, &mut conn).await?;
                         Ok(None)
                     }
                     Write::Commit { group, params, pos, ts, txns, slots, all_slots } => {
                         let batch = group.seal();
                         let rows = batch.rows + std::mem::take(&mut part_rows);
+                        let bytes = batch.data_bytes + std::mem::take(&mut part_bytes);
                         let sql = self.meta.slots_checkpoint_sql(&slots);
                         commit_batch(target, &mut conn, batch, &sql, params, slots.len() as u64).await?;
                         open = false;
-                        Ok(Some(Committed { lane: self.lane, pos, ts, rows, txns, all_slots }))
+                        Ok(Some(Committed { lane: self.lane, pos, ts, rows, bytes, txns, all_slots }))
                     }
                 }
             }

@@ -3,7 +3,7 @@
 //! engine pod) at most once a second, plus a progress bar on a terminal.
 
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU32, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU32, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -53,6 +53,8 @@ pub struct TableCounter {
     pub name: String,
     rows_estimated: u64,
     rows_done: AtomicI64,
+    /// Bytes sent to the target by this run (a rate's numerator, not resumed).
+    bytes_sent: AtomicU64,
     chunks_total: AtomicU32,
     chunks_done: AtomicU32,
     complete: AtomicBool,
@@ -64,6 +66,7 @@ impl TableCounter {
             name,
             rows_estimated,
             rows_done: AtomicI64::new(0),
+            bytes_sent: AtomicU64::new(0),
             chunks_total: AtomicU32::new(0),
             chunks_done: AtomicU32::new(0),
             complete: AtomicBool::new(false),
@@ -79,6 +82,9 @@ impl TableCounter {
     }
     pub fn add_rows_signed(&self, n: i64) {
         self.rows_done.fetch_add(n, Ordering::Relaxed);
+    }
+    pub fn add_bytes(&self, n: u64) {
+        self.bytes_sent.fetch_add(n, Ordering::Relaxed);
     }
     pub fn chunk_done(&self) {
         self.chunks_done.fetch_add(1, Ordering::Relaxed);
@@ -176,15 +182,16 @@ impl Reporter {
                 let rows_done: u64 = progress.iter().map(|p| p.rows_done).sum();
                 let rows_estimated: u64 = progress.iter().map(|p| p.rows_estimated.max(p.rows_done)).sum();
                 let tables_done = progress.iter().filter(|p| p.percent >= 100.0).count() as u32;
-                let rate = self
+                let bytes_sent: u64 = tables.iter().map(|t| t.bytes_sent.load(Ordering::Relaxed)).sum();
+                let (rate, byte_rate) = self
                     .copy_started
                     .lock()
                     .expect("lock")
                     .map(|(t0, base)| {
                         let secs = t0.elapsed().as_secs_f64().max(0.001);
-                        (rows_done.saturating_sub(base) as f64 / secs) as u64
+                        ((rows_done.saturating_sub(base) as f64 / secs) as u64, (bytes_sent as f64 / secs) as u64)
                     })
-                    .unwrap_or(0);
+                    .unwrap_or((0, 0));
                 let all_done = tables_done as usize == progress.len();
                 s.full_sync = Some(FullSyncStatus {
                     rows_done,
@@ -193,6 +200,7 @@ impl Reporter {
                     tables_done,
                     tables_total: progress.len() as u32,
                     rows_per_second: rate,
+                    bytes_per_second: byte_rate,
                     tables: progress,
                 });
                 if let Some(bar) = &self.bar {

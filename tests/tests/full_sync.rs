@@ -83,6 +83,7 @@ async fn every_type_round_trips_byte_for_byte() {
     assert_eq!(st.phase, Some(ferry_crds::Phase::Finished));
     let fs = st.full_sync.expect("fullSync in status");
     assert_eq!((fs.rows_done, fs.tables_done, fs.tables_total), (8, 2, 2));
+    assert!(fs.bytes_per_second > 0, "{fs:?}");
     let cp = st.checkpoint.expect("checkpoint in status");
     assert!(cp.file.starts_with("mysql-bin") || cp.file.contains("bin"), "{cp:?}");
     assert!(cp.position > 0 && cp.gtid_set.is_some(), "{cp:?}");

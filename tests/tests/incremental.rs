@@ -427,6 +427,11 @@ async fn start_position_skips_earlier_writes() {
         })
         .await;
     assert!(st.checkpoint.is_some());
+    // 9 row changes; their row data in bytes (an INT counts 8, a string its length): inserts
+    // 3 x 13 and 2 x 13, the update 13 + 17, deletes 13 and 13, the live insert 12.
+    let st = f1.wait_for_status("9 row changes applied", Duration::from_secs(10), |st| applied(st).0 >= 9).await;
+    let inc = st.incremental_sync.unwrap();
+    assert_eq!((inc.rows_applied, inc.bytes_applied), (9, 133), "{inc:?}");
     // Each task is its own replica of the source, with the server id it was given.
     let deadline = Instant::now() + Duration::from_secs(20);
     loop {
