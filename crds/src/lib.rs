@@ -569,6 +569,10 @@ pub struct FullSyncStatus {
     /// Bytes loaded into the target per second over the copy so far.
     #[serde(default)]
     pub bytes_per_second: u64,
+    /// Rows of merged tables not copied, or copied over another task's row, because their key
+    /// was taken (`spec.conflictPolicy` Ignore or Overwrite).
+    #[serde(default)]
+    pub merge_conflicts: u64,
     /// Per-table progress.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub tables: Vec<TableProgress>,
@@ -610,6 +614,10 @@ pub struct IncrementalSyncStatus {
     /// Bytes of row data applied per second, over the last few seconds.
     #[serde(default)]
     pub bytes_per_second: u64,
+    /// Rows inserted into merged tables whose key another writer's row already held, resolved
+    /// by `spec.conflictPolicy` (Overwrite or Ignore; Fail stops the task instead).
+    #[serde(default)]
+    pub merge_conflicts: u64,
     /// When the last applied source transaction was committed on the source.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub last_event_time: Option<Time>,

@@ -240,8 +240,8 @@ impl Group {
         let mut statements = Vec::new();
         for (table, changes) in self.tables {
             let keyless = matches!(changes, Changes::Keyless(_));
-            for (sql, fresh_rows) in statements_of(&table, changes) {
-                statements.push(Statement { table: table.clone(), must_match: keyless && !sql.0.starts_with(b"INSERT"), fresh_rows, sql });
+            for (sql, fresh_rows, taken) in statements_of(&table, changes) {
+                statements.push(Statement { table: table.clone(), must_match: keyless && !sql.0.starts_with(b"INSERT"), fresh_rows, taken, sql });
             }
         }
         Batch { statements, rows: self.rows, data_bytes: self.data_bytes }
@@ -256,6 +256,8 @@ pub struct Statement {
     must_match: bool,
     /// Rows of a merged table's insert of fresh keys (0 for any other statement).
     fresh_rows: u64,
+    /// Under conflictPolicy Ignore: counts the fresh keys already on the target.
+    taken: Option<Sql>,
 }
 
 /// The statements of a sealed group.
@@ -267,9 +269,19 @@ pub struct Batch {
 }
 
 impl Batch {
-    /// Runs the statements in the open target transaction.
-    pub async fn apply(self, target: &Server, conn: &mut Conn) -> Result<()> {
-        for Statement { table, sql, must_match, fresh_rows } in self.statements {
+    /// Runs the statements in the open target transaction. Returns how many inserted rows of
+    /// merged tables met a key another writer's row held (handled by the conflict policy).
+    pub async fn apply(self, target: &Server, conn: &mut Conn) -> Result<u64> {
+        let mut conflicts = 0;
+        for Statement { table, sql, must_match, fresh_rows, taken } in self.statements {
+            let kept = match &taken {
+                Some(q) => conn
+                    .query_first::<u64, _>(&q.0)
+                    .await
+                    .map_err(target.err(format!("counting taken keys of {}", table.target)))?
+                    .unwrap_or(0),
+                None => 0,
+            };
             let done = conn.query_drop(&sql.0).await;
             if let (Err(mysql_async::Error::Server(e)), Some(m)) = (&done, &table.merge)
                 && e.code == 1062
@@ -283,13 +295,14 @@ impl Batch {
             if let Some(m) = &table.merge
                 && fresh_rows > 0
             {
-                // Ignore: a kept row changes nothing (0 affected). Overwrite: a replaced row counts
+                // Ignore: the keys counted as taken just before. Overwrite: a replaced row counts
                 // twice (1 for the delete or update, 1 for the insert).
                 let affected = conn.affected_rows();
                 let met = match m.policy {
-                    ConflictPolicy::Ignore => fresh_rows.saturating_sub(affected),
+                    ConflictPolicy::Ignore => kept,
                     _ => affected.saturating_sub(fresh_rows),
                 };
+                conflicts += met;
                 if met > 0 {
                     tracing::warn!(
                         table = %table.target,
@@ -305,7 +318,7 @@ impl Batch {
                 tracing::warn!(table = %table.target, statement = %short(&sql.text()), "no target row matched a source row change");
             }
         }
-        Ok(())
+        Ok(conflicts)
     }
 }
 
@@ -325,14 +338,23 @@ fn row_bytes(r: &[Value]) -> usize {
 pub async fn merge_conflict(target: &Server, conn: &mut Conn, m: &Merge, source_table: &str, key: &str, detail: &str) -> Error {
     let (db, table) = &m.target;
     let sql = format!(
-        "SELECT task, src_db, src_table FROM {} WHERE dst_db = ? AND dst_table = ? AND task <> ? ORDER BY task",
-        qt(&m.metadata_database, "copy_tables")
+        "SELECT c.task, c.src_db, c.src_table, t.source FROM {} c LEFT JOIN {} t ON t.task = c.task \
+         WHERE c.dst_db = ? AND c.dst_table = ? AND c.task <> ? ORDER BY c.task",
+        qt(&m.metadata_database, "copy_tables"),
+        qt(&m.metadata_database, "tasks")
     );
-    let others: Vec<(String, String, String)> = conn.exec(sql, (db, table, &m.task)).await.unwrap_or_default();
+    let others: Vec<(String, String, String, Option<String>)> = conn.exec(sql, (db, table, &m.task)).await.unwrap_or_default();
     let by = if others.is_empty() {
         "a writer other than a ferry task (no other task records this table)".to_string()
     } else {
-        others.iter().map(|(t, d, s)| format!("task {t} (from its source table {d}.{s})")).collect::<Vec<_>>().join(" or ")
+        others
+            .iter()
+            .map(|(t, d, s, server)| match server {
+                Some(server) => format!("task {t} (from its source {server}, table {d}.{s})"),
+                None => format!("task {t} (from its source table {d}.{s})"),
+            })
+            .collect::<Vec<_>>()
+            .join(" or ")
     };
     Error::object(
         format!("target {} table {db}.{table}", target.address),
@@ -345,7 +367,7 @@ pub async fn merge_conflict(target: &Server, conn: &mut Conn, m: &Merge, source_
 
 /// The statements that bring the target to the group's net effect for one table, each with the
 /// number of rows it inserts under fresh keys of a merged table.
-fn statements_of(table: &ApplyTable, changes: Changes) -> Vec<(Sql, u64)> {
+fn statements_of(table: &ApplyTable, changes: Changes) -> Vec<(Sql, u64, Option<Sql>)> {
     let mut out = Vec::new();
     match changes {
         Changes::Keyed { slots, .. } => {
@@ -381,7 +403,7 @@ fn statements_of(table: &ApplyTable, changes: Changes) -> Vec<(Sql, u64)> {
                     if single.is_some() {
                         sql.push(')');
                     }
-                    out.push((std::mem::take(&mut sql), 0));
+                    out.push((std::mem::take(&mut sql), 0, None));
                     in_batch = 0;
                 }
             }
@@ -389,7 +411,7 @@ fn statements_of(table: &ApplyTable, changes: Changes) -> Vec<(Sql, u64)> {
                 if single.is_some() {
                     sql.push(')');
                 }
-                out.push((std::mem::take(&mut sql), 0));
+                out.push((std::mem::take(&mut sql), 0, None));
             }
             // REPLACE, not INSERT .. ON DUPLICATE KEY UPDATE: a final image that collides on a
             // unique key with a row this group also changes must displace it, not merge into it.
@@ -399,7 +421,9 @@ fn statements_of(table: &ApplyTable, changes: Changes) -> Vec<(Sql, u64)> {
                 format!(" ON DUPLICATE KEY UPDATE {}", sets.join(", "))
             });
             let verb = if table.upsert { "INSERT" } else { "REPLACE" };
-            // Fresh keys of a merged table, by the conflict policy (Overwrite: as any other row).
+            // Fresh keys of a merged table, by the conflict policy, in statements of their own so
+            // that their affected rows tell the conflicts met (Overwrite: written as any other row).
+            let ignore = table.merge.as_ref().is_some_and(|m| m.policy == ConflictPolicy::Ignore);
             let fresh_write = match table.merge.as_ref().map(|m| m.policy) {
                 Some(ConflictPolicy::Fail) => Some(("INSERT", None)),
                 Some(ConflictPolicy::Ignore) => {
@@ -408,7 +432,8 @@ fn statements_of(table: &ApplyTable, changes: Changes) -> Vec<(Sql, u64)> {
                     let k = &table.columns[key_cols[0]].name;
                     Some(("INSERT", Some(format!(" ON DUPLICATE KEY UPDATE {k} = {k}"))))
                 }
-                Some(ConflictPolicy::Overwrite) | None => None,
+                Some(ConflictPolicy::Overwrite) => Some((verb, upsert_tail.clone())),
+                None => None,
             };
             let mut filter_keys = Sql::default();
             for fresh_pass in [false, true] {
@@ -419,11 +444,16 @@ fn statements_of(table: &ApplyTable, changes: Changes) -> Vec<(Sql, u64)> {
                 };
                 let in_pass = |s: &&Slot| s.row.is_some() && (fresh_write.is_none() || s.fresh == fresh_pass);
                 let mut n = 0u64;
-                let end = |sql: &mut Sql, n: &mut u64, out: &mut Vec<(Sql, u64)>| {
+                // Ignore: a kept row and an inserted one both count as affected (found rows), so
+                // the keys already taken are counted before the insert.
+                let count_taken = fresh_pass && ignore;
+                let mut taken = Sql::default();
+                let end = |sql: &mut Sql, n: &mut u64, taken: &mut Sql, out: &mut Vec<(Sql, u64, Option<Sql>)>| {
                     if let Some(t) = &tail {
                         sql.push_str(t);
                     }
-                    out.push((std::mem::take(sql), if fresh_pass { std::mem::take(n) } else { 0 }));
+                    let taken = count_taken.then(|| std::mem::take(taken));
+                    out.push((std::mem::take(sql), if fresh_pass { std::mem::take(n) } else { 0 }, taken));
                     *n = 0;
                 };
                 for s in slots.iter().filter(in_pass) {
@@ -435,6 +465,15 @@ fn statements_of(table: &ApplyTable, changes: Changes) -> Vec<(Sql, u64)> {
                     }
                     values(&mut sql, table, row);
                     n += 1;
+                    if count_taken {
+                        if taken.is_empty() {
+                            let _ = write!(taken, "SELECT COUNT(*) FROM {} WHERE (", table.target);
+                        } else {
+                            taken.push_str(" OR (");
+                        }
+                        taken.push_sql(&s.key);
+                        taken.push(')');
+                    }
                     if table.filter.is_some() {
                         if !filter_keys.is_empty() {
                             filter_keys.push_str(" OR ");
@@ -444,11 +483,11 @@ fn statements_of(table: &ApplyTable, changes: Changes) -> Vec<(Sql, u64)> {
                         filter_keys.push(')');
                     }
                     if sql.len() > STATEMENT_BYTES {
-                        end(&mut sql, &mut n, &mut out);
+                        end(&mut sql, &mut n, &mut taken, &mut out);
                     }
                 }
                 if !sql.is_empty() {
-                    end(&mut sql, &mut n, &mut out);
+                    end(&mut sql, &mut n, &mut taken, &mut out);
                 }
             }
             // Pre-image semantics of a row filter: a row whose last image fails the filter is not
@@ -458,7 +497,7 @@ fn statements_of(table: &ApplyTable, changes: Changes) -> Vec<(Sql, u64)> {
                 let _ = write!(d, "DELETE FROM {} WHERE (", table.target);
                 d.push_sql(&filter_keys);
                 let _ = write!(d, ") AND (({f}) IS NOT TRUE)");
-                out.push((d, 0));
+                out.push((d, 0, None));
             }
         }
         Changes::Keyless(ops) => {
@@ -475,7 +514,7 @@ fn statements_of(table: &ApplyTable, changes: Changes) -> Vec<(Sql, u64)> {
                             s.push_str(" FROM DUAL WHERE ");
                             s.push_sql(&filter_on_values(table, &a));
                             s.push_str(" IS TRUE");
-                            out.push((s, 0));
+                            out.push((s, 0, None));
                             continue;
                         }
                         if inserts.is_empty() {
@@ -485,12 +524,12 @@ fn statements_of(table: &ApplyTable, changes: Changes) -> Vec<(Sql, u64)> {
                         }
                         values(&mut inserts, table, &a);
                         if inserts.len() > STATEMENT_BYTES {
-                            out.push((std::mem::take(&mut inserts), 0));
+                            out.push((std::mem::take(&mut inserts), 0, None));
                         }
                     }
                     (Some(b), after) => {
                         if !inserts.is_empty() {
-                            out.push((std::mem::take(&mut inserts), 0));
+                            out.push((std::mem::take(&mut inserts), 0, None));
                         }
                         let mut s = Sql::default();
                         match &after {
@@ -511,13 +550,13 @@ fn statements_of(table: &ApplyTable, changes: Changes) -> Vec<(Sql, u64)> {
                         }
                         whole_row_match(&mut s, table, &b);
                         s.push_str(" LIMIT 1");
-                        out.push((s, 0));
+                        out.push((s, 0, None));
                     }
                     (None, None) => {}
                 }
             }
             if !inserts.is_empty() {
-                out.push((inserts, 0));
+                out.push((inserts, 0, None));
             }
         }
     }
@@ -683,7 +722,8 @@ impl std::fmt::Write for Sql {
     }
 }
 
-/// Applies a group in one target transaction, moving the checkpoint with it.
+/// Applies a group in one target transaction, moving the checkpoint with it. Returns the merge
+/// conflicts met (see `Batch::apply`).
 pub async fn commit_batch(
     target: &Server,
     conn: &mut Conn,
@@ -691,8 +731,8 @@ pub async fn commit_batch(
     checkpoint_sql: &str,
     params: Vec<Value>,
     checkpoint_rows: u64,
-) -> Result<()> {
-    batch.apply(target, conn).await?;
+) -> Result<u64> {
+    let conflicts = batch.apply(target, conn).await?;
     conn.exec_drop(checkpoint_sql, params).await.map_err(target.err("moving the checkpoint"))?;
     // Fewer rows than the lane's slots: another engine claimed the task (a new epoch).
     if conn.affected_rows() != checkpoint_rows {
@@ -700,7 +740,7 @@ pub async fn commit_batch(
         return Err(Error::Fenced);
     }
     conn.query_drop("COMMIT").await.map_err(target.err("committing applied changes"))?;
-    Ok(())
+    Ok(conflicts)
 }
 
 #[cfg(test)]
@@ -782,18 +822,26 @@ mod tests {
         );
         assert_eq!(fresh, vec![0, 0, 2]);
         let t = merged(ConflictPolicy::Ignore);
+        let b = group(&t).seal();
         assert_eq!(
-            texts(&t, group(&t))[2],
+            b.statements[2].sql.text(),
             "INSERT INTO `d`.`t` (`id`, `v`) VALUES (1, _utf8mb4'new'), (4, _utf8mb4'x') ON DUPLICATE KEY UPDATE `id` = `id`"
         );
+        // The keys it may find taken are counted first; no other statement counts.
+        let taken: Vec<Option<String>> = b.statements.iter().map(|s| s.taken.as_ref().map(|q| q.text())).collect();
+        assert_eq!(taken, vec![None, None, Some("SELECT COUNT(*) FROM `d`.`t` WHERE (`id` = 1) OR (`id` = 4)".to_string())]);
+        // Overwrite writes fresh keys as any other row, in a statement of their own (counted).
         let t = merged(ConflictPolicy::Overwrite);
+        let b = group(&t).seal();
         assert_eq!(
-            texts(&t, group(&t)),
+            b.statements.iter().map(|s| s.sql.text()).collect::<Vec<_>>(),
             vec![
                 "DELETE FROM `d`.`t` WHERE `id` IN (3)".to_string(),
-                format!("INSERT INTO `d`.`t` (`id`, `v`) VALUES (1, _utf8mb4'new'), (2, _utf8mb4'upd'), (4, _utf8mb4'x'), (5, _utf8mb4'back') {upsert}"),
+                format!("INSERT INTO `d`.`t` (`id`, `v`) VALUES (2, _utf8mb4'upd'), (5, _utf8mb4'back') {upsert}"),
+                format!("INSERT INTO `d`.`t` (`id`, `v`) VALUES (1, _utf8mb4'new'), (4, _utf8mb4'x') {upsert}"),
             ]
         );
+        assert_eq!(b.statements.iter().map(|s| s.fresh_rows).collect::<Vec<_>>(), vec![0, 0, 2]);
     }
 
     fn row(id: i64, v: &str) -> Vec<Value> {

@@ -363,6 +363,7 @@ impl Worker {
         let mut written = 0u64;
         let mut write_err = None;
         let mut kept = 0u64;
+        let mut conflicts = 0u64;
         while let Some(rx) = batch_rx.recv().await {
             let counter = t.counter.clone();
             self.tgt.set_infile_handler(async move {
@@ -377,7 +378,24 @@ impl Worker {
                 write_err = Some(c.target.err(format!("loading {}", object()))(e));
                 break;
             }
-            let loaded = self.tgt.affected_rows();
+            let mut loaded = self.tgt.affected_rows();
+            if let Some(m) = &m.merge {
+                // "Records: n  Deleted: d  Skipped: s  Warnings: w". REPLACE (Overwrite) counts a
+                // replaced row twice in the affected rows; IGNORE skips a taken key.
+                let info = self.tgt.info();
+                let field = |name: &str| {
+                    info.split(name).nth(1).and_then(|r| r.split_whitespace().next()).and_then(|n| n.parse::<u64>().ok()).unwrap_or(0)
+                };
+                let met = match m.policy {
+                    ConflictPolicy::Overwrite => field("Deleted:"),
+                    ConflictPolicy::Ignore => field("Skipped:"),
+                    ConflictPolicy::Fail => 0,
+                };
+                if m.policy == ConflictPolicy::Overwrite {
+                    loaded = loaded.saturating_sub(met);
+                }
+                conflicts += met;
+            }
             if self.tgt.get_warnings() > 0 {
                 match self.check_warnings(t, &object()).await {
                     Ok(n) => kept += n,
@@ -428,6 +446,7 @@ impl Worker {
         }
         self.tgt.query_drop("COMMIT").await.map_err(c.target.err(format!("committing {}", object())))?;
         t.counter.chunk_done();
+        t.counter.add_merge_conflicts(conflicts);
         debug!(rows = written, "chunk copied");
         Ok(())
     }

@@ -129,6 +129,13 @@ impl Meta {
                  PRIMARY KEY (task, binlog_file, binlog_pos)) {charset}",
                 self.t("ddl_log")
             ),
+            // Every task writing this target and its source server (`host:port`): what a merge
+            // conflict names besides the other task.
+            format!(
+                "CREATE TABLE IF NOT EXISTS {} (task VARCHAR(255) NOT NULL PRIMARY KEY, source VARCHAR(512) NOT NULL, \
+                 updated_at TIMESTAMP(6) NOT NULL DEFAULT CURRENT_TIMESTAMP(6) ON UPDATE CURRENT_TIMESTAMP(6)) {charset}",
+                self.t("tasks")
+            ),
             // Selected tables renamed on the source and followed: the spec keeps the old name.
             format!(
                 "CREATE TABLE IF NOT EXISTS {} (task VARCHAR(255) NOT NULL, src_db VARCHAR(64) NOT NULL, \
@@ -143,6 +150,15 @@ impl Meta {
             conn.query_drop(s).await.map_err(target.err(crate::db::short(s)))?;
         }
         crate::db::unlock_databases(&mut conn, &[&self.db]).await;
+        let _ = conn.disconnect().await;
+        Ok(())
+    }
+
+    /// Records which source server this task reads (no credentials: host and port).
+    pub async fn record_source(&self, target: &Server, source: &str) -> Result<()> {
+        let sql = format!("INSERT INTO {} (task, source) VALUES (?, ?) ON DUPLICATE KEY UPDATE source = VALUES(source)", self.t("tasks"));
+        let mut conn = target.connect(Session::Control).await?;
+        conn.exec_drop(sql, (&self.task, source)).await.map_err(target.err("recording the task's source"))?;
         let _ = conn.disconnect().await;
         Ok(())
     }

@@ -55,6 +55,7 @@ struct Progress {
     rows: u64,
     txns: u64,
     bytes: u64,
+    merge_conflicts: u64,
     /// Since when, and the counts then (rows, transactions, bytes).
     window: (Instant, u64, u64, u64),
     /// Per second: rows, transactions, bytes.
@@ -83,6 +84,7 @@ impl Player {
             rows: 0,
             txns: 0,
             bytes: 0,
+            merge_conflicts: 0,
             window: (Instant::now(), 0, 0, 0),
             rates: (0, 0, 0),
             last_status: Instant::now() - Duration::from_secs(5),
@@ -612,7 +614,7 @@ impl Player {
         let event_time = (source_ts > 0)
             .then(|| k8s_openapi::jiff::Timestamp::from_second(source_ts as i64).ok().map(Time))
             .flatten();
-        let (rows, txns, bytes, rates) = (p.rows, p.txns, p.bytes, p.rates);
+        let (rows, txns, bytes, rates, merge_conflicts) = (p.rows, p.txns, p.bytes, p.rates, p.merge_conflicts);
         self.reporter.update(|s| {
             s.phase = Some(Phase::Synchronizing);
             s.message = Some("following the source's binlog".into());
@@ -625,6 +627,7 @@ impl Player {
                 transactions_per_second: rates.1,
                 bytes_applied: bytes,
                 bytes_per_second: rates.2,
+                merge_conflicts,
                 last_event_time,
             });
             s.checkpoint = Some(Checkpoint {
@@ -817,6 +820,7 @@ impl Lanes {
         self.applied_ts = self.applied_ts.max(c.ts);
         progress.rows += c.rows;
         progress.bytes += c.bytes;
+        progress.merge_conflicts += c.merge_conflicts;
         progress.txns += c.txns;
         if c.all_slots {
             for l in &mut self.lanes {
@@ -868,6 +872,7 @@ struct Committed {
     rows: u64,
     /// Row data bytes of those rows.
     bytes: u64,
+    merge_conflicts: u64,
     txns: u64,
     all_slots: bool,
 }
@@ -884,7 +889,7 @@ impl LaneWriter {
     async fn run(self, mut conn: mysql_async::Conn, mut rx: mpsc::Receiver<Write>, done: mpsc::UnboundedSender<Result<Committed>>) {
         let target = &self.target;
         let mut open = false;
-        let (mut part_rows, mut part_bytes) = (0, 0);
+        let (mut part_rows, mut part_bytes, mut part_conflicts) = (0, 0, 0);
         while let Some(msg) = rx.recv().await {
             let result = async {
                 if !open {
@@ -896,7 +901,7 @@ impl LaneWriter {
                         let batch = group.seal();
                         part_rows += batch.rows;
                         part_bytes += batch.data_bytes;
-                        batch.apply(target, &mut conn).await?;
+                        part_conflicts += batch.apply(target, &mut conn).await?;
                         Ok(None)
                     }
                     Write::Commit { group, params, pos, ts, txns, slots, all_slots } => {
@@ -904,9 +909,10 @@ impl LaneWriter {
                         let rows = batch.rows + std::mem::take(&mut part_rows);
                         let bytes = batch.data_bytes + std::mem::take(&mut part_bytes);
                         let sql = self.meta.slots_checkpoint_sql(&slots);
-                        commit_batch(target, &mut conn, batch, &sql, params, slots.len() as u64).await?;
+                        let merge_conflicts = commit_batch(target, &mut conn, batch, &sql, params, slots.len() as u64).await?
+                            + std::mem::take(&mut part_conflicts);
                         open = false;
-                        Ok(Some(Committed { lane: self.lane, pos, ts, rows, bytes, txns, all_slots }))
+                        Ok(Some(Committed { lane: self.lane, pos, ts, rows, bytes, merge_conflicts, txns, all_slots }))
                     }
                 }
             }

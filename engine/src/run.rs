@@ -76,6 +76,7 @@ async fn run_inner(task: &Task, reporter: Arc<Reporter>) -> Result<()> {
     let meta = Arc::new(Meta::new(&spec.metadata_database, &task.id()));
     meta.ensure(&target).await?;
     let lock = Arc::new(TaskLock::acquire(&target, &meta).await?);
+    meta.record_source(&target, &source.address).await?;
 
     // The source catalog of what the task selects.
     let existing: Vec<String> = catalog::databases(&source, &mut src).await?;

@@ -55,6 +55,7 @@ pub struct TableCounter {
     rows_done: AtomicI64,
     /// Bytes sent to the target by this run (a rate's numerator, not resumed).
     bytes_sent: AtomicU64,
+    merge_conflicts: AtomicU64,
     chunks_total: AtomicU32,
     chunks_done: AtomicU32,
     complete: AtomicBool,
@@ -67,6 +68,7 @@ impl TableCounter {
             rows_estimated,
             rows_done: AtomicI64::new(0),
             bytes_sent: AtomicU64::new(0),
+            merge_conflicts: AtomicU64::new(0),
             chunks_total: AtomicU32::new(0),
             chunks_done: AtomicU32::new(0),
             complete: AtomicBool::new(false),
@@ -85,6 +87,9 @@ impl TableCounter {
     }
     pub fn add_bytes(&self, n: u64) {
         self.bytes_sent.fetch_add(n, Ordering::Relaxed);
+    }
+    pub fn add_merge_conflicts(&self, n: u64) {
+        self.merge_conflicts.fetch_add(n, Ordering::Relaxed);
     }
     pub fn chunk_done(&self) {
         self.chunks_done.fetch_add(1, Ordering::Relaxed);
@@ -201,6 +206,7 @@ impl Reporter {
                     tables_total: progress.len() as u32,
                     rows_per_second: rate,
                     bytes_per_second: byte_rate,
+                    merge_conflicts: tables.iter().map(|t| t.merge_conflicts.load(Ordering::Relaxed)).sum(),
                     tables: progress,
                 });
                 if let Some(bar) = &self.bar {

@@ -277,7 +277,9 @@ async fn many_to_one_merged_into_one_table_under_each_conflict_policy() {
             let status = f2.wait_exit(SYNC).await.unwrap_or_else(|| panic!("{db}2 kept running\n{}", f2.describe()));
             assert!(!status.success());
             let err = f2.stderr();
-            for needle in ["merge conflict", "pf.t", "'3'", "default/pf1", "default/pf2", &format!("127.0.0.1:{}", s2.port())] {
+            // Both sources named: this task's (s2) and the other task's (s1).
+            let (own, other) = (format!("127.0.0.1:{}", s2.port()), format!("from its source 127.0.0.1:{}", s1.port()));
+            for needle in ["merge conflict", "pf.t", "'3'", "default/pf1", "default/pf2", &own, &other] {
                 assert!(err.contains(needle), "{needle:?} missing in:\n{err}");
             }
             assert_eq!(count_rows(&mut t, "pf.t").await, 3, "nothing of the failed copy is on the target");
@@ -299,7 +301,8 @@ async fn many_to_one_merged_into_one_table_under_each_conflict_policy() {
                 let status = f2.wait_exit(SYNC).await.unwrap_or_else(|| panic!("{db}2 kept running\n{}", f2.describe()));
                 assert!(!status.success());
                 let err = f2.stderr();
-                for needle in ["merge conflict", "pf.t", "'10'", "default/pf1", "conflictPolicy"] {
+                let other = format!("from its source 127.0.0.1:{}", s1.port());
+                for needle in ["merge conflict", "pf.t", "'10'", "default/pf1", &other, "conflictPolicy"] {
                     assert!(err.contains(needle), "{needle:?} missing in:\n{err}");
                 }
                 // The whole source transaction was refused: 11 is not there either.
@@ -319,6 +322,17 @@ async fn many_to_one_merged_into_one_table_under_each_conflict_policy() {
                 assert_share(&s1, db, "TRUE", &d, db, "v = 's1'").await;
                 assert_share(&s2, db, "id NOT IN (3, 10)", &d, db, "v = 's2'").await;
             }
+        }
+        if policy != "Fail" {
+            // Each collision counted once in the status: key 3 in the copy, key 10 in the binlog.
+            let st = f2
+                .wait_for_status("the incremental conflict counted", SYNC, |s| s.incremental_sync.as_ref().is_some_and(|i| i.merge_conflicts > 0))
+                .await;
+            assert_eq!(st.full_sync.as_ref().map(|f| f.merge_conflicts), Some(1), "{policy}: {:?}", st.full_sync);
+            assert_eq!(st.incremental_sync.as_ref().map(|i| i.merge_conflicts), Some(1), "{policy}: {:?}", st.incremental_sync);
+            let fs = st.full_sync.unwrap();
+            // Rows written by the copy: a replaced row once (Overwrite), a kept one not (Ignore).
+            assert_eq!(fs.rows_done, if policy == "Overwrite" { 2 } else { 1 }, "{policy}: {fs:?}");
         }
         f1.assert_running(&format!("{db}1 after the collisions"));
         f1.kill();
