@@ -435,6 +435,10 @@ impl Player {
                     sc.followed_renames.extend(followed);
                 });
             }
+            Ok(Replayed::Withheld(reason)) => {
+                warn!(%pos, statement = %statement, reason = %reason, "schema change withheld");
+                self.record_skipped(pos, statement, reason);
+            }
             Ok(Replayed::NotSelected(why)) => {
                 // Never silent: whatever the binlog holds that the target does not get is logged.
                 warn!(%pos, statement = %statement, reason = %why, "statement not replayed");
@@ -445,16 +449,21 @@ impl Player {
                 }
                 DdlErrorPolicy::Skip => {
                     warn!(%pos, statement = %statement, reason = %reason, "schema change skipped (onDdlError: Skip)");
-                    self.reporter.update(|s| {
-                        let sc = s.schema_changes.get_or_insert_with(Default::default);
-                        sc.skipped.push(SkippedSchemaChange { position: pos.to_string(), statement, reason });
-                        let excess = sc.skipped.len().saturating_sub(50);
-                        sc.skipped.drain(..excess);
-                    });
+                    self.record_skipped(pos, statement, reason);
                 }
             },
         }
         Ok(())
+    }
+
+    /// Lists a schema change the target did not get in the status (the last 50).
+    fn record_skipped(&self, pos: &Position, statement: String, reason: String) {
+        self.reporter.update(|s| {
+            let sc = s.schema_changes.get_or_insert_with(Default::default);
+            sc.skipped.push(SkippedSchemaChange { position: pos.to_string(), statement, reason });
+            let excess = sc.skipped.len().saturating_sub(50);
+            sc.skipped.drain(..excess);
+        });
     }
 
     /// Ok(Err(reason)) when the statement cannot be replayed; Err for lost connections.
@@ -537,6 +546,30 @@ impl Player {
             }
             DdlKind::DropTable { .. } | DdlKind::RenameTable { .. } => {}
         }
+        // A merged target table holds other tasks' rows too: what would take those away is
+        // withheld (and listed in the status); what another task writing it ran first already
+        // is taken as applied.
+        let merged = |o: &crate::sql::ddl::ObjName| {
+            selection.table(&o.db, &o.name).is_some_and(|t| self.merges.contains_key(&(t.dst_db, t.dst_table)))
+        };
+        let withheld = match &ddl.kind {
+            DdlKind::Truncate { table } if merged(table) => Some(format!("TRUNCATE of {table}")),
+            DdlKind::DropTable { tables, .. } if tables.iter().any(merged) => Some("DROP TABLE".to_string()),
+            DdlKind::RenameTable { pairs } if pairs.iter().any(|(from, _)| merged(from)) => Some("RENAME TABLE".to_string()),
+            DdlKind::AlterTable(a) if merged(&a.table) && a.rename_to().is_some() => Some("ALTER TABLE ... RENAME".to_string()),
+            _ => None,
+        };
+        if let Some(what) = withheld {
+            return Ok(Ok(Replayed::Withheld(format!(
+                "{what} not replayed: the target table is merged with rows of other tasks (merge: true), which it would take away too; \
+                 do it on the target by hand if that is meant"
+            ))));
+        }
+        let on_merged = match &ddl.kind {
+            DdlKind::CreateTable { table, .. } | DdlKind::CreateIndex { table, .. } | DdlKind::DropIndex { table, .. } => merged(table),
+            DdlKind::AlterTable(a) => merged(&a.table),
+            _ => false,
+        };
         // Only the selected objects of a multi-object DROP or RENAME.
         let kept = match retain_objects(sql, db, &|o| table_ddl(selection, o)) {
             Ok(Some(k)) => k,
@@ -562,6 +595,10 @@ impl Player {
                 // Replayed after a crash that came between the statement and the checkpoint.
                 mysql_async::Error::Server(ref se) if !first && ALREADY_APPLIED.contains(&se.code) => {
                     info!(%pos, code = se.code, "schema change found applied already");
+                }
+                // The same change on another source, replayed by the task that reads it.
+                mysql_async::Error::Server(ref se) if on_merged && ALREADY_APPLIED.contains(&se.code) => {
+                    info!(%pos, code = se.code, "schema change of a merged table found applied already (by another task writing it)");
                 }
                 mysql_async::Error::Server(se) => {
                     return Ok(Err(format!("the target refused `{}`: ERROR {} ({}): {}", crate::db::short(&rewritten), se.code, se.state, se.message)));
@@ -677,6 +714,8 @@ enum Replayed {
     Applied(Vec<String>),
     /// Not about the selected objects.
     NotSelected(String),
+    /// About a selected object, deliberately not run (listed in the status).
+    Withheld(String),
 }
 
 /// Errors that mean a replayed schema change ran before: the table, column, index, view or

@@ -47,6 +47,10 @@ impl SchemaSync<'_> {
         let mut tgt = self.target.connect(Session::Write).await?;
         let with_schema = self.spec.initial_sync.schema;
         let names = self.renames;
+        // Held from looking at the target until the tables exist (see `lock_databases`): two tasks
+        // merging into one table start together, and only one of them creates it.
+        let created: Vec<&str> = if with_schema { dbs.iter().map(|d| d.dst.as_str()).collect() } else { Vec::new() };
+        crate::db::lock_databases(self.target, &mut tgt, &created).await?;
 
         // Decide every table first: a refusal must come before anything is created.
         let mut plans = Vec::new();
@@ -90,9 +94,6 @@ impl SchemaSync<'_> {
             ));
         }
 
-        // Held from creating the databases until their tables exist (see `lock_databases`).
-        let created: Vec<&str> = if with_schema { dbs.iter().map(|d| d.dst.as_str()).collect() } else { Vec::new() };
-        crate::db::lock_databases(self.target, &mut tgt, &created).await?;
         for d in dbs.iter().filter(|_| with_schema) {
             self.create_database(&mut src, &mut tgt, d).await?;
         }

@@ -343,3 +343,53 @@ async fn many_to_one_merged_into_one_table_under_each_conflict_policy() {
 async fn conn_value(conn: &mut mysql_async::Conn, sql: &str) -> String {
     conn.query_first::<String, _>(sql).await.unwrap().unwrap_or_default()
 }
+
+/// Two tasks merging into one table start at the same moment: one creates the table, the other
+/// finds it. Both sources then make the same schema change, which each task replays (the
+/// second finds it applied). A TRUNCATE on one source is withheld, since the merged table also
+/// holds the other source's rows, and the status lists it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn merged_table_created_once_and_schema_changes_shared() {
+    let (s1, s2, d) = tokio::join!(
+        MariaDb::start(ServerOptions::source()),
+        MariaDb::start(ServerOptions::source()),
+        MariaDb::start(ServerOptions::target())
+    );
+    let ddl = "CREATE DATABASE m; CREATE TABLE m.t (id INT PRIMARY KEY, v VARCHAR(8));";
+    s1.exec(&format!("{ddl} INSERT INTO m.t VALUES (1, 'a'), (3, 'a');")).await;
+    s2.exec(&format!("{ddl} INSERT INTO m.t VALUES (2, 'b'), (4, 'b');")).await;
+    let dir = tempfile::tempdir().unwrap();
+    let tail = "  objects:\n  - database: m\n    merge: true\n";
+    let (m1, m2) = (write_task(dir.path(), "mg1", &s1, &d, tail), write_task(dir.path(), "mg2", &s2, &d, tail));
+    let mut f1 = RunningFerry::start(&m1, dir.path());
+    let mut f2 = RunningFerry::start(&m2, dir.path());
+    f1.wait_for_phase(Phase::Synchronizing, SYNC).await;
+    f2.wait_for_phase(Phase::Synchronizing, SYNC).await;
+    let mut t = d.conn().await;
+    wait_value(&mut t, "SELECT GROUP_CONCAT(id ORDER BY id) FROM m.t", "1,2,3,4", &mut f2).await;
+    // One task created the table, the other found it there and kept it.
+    let syncs: Vec<_> = ["mg1", "mg2"].map(|task| read_status(dir.path(), task).unwrap().schema_sync.unwrap()).into();
+    let created = syncs.iter().filter(|s| s.tables == 1 && s.kept_existing.is_empty()).count();
+    let found = syncs.iter().filter(|s| s.kept_existing == ["m.t"]).count();
+    assert_eq!((created, found), (1, 1), "{syncs:?}");
+
+    // The same column added on both sources, then rows that use it.
+    for (s, id) in [(&s1, 5), (&s2, 6)] {
+        s.exec(&format!("ALTER TABLE m.t ADD COLUMN note VARCHAR(8) NULL; INSERT INTO m.t VALUES ({id}, 'n', 'new');")).await;
+    }
+    wait_value(&mut t, "SELECT IFNULL(GROUP_CONCAT(id ORDER BY id), '') FROM m.t WHERE note = 'new'", "5,6", &mut f1).await;
+    f2.assert_running("after both sources added the column");
+
+    // TRUNCATE on s2: withheld, listed, s1's rows kept; s2's later rows still arrive.
+    s2.exec("TRUNCATE TABLE m.t; INSERT INTO m.t VALUES (8, 'b', 'after');").await;
+    wait_value(&mut t, "SELECT CAST(COUNT(*) AS CHAR) FROM m.t WHERE id = 8", "1", &mut f2).await;
+    let st = f2
+        .wait_for_status("the withheld TRUNCATE listed", SYNC, |s| s.schema_changes.as_ref().is_some_and(|c| !c.skipped.is_empty()))
+        .await;
+    let skipped = &st.schema_changes.unwrap().skipped[0];
+    assert!(skipped.statement.contains("TRUNCATE") && skipped.reason.contains("merged"), "{skipped:?}");
+    assert_share(&s1, "m", "TRUE", &d, "m", "v = 'a' OR id = 5").await;
+    assert_eq!(conn_value(&mut t, "SELECT GROUP_CONCAT(id ORDER BY id) FROM m.t").await, "1,2,3,4,5,6,8");
+    f1.assert_running("at the end");
+    f2.assert_running("at the end");
+}
