@@ -44,6 +44,7 @@ clean-lab:
 ## chart: lint and render the Helm chart offline (helm from scripts/install-helm.sh)
 chart:
 	@scripts/install-helm.sh
+	@scripts/install-kubernetes-validate.sh
 	.tools/bin/helm lint charts/ferry
 	.tools/bin/helm template ferry charts/ferry --namespace ferry-system --include-crds > /dev/null
 	FERRY_REQUIRE_HELM=1 $(CARGO) test -q -p ferry-operator --test chart

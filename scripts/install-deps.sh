@@ -5,6 +5,8 @@ set -euo pipefail
 
 # helm, for the chart tests (repository-local, .tools/bin/helm).
 "$(dirname "${BASH_SOURCE[0]}")/install-helm.sh"
+# kubernetes-validate, to check rendered manifests against the Kubernetes schemas (.tools/py).
+"$(dirname "${BASH_SOURCE[0]}")/install-kubernetes-validate.sh"
 
 # command-or-path  package
 needs=(

@@ -183,3 +183,89 @@ fn rendered_crd_is_the_generated_one() {
     let generated: Value = serde_saphyr::from_str(&ferry_crds::crd_yaml()).unwrap();
     assert_eq!(crd, &generated);
 }
+
+/// `python3 -m kubernetes_validate` from .tools/py (scripts/install-kubernetes-validate.sh) or the
+/// system; required like helm when FERRY_REQUIRE_HELM is set.
+fn kubernetes_validate() -> Option<Command> {
+    let local = workspace().join(".tools/py");
+    let make = || {
+        let mut c = Command::new("python3");
+        c.env("PYTHONPATH", &local).args(["-m", "kubernetes_validate"]);
+        c
+    };
+    if make().arg("--version").output().is_ok_and(|o| o.status.success()) {
+        return Some(make());
+    }
+    assert!(
+        std::env::var_os("FERRY_REQUIRE_HELM").is_none(),
+        "kubernetes-validate not found; run scripts/install-kubernetes-validate.sh"
+    );
+    eprintln!("kubernetes-validate not found: schema check skipped (scripts/install-kubernetes-validate.sh installs it)");
+    None
+}
+
+/// Every manifest the chart renders (CRD included, every option on) and every object the operator
+/// builds for a task (precheck Job, engine StatefulSet) is valid for Kubernetes 1.37 with no
+/// unknown field. The Prometheus Operator kinds have no built-in schema and are only named.
+#[test]
+fn rendered_and_built_objects_pass_kubernetes_validate_strict() {
+    let Some(helm) = helm() else { return };
+    let Some(mut validate) = kubernetes_validate() else { return };
+    let chart = chart();
+    let rendered = run_helm(
+        &helm,
+        &[
+            "template",
+            "ferry",
+            chart.to_str().unwrap(),
+            "--namespace",
+            "ferry-system",
+            "--include-crds",
+            "--set",
+            "leaderElection.enabled=true,operator.replicas=2,metrics.serviceMonitor.enabled=true",
+        ],
+    )
+    .unwrap();
+    let task: ferry_crds::SyncTask = serde_json::from_value(json!({
+        "apiVersion": "ferry.dev/v1alpha1",
+        "kind": "SyncTask",
+        "metadata": {"name": "shop", "namespace": "ns1", "uid": "uid-shop", "generation": 1},
+        "spec": {
+            "source": {"host": "db1", "port": 3306, "credentialsSecret": "src", "tls": {"mode": "required", "caSecret": "ca"}},
+            "target": {"host": "db2", "port": 3306, "credentialsSecret": "dst"},
+            "objects": [{"database": "shop"}],
+        },
+    }))
+    .unwrap();
+    let settings = ferry_operator::build::Settings::default();
+    let job = ferry_operator::build::precheck_job(&task, &settings).unwrap();
+    let engine = ferry_operator::build::engine_statefulset(&task, &settings, true).unwrap();
+    let mut built = String::new();
+    for object in [serde_json::to_value(&job).unwrap(), serde_json::to_value(&engine).unwrap()] {
+        built.push_str("---\n");
+        built.push_str(&serde_saphyr::to_string(&object).unwrap());
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let (chart_file, built_file) = (dir.path().join("chart.yaml"), dir.path().join("built.yaml"));
+    std::fs::write(&chart_file, &rendered).unwrap();
+    std::fs::write(&built_file, &built).unwrap();
+    let out = validate.arg("--strict").arg(&chart_file).arg(&built_file).output().unwrap();
+    let text = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    assert!(out.status.success(), "kubernetes-validate --strict failed:\n{text}");
+    for passed in [
+        "customresourcedefinition/synctasks.ferry.dev",
+        "deployment/ferry-operator",
+        "clusterrole/ferry-engine",
+        "role/ferry-leader-election",
+        "job/",
+        "statefulset/",
+    ] {
+        assert!(text.contains(&format!("passed for resource {passed}")), "{passed} not validated:\n{text}");
+    }
+    // And the check has teeth: an unknown field in the Job is refused.
+    let mut bad = serde_json::to_value(&job).unwrap();
+    bad["spec"]["template"]["spec"]["containers"][0]["imagePullPolcy"] = json!("Always");
+    std::fs::write(&built_file, serde_saphyr::to_string(&bad).unwrap()).unwrap();
+    let out = kubernetes_validate().unwrap().arg("--strict").arg(&built_file).output().unwrap();
+    assert!(!out.status.success(), "an unknown field passed");
+}
