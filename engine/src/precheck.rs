@@ -1635,7 +1635,7 @@ pub fn copy_estimate(rows: u64, bytes: u64, read: Option<&ReadSample>, write: Op
 const SAMPLE_MAX_ROWS: u64 = 50_000;
 const SAMPLE_MAX_BYTES: u64 = 16 << 20;
 /// How much the target trial writes at most, and for how long.
-const WRITE_SAMPLE_MAX_BYTES: u64 = 32 << 20;
+const WRITE_SAMPLE_MAX_BYTES: u64 = 16 << 20;
 const WRITE_SAMPLE_MAX_SECONDS: f64 = 1.0;
 
 /// A row of `len` bytes as a hex literal, varied so that nothing compresses it away.
@@ -1735,21 +1735,33 @@ async fn create_drop_locked(target: &Server, conn: &mut Conn, db: &str, measure:
 }
 
 /// Inserts rows of `row_bytes` into `scratch`, about 1 MiB per autocommitted statement, for up
-/// to `WRITE_SAMPLE_MAX_SECONDS` or `WRITE_SAMPLE_MAX_BYTES`.
+/// to `WRITE_SAMPLE_MAX_SECONDS` or `WRITE_SAMPLE_MAX_BYTES`, kept out of the target's binlog
+/// when the user may set sql_log_bin.
 async fn time_writes(target: &Server, conn: &mut Conn, scratch: &str, row_bytes: usize) -> Result<WriteSample> {
     let per_statement = ((1usize << 20) / row_bytes).max(1);
     let values: Vec<String> = (0..per_statement).map(|i| format!("({})", sample_payload(row_bytes, i as u64 + 1))).collect();
     let insert = format!("INSERT INTO {scratch} (v) VALUES {}", values.join(","));
     drop(values);
     let statement_bytes = (per_statement * row_bytes) as u64;
+    // Sample rows need not reach the target's binlog (and its replicas) where the user may say so.
+    let unlogged = conn.query_drop("SET SESSION sql_log_bin = 0").await.is_ok();
     let started = std::time::Instant::now();
     let (mut rows, mut bytes) = (0u64, 0u64);
     while bytes < WRITE_SAMPLE_MAX_BYTES && started.elapsed().as_secs_f64() < WRITE_SAMPLE_MAX_SECONDS {
-        conn.query_drop(&insert).await.map_err(target.err(format!("INSERT INTO {scratch} (v) VALUES …")))?;
+        if let Err(e) = conn.query_drop(&insert).await {
+            if unlogged {
+                let _ = conn.query_drop("SET SESSION sql_log_bin = 1").await;
+            }
+            return Err(target.err(format!("INSERT INTO {scratch} (v) VALUES …"))(e));
+        }
         rows += per_statement as u64;
         bytes += statement_bytes;
     }
-    Ok(WriteSample { rows, bytes, seconds: started.elapsed().as_secs_f64() })
+    let seconds = started.elapsed().as_secs_f64();
+    if unlogged {
+        let _ = conn.query_drop("SET SESSION sql_log_bin = 1").await;
+    }
+    Ok(WriteSample { rows, bytes, seconds })
 }
 
 /// Opens a non-blocking binlog dump (server id 0: it registers no replica and kicks none off)

@@ -273,6 +273,12 @@ async fn versions_refuse_old_sources_and_warn_on_untested_pairs() {
     o.expect("version-pair", Warning, Skipped, &["accepted by spec.precheck.skip[0]"]);
 }
 
+/// Bytes in a server's binary logs.
+async fn binlog_bytes(db: &MariaDb) -> u64 {
+    let logs: Vec<mysql_async::Row> = db.conn().await.query("SHOW BINARY LOGS").await.unwrap();
+    logs.iter().map(|r| r.get::<u64, _>(1).unwrap()).sum()
+}
+
 /// Seconds in the retention item's "estimated full sync 1.5 h" (see `human` in the engine).
 fn estimated_seconds(message: &str) -> f64 {
     let rest = message.split("estimated full sync ").nth(1).unwrap_or_else(|| panic!("no estimate in {message}"));
@@ -292,7 +298,8 @@ fn estimated_seconds(message: &str) -> f64 {
 /// Then the same table against a target whose disk is too small fails item 8.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn retention_estimate_uses_measured_copy_rates_and_free_space_falls_short() {
-    let (mut src, dst) = pair().await;
+    // A target with a binlog of its own (as in a cascade), which the sample rows stay out of.
+    let (mut src, dst) = tokio::join!(MariaDb::start(ServerOptions::source()), MariaDb::start(ServerOptions::source()));
     src.exec(
         "CREATE DATABASE big;
          CREATE TABLE big.narrow (id INT PRIMARY KEY);
@@ -311,7 +318,10 @@ async fn retention_estimate_uses_measured_copy_rates_and_free_space_falls_short(
     let mut estimates = Vec::new();
     for table in ["narrow", "wide"] {
         let m = write_task(dir.path(), table, &src, &dst, &format!("  objects:\n  - database: big\n    tables:\n    - name: {table}\n"));
+        let binlog_before = binlog_bytes(&dst).await;
         let o = precheck(&m);
+        let logged = binlog_bytes(&dst).await - binlog_before;
+        assert!(logged < 64 << 10, "the sample rows reached the target's binlog: {logged} bytes");
         let item = o.item("binlog-retention");
         let msg = &item.message;
         assert!(msg.contains(&format!("measured reading big.{table}")) && msg.contains("writing the target"), "{msg}");
