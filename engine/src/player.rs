@@ -590,7 +590,20 @@ impl Player {
         };
 
         let first = self.meta.record_ddl(&self.target, conn, pos, &rewritten).await?;
-        if let Err(e) = conn.query_drop(&rewritten).await {
+        // A database created here must not be dropped by another task's precheck trial that found
+        // it missing a moment before (see `lock_databases`).
+        let created_db = match &ddl.kind {
+            DdlKind::CreateDatabase { db, .. } => Some(names.db(db).to_string()),
+            _ => None,
+        };
+        if let Some(d) = &created_db {
+            crate::db::lock_databases(&self.target, conn, &[d]).await?;
+        }
+        let ran = conn.query_drop(&rewritten).await;
+        if let Some(d) = &created_db {
+            crate::db::unlock_databases(conn, &[d]).await;
+        }
+        if let Err(e) = ran {
             match e {
                 // Replayed after a crash that came between the statement and the checkpoint.
                 mysql_async::Error::Server(ref se) if !first && ALREADY_APPLIED.contains(&se.code) => {
