@@ -179,8 +179,12 @@ impl Group {
     /// updates, both as the binlog has them), in source order.
     pub fn add(&mut self, table: &Arc<ApplyTable>, before: Option<Vec<Value>>, after: Option<Vec<Value>>) -> Result<()> {
         self.rows += 1;
-        self.data_bytes += before.as_ref().map_or(0, |r| data_bytes(r)) + after.as_ref().map_or(0, |r| data_bytes(r));
-        self.bytes += 64 + before.as_ref().map_or(0, |r| row_bytes(r)) + after.as_ref().map_or(0, |r| row_bytes(r));
+        for image in [&before, &after].into_iter().flatten() {
+            let (data, held) = image_sizes(image);
+            self.data_bytes += data;
+            self.bytes += held;
+        }
+        self.bytes += 64;
         let idx = match self.by_table.get(&Arc::as_ptr(table)) {
             Some(&i) => i,
             None => {
@@ -322,13 +326,13 @@ impl Batch {
     }
 }
 
-/// A row image's data: strings and blobs by their length, other values as 8 bytes.
-fn data_bytes(r: &[Value]) -> u64 {
-    r.iter().map(|v| if let Value::Bytes(b) = v { b.len() as u64 } else { 8 }).sum()
-}
-
-fn row_bytes(r: &[Value]) -> usize {
-    r.iter().map(|v| if let Value::Bytes(b) = v { b.len() + 24 } else { 24 }).sum()
+/// A row image's size in one pass: its data (strings and blobs by their length, other values as
+/// 8 bytes), for the status, and roughly the memory it holds, to bound a group.
+fn image_sizes(r: &[Value]) -> (u64, usize) {
+    r.iter().fold((0, 0), |(data, held), v| match v {
+        Value::Bytes(b) => (data + b.len() as u64, held + b.len() + 24),
+        _ => (data + 8, held + 24),
+    })
 }
 
 /// The error of a conflict under `conflictPolicy: Fail`, naming the table, the key, this task

@@ -362,7 +362,6 @@ impl Worker {
 
         let mut written = 0u64;
         let mut write_err = None;
-        let mut kept = 0u64;
         let mut conflicts = 0u64;
         while let Some(rx) = batch_rx.recv().await {
             let counter = t.counter.clone();
@@ -397,20 +396,19 @@ impl Worker {
                 conflicts += met;
             }
             if self.tgt.get_warnings() > 0 {
-                match self.check_warnings(t, &object()).await {
-                    Ok(n) => kept += n,
-                    Err(e) => {
-                        write_err = Some(e);
-                        break;
-                    }
+                if let Err(e) = self.check_warnings(t, &object()).await {
+                    write_err = Some(e);
+                    break;
                 }
             }
             written += loaded;
             t.counter.add_rows(loaded);
         }
         drop(batch_rx);
-        if kept > 0 && m.merge.is_some() {
-            tracing::warn!(table = %m.target_name(), rows = kept, "rows of a merged table whose key another task's row holds were not copied (conflictPolicy: Ignore)");
+        if let Some(merge) = &m.merge
+            && conflicts > 0
+        {
+            tracing::warn!(table = %m.target_name(), rows = conflicts, policy = ?merge.policy, "rows of a merged table met keys another task's rows hold");
         }
         let (src, read_result) = reader.await.map_err(|e| Error::object(object(), format!("reader crashed: {e}")))?;
         self.src = Some(src);
@@ -451,9 +449,9 @@ impl Worker {
         Ok(())
     }
 
-    /// Fails on warnings but the duplicate keys the table's settings accept; returns how many of
-    /// those there were (rows not loaded because the target kept its own).
-    async fn check_warnings(&mut self, t: &TableCopy, object: &str) -> Result<u64> {
+    /// Fails on warnings but the duplicate keys the table's settings accept (rows not loaded
+    /// because the target kept its own).
+    async fn check_warnings(&mut self, t: &TableCopy, object: &str) -> Result<()> {
         let warnings: Vec<(String, u32, String)> =
             self.tgt.query("SHOW WARNINGS LIMIT 20").await.map_err(self.copier.target.err("SHOW WARNINGS"))?;
         // A kept target row on a key collision is what `existingTables: Ignore` asks for, and
@@ -471,10 +469,9 @@ impl Worker {
             Some(p) => p == ConflictPolicy::Ignore,
             None => t.keep_existing_rows,
         };
-        let duplicates = warnings.iter().filter(|(_, code, _)| *code == 1062).count() as u64;
         let real: Vec<_> = warnings.iter().filter(|(_, code, _)| !(accept_duplicates && *code == 1062)).collect();
         if real.is_empty() {
-            return Ok(duplicates);
+            return Ok(());
         }
         let text = real.iter().map(|(l, c, m)| format!("{l} {c}: {m}")).collect::<Vec<_>>().join("; ");
         Err(Error::object(

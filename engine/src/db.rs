@@ -143,13 +143,11 @@ impl Server {
         move |source| Error::Server { role: self.role.as_str(), endpoint: self.address.clone(), context, source: Box::new(source) }
     }
 
-    /// Runs statements on a fresh session.
-    pub async fn exec_all(&self, session: Session, statements: &[String]) -> Result<()> {
-        let mut conn = self.connect(session).await?;
+    /// Runs statements in order on `conn`; an error names the statement.
+    pub async fn exec_each(&self, conn: &mut Conn, statements: &[String]) -> Result<()> {
         for s in statements {
             conn.query_drop(s).await.map_err(self.err(short(s)))?;
         }
-        let _ = conn.disconnect().await;
         Ok(())
     }
 }

@@ -146,9 +146,7 @@ impl Meta {
         ];
         let mut conn = target.connect(Session::Control).await?;
         crate::db::lock_databases(target, &mut conn, &[&self.db]).await?;
-        for s in &stmts {
-            conn.query_drop(s).await.map_err(target.err(crate::db::short(s)))?;
-        }
+        target.exec_each(&mut conn, &stmts).await?;
         crate::db::unlock_databases(&mut conn, &[&self.db]).await;
         let _ = conn.disconnect().await;
         Ok(())

@@ -1747,13 +1747,9 @@ async fn time_writes(target: &Server, conn: &mut Conn, scratch: &str, row_bytes:
     let unlogged = conn.query_drop("SET SESSION sql_log_bin = 0").await.is_ok();
     let started = std::time::Instant::now();
     let (mut rows, mut bytes) = (0u64, 0u64);
-    while bytes < WRITE_SAMPLE_MAX_BYTES && started.elapsed().as_secs_f64() < WRITE_SAMPLE_MAX_SECONDS {
-        if let Err(e) = conn.query_drop(&insert).await {
-            if unlogged {
-                let _ = conn.query_drop("SET SESSION sql_log_bin = 1").await;
-            }
-            return Err(target.err(format!("INSERT INTO {scratch} (v) VALUES …"))(e));
-        }
+    let mut written = Ok(());
+    while written.is_ok() && bytes < WRITE_SAMPLE_MAX_BYTES && started.elapsed().as_secs_f64() < WRITE_SAMPLE_MAX_SECONDS {
+        written = conn.query_drop(&insert).await;
         rows += per_statement as u64;
         bytes += statement_bytes;
     }
@@ -1761,6 +1757,7 @@ async fn time_writes(target: &Server, conn: &mut Conn, scratch: &str, row_bytes:
     if unlogged {
         let _ = conn.query_drop("SET SESSION sql_log_bin = 1").await;
     }
+    written.map_err(target.err(format!("INSERT INTO {scratch} (v) VALUES …")))?;
     Ok(WriteSample { rows, bytes, seconds })
 }
 

@@ -14,9 +14,16 @@ struct Outcome {
     stdout: String,
 }
 
+/// `ferry precheck --output json -f MANIFEST`, to run.
+fn precheck_command(manifest: &Path) -> std::process::Command {
+    let mut c = ferry();
+    c.args(["precheck", "--output", "json", "-f"]).arg(manifest);
+    c
+}
+
 /// `ferry precheck -f MANIFEST --output json`, parsed.
 fn precheck(manifest: &Path) -> Outcome {
-    let out = ferry().args(["precheck", "--output", "json", "-f"]).arg(manifest).output().expect("run ferry precheck");
+    let out = precheck_command(manifest).output().expect("run ferry precheck");
     let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
     let report: PrecheckStatus = serde_saphyr::from_str(&stdout).unwrap_or_else(|e| {
         panic!("precheck output is not the report ({e}):\nstdout: {stdout}\nstderr: {}", String::from_utf8_lossy(&out.stderr))
@@ -121,15 +128,7 @@ async fn prechecks_of_several_tasks_on_one_target_at_once() {
     for round in 0..3 {
         let children: Vec<_> = manifests
             .iter()
-            .map(|m| {
-                ferry()
-                    .args(["precheck", "--output", "json", "-f"])
-                    .arg(m)
-                    .stdout(std::process::Stdio::piped())
-                    .stderr(std::process::Stdio::piped())
-                    .spawn()
-                    .unwrap()
-            })
+            .map(|m| precheck_command(m).stdout(std::process::Stdio::piped()).stderr(std::process::Stdio::piped()).spawn().unwrap())
             .collect();
         for child in children {
             let out = child.wait_with_output().unwrap();
