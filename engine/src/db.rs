@@ -277,3 +277,42 @@ impl std::fmt::Display for TemporalText<'_> {
         Ok(())
     }
 }
+
+/// Waits between retries after transient errors: 250 ms doubling to 10 s, back to 250 ms once an
+/// attempt has run for 30 s (a long healthy run followed by one hiccup retries quickly).
+pub struct Backoff {
+    next: Duration,
+}
+
+impl Default for Backoff {
+    fn default() -> Self {
+        Backoff { next: Duration::from_millis(250) }
+    }
+}
+
+impl Backoff {
+    /// The wait before the next attempt, given how long the failed one ran.
+    pub fn after(&mut self, ran_for: Duration) -> Duration {
+        if ran_for > Duration::from_secs(30) {
+            self.next = Duration::from_millis(250);
+        }
+        let wait = self.next;
+        self.next = (self.next * 2).min(Duration::from_secs(10));
+        wait
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn backoff_doubles_to_ten_seconds_and_starts_over_after_a_long_run() {
+        let mut b = Backoff::default();
+        let short = Duration::from_secs(1);
+        let waits: Vec<u64> = (0..8).map(|_| b.after(short).as_millis() as u64).collect();
+        assert_eq!(waits, [250, 500, 1000, 2000, 4000, 8000, 10000, 10000]);
+        assert_eq!(b.after(Duration::from_secs(31)), Duration::from_millis(250));
+        assert_eq!(b.after(short), Duration::from_millis(500));
+    }
+}

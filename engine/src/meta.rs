@@ -246,7 +246,7 @@ impl Meta {
     }
 
     pub async fn save_plan(&self, target: &Server, conn: &mut Conn, src_db: &str, src_table: &str, chunks: &[Chunk]) -> Result<()> {
-        let mut tx = conn.start_transaction(Default::default()).await.map_err(target.err("saving the copy plan"))?;
+        let mut tx = conn.start_transaction(shared_target_tx()).await.map_err(target.err("saving the copy plan"))?;
         tx.exec_drop(
             format!("DELETE FROM {} WHERE task = ? AND src_db = ? AND src_table = ?", self.t("copy_chunks")),
             (&self.task, src_db, src_table),
@@ -369,7 +369,7 @@ impl Meta {
     /// the first time.
     pub async fn claim(&self, target: &Server, conn: &mut Conn, owner: &str) -> Result<u64> {
         let err = || target.err("claiming the task");
-        let mut tx = conn.start_transaction(Default::default()).await.map_err(err())?;
+        let mut tx = conn.start_transaction(shared_target_tx()).await.map_err(err())?;
         // A plain UNION: MySQL and MariaDB spell table value constructors differently.
         let numbers = (0..APPLY_SLOTS).map(|s| format!("SELECT {s} AS slot")).collect::<Vec<_>>().join(" UNION ALL ");
         tx.exec_drop(
@@ -510,7 +510,7 @@ impl Meta {
     /// that was on the target before (spec.existingTables decides).
     pub async fn forget_table(&self, target: &Server, conn: &mut Conn, src_db: &str, src_table: &str) -> Result<()> {
         let err = || target.err("forgetting a table no longer selected");
-        let mut tx = conn.start_transaction(Default::default()).await.map_err(err())?;
+        let mut tx = conn.start_transaction(shared_target_tx()).await.map_err(err())?;
         for t in ["copy_chunks", "copy_tables"] {
             tx.exec_drop(format!("DELETE FROM {} WHERE task = ? AND src_db = ? AND src_table = ?", self.t(t)), (&self.task, src_db, src_table))
                 .await
@@ -580,6 +580,15 @@ pub struct TaskLock {
 
 /// How long a starting engine waits for the lock (a killed predecessor's session may linger).
 const LOCK_WAIT_SECONDS: u32 = 5;
+
+/// Metadata transactions run READ COMMITTED: tasks sharing a target write rows of their own in
+/// the same tables, and REPEATABLE READ's gap locks on those tables' keys made one task's
+/// DELETE-then-INSERT of its copy plan deadlock with another's.
+fn shared_target_tx() -> mysql_async::TxOpts {
+    let mut opts = mysql_async::TxOpts::default();
+    opts.with_isolation_level(mysql_async::IsolationLevel::ReadCommitted);
+    opts
+}
 
 impl TaskLock {
     pub async fn acquire(target: &Server, meta: &Meta) -> Result<TaskLock> {

@@ -89,18 +89,15 @@ impl Player {
             rates: (0, 0, 0),
             last_status: Instant::now() - Duration::from_secs(5),
         };
-        let mut backoff = Duration::from_millis(250);
+        let mut backoff = crate::db::Backoff::default();
         loop {
             let started = Instant::now();
             match self.stream(epoch, &skip, &snapshots, &mut selection, &mut progress).await {
                 Err(e) if e.is_transient() => {
-                    if started.elapsed() > Duration::from_secs(30) {
-                        backoff = Duration::from_millis(250);
-                    }
-                    warn!(error = %e, retry_in = ?backoff, "connection lost; resuming from the checkpoint");
-                    self.reporter.update(|s| s.message = Some(format!("retrying in {backoff:?} after: {e}")));
-                    tokio::time::sleep(backoff).await;
-                    backoff = (backoff * 2).min(Duration::from_secs(10));
+                    let wait = backoff.after(started.elapsed());
+                    warn!(error = %e, retry_in = ?wait, "connection lost; resuming from the checkpoint");
+                    self.reporter.update(|s| s.message = Some(format!("retrying in {wait:?} after: {e}")));
+                    tokio::time::sleep(wait).await;
                 }
                 other => return other,
             }

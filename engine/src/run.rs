@@ -3,6 +3,7 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
+use std::time::Instant;
 
 use ferry_crds::{Checkpoint, Phase, SchemaSyncStatus, SyncTaskStatus};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
@@ -12,7 +13,7 @@ use tracing::{info, info_span, warn, Instrument};
 
 use crate::catalog;
 use crate::copier::{Copier, TableCopy};
-use crate::db::{Role, Server, Session};
+use crate::db::{Backoff, Role, Server, Session};
 use crate::error::{Error, Result};
 use crate::flavor::{Flavor, Position};
 use crate::manifest::Task;
@@ -26,7 +27,26 @@ use crate::status::{Reporter, TableCounter};
 /// a returned error as the Failed phase.
 pub async fn run(task: &Task, reporter: Arc<Reporter>) -> Result<()> {
     let span = info_span!("task", name = %task.id());
-    run_inner(task, reporter).instrument(span).await
+    retrying_transient(task, reporter).instrument(span).await
+}
+
+/// Runs the task again after an error that a reconnect can cure (a server restarting, a lost
+/// connection, a deadlock with another task's metadata writes), with backoff. Every step
+/// resumes from what the target holds: the copy plan's committed ranges, the checkpoint.
+async fn retrying_transient(task: &Task, reporter: Arc<Reporter>) -> Result<()> {
+    let mut backoff = Backoff::default();
+    loop {
+        let started = Instant::now();
+        match run_inner(task, reporter.clone()).await {
+            Err(e) if e.is_transient() => {
+                let wait = backoff.after(started.elapsed());
+                warn!(error = %e, retry_in = ?wait, "resuming the task after a transient error");
+                reporter.update(|s| s.message = Some(format!("retrying in {wait:?} after: {e}")));
+                tokio::time::sleep(wait).await;
+            }
+            other => return other,
+        }
+    }
 }
 
 async fn run_inner(task: &Task, reporter: Arc<Reporter>) -> Result<()> {

@@ -380,6 +380,56 @@ async fn killed_copy_resumes_from_completed_ranges_without_duplicates() {
     assert!(cp.consistent_at.is_some(), "the checkpoint spans both snapshots: {cp:?}");
 }
 
+/// The target crashes (SIGKILL) in the middle of the copy and comes back: ferry does not exit,
+/// it retries with backoff and resumes from the ranges the target committed, and the copy ends
+/// exact.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn copy_survives_a_target_crash_without_exiting() {
+    let (src, mut dst) = pair().await;
+    src.exec(
+        "CREATE DATABASE big; USE big; CREATE TABLE big.t (id INT PRIMARY KEY, pad VARCHAR(200));
+         INSERT INTO big.t SELECT seq, REPEAT('x', 150) FROM seq_1_to_400000; ANALYZE TABLE big.t;",
+    )
+    .await;
+    let dir = tempfile::tempdir().unwrap();
+    let m = write_task(
+        dir.path(),
+        "crash",
+        &src,
+        &dst,
+        "  objects:\n  - database: big\n  engine:\n    parallelism: 2\n    chunkRows: 20000\n  incremental: false\n",
+    );
+    let mut ferry = RunningFerry::start(&m, dir.path());
+    let deadline = Instant::now() + Duration::from_secs(120);
+    loop {
+        assert!(Instant::now() < deadline, "no range was copied in time\n{}", ferry.describe());
+        ferry.assert_running("before the target is killed");
+        let mut d = dst.conn().await;
+        let done: Option<u64> = d
+            .query_first("SELECT COUNT(*) FROM ferry_meta.copy_chunks WHERE done = 1")
+            .await
+            .unwrap_or_default();
+        if done.unwrap_or(0) >= 1 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    dst.kill();
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    ferry.assert_running("with the target down");
+    let st = status(dir.path(), "crash");
+    assert_eq!(st.phase, Some(ferry_crds::Phase::Initializing), "{st:?}");
+    dst.restart().await;
+
+    let code = ferry.wait_exit(Duration::from_secs(180)).await;
+    let code = code.unwrap_or_else(|| panic!("ferry did not finish after the target came back\n{}", ferry.describe()));
+    assert!(code.success(), "ferry failed after the target came back: {code}\n{}", ferry.describe());
+    let st = status(dir.path(), "crash");
+    assert_eq!(st.phase, Some(ferry_crds::Phase::Finished), "{st:?}");
+    let (mut s, mut d) = (src.conn().await, dst.conn().await);
+    assert_same_table(&mut s, "big.t", &mut d, "big.t").await;
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn bad_input_gives_one_clear_line_and_writes_nothing_misleading() {
     let (src, dst) = pair().await;
