@@ -33,12 +33,15 @@ pub async fn run(task: &Task, reporter: Arc<Reporter>) -> Result<()> {
 /// Runs the task again after an error that a reconnect can cure (a server restarting, a lost
 /// connection, a deadlock with another task's metadata writes), with backoff. Every step
 /// resumes from what the target holds: the copy plan's committed ranges, the checkpoint.
+/// Until both servers have answered once, an unreachable one ends the run with its address
+/// instead (a wrong host or port is the likelier cause; the operator's pod restarts anyway).
 async fn retrying_transient(task: &Task, reporter: Arc<Reporter>) -> Result<()> {
     let mut backoff = Backoff::default();
+    let mut connected = false;
     loop {
         let started = Instant::now();
-        match run_inner(task, reporter.clone()).await {
-            Err(e) if e.is_transient() => {
+        match run_inner(task, reporter.clone(), &mut connected).await {
+            Err(e) if e.is_transient() && connected => {
                 let wait = backoff.after(started.elapsed());
                 warn!(error = %e, retry_in = ?wait, "resuming the task after a transient error");
                 reporter.update(|s| s.message = Some(format!("retrying in {wait:?} after: {e}")));
@@ -49,7 +52,7 @@ async fn retrying_transient(task: &Task, reporter: Arc<Reporter>) -> Result<()> 
     }
 }
 
-async fn run_inner(task: &Task, reporter: Arc<Reporter>) -> Result<()> {
+async fn run_inner(task: &Task, reporter: Arc<Reporter>, connected: &mut bool) -> Result<()> {
     let spec = &task.spec;
     if spec.suspend {
         reporter.set_phase(Phase::Suspended, Some("spec.suspend is true; nothing runs until it is false".into()));
@@ -73,6 +76,7 @@ async fn run_inner(task: &Task, reporter: Arc<Reporter>) -> Result<()> {
     let target = Server::new(Role::Target, &spec.target, &task.target_credentials, task.target_ca.as_deref());
     let (src_conn, tgt_conn) = tokio::join!(source.connect(Session::Control), target.connect(Session::Control));
     let (mut src, mut tgt) = (src_conn?, tgt_conn?);
+    *connected = true;
     let flavor = Flavor::detect(&source, &mut src).await?;
     flavor.check_supported_source(&source)?;
     let binlog = Flavor::binlog_enabled(&source, &mut src).await?;
