@@ -392,15 +392,7 @@ fn statements_of(table: &ApplyTable, changes: Changes) -> Vec<(Sql, u64, Option<
                         }
                         sql.0.extend_from_slice(&s.key.0[k.len() + 3..]);
                     }
-                    None => {
-                        if sql.is_empty() {
-                            let _ = write!(sql, "DELETE FROM {} WHERE (", table.target);
-                        } else {
-                            sql.push_str(" OR (");
-                        }
-                        sql.push_sql(&s.key);
-                        sql.push(')');
-                    }
+                    None => sql.push_or_key(format_args!("DELETE FROM {}", table.target), &s.key),
                 }
                 in_batch += 1;
                 if sql.len() > STATEMENT_BYTES || in_batch >= 500 {
@@ -470,13 +462,7 @@ fn statements_of(table: &ApplyTable, changes: Changes) -> Vec<(Sql, u64, Option<
                     values(&mut sql, table, row);
                     n += 1;
                     if count_taken {
-                        if taken.is_empty() {
-                            let _ = write!(taken, "SELECT COUNT(*) FROM {} WHERE (", table.target);
-                        } else {
-                            taken.push_str(" OR (");
-                        }
-                        taken.push_sql(&s.key);
-                        taken.push(')');
+                        taken.push_or_key(format_args!("SELECT COUNT(*) FROM {}", table.target), &s.key);
                     }
                     if table.filter.is_some() {
                         if !filter_keys.is_empty() {
@@ -707,6 +693,17 @@ impl Sql {
     }
     fn push_sql(&mut self, s: &Sql) {
         self.0.extend_from_slice(&s.0);
+    }
+    /// Adds `(key)` to a `head WHERE (k1) OR (k2) ...` statement, starting it when empty.
+    fn push_or_key(&mut self, head: std::fmt::Arguments<'_>, key: &Sql) {
+        if self.is_empty() {
+            let _ = std::fmt::Write::write_fmt(self, head);
+            self.push_str(" WHERE (");
+        } else {
+            self.push_str(" OR (");
+        }
+        self.push_sql(key);
+        self.push(')');
     }
     fn len(&self) -> usize {
         self.0.len()

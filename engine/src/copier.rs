@@ -410,18 +410,21 @@ impl Worker {
         {
             tracing::warn!(table = %m.target_name(), rows = conflicts, policy = ?merge.policy, "rows of a merged table met keys another task's rows hold");
         }
-        if let Some(e) = write_err {
-            // The reader may wait forever on a batch that the failed LOAD DATA never took (the
-            // connection keeps its handler); the worker ends with this error, so its snapshot
-            // session is not needed again.
-            reader.abort();
-            let _ = self.tgt.query_drop("ROLLBACK").await;
-            t.counter.add_rows_signed(-(written as i64));
-            return Err(e);
-        }
-        let (src, read_result) = reader.await.map_err(|e| Error::object(object(), format!("reader crashed: {e}")))?;
-        self.src = Some(src);
-        if let Some(e) = read_result.err() {
+        let failed = match write_err {
+            Some(e) => {
+                // The reader may wait forever on a batch that the failed LOAD DATA never took (the
+                // connection keeps its handler); the worker ends with this error, so its snapshot
+                // session is not needed again.
+                reader.abort();
+                Some(e)
+            }
+            None => {
+                let (src, read_result) = reader.await.map_err(|e| Error::object(object(), format!("reader crashed: {e}")))?;
+                self.src = Some(src);
+                read_result.err()
+            }
+        };
+        if let Some(e) = failed {
             let _ = self.tgt.query_drop("ROLLBACK").await;
             t.counter.add_rows_signed(-(written as i64));
             return Err(e);
