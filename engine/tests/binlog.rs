@@ -5,7 +5,7 @@
 use std::time::{Duration, Instant};
 
 use ferry_crds::{Endpoint, Tls, TlsMode};
-use ferry_e2e::{MariaDb, ServerOptions};
+use ferry_e2e::{TestServer, ServerOptions};
 use ferry_engine::Error;
 use ferry_engine::binlog::{BinlogReader, ColumnKind, Event, RowChange, RowKind, RowsEvent};
 use ferry_engine::db::{Role, Server};
@@ -16,7 +16,7 @@ use mysql_async::prelude::*;
 
 const HEARTBEAT: Duration = Duration::from_millis(200);
 
-fn server_of(db: &MariaDb) -> Server {
+fn server_of(db: &TestServer) -> Server {
     let ep = Endpoint {
         host: db.host().to_string(),
         port: db.port(),
@@ -27,7 +27,7 @@ fn server_of(db: &MariaDb) -> Server {
     Server::new(Role::Source, &ep, &creds, None)
 }
 
-async fn flavor_of(db: &MariaDb) -> Flavor {
+async fn flavor_of(db: &TestServer) -> Flavor {
     let mut c = db.conn().await;
     let f = Flavor::detect(&server_of(db), &mut c).await.unwrap();
     assert_eq!(f.kind, Kind::MariaDb);
@@ -35,7 +35,7 @@ async fn flavor_of(db: &MariaDb) -> Flavor {
 }
 
 /// SHOW MASTER STATUS with @@gtid_binlog_pos: where an idle reader must stand.
-async fn master_status(db: &MariaDb) -> Position {
+async fn master_status(db: &TestServer) -> Position {
     let mut c = db.conn().await;
     let row: mysql_async::Row = c.query_first("SHOW MASTER STATUS").await.unwrap().unwrap();
     let file: String = row.get(0).unwrap();
@@ -44,7 +44,7 @@ async fn master_status(db: &MariaDb) -> Position {
     Position { file, pos, gtid: Some(gtid).filter(|g| !g.is_empty()) }
 }
 
-async fn open(db: &MariaDb, server_id: u32, at: &Position) -> BinlogReader {
+async fn open(db: &TestServer, server_id: u32, at: &Position) -> BinlogReader {
     let server = server_of(db);
     BinlogReader::open(&server, &flavor_of(db).await, server_id, at, HEARTBEAT)
         .await
@@ -352,7 +352,7 @@ fn assert_row(got: &[Value], want: &[Value], names: &[String], what: &str) {
 
 #[tokio::test]
 async fn decodes_every_type_frames_transactions_and_tracks_positions() {
-    let db = MariaDb::start(ServerOptions::source()).await;
+    let db = TestServer::start(ServerOptions::source()).await;
     db.exec(&types_ddl()).await;
     let start = master_status(&db).await;
     let mut r = open(&db, 7001, &start).await;
@@ -485,7 +485,7 @@ async fn decodes_every_type_frames_transactions_and_tracks_positions() {
 
 #[tokio::test]
 async fn follows_binlog_rotation_and_tracks_several_gtid_domains() {
-    let db = MariaDb::start(ServerOptions::source()).await;
+    let db = TestServer::start(ServerOptions::source()).await;
     db.exec("CREATE DATABASE t; CREATE TABLE t.a (id INT PRIMARY KEY, v INT);").await;
     // A start without its GTID state: the reader asks the source for it (BINLOG_GTID_POS).
     let start = Position { gtid: None, ..master_status(&db).await };
@@ -515,7 +515,7 @@ async fn follows_binlog_rotation_and_tracks_several_gtid_domains() {
 
 #[tokio::test]
 async fn savepoints_non_transactional_tables_and_xa() {
-    let db = MariaDb::start(ServerOptions::source()).await;
+    let db = TestServer::start(ServerOptions::source()).await;
     db.exec(
         "CREATE DATABASE t; CREATE TABLE t.a (id INT PRIMARY KEY, v INT);
          CREATE TABLE t.m (id INT PRIMARY KEY) ENGINE=MyISAM;",
@@ -574,7 +574,7 @@ async fn savepoints_non_transactional_tables_and_xa() {
 
 #[tokio::test]
 async fn a_purged_binlog_is_a_distinct_error() {
-    let db = MariaDb::start(ServerOptions::source()).await;
+    let db = TestServer::start(ServerOptions::source()).await;
     db.exec("CREATE DATABASE t; CREATE TABLE t.a (id INT PRIMARY KEY);").await;
     let old = master_status(&db).await;
     db.exec("INSERT INTO t.a VALUES (1)").await;
@@ -614,7 +614,7 @@ async fn a_purged_binlog_is_a_distinct_error() {
 
 #[tokio::test]
 async fn a_second_stream_with_the_same_server_id_is_named() {
-    let db = MariaDb::start(ServerOptions::source()).await;
+    let db = TestServer::start(ServerOptions::source()).await;
     let start = master_status(&db).await;
     let mut first = open(&db, 7301, &start).await;
     let _second = open(&db, 7301, &start).await;
@@ -632,7 +632,7 @@ async fn a_second_stream_with_the_same_server_id_is_named() {
 }
 
 /// Reads `txns` transactions from `at` and returns (seconds, row changes).
-async fn time_reading(db: &MariaDb, server_id: u32, at: &Position, txns: usize) -> (f64, usize, Vec<Txn>) {
+async fn time_reading(db: &TestServer, server_id: u32, at: &Position, txns: usize) -> (f64, usize, Vec<Txn>) {
     let mut r = open(db, server_id, at).await;
     let t0 = Instant::now();
     let mut out = Vec::with_capacity(txns);
@@ -647,7 +647,7 @@ async fn time_reading(db: &MariaDb, server_id: u32, at: &Position, txns: usize) 
 
 #[tokio::test]
 async fn decoding_speed() {
-    let db = MariaDb::start(ServerOptions::source()).await;
+    let db = TestServer::start(ServerOptions::source()).await;
     let wide_cols: Vec<String> = (0..64)
         .map(|i| match i % 4 {
             0 => format!("c{i} INT"),

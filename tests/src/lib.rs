@@ -1,11 +1,14 @@
-//! The end-to-end harness: private MariaDB servers on free ports, the `ferry` binary, manifests,
-//! and byte-exact table comparisons.
+//! The end-to-end harness: private MariaDB and MySQL servers on free ports, the `ferry` binary,
+//! manifests, and byte-exact table comparisons.
+//!
+//! Servers are MariaDB unless `$FERRY_TEST_FLAVOR=mysql` (`make test` runs the suites both ways);
+//! [`ServerOptions::flavor`] pins one for cross-flavour tests. What differs lives in [`flavor`].
 //!
 //! ```no_run
 //! use ferry_e2e::*;
 //! # async fn demo() {
-//! let src = MariaDb::start(ServerOptions::source()).await;
-//! let dst = MariaDb::start(ServerOptions::target()).await;
+//! let src = TestServer::start(ServerOptions::source()).await;
+//! let dst = TestServer::start(ServerOptions::target()).await;
 //! src.exec("CREATE DATABASE shop; CREATE TABLE shop.t (id INT PRIMARY KEY); INSERT INTO shop.t VALUES (1)").await;
 //! let dir = tempfile::tempdir().unwrap();
 //! let manifest = write_task(dir.path(), "t1", &src, &dst, "  objects:\n  - database: shop\n  incremental: false\n");
@@ -15,7 +18,7 @@
 //! # }
 //! ```
 //!
-//! Servers are killed (SIGTERM, then SIGKILL) and their folders removed when the [`MariaDb`] is
+//! Servers are killed (SIGTERM, then SIGKILL) and their folders removed when the [`TestServer`] is
 //! dropped, also when a test panics. If the test process itself dies, the kernel kills them too
 //! (they are started with `PR_SET_PDEATHSIG` from a thread that lives as long as the process).
 
@@ -31,6 +34,9 @@ use std::time::{Duration, Instant};
 use mysql_async::prelude::*;
 use mysql_async::{Conn, Opts, OptsBuilder};
 
+pub mod flavor;
+pub use flavor::{FLAVOR_ENV, Flavor, mysql_root};
+
 /// The user every server gets, with ALL PRIVILEGES WITH GRANT OPTION, from any host.
 pub const USER: &str = "ferry";
 /// That user's password.
@@ -44,9 +50,11 @@ const STOP_GRACE: Duration = Duration::from_secs(10);
 /// How to start a server.
 #[derive(Clone, Debug, Default)]
 pub struct ServerOptions {
-    /// Write a binlog fit for ferry's incremental sync (ROW, FULL image, FULL metadata, GTIDs).
+    /// MariaDB or MySQL; None: [`Flavor::from_env`] (`$FERRY_TEST_FLAVOR`).
+    pub flavor: Option<Flavor>,
+    /// Write a binlog fit for ferry's incremental sync ([`Flavor::binlog_args`]).
     pub binlog: bool,
-    /// More `mariadbd` arguments, e.g. `--max-allowed-packet=64M`; they come last and so win.
+    /// More server arguments, e.g. `--max-allowed-packet=64M`; they come last and so win.
     pub extra_args: Vec<String>,
     /// Put the data folder on a tmpfs of this many MiB (a server whose disk is nearly full).
     /// Mounting needs root, as CI runs.
@@ -64,21 +72,40 @@ impl ServerOptions {
         Self::default()
     }
 
-    /// The data folder on a tmpfs of `mib` MiB, with small InnoDB files.
+    /// A server of this flavour, whatever `$FERRY_TEST_FLAVOR` says (cross-flavour tests).
+    pub fn flavor(mut self, flavor: Flavor) -> Self {
+        self.flavor = Some(flavor);
+        self
+    }
+
+    /// The data folder on a tmpfs of `mib` MiB more than a fresh data folder of the flavour
+    /// takes, with small InnoDB files.
     pub fn small_disk(mut self, mib: u32) -> Self {
         self.small_disk_mib = Some(mib);
         self
     }
 
-    /// Adds one `mariadbd` argument.
+    /// Adds one server argument.
     pub fn arg(mut self, arg: impl Into<String>) -> Self {
         self.extra_args.push(arg.into());
         self
     }
+
+    /// The flavour this server will have.
+    pub fn resolved_flavor(&self) -> Flavor {
+        self.flavor.unwrap_or_else(Flavor::from_env)
+    }
 }
 
-/// A private MariaDB server in a temporary folder, listening on 127.0.0.1 and a unix socket.
-pub struct MariaDb {
+/// The flavour of the servers tests start by default (`$FERRY_TEST_FLAVOR`).
+pub fn default_flavor() -> Flavor {
+    Flavor::from_env()
+}
+
+/// A private MariaDB or MySQL server in a temporary folder, listening on 127.0.0.1 and a unix
+/// socket.
+pub struct TestServer {
+    flavor: Flavor,
     dir: Option<tempfile::TempDir>,
     root: PathBuf,
     port: u16,
@@ -89,9 +116,10 @@ pub struct MariaDb {
     mount: Option<Tmpfs>,
 }
 
-impl std::fmt::Debug for MariaDb {
+impl std::fmt::Debug for TestServer {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("MariaDb")
+        f.debug_struct("TestServer")
+            .field("flavor", &self.flavor)
             .field("port", &self.port)
             .field("server_id", &self.server_id)
             .field("dir", &self.root)
@@ -102,63 +130,57 @@ impl std::fmt::Debug for MariaDb {
 
 static NEXT_SERVER: AtomicU32 = AtomicU32::new(0);
 
-impl MariaDb {
+/// Arguments that must be given when a MySQL data folder is initialized as well.
+const INIT_TIME_ARGS: &[&str] = &["--lower-case-table-names"];
+
+impl TestServer {
     /// Creates a fresh data folder, starts the server on a free port, waits until it accepts
     /// connections and creates the `ferry` user. Panics (with the server's error log) on failure.
-    pub async fn start(options: ServerOptions) -> MariaDb {
+    pub async fn start(options: ServerOptions) -> TestServer {
+        let flavor = options.resolved_flavor();
         let n = NEXT_SERVER.fetch_add(1, Ordering::Relaxed);
         // Unique within this process, and very likely across the test binaries of one run.
         let server_id = (std::process::id() % 40_000) * 100 + (n % 100) + 1;
         let dir = tempfile::Builder::new()
-            .prefix("ferry-mariadb-")
-            .tempdir_in(short_tmp())
-            .expect("create a temp dir for MariaDB");
+            .prefix(&format!("ferry-{}-", flavor.name()))
+            .tempdir_in(flavor.temp_parent())
+            .unwrap_or_else(|e| panic!("create a temp dir for {flavor:?}: {e}"));
         let root = dir.path().to_path_buf();
         let datadir = root.join("data");
-        let mount = options.small_disk_mib.map(|mib| Tmpfs::mount(&datadir, mib));
+        let mount = options.small_disk_mib.map(|mib| Tmpfs::mount(&datadir, mib + flavor.fresh_datadir_mib()));
         // InnoDB's files small, and grown 1 MiB at a time, so the data fits.
         let small: Vec<String> = if mount.is_some() {
-            ["--innodb-log-file-size=4M", "--innodb-data-file-path=ibdata1:4M:autoextend", "--innodb-autoextend-increment=1"]
-                .map(String::from)
-                .to_vec()
+            flavor.small_disk_args().iter().map(|s| s.to_string()).collect()
         } else {
             Vec::new()
         };
-        install_db(&datadir, &root, &small).await;
+        let init_args: Vec<String> = small
+            .iter()
+            .chain(options.extra_args.iter())
+            .filter(|a| flavor == Flavor::MariaDb || INIT_TIME_ARGS.iter().any(|p| a.starts_with(p)))
+            .cloned()
+            .collect();
+        flavor.install_db(&datadir, &root, &init_args).await;
 
-        let mut args = vec![
-            "--no-defaults".to_string(),
-            "--user=root".to_string(),
-            format!("--datadir={}", datadir.display()),
-            "--bind-address=127.0.0.1".to_string(),
-            format!("--socket={}", root.join("mysqld.sock").display()),
-            format!("--pid-file={}", root.join("mysqld.pid").display()),
-            format!("--log-error={}", root.join("error.log").display()),
-            format!("--tmpdir={}", root.display()),
+        let inner = |p: PathBuf| flavor.inner(&p).display().to_string();
+        let mut args = flavor.base_args();
+        args.extend([
+            format!("--datadir={}", inner(datadir.clone())),
+            format!("--socket={}", inner(root.join("mysqld.sock"))),
+            format!("--pid-file={}", inner(root.join("mysqld.pid"))),
+            format!("--log-error={}", inner(root.join("error.log"))),
+            format!("--tmpdir={}", inner(root.clone())),
             format!("--server-id={server_id}"),
-            "--skip-name-resolve".to_string(),
-            "--character-set-server=utf8mb4".to_string(),
-            "--collation-server=utf8mb4_general_ci".to_string(),
-            // Small: four of these run at once on a 2-core machine.
-            "--performance-schema=OFF".to_string(),
-            "--innodb-buffer-pool-size=64M".to_string(),
-            "--innodb-log-buffer-size=8M".to_string(),
-            "--innodb-buffer-pool-dump-at-shutdown=OFF".to_string(),
-            "--innodb-buffer-pool-load-at-startup=OFF".to_string(),
-            "--key-buffer-size=4M".to_string(),
-            "--aria-pagecache-buffer-size=8M".to_string(),
-            "--query-cache-size=0".to_string(),
-            // Fast, and still safe when the process (not the machine) is killed.
-            "--innodb-flush-log-at-trx-commit=2".to_string(),
-            "--sync-binlog=0".to_string(),
-        ];
+        ]);
         if options.binlog {
-            args.extend(binlog_args().iter().map(|s| s.to_string()));
+            args.extend(flavor.binlog_args().iter().map(|s| s.to_string()));
+        } else {
+            args.extend(flavor.no_binlog_args().iter().map(|s| s.to_string()));
         }
         args.extend(small.iter().cloned());
         args.extend(options.extra_args.iter().cloned());
 
-        let mut db = MariaDb { dir: Some(dir), root, port: 0, server_id, args, child: None, mount };
+        let mut db = TestServer { flavor, dir: Some(dir), root, port: 0, server_id, args, child: None, mount };
         // A free port can be taken between our probe and the server's bind: retry then.
         let mut attempt = 0;
         loop {
@@ -166,26 +188,54 @@ impl MariaDb {
             db.port = free_port();
             match db.launch().await {
                 Ok(()) => break,
-                Err(log) if attempt < 5 && log.contains("Bind on TCP/IP port") => continue,
-                Err(log) => panic!("MariaDB did not start (port {}):\n{log}", db.port),
+                Err(log) if attempt < 5 && (log.contains("Bind on TCP/IP port") || log.contains("Address already in use")) => continue,
+                Err(log) => panic!("{flavor:?} did not start (port {}):\n{log}", db.port),
             }
         }
         db.create_user().await;
         db
     }
 
-    /// Starts `mariadbd` with the stored arguments and waits until it accepts connections.
+    /// MariaDB or MySQL.
+    pub fn flavor(&self) -> Flavor {
+        self.flavor
+    }
+
+    /// The server's current binlog file and position (`SHOW MASTER STATUS`, or `SHOW BINARY LOG
+    /// STATUS` on MySQL 8.4+).
+    pub async fn binlog_position(&self) -> (String, u64) {
+        let stmt = match self.flavor {
+            Flavor::MariaDb => "SHOW MASTER STATUS",
+            Flavor::MySql => "SHOW BINARY LOG STATUS",
+        };
+        let mut c = self.conn().await;
+        let row: mysql_async::Row = c.query_first(stmt).await.unwrap().expect("the binlog is on");
+        (row.get::<String, _>(0).unwrap(), row.get::<u64, _>(1).unwrap())
+    }
+
+    /// The server's GTID state as ferry records it: `@@gtid_binlog_pos` on MariaDB,
+    /// `@@gtid_executed` on MySQL.
+    pub async fn gtid_position(&self) -> String {
+        let sql = match self.flavor {
+            Flavor::MariaDb => "SELECT @@gtid_binlog_pos",
+            Flavor::MySql => "SELECT REPLACE(@@gtid_executed, '\\n', '')",
+        };
+        let mut c = self.conn().await;
+        c.query_first::<String, _>(sql).await.unwrap().unwrap_or_default()
+    }
+
+    /// Starts the server with the stored arguments and waits until it accepts connections.
     /// On failure returns the tail of its error log.
     async fn launch(&mut self) -> Result<(), String> {
         let log_path = self.root.join("error.log");
         let log_start = std::fs::metadata(&log_path).map(|m| m.len()).unwrap_or(0);
-        let mut cmd = Command::new(tool("mariadbd", "/usr/sbin/mariadbd"));
+        let mut cmd = self.flavor.server_command();
         cmd.args(&self.args)
             .arg(format!("--port={}", self.port))
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(Stdio::null());
-        self.child = Some(spawn_tied(cmd).expect("spawn mariadbd"));
+        self.child = Some(spawn_tied(cmd).expect("spawn the server"));
         let log_tail = || {
             let log = std::fs::read(&log_path).unwrap_or_default();
             String::from_utf8_lossy(&log[(log_start as usize).min(log.len())..]).into_owned()
@@ -195,7 +245,7 @@ impl MariaDb {
         loop {
             if let Ok(Some(status)) = self.child.as_mut().unwrap().try_wait() {
                 self.child = None;
-                return Err(format!("mariadbd exited with {status}\n{}", log_tail()));
+                return Err(format!("the server exited with {status}\n{}", log_tail()));
             }
             if self.socket().exists() {
                 if let Ok(conn) = Conn::new(self.root_opts()).await {
@@ -298,7 +348,7 @@ impl MariaDb {
     pub async fn conn(&self) -> Conn {
         Conn::new(self.opts())
             .await
-            .unwrap_or_else(|e| panic!("connect to MariaDB on port {}: {e}", self.port))
+            .unwrap_or_else(|e| panic!("connect to the server on port {}: {e}", self.port))
     }
 
     /// Runs a SQL script (several statements; `DELIMITER` works) with the `mariadb` client as root
@@ -307,25 +357,25 @@ impl MariaDb {
         self.exec_in(None, sql).await
     }
 
-    /// As [`MariaDb::exec`], with `db` as the default database.
+    /// As [`TestServer::exec`], with `db` as the default database.
     pub async fn exec_in(&self, db: Option<&str>, sql: &str) -> String {
         use tokio::io::AsyncWriteExt;
-        let mut cmd = tokio::process::Command::new(tool("mariadb", "/usr/bin/mariadb"));
+        let mut cmd = self.flavor.client_command();
         cmd.arg("--no-defaults")
-            .arg(format!("--socket={}", self.socket().display()))
+            .arg(format!("--socket={}", self.flavor.inner(&self.socket()).display()))
             .args(["--user=root", "--default-character-set=utf8mb4", "--batch", "--skip-column-names"])
             .args(db)
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
             .kill_on_drop(true);
-        let mut child = cmd.spawn().expect("run the mariadb client");
+        let mut child = cmd.spawn().expect("run the SQL client");
         let mut stdin = child.stdin.take().unwrap();
-        let script = sql.to_string();
+        let script = self.flavor.portable_sql(sql);
         let writer = tokio::spawn(async move {
             let _ = stdin.write_all(script.as_bytes()).await;
         });
-        let out = child.wait_with_output().await.expect("wait for the mariadb client");
+        let out = child.wait_with_output().await.expect("wait for the SQL client");
         let _ = writer.await;
         if !out.status.success() {
             panic!(
@@ -351,7 +401,7 @@ impl MariaDb {
         if let Some(mut child) = self.child.take() {
             tokio::task::spawn_blocking(move || terminate(&mut child, STOP_GRACE))
                 .await
-                .expect("stop MariaDB");
+                .expect("stop the server");
         }
     }
 
@@ -367,12 +417,12 @@ impl MariaDb {
     pub async fn restart(&mut self) {
         self.stop().await;
         if let Err(log) = self.launch().await {
-            panic!("MariaDB did not restart on port {}:\n{log}", self.port);
+            panic!("the server did not restart on port {}:\n{log}", self.port);
         }
     }
 }
 
-impl Drop for MariaDb {
+impl Drop for TestServer {
     fn drop(&mut self) {
         if let Some(mut child) = self.child.take() {
             terminate(&mut child, STOP_GRACE);
@@ -384,18 +434,10 @@ impl Drop for MariaDb {
     }
 }
 
-/// The `mariadbd` arguments that make a server a binlog source for ferry (server id apart).
+/// The arguments that make a server of the default flavour a binlog source for ferry (server
+/// id apart).
 pub fn binlog_args() -> &'static [&'static str] {
-    &[
-        "--log-bin=mysql-bin",
-        "--binlog-format=ROW",
-        "--binlog-row-image=FULL",
-        "--binlog-row-metadata=FULL",
-        "--log-slave-updates=ON",
-        "--log-bin-compress=OFF",
-        "--gtid-strict-mode=ON",
-        "--binlog-checksum=CRC32",
-    ]
+    Flavor::from_env().binlog_args()
 }
 
 /// A tmpfs mounted on a folder (as root), unmounted on drop, also when a test panics.
@@ -411,7 +453,7 @@ impl Tmpfs {
             .expect("run mount");
         assert!(
             out.status.success(),
-            "a small disk for MariaDB is a tmpfs mounted on {} (this needs root, as CI runs): {}",
+            "a small disk for a server is a tmpfs mounted on {} (this needs root, as CI runs): {}",
             dir.display(),
             String::from_utf8_lossy(&out.stderr)
         );
@@ -425,38 +467,14 @@ impl Drop for Tmpfs {
     }
 }
 
-async fn install_db(datadir: &Path, tmpdir: &Path, server_args: &[String]) {
-    let out = tokio::process::Command::new(tool("mariadb-install-db", "/usr/bin/mariadb-install-db"))
-        .arg("--no-defaults")
-        .arg("--user=root")
-        .arg(format!("--datadir={}", datadir.display()))
-        .arg("--auth-root-authentication-method=normal")
-        .arg("--skip-test-db")
-        // Its own tmpdir: bootstraps sharing /tmp failed now and then here
-        // ("Could not remove temporary table '/tmp/#sql-temptable-...'", then "Unknown table").
-        .arg(format!("--tmpdir={}", tmpdir.display()))
-        .args(server_args)
-        .stdin(Stdio::null())
-        .output()
-        .await
-        .expect("run mariadb-install-db (is mariadb-server installed? see scripts/install-deps.sh)");
-    if !out.status.success() {
-        panic!(
-            "mariadb-install-db failed:\n{}\n{}",
-            String::from_utf8_lossy(&out.stdout),
-            String::from_utf8_lossy(&out.stderr)
-        );
-    }
-}
-
 /// A temp folder short enough for a unix socket path (108 bytes at most).
-fn short_tmp() -> PathBuf {
+pub(crate) fn short_tmp() -> PathBuf {
     let t = std::env::temp_dir();
     if t.as_os_str().len() <= 60 { t } else { PathBuf::from("/tmp") }
 }
 
 /// A binary from PATH, or at its Debian location (`/usr/sbin` is not on every user's PATH).
-fn tool(name: &str, debian_path: &str) -> PathBuf {
+pub(crate) fn tool(name: &str, debian_path: &str) -> PathBuf {
     if let Some(paths) = std::env::var_os("PATH") {
         for dir in std::env::split_paths(&paths) {
             let p = dir.join(name);
@@ -619,11 +637,11 @@ pub fn ferry() -> Command {
 pub fn write_task(
     dir: &Path,
     name: &str,
-    source: &MariaDb,
-    target: &MariaDb,
+    source: &TestServer,
+    target: &TestServer,
     spec_yaml_tail: &str,
 ) -> PathBuf {
-    let secret = |role: &str, db: &MariaDb| {
+    let secret = |role: &str, db: &TestServer| {
         format!(
             "apiVersion: v1\nkind: Secret\nmetadata:\n  name: {name}-{role}\ntype: Opaque\n\
              stringData:\n  username: {}\n  password: {}\n",
@@ -631,7 +649,7 @@ pub fn write_task(
             yaml_str(db.password())
         )
     };
-    let endpoint = |role: &str, db: &MariaDb| {
+    let endpoint = |role: &str, db: &TestServer| {
         format!(
             "  {role}:\n    host: {}\n    port: {}\n    credentialsSecret: {name}-{role}\n    tls:\n      mode: disabled\n",
             db.host(),
@@ -672,7 +690,7 @@ fn split_qualified(name: &str) -> (&str, &str) {
 }
 
 /// One SQL expression per row that is the same exactly when the rows are byte-for-byte equal:
-/// `MD5(CONCAT_WS('#', ISNULL(c1), v1, ISNULL(c2), v2, ...))` where `v` is MD5 of the bytes for
+/// `SHA2(CONCAT_WS('#', ISNULL(c1), v1, ISNULL(c2), v2, ...), 256)` where `v` is SHA2 of the bytes for
 /// strings and binaries (no size limit, no collation folding), the text form for numbers and
 /// dates, and epoch seconds for TIMESTAMP (independent of the session time zone).
 pub async fn row_hash_expr(conn: &mut Conn, db: &str, table: &str) -> String {
@@ -701,7 +719,7 @@ pub async fn try_row_hash_expr(conn: &mut Conn, db: &str, table: &str) -> Result
                 | "varbinary" | "tinyblob" | "blob" | "mediumblob" | "longblob" | "enum" | "set"
                 | "json" | "geometry" | "point" | "linestring" | "polygon" | "multipoint"
                 | "multilinestring" | "multipolygon" | "geometrycollection" | "inet6" | "uuid"
-                | "inet4" => format!("MD5({c})"),
+                | "inet4" => format!("SHA2({c}, 256)"),
                 "bit" => format!("HEX({c})"),
                 "timestamp" => format!("UNIX_TIMESTAMP({c})"),
                 _ => format!("CAST({c} AS CHAR)"),
@@ -709,11 +727,13 @@ pub async fn try_row_hash_expr(conn: &mut Conn, db: &str, table: &str) -> Result
             format!("ISNULL({c}), IFNULL({v}, '')")
         })
         .collect();
-    Ok(format!("MD5(CONCAT_WS('#', {}))", parts.join(", ")))
+    // SHA2, not MD5: MySQL 9.7 as Debian builds it has no MD5().
+    Ok(format!("SHA2(CONCAT_WS('#', {}), 256)", parts.join(", ")))
 }
 
 /// Row count and an order-independent checksum of the table's full contents, byte-exact for every
-/// type. Duplicate rows count: sums (not XOR) of each row's 128-bit MD5, kept as exact decimals.
+/// type. Duplicate rows count: sums (not XOR) of the first 128 bits of each row's SHA2, kept as exact
+/// decimals.
 pub async fn table_checksum(conn: &mut Conn, db: &str, table: &str) -> (u64, String) {
     try_table_checksum(conn, db, table).await.unwrap_or_else(|e| panic!("{e}"))
 }
@@ -813,7 +833,7 @@ pub const TYPES_COLUMNS_DDL: &str = "
   bn BINARY(4), vb VARBINARY(64), bl BLOB,
   dt DATE, tm TIME, tm6 TIME(6), dtm DATETIME, dtm6 DATETIME(6), ts TIMESTAMP(6) NULL DEFAULT NULL, y YEAR,
   j JSON, g GEOMETRY, pt POINT,
-  gv INT AS (i DIV 2) VIRTUAL, gs VARCHAR(300) AS (CONCAT(vc, '!')) PERSISTENT,
+  gv INT AS (i DIV 2) VIRTUAL, gs VARCHAR(300) AS (CONCAT(vc, '!')) STORED,
   inv INT INVISIBLE DEFAULT 7";
 
 /// The writable columns of the every-type table, `id` first (no generated columns; `inv` named,
@@ -863,8 +883,9 @@ pub fn types_table_ddl(qualified: &str, keyed: bool) -> String {
 /// Inserts the four [`TYPES_VALUES`] rows into `qualified`, then gives row 3 a FLOAT that its text
 /// form does not show exactly (16777217 stored as 16777216) and the classic 0.1 + 0.2 DOUBLE.
 pub fn types_insert(qualified: &str) -> String {
+    // Zero dates are legacy data ferry must carry; MySQL's default sql_mode refuses to write them.
     format!(
-        "INSERT INTO {qualified} ({}) VALUES {TYPES_VALUES};\n\
+        "SET SESSION sql_mode = 'NO_ENGINE_SUBSTITUTION';\nINSERT INTO {qualified} ({}) VALUES {TYPES_VALUES};\n\
          UPDATE {qualified} SET f = 16777217, dbl = 0.30000000000000004 WHERE id = 3;\n",
         TYPES_WRITABLE_COLUMNS.join(", ")
     )
@@ -1179,7 +1200,7 @@ impl RunningFerry {
     }
 
     /// [`wait_until_same`], failing at once (with ferry's stderr and status) if ferry exits.
-    pub async fn wait_until_same(&mut self, src: &MariaDb, dst: &MariaDb, dbs: &[&str], timeout: Duration) {
+    pub async fn wait_until_same(&mut self, src: &TestServer, dst: &TestServer, dbs: &[&str], timeout: Duration) {
         let (s, d) = (src.opts(), dst.opts());
         wait_same_inner(&s, &d, dbs, timeout, |timed_out| {
             if timed_out || !self.is_running() { Some(self.describe()) } else { None }
@@ -1202,7 +1223,7 @@ impl Drop for RunningFerry {
 /// Polls until every base table of `dbs` has the same rows on both servers (same table lists, then
 /// [`table_checksum`]). Panics after `timeout` naming the tables that still differ. Connection
 /// errors (a restarting server) count as "not yet".
-pub async fn wait_until_same(src: &MariaDb, dst: &MariaDb, dbs: &[&str], timeout: Duration) {
+pub async fn wait_until_same(src: &TestServer, dst: &TestServer, dbs: &[&str], timeout: Duration) {
     wait_same_inner(&src.opts(), &dst.opts(), dbs, timeout, |_| None).await
 }
 
@@ -1407,7 +1428,7 @@ impl Workload {
     /// Creates database `db` (and `<db>_unsynced`) with the workload's tables on `server`:
     /// `pk_int` with `pk_int_rows` rows, 400 `pk_composite` rows, 200 `nokey` rows (with
     /// duplicates), the ledger, an empty `bulk`.
-    pub async fn create_tables(server: &MariaDb, db: &str, pk_int_rows: u64) {
+    pub async fn create_tables(server: &TestServer, db: &str, pk_int_rows: u64) {
         let mut sql = format!(
             "CREATE DATABASE {db}; CREATE DATABASE {db}_unsynced; USE {db};
              CREATE TABLE {db}.pk_int (id INT NOT NULL PRIMARY KEY, v INT NOT NULL, s VARCHAR(64),
@@ -1435,7 +1456,7 @@ impl Workload {
     }
 
     /// Starts the workload on `server` (over TCP as `ferry`).
-    pub async fn start(server: &MariaDb, options: WorkloadOptions) -> Workload {
+    pub async fn start(server: &TestServer, options: WorkloadOptions) -> Workload {
         let opts = server.opts();
         let db = quote_ident(&options.db);
         let mut conn = server.conn().await;
@@ -1870,7 +1891,7 @@ pub async fn compare_databases_mapped(src: &Opts, dst: &Opts, pairs: &[(&str, &s
 
 /// Polls [`compare_databases_mapped`] until it finds no difference; panics after `timeout`, or as
 /// soon as `ferry` is no longer running, with what still differs and ferry's state.
-pub async fn wait_until_same_mapped(src: &MariaDb, dst: &MariaDb, pairs: &[(&str, &str)], timeout: Duration, ferry: &mut RunningFerry) {
+pub async fn wait_until_same_mapped(src: &TestServer, dst: &TestServer, pairs: &[(&str, &str)], timeout: Duration, ferry: &mut RunningFerry) {
     let deadline = Instant::now() + timeout;
     loop {
         let last = match compare_databases_mapped(&src.opts(), &dst.opts(), pairs).await {

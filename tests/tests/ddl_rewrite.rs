@@ -43,7 +43,7 @@ async fn show_create(conn: &mut mysql_async::Conn, db: &str, table: &str) -> Str
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn rewritten_ddl_builds_the_same_schema_under_mapped_names() {
-    let server = MariaDb::start(ServerOptions::target()).await;
+    let server = TestServer::start(ServerOptions::target()).await;
     server.exec("CREATE DATABASE shop; CREATE DATABASE crm; CREATE DATABASE shop2; CREATE DATABASE crm2; CREATE DATABASE elsewhere").await;
     let cases = cases();
     assert!(cases.len() >= 15);

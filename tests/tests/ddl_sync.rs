@@ -19,12 +19,12 @@ use mysql_async::Conn;
 const SYNC_TIMEOUT: Duration = Duration::from_secs(60);
 const CONVERGE: Duration = Duration::from_secs(60);
 
-async fn pair() -> (MariaDb, MariaDb) {
-    tokio::join!(MariaDb::start(ServerOptions::source()), MariaDb::start(ServerOptions::target()))
+async fn pair() -> (TestServer, TestServer) {
+    tokio::join!(TestServer::start(ServerOptions::source()), TestServer::start(ServerOptions::target()))
 }
 
 /// Writes the task and runs ferry until the task is Synchronizing.
-async fn start_task(dir: &std::path::Path, name: &str, src: &MariaDb, dst: &MariaDb, tail: &str) -> RunningFerry {
+async fn start_task(dir: &std::path::Path, name: &str, src: &TestServer, dst: &TestServer, tail: &str) -> RunningFerry {
     let m = write_task(dir, name, src, dst, tail);
     let mut ferry = RunningFerry::start(&m, dir);
     ferry.wait_for_phase(Phase::Synchronizing, SYNC_TIMEOUT).await;
@@ -57,7 +57,7 @@ where
 }
 
 /// `sql` on a fresh connection (errors as text: a missing table is "not yet").
-async fn query<T: FromRow + Send + 'static>(db: &MariaDb, sql: &str) -> Result<Vec<T>, String> {
+async fn query<T: FromRow + Send + 'static>(db: &TestServer, sql: &str) -> Result<Vec<T>, String> {
     let mut c = Conn::new(db.opts()).await.map_err(|e| format!("connect: {e}"))?;
     let r = c.query(sql).await.map_err(|e| format!("`{sql}`: {e}"));
     let _ = c.disconnect().await;
@@ -65,7 +65,7 @@ async fn query<T: FromRow + Send + 'static>(db: &MariaDb, sql: &str) -> Result<V
 }
 
 /// Waits until `sql` on the target returns `expected`.
-async fn wait_rows<T>(ferry: &mut RunningFerry, dst: &MariaDb, sql: &str, expected: &[T])
+async fn wait_rows<T>(ferry: &mut RunningFerry, dst: &TestServer, sql: &str, expected: &[T])
 where
     T: FromRow + PartialEq + std::fmt::Debug + Send + Clone + 'static,
 {
@@ -78,7 +78,7 @@ where
 }
 
 /// Waits until `sql` gives the same rows on the source (`src_sql`) and the target (`dst_sql`).
-async fn wait_same_rows<T>(ferry: &mut RunningFerry, src: &MariaDb, src_sql: &str, dst: &MariaDb, dst_sql: &str)
+async fn wait_same_rows<T>(ferry: &mut RunningFerry, src: &TestServer, src_sql: &str, dst: &TestServer, dst_sql: &str)
 where
     T: FromRow + PartialEq + std::fmt::Debug + Send + 'static,
 {
@@ -158,7 +158,7 @@ async fn databases(c: &mut Conn) -> Vec<String> {
 
 /// Differences between `src_db` on the source and `dst_db` on the target: base tables, each
 /// table's columns, indexes, row count and checksum. Empty when they are the same.
-async fn db_diff(src: &MariaDb, src_db: &str, dst: &MariaDb, dst_db: &str) -> Result<Vec<String>, String> {
+async fn db_diff(src: &TestServer, src_db: &str, dst: &TestServer, dst_db: &str) -> Result<Vec<String>, String> {
     let mut s = Conn::new(src.opts()).await.map_err(|e| e.to_string())?;
     let mut d = Conn::new(dst.opts()).await.map_err(|e| e.to_string())?;
     let st = tables_of(&mut s, src_db).await?;
@@ -204,7 +204,7 @@ async fn table_diff(
 
 /// Waits until `src_db` on the source and `dst_db` on the target have the same tables, columns,
 /// indexes and rows.
-async fn wait_db_same(ferry: &mut RunningFerry, src: &MariaDb, src_db: &str, dst: &MariaDb, dst_db: &str) {
+async fn wait_db_same(ferry: &mut RunningFerry, src: &TestServer, src_db: &str, dst: &TestServer, dst_db: &str) {
     let what = format!("source {src_db} and target {dst_db} alike (tables, columns, indexes, rows)");
     eventually(ferry, &what, move || async move {
         let diffs = db_diff(src, src_db, dst, dst_db).await?;
@@ -214,7 +214,7 @@ async fn wait_db_same(ferry: &mut RunningFerry, src: &MariaDb, src_db: &str, dst
 }
 
 /// Waits until one source table and one target table are alike (columns, indexes, rows).
-async fn wait_table_same(ferry: &mut RunningFerry, src: &MariaDb, src_table: &str, dst: &MariaDb, dst_table: &str) {
+async fn wait_table_same(ferry: &mut RunningFerry, src: &TestServer, src_table: &str, dst: &TestServer, dst_table: &str) {
     let what = format!("source {src_table} and target {dst_table} alike (columns, indexes, rows)");
     eventually(ferry, &what, move || async move {
         let (sdb, st) = src_table.split_once('.').unwrap();
@@ -228,7 +228,7 @@ async fn wait_table_same(ferry: &mut RunningFerry, src: &MariaDb, src_table: &st
 }
 
 /// The source's current binlog position.
-async fn master_status(src: &MariaDb) -> (String, u64) {
+async fn master_status(src: &TestServer) -> (String, u64) {
     let mut c = src.conn().await;
     let row: mysql_async::Row = c.query_first("SHOW MASTER STATUS").await.unwrap().expect("binlog is on");
     (row.get::<String, _>(0).unwrap(), row.get::<u64, _>(1).unwrap())
@@ -842,7 +842,7 @@ struct Writer {
 }
 
 impl Writer {
-    fn start(src: &MariaDb, db: &str, first_id: i64, mirror: Arc<tokio::sync::Mutex<bool>>, seed: u64) -> Writer {
+    fn start(src: &TestServer, db: &str, first_id: i64, mirror: Arc<tokio::sync::Mutex<bool>>, seed: u64) -> Writer {
         let stop = Arc::new(AtomicBool::new(false));
         let (opts, db, flag) = (src.opts(), db.to_string(), stop.clone());
         let handle = tokio::spawn(async move {
@@ -929,7 +929,7 @@ const SHADOWS: [&str; 5] = ["_t_gho", "_t_ghc", "_t_del", "_t_new", "_t_old"];
 /// writes to `t` and its changes are applied to the ghost, heartbeats into the changelog, the
 /// atomic cut-over (sentry table `_t_del`, LOCK TABLES, a blocked RENAME in another session, DROP
 /// of the sentry, UNLOCK), then the drops of the changelog and the old table.
-async fn gh_ost_run(src: &MariaDb, db: &str, seed: u64) {
+async fn gh_ost_run(src: &TestServer, db: &str, seed: u64) {
     let q = |t: &str| format!("`{db}`.`{t}`");
     let (t, gho, ghc, del) = (q("t"), q("_t_gho"), q("_t_ghc"), q("_t_del"));
     let mirror = Arc::new(tokio::sync::Mutex::new(false));
@@ -1067,7 +1067,7 @@ async fn gh_ost_migration_under_writes() {
 /// triggers, the copy in nibbles (INSERT LOW_PRIORITY IGNORE ... SELECT ... LOCK IN SHARE MODE)
 /// while the writer writes to `t` (the triggers copy its changes: both tables' rows in one
 /// transaction), ANALYZE, the atomic RENAME, DROP of `_t_old` and of the triggers.
-async fn pt_osc_run(src: &MariaDb, db: &str, seed: u64) {
+async fn pt_osc_run(src: &TestServer, db: &str, seed: u64) {
     let q = |t: &str| format!("`{db}`.`{t}`");
     let (t, new, old) = (q("t"), q("_t_new"), q("_t_old"));
     let writer = Writer::start(src, db, 3000, Arc::new(tokio::sync::Mutex::new(false)), seed);
@@ -1169,9 +1169,9 @@ async fn pt_online_schema_change_migration_under_writes() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn failing_ddl_fails_or_is_skipped_by_policy() {
     let (src, dst_fail, dst_skip) = tokio::join!(
-        MariaDb::start(ServerOptions::source()),
-        MariaDb::start(ServerOptions::target()),
-        MariaDb::start(ServerOptions::target())
+        TestServer::start(ServerOptions::source()),
+        TestServer::start(ServerOptions::target()),
+        TestServer::start(ServerOptions::target())
     );
     src.exec("CREATE DATABASE e; CREATE TABLE e.t (id INT PRIMARY KEY, v VARCHAR(10)); INSERT INTO e.t VALUES (1, 'a'), (2, 'b');")
         .await;

@@ -32,8 +32,8 @@ fn status(state_dir: &Path, task: &str) -> ferry_crds::SyncTaskStatus {
     serde_saphyr::from_str(&text).expect("status parses")
 }
 
-async fn pair() -> (MariaDb, MariaDb) {
-    tokio::join!(MariaDb::start(ServerOptions::source()), MariaDb::start(ServerOptions::target()))
+async fn pair() -> (TestServer, TestServer) {
+    tokio::join!(TestServer::start(ServerOptions::source()), TestServer::start(ServerOptions::target()))
 }
 
 

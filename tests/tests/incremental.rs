@@ -8,8 +8,8 @@ use ferry_crds::Phase;
 use ferry_e2e::*;
 use mysql_async::prelude::*;
 
-async fn pair() -> (MariaDb, MariaDb) {
-    tokio::join!(MariaDb::start(ServerOptions::source()), MariaDb::start(ServerOptions::target()))
+async fn pair() -> (TestServer, TestServer) {
+    tokio::join!(TestServer::start(ServerOptions::source()), TestServer::start(ServerOptions::target()))
 }
 
 const SYNC_TIMEOUT: Duration = Duration::from_secs(60);
@@ -46,7 +46,7 @@ fn applied(s: &ferry_crds::SyncTaskStatus) -> (u64, u64) {
 /// The workload the other tests lean on: one seed, one connection, the same database twice.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_workload_is_deterministic_and_keeps_its_invariants() {
-    let (a, b) = tokio::join!(MariaDb::start(ServerOptions::source()), MariaDb::start(ServerOptions::source()));
+    let (a, b) = tokio::join!(TestServer::start(ServerOptions::source()), TestServer::start(ServerOptions::source()));
     tokio::join!(Workload::create_tables(&a, "wl", 500), Workload::create_tables(&b, "wl", 500));
     let opts = WorkloadOptions::new("wl", 7).transactions(400);
     let (wa, wb) = tokio::join!(Workload::start(&a, opts.clone()), Workload::start(&b, opts));
@@ -366,9 +366,9 @@ async fn purged_binlog_fails_with_a_clear_message() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn start_position_skips_earlier_writes() {
     let (src, dst, dst2) = tokio::join!(
-        MariaDb::start(ServerOptions::source()),
-        MariaDb::start(ServerOptions::target()),
-        MariaDb::start(ServerOptions::target())
+        TestServer::start(ServerOptions::source()),
+        TestServer::start(ServerOptions::target()),
+        TestServer::start(ServerOptions::target())
     );
     let ddl = "CREATE DATABASE inc;
                CREATE TABLE inc.t (id INT PRIMARY KEY, v VARCHAR(20));
@@ -528,7 +528,7 @@ async fn parallel_lanes_keep_transactions_whole_across_kills() {
     let x = names[0].clone();
     let y = names.iter().find(|n| lane(n) != lane(&x)).expect("two lanes").clone();
     const ACCOUNTS: i64 = 50;
-    let (src, dst) = tokio::join!(MariaDb::start(ServerOptions::source()), MariaDb::start(ServerOptions::source()));
+    let (src, dst) = tokio::join!(TestServer::start(ServerOptions::source()), TestServer::start(ServerOptions::source()));
     let mut ddl = String::from("CREATE DATABASE par;");
     for t in &keyed {
         ddl += &format!("CREATE TABLE par.{t} (id INT PRIMARY KEY, v INT NOT NULL, s VARCHAR(40));");

@@ -63,11 +63,11 @@ fn set_credentials(manifest: &Path, role: &str, user: &str, password: &str) {
     std::fs::write(manifest, format!("{}{new}{}", &text[..at], &text[at + old.len()..])).unwrap();
 }
 
-async fn pair() -> (MariaDb, MariaDb) {
-    tokio::join!(MariaDb::start(ServerOptions::source()), MariaDb::start(ServerOptions::target()))
+async fn pair() -> (TestServer, TestServer) {
+    tokio::join!(TestServer::start(ServerOptions::source()), TestServer::start(ServerOptions::target()))
 }
 
-async fn databases(db: &MariaDb) -> Vec<String> {
+async fn databases(db: &TestServer) -> Vec<String> {
     db.conn().await.query("SHOW DATABASES").await.unwrap()
 }
 
@@ -189,7 +189,7 @@ async fn binlog_settings_retention_and_server_id() {
         .arg("--binlog-row-metadata=MINIMAL")
         .arg("--log-bin-compress=ON")
         .arg("--binlog-expire-logs-seconds=600");
-    let (src, dst) = tokio::join!(MariaDb::start(bad), MariaDb::start(ServerOptions::target()));
+    let (src, dst) = tokio::join!(TestServer::start(bad), TestServer::start(ServerOptions::target()));
     src.exec(SHOP).await;
     dst.exec(SHOP.replace("shop", "other").as_str()).await;
     let dir = tempfile::tempdir().unwrap();
@@ -245,9 +245,9 @@ async fn binlog_settings_retention_and_server_id() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn versions_refuse_old_sources_and_warn_on_untested_pairs() {
     let (old, newer, dst) = tokio::join!(
-        MariaDb::start(ServerOptions::source().arg("--version=5.0.96-log")),
-        MariaDb::start(ServerOptions::source().arg("--version=11.8.2-MariaDB-log")),
-        MariaDb::start(ServerOptions::target()),
+        TestServer::start(ServerOptions::source().arg("--version=5.0.96-log")),
+        TestServer::start(ServerOptions::source().arg("--version=11.8.2-MariaDB-log")),
+        TestServer::start(ServerOptions::target()),
     );
     let dir = tempfile::tempdir().unwrap();
     for src in [&old, &newer] {
@@ -273,7 +273,7 @@ async fn versions_refuse_old_sources_and_warn_on_untested_pairs() {
 }
 
 /// Bytes in a server's binary logs.
-async fn binlog_bytes(db: &MariaDb) -> u64 {
+async fn binlog_bytes(db: &TestServer) -> u64 {
     let logs: Vec<mysql_async::Row> = db.conn().await.query("SHOW BINARY LOGS").await.unwrap();
     logs.iter().map(|r| r.get::<u64, _>(1).unwrap()).sum()
 }
@@ -298,7 +298,7 @@ fn estimated_seconds(message: &str) -> f64 {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn retention_estimate_uses_measured_copy_rates_and_free_space_falls_short() {
     // A target with a binlog of its own (as in a cascade), which the sample rows stay out of.
-    let (mut src, dst) = tokio::join!(MariaDb::start(ServerOptions::source()), MariaDb::start(ServerOptions::source()));
+    let (mut src, dst) = tokio::join!(TestServer::start(ServerOptions::source()), TestServer::start(ServerOptions::source()));
     src.exec(
         "CREATE DATABASE big;
          CREATE TABLE big.narrow (id INT PRIMARY KEY);
@@ -334,7 +334,7 @@ async fn retention_estimate_uses_measured_copy_rates_and_free_space_falls_short(
 
     // Item 8: the wide table (about 48 MiB) against a target whose data folder is a 64 MiB
     // tmpfs, half of it taken by the server's own files.
-    let small = MariaDb::start(ServerOptions::target().small_disk(64)).await;
+    let small = TestServer::start(ServerOptions::target().small_disk(64)).await;
     small.exec("INSTALL SONAME 'disks';").await;
     let o = precheck(&write_task(dir.path(), "full", &src, &small, "  objects:\n  - database: big\n    tables:\n    - name: wide\n"));
     o.expect("target-free-space", Error, Failed, &["MiB free on the target", "free space on the target's data volume"]);
@@ -439,7 +439,7 @@ async fn server_settings_and_case_folding_collisions() {
         .arg("--sql-mode=ANSI_QUOTES,STRICT_TRANS_TABLES")
         .arg("--explicit-defaults-for-timestamp=OFF")
         .arg("--default-time-zone=+03:00");
-    let (src, dst) = tokio::join!(MariaDb::start(ServerOptions::source()), MariaDb::start(target));
+    let (src, dst) = tokio::join!(TestServer::start(ServerOptions::source()), TestServer::start(target));
     src.exec("CREATE DATABASE app; CREATE TABLE app.Users (id INT PRIMARY KEY); CREATE TABLE app.users (id INT PRIMARY KEY);").await;
     let dir = tempfile::tempdir().unwrap();
     let m = write_task(dir.path(), "settings", &src, &dst, "  objects:\n  - database: app\n");
@@ -486,7 +486,7 @@ async fn collations_missing_on_the_target_and_free_space_unknown() {
     let dir = tempfile::tempdir().unwrap();
     let cs = charsets_with_extra_collation(dir.path());
     let source = ServerOptions::source().arg(format!("--character-sets-dir={}", cs.display()));
-    let (src, dst) = tokio::join!(MariaDb::start(source), MariaDb::start(ServerOptions::target()));
+    let (src, dst) = tokio::join!(TestServer::start(source), TestServer::start(ServerOptions::target()));
     src.exec(
         "CREATE DATABASE intl;
          CREATE TABLE intl.words (id INT PRIMARY KEY, w VARCHAR(20) CHARACTER SET utf8mb3 COLLATE utf8mb3_ferry_test_ci);",
@@ -508,9 +508,9 @@ async fn collations_missing_on_the_target_and_free_space_unknown() {
 async fn cascade_needs_the_middle_server_to_log_what_it_applies() {
     let middle = ServerOptions::source().arg("--log-slave-updates=OFF");
     let (a, b, nolog) = tokio::join!(
-        MariaDb::start(ServerOptions::source()),
-        MariaDb::start(middle),
-        MariaDb::start(ServerOptions::target())
+        TestServer::start(ServerOptions::source()),
+        TestServer::start(middle),
+        TestServer::start(ServerOptions::target())
     );
     a.exec(SHOP).await;
     let dir = tempfile::tempdir().unwrap();

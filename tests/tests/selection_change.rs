@@ -13,8 +13,8 @@ use mysql_async::prelude::*;
 
 const SYNC_TIMEOUT: Duration = Duration::from_secs(90);
 
-async fn pair() -> (MariaDb, MariaDb) {
-    let (s, d) = tokio::join!(MariaDb::start(ServerOptions::source()), MariaDb::start(ServerOptions::target()));
+async fn pair() -> (TestServer, TestServer) {
+    let (s, d) = tokio::join!(TestServer::start(ServerOptions::source()), TestServer::start(ServerOptions::target()));
     (s, d)
 }
 
@@ -37,7 +37,7 @@ struct Writer {
 }
 
 impl Writer {
-    async fn start(src: &MariaDb, tables: &[(&str, i64)], seed: u64) -> Writer {
+    async fn start(src: &TestServer, tables: &[(&str, i64)], seed: u64) -> Writer {
         let mut conn = src.conn().await;
         let stop = Arc::new(AtomicBool::new(false));
         let flag = stop.clone();

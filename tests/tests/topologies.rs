@@ -25,12 +25,12 @@ fn item<'a>(r: &'a PrecheckStatus, id: &str) -> &'a PrecheckItem {
 }
 
 /// Binlog dump sessions on a server (each a task reading its binlog).
-async fn binlog_readers(db: &MariaDb) -> u64 {
+async fn binlog_readers(db: &TestServer) -> u64 {
     let mut c = db.conn().await;
     c.query_first("SELECT COUNT(*) FROM information_schema.PROCESSLIST WHERE COMMAND LIKE 'Binlog Dump%'").await.unwrap().unwrap_or(0)
 }
 
-async fn wait_readers(db: &MariaDb, n: u64) {
+async fn wait_readers(db: &TestServer, n: u64) {
     let deadline = Instant::now() + Duration::from_secs(20);
     while binlog_readers(db).await != n {
         assert!(Instant::now() < deadline, "expected {n} binlog readers on the source, have {}", binlog_readers(db).await);
@@ -38,7 +38,7 @@ async fn wait_readers(db: &MariaDb, n: u64) {
     }
 }
 
-async fn tasks_in_meta(db: &MariaDb) -> Vec<String> {
+async fn tasks_in_meta(db: &TestServer) -> Vec<String> {
     db.conn().await.query("SELECT task FROM ferry_meta.checkpoints ORDER BY task").await.unwrap()
 }
 
@@ -48,9 +48,9 @@ async fn tasks_in_meta(db: &MariaDb) -> Vec<String> {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn one_to_many_tasks_read_one_source_at_once_and_survive_each_other() {
     let (src, d1, d2) = tokio::join!(
-        MariaDb::start(ServerOptions::source()),
-        MariaDb::start(ServerOptions::target()),
-        MariaDb::start(ServerOptions::target())
+        TestServer::start(ServerOptions::source()),
+        TestServer::start(ServerOptions::target()),
+        TestServer::start(ServerOptions::target())
     );
     Workload::create_tables(&src, "wl", 2_000).await;
     let dir = tempfile::tempdir().unwrap();
@@ -96,11 +96,11 @@ const SHOP: &str = "CREATE DATABASE shop;
 /// A -> B -> C, B a source and a target. B runs with log_slave_updates OFF on purpose: ferry
 /// writes to B as a client, and B's binary log records client writes whatever that option says,
 /// so the changes ferry applies to B reach C.
-async fn cascade() -> (MariaDb, MariaDb, MariaDb, tempfile::TempDir, RunningFerry, RunningFerry) {
+async fn cascade() -> (TestServer, TestServer, TestServer, tempfile::TempDir, RunningFerry, RunningFerry) {
     let (a, b, c) = tokio::join!(
-        MariaDb::start(ServerOptions::source()),
-        MariaDb::start(ServerOptions::source().arg("--log-slave-updates=OFF")),
-        MariaDb::start(ServerOptions::target())
+        TestServer::start(ServerOptions::source()),
+        TestServer::start(ServerOptions::source().arg("--log-slave-updates=OFF")),
+        TestServer::start(ServerOptions::target())
     );
     a.exec(SHOP).await;
     Workload::create_tables(&a, "wl", 1_000).await;
@@ -166,9 +166,9 @@ async fn cascade_carries_schema_changes_to_the_end_of_the_chain() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn many_to_one_into_separate_databases() {
     let (s1, s2, d) = tokio::join!(
-        MariaDb::start(ServerOptions::source()),
-        MariaDb::start(ServerOptions::source()),
-        MariaDb::start(ServerOptions::target())
+        TestServer::start(ServerOptions::source()),
+        TestServer::start(ServerOptions::source()),
+        TestServer::start(ServerOptions::target())
     );
     tokio::join!(Workload::create_tables(&s1, "wl", 1_000), Workload::create_tables(&s2, "wl", 1_000));
     let dir = tempfile::tempdir().unwrap();
@@ -206,7 +206,7 @@ async fn wait_value(conn: &mut mysql_async::Conn, sql: &str, expected: &str, fer
 
 /// Asserts that the rows of `src_db.t` matching `src_cond` are the rows of the target's `dst_db.t`
 /// matching `dst_cond`.
-async fn assert_share(src: &MariaDb, src_db: &str, src_cond: &str, dst: &MariaDb, dst_db: &str, dst_cond: &str) {
+async fn assert_share(src: &TestServer, src_db: &str, src_cond: &str, dst: &TestServer, dst_db: &str, dst_cond: &str) {
     let a = table_checksum_where(&mut src.conn().await, src_db, "t", src_cond).await;
     let b = table_checksum_where(&mut dst.conn().await, dst_db, "t", dst_cond).await;
     assert_eq!(a, b, "source {src_db}.t where {src_cond} vs target {dst_db}.t where {dst_cond}");
@@ -218,9 +218,9 @@ async fn assert_share(src: &MariaDb, src_db: &str, src_cond: &str, dst: &MariaDb
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn many_to_one_merged_into_one_table_under_each_conflict_policy() {
     let (s1, s2, d) = tokio::join!(
-        MariaDb::start(ServerOptions::source().arg("--auto-increment-increment=2").arg("--auto-increment-offset=1")),
-        MariaDb::start(ServerOptions::source().arg("--auto-increment-increment=2").arg("--auto-increment-offset=2")),
-        MariaDb::start(ServerOptions::target())
+        TestServer::start(ServerOptions::source().arg("--auto-increment-increment=2").arg("--auto-increment-offset=1")),
+        TestServer::start(ServerOptions::source().arg("--auto-increment-increment=2").arg("--auto-increment-offset=2")),
+        TestServer::start(ServerOptions::target())
     );
     let users = "CREATE DATABASE app; CREATE TABLE app.t (id INT AUTO_INCREMENT PRIMARY KEY, name VARCHAR(20), origin VARCHAR(4));";
     s1.exec(&format!("{users} INSERT INTO app.t (name, origin) VALUES ('ann', 's1'), ('bob', 's1'), ('cy', 's1');")).await;
@@ -351,9 +351,9 @@ async fn conn_value(conn: &mut mysql_async::Conn, sql: &str) -> String {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn merged_table_created_once_and_schema_changes_shared() {
     let (s1, s2, d) = tokio::join!(
-        MariaDb::start(ServerOptions::source()),
-        MariaDb::start(ServerOptions::source()),
-        MariaDb::start(ServerOptions::target())
+        TestServer::start(ServerOptions::source()),
+        TestServer::start(ServerOptions::source()),
+        TestServer::start(ServerOptions::target())
     );
     let ddl = "CREATE DATABASE m; CREATE TABLE m.t (id INT PRIMARY KEY, v VARCHAR(8));";
     s1.exec(&format!("{ddl} INSERT INTO m.t VALUES (1, 'a'), (3, 'a');")).await;
