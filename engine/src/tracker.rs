@@ -1,0 +1,214 @@
+//! The source's table layouts at the binlog position being read: which column a row event's
+//! value at position i belongs to.
+//!
+//! A row event names its columns only when the source logs them (`binlog_row_metadata=FULL`,
+//! MySQL 8.0.1+ / MariaDB 10.5+). MySQL's default MINIMAL, MariaDB's default NO_LOG and every
+//! MySQL 5.x log values by position alone, in the source table's column order *at the time the
+//! row was written*. The target table cannot stand in for that order when the task selects some
+//! columns, renames, or when the target's table differs, and the source's current catalog is
+//! already further on. So ferry keeps its own copy of each selected source table's definition:
+//! an empty "shadow" table on the target, created from the source's `SHOW CREATE TABLE` when the
+//! table is synchronized and changed by every schema change the binlog holds for it, in binlog
+//! order, whether or not the target table gets that change. The server interprets each DDL
+//! exactly as the source did (ADD ... AFTER, CHANGE, DROP, RENAME COLUMN, CREATE ... LIKE), and
+//! `information_schema.COLUMNS` of the shadow gives the order.
+//!
+//! Shadows live in one database per task and source database, named from the metadata
+//! database and a hash (`ferry_meta_s0123456789ab`): names stay under MySQL's 64-character limit
+//! and constraint names stay unique per database as on the source.
+
+use mysql_async::Conn;
+use mysql_async::prelude::*;
+use tracing::{debug, warn};
+
+use crate::db::{Server, fnv1a, q, qt};
+use crate::error::{Error, Result};
+use crate::sql::NameMap;
+use crate::sql::ddl::{DdlKind, ObjName, parse_ddl, rewrite_ddl};
+
+/// Errors of replaying a schema change that mean the shadow has it already (a restart replays
+/// the statement again, or the shadow was made from a later definition).
+const ALREADY_APPLIED: &[u16] = &[
+    1050, // table exists
+    1051, // unknown table (DROP)
+    1054, // unknown column
+    1060, // duplicate column
+    1061, // duplicate key name
+    1091, // can't drop: no such column or key
+    1146, // table doesn't exist
+    1826, // duplicate foreign key constraint name
+    3822, // duplicate check constraint name
+];
+
+/// The shadow tables of one task.
+#[derive(Clone, Debug)]
+pub struct SchemaTracker {
+    meta_db: String,
+    task: String,
+}
+
+impl SchemaTracker {
+    pub fn new(meta_db: &str, task: &str) -> Self {
+        SchemaTracker { meta_db: meta_db.to_string(), task: task.to_string() }
+    }
+
+    /// The database holding the shadows of source database `src_db`.
+    pub fn shadow_db(&self, src_db: &str) -> String {
+        let h = fnv1a(format!("{}\0{}", self.task, src_db).as_bytes());
+        format!("{}_s{:012x}", self.meta_db, h & 0xffff_ffff_ffff)
+    }
+
+    /// (Re)creates the shadow of `src_db`.`table` from the source's `SHOW CREATE TABLE` text.
+    pub async fn track(&self, target: &Server, conn: &mut Conn, src_db: &str, table: &str, create_sql: &str) -> Result<()> {
+        let shadow = self.shadow_db(src_db);
+        let Some(sql) = self.shadow_statement(create_sql, src_db) else {
+            return Err(Error::object(
+                format!("{src_db}.{table}"),
+                "its definition cannot be tracked (ferry keeps a copy of it to map binlog columns)",
+            ));
+        };
+        let stmts = [
+            format!("CREATE DATABASE IF NOT EXISTS {}", q(&shadow)),
+            format!("DROP TABLE IF EXISTS {}", qt(&shadow, table)),
+            sql,
+        ];
+        for s in &stmts {
+            conn.query_drop(s)
+                .await
+                .map_err(target.err(format!("tracking the definition of {src_db}.{table}")))?;
+        }
+        debug!(table = %format!("{src_db}.{table}"), "definition tracked");
+        Ok(())
+    }
+
+    /// Applies a schema change from the binlog to the shadows it concerns. Best effort: a
+    /// statement the shadow cannot take drops the shadows it names (they are made again from the
+    /// source when next needed), and says so.
+    pub async fn follow(&self, target: &Server, conn: &mut Conn, sql: &str, default_db: &str) -> Result<()> {
+        let Ok(ddl) = parse_ddl(sql, default_db) else { return Ok(()) };
+        if !matches!(
+            ddl.kind,
+            DdlKind::CreateTable { .. } | DdlKind::AlterTable(_) | DdlKind::DropTable { .. } | DdlKind::RenameTable { .. }
+        ) {
+            return Ok(());
+        }
+        let tables: Vec<ObjName> = ddl.objects().into_iter().filter(|o| !o.is_database()).collect();
+        // Only where shadows are kept: a database with at least one shadow.
+        let mut any = false;
+        for o in &tables {
+            if self.has_shadow_db(target, conn, &o.db).await? {
+                any = true;
+                break;
+            }
+        }
+        if !any {
+            return Ok(());
+        }
+        let Some(stmt) = self.shadow_statement(sql, default_db) else {
+            return self.forget(target, conn, &tables, "cannot be rewritten for the shadow").await;
+        };
+        for o in &tables {
+            let create = format!("CREATE DATABASE IF NOT EXISTS {}", q(&self.shadow_db(&o.db)));
+            conn.query_drop(&create).await.map_err(target.err("creating a shadow database"))?;
+        }
+        match conn.query_drop(&stmt).await {
+            Ok(()) => Ok(()),
+            Err(mysql_async::Error::Server(e)) if ALREADY_APPLIED.contains(&e.code) => {
+                debug!(statement = %crate::db::short(sql), error = %e.message, "shadow has the change already");
+                Ok(())
+            }
+            Err(mysql_async::Error::Server(e)) => self.forget(target, conn, &tables, &e.message).await,
+            Err(e) => Err(target.err("replaying a schema change on a shadow table")(e)),
+        }
+    }
+
+    /// The shadow's columns in order (source names), None when there is no shadow.
+    pub async fn columns(&self, target: &Server, conn: &mut Conn, src_db: &str, table: &str) -> Result<Option<Vec<String>>> {
+        let cols: Vec<String> = conn
+            .exec(
+                "SELECT COLUMN_NAME FROM information_schema.COLUMNS WHERE TABLE_SCHEMA = ? AND TABLE_NAME = ? \
+                 ORDER BY ORDINAL_POSITION",
+                (self.shadow_db(src_db), table),
+            )
+            .await
+            .map_err(target.err(format!("reading the tracked definition of {src_db}.{table}")))?;
+        Ok((!cols.is_empty()).then_some(cols))
+    }
+
+    async fn has_shadow_db(&self, target: &Server, conn: &mut Conn, src_db: &str) -> Result<bool> {
+        let n: Option<u64> = conn
+            .exec_first("SELECT COUNT(*) FROM information_schema.SCHEMATA WHERE SCHEMA_NAME = ?", (self.shadow_db(src_db),))
+            .await
+            .map_err(target.err("looking for shadow tables"))?;
+        Ok(n.unwrap_or(0) > 0)
+    }
+
+    async fn forget(&self, target: &Server, conn: &mut Conn, tables: &[ObjName], why: &str) -> Result<()> {
+        for o in tables {
+            warn!(table = %format!("{}.{}", o.db, o.name), reason = %why, "the tracked definition cannot follow a schema change; it is read from the source again when needed");
+            let drop = format!("DROP TABLE IF EXISTS {}", qt(&self.shadow_db(&o.db), &o.name));
+            conn.query_drop(&drop).await.map_err(target.err("dropping a shadow table"))?;
+        }
+        Ok(())
+    }
+
+    /// `sql` with every database it names moved to its shadow database, or None when a name
+    /// could stay outside the shadows (then it must not run at all).
+    pub fn shadow_statement(&self, sql: &str, default_db: &str) -> Option<String> {
+        let ddl = parse_ddl(sql, default_db).ok()?;
+        let mut names = NameMap::new();
+        let mut dbs: Vec<String> = ddl.objects().into_iter().map(|o| o.db).collect();
+        dbs.push(default_db.to_string());
+        dbs.sort();
+        dbs.dedup();
+        for d in dbs.iter().filter(|d| !d.is_empty()) {
+            names.rename_db(d, &self.shadow_db(d));
+        }
+        let out = rewrite_ddl(&crate::sql::rewrite::strip_definer(sql), default_db, &names).ok()?;
+        // Whatever it names now must be a shadow database.
+        let check = parse_ddl(&out, "").ok()?;
+        let inside = check.objects().iter().all(|o| o.db.starts_with(&format!("{}_s", self.meta_db)));
+        inside.then_some(out)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn t() -> SchemaTracker {
+        SchemaTracker::new("ferry_meta", "default/orders")
+    }
+
+    #[test]
+    fn shadow_databases_are_short_stable_and_per_task() {
+        let a = t().shadow_db("shop");
+        assert_eq!(a, t().shadow_db("shop"));
+        assert!(a.starts_with("ferry_meta_s") && a.len() == "ferry_meta_s".len() + 12, "{a}");
+        assert_ne!(a, t().shadow_db("shop2"));
+        assert_ne!(a, SchemaTracker::new("ferry_meta", "default/other").shadow_db("shop"));
+    }
+
+    #[test]
+    fn statements_move_into_the_shadow_database() {
+        let tr = t();
+        let s = tr.shadow_db("shop");
+        let alter = tr.shadow_statement("ALTER TABLE t ADD COLUMN c INT AFTER a, DROP COLUMN b", "shop").unwrap();
+        assert!(alter.contains(&format!("`{s}`")), "{alter}");
+        assert!(alter.contains("AFTER a") && alter.contains("DROP COLUMN b"), "{alter}");
+        let create = tr.shadow_statement("CREATE TABLE `shop`.`t` (id INT PRIMARY KEY, v TEXT)", "other").unwrap();
+        assert!(create.contains(&format!("`{s}`.`t`")) || create.contains(&format!("{s}`.`t`")), "{create}");
+        let rename = tr.shadow_statement("RENAME TABLE shop.a TO shop.b, x.c TO x.d", "").unwrap();
+        assert!(rename.contains(&s) && rename.contains(&tr.shadow_db("x")), "{rename}");
+        assert!(!rename.contains("shop.") && !rename.contains("`shop`"), "{rename}");
+    }
+
+    #[test]
+    fn like_and_foreign_keys_point_at_shadows_too() {
+        let tr = t();
+        let like = tr.shadow_statement("CREATE TABLE t2 LIKE t1", "shop").unwrap();
+        assert_eq!(like.matches(&tr.shadow_db("shop")).count(), 2, "{like}");
+        let fk = tr.shadow_statement("ALTER TABLE c ADD CONSTRAINT f FOREIGN KEY (p) REFERENCES other.p (id)", "shop").unwrap();
+        assert!(fk.contains(&tr.shadow_db("other")) && fk.contains(&tr.shadow_db("shop")), "{fk}");
+    }
+}
