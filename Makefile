@@ -3,11 +3,12 @@ SHELL := /bin/bash
 CARGO ?= cargo
 export PATH := $(HOME)/.cargo/bin:$(PATH)
 
-.PHONY: all deps build test crds demo bench-full bench-cdc clean-lab chart e2e-cluster
+.PHONY: all deps build test test-mysql crds demo bench-full bench-cdc clean-lab chart e2e-cluster
 
 all: build
 
-## deps: install from Debian what the tests, demo and benchmarks need (only what is missing)
+## deps: install from Debian what the tests, demo and benchmarks need (only what is missing),
+## and a cached Debian sid root with MySQL 9.7 (scripts/install-mysql.sh)
 deps:
 	@scripts/install-deps.sh
 
@@ -15,9 +16,17 @@ deps:
 build:
 	$(CARGO) build -q --workspace --all-targets
 
-## test: deps, build, then every test (e2e tests start private MariaDB servers)
+# The e2e suites that run a second time with MySQL 9.7 servers (FERRY_TEST_FLAVOR=mysql).
+MYSQL_SUITES ?= harness binlog_columns schema_fidelity target_paths foreign_keys cross_flavor
+
+## test: deps, build, then every test on MariaDB, then the e2e suites on MySQL (private servers)
 test: deps build
 	FERRY_REQUIRE_HELM=1 $(CARGO) test -q --workspace
+	FERRY_TEST_FLAVOR=mysql $(CARGO) test -q -p ferry-e2e $(addprefix --test ,$(MYSQL_SUITES))
+
+## test-mysql: only the e2e suites, on MySQL servers
+test-mysql: build
+	FERRY_TEST_FLAVOR=mysql $(CARGO) test -q -p ferry-e2e $(addprefix --test ,$(MYSQL_SUITES))
 
 ## crds: regenerate the CRD from crds/src/lib.rs
 crds:

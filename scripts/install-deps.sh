@@ -7,6 +7,8 @@ set -euo pipefail
 "$(dirname "${BASH_SOURCE[0]}")/install-helm.sh"
 # kubernetes-validate, to check rendered manifests against the Kubernetes schemas (.tools/py).
 "$(dirname "${BASH_SOURCE[0]}")/install-kubernetes-validate.sh"
+# MySQL 9.7 in a cached Debian sid root (bookworm has no MySQL server).
+"$(dirname "${BASH_SOURCE[0]}")/install-mysql.sh"
 
 # command-or-path  package
 needs=(

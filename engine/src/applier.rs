@@ -38,6 +38,9 @@ const STATEMENT_BYTES: usize = 1 << 20;
 pub enum Lit {
     /// Integers, floats, DECIMAL text, ENUM index, SET bitmask, YEAR.
     Number,
+    /// An UNSIGNED integer column of this many bytes: a source that logs no signedness
+    /// (MariaDB's binlog_row_metadata=NO_LOG) hands its upper half over as negative numbers.
+    Unsigned(u8),
     /// A string in this character set (`binary` for binary strings and geometry).
     Str(String),
     /// MySQL's JSON type.
@@ -68,6 +71,15 @@ impl Lit {
                 .parse()
                 .map(Lit::FixedBinary)
                 .unwrap_or(Lit::Str("binary".into())),
+            "tinyint" | "smallint" | "mediumint" | "int" | "bigint" if c.column_type.contains("unsigned") => {
+                Lit::Unsigned(match c.data_type.as_str() {
+                    "tinyint" => 1,
+                    "smallint" => 2,
+                    "mediumint" => 3,
+                    "int" => 4,
+                    _ => 8,
+                })
+            }
             "decimal" | "tinyint" | "smallint" | "mediumint" | "int" | "bigint" | "float" | "double" | "year" => Lit::Number,
             _ => Lit::Str("binary".into()),
         }
@@ -102,9 +114,37 @@ pub struct ApplyTable {
     pub upsert: bool,
     /// One more than the largest `binlog_index`.
     pub binlog_width: usize,
+    /// The target's foreign keys change other tables' rows when this table's rows go or change
+    /// (None: they never do). Set where the player learns the target's foreign keys.
+    pub cascade: Option<Cascade>,
+}
+
+/// What the target's foreign keys do to other tables when a row of a table changes.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Cascade {
+    /// Deleting a row changes rows that reference it (ON DELETE CASCADE, SET NULL, SET DEFAULT).
+    pub on_delete: bool,
+    /// Positions in `columns` that other tables reference with ON UPDATE CASCADE, SET NULL or
+    /// SET DEFAULT: an update that changes one of them changes the rows that reference it.
+    pub on_update: Vec<usize>,
 }
 
 impl ApplyTable {
+    /// Whether the target's foreign keys would change other rows for this row change (images as
+    /// the binlog has them): a delete, or an update of a referenced column (compared byte for
+    /// byte, as InnoDB decides whether a referenced value changed).
+    fn cascades(&self, before: Option<&[Value]>, after: Option<&[Value]>) -> bool {
+        let Some(c) = &self.cascade else { return false };
+        match (before, after) {
+            (Some(_), None) => c.on_delete,
+            (Some(b), Some(a)) => c.on_update.iter().any(|&i| {
+                let j = self.columns[i].binlog_index;
+                b.get(j) != a.get(j)
+            }),
+            _ => false,
+        }
+    }
+
     /// Rows must reach every column the table reads (the widest index is kept at construction,
     /// so the per-row check is one comparison).
     fn check_width(&self, row: &[Value]) -> Result<()> {
@@ -155,10 +195,20 @@ enum Changes {
 }
 
 /// Changes waiting to be written, possibly spanning several source transactions.
+///
+/// Folding by table loses the order between tables, which only foreign keys care about. The
+/// applier's session writes with `foreign_key_checks = 0`, so they check and cascade nothing,
+/// except for a change whose cascade the source did not log (see `add_cascading`): that one must
+/// meet the rows of the other tables exactly as the source had them at that point, so it ends
+/// the folded part before it and is applied on its own, with the foreign keys on; folding goes
+/// on after it.
 #[derive(Default)]
 pub struct Group {
+    /// The part being folded.
     tables: Vec<(Arc<ApplyTable>, Changes)>,
     by_table: HashMap<*const ApplyTable, usize>,
+    /// The parts before it, in source order.
+    earlier: Vec<Part>,
     /// Rough memory held, to flush a very large transaction in parts.
     pub bytes: usize,
     /// Source row changes received.
@@ -167,24 +217,85 @@ pub struct Group {
     pub data_bytes: u64,
 }
 
+/// A stretch of a group, in source order.
+enum Part {
+    /// Changes folded by table and key.
+    Folded(Vec<(Arc<ApplyTable>, Changes)>),
+    /// Changes that the target's foreign keys cascade, one after the other.
+    Cascading(Vec<Cascaded>),
+}
+
+/// A delete, or an update of referenced columns, that the target's foreign keys cascade.
+struct Cascaded {
+    table: Arc<ApplyTable>,
+    /// Projected images (`ApplyTable::project`).
+    before: Vec<Value>,
+    after: Option<Vec<Value>>,
+}
+
 // The raw pointer only identifies an Arc'd table that `tables` keeps alive.
 unsafe impl Send for Group {}
 
 impl Group {
     pub fn is_empty(&self) -> bool {
-        self.tables.is_empty()
+        self.tables.is_empty() && self.earlier.is_empty()
     }
 
-    /// Adds one row change (before image for updates and deletes, after image for inserts and
-    /// updates, both as the binlog has them), in source order.
-    pub fn add(&mut self, table: &Arc<ApplyTable>, before: Option<Vec<Value>>, after: Option<Vec<Value>>) -> Result<()> {
+    fn count(&mut self, before: &Option<Vec<Value>>, after: &Option<Vec<Value>>) {
         self.rows += 1;
-        for image in [&before, &after].into_iter().flatten() {
+        for image in [before, after].into_iter().flatten() {
             let (data, held) = image_sizes(image);
             self.data_bytes += data;
             self.bytes += held;
         }
         self.bytes += 64;
+    }
+
+    /// Adds one row change (before image for updates and deletes, after image for inserts and
+    /// updates, both as the binlog has them), in source order. Written with the target's foreign
+    /// keys off.
+    pub fn add(&mut self, table: &Arc<ApplyTable>, before: Option<Vec<Value>>, after: Option<Vec<Value>>) -> Result<()> {
+        self.count(&before, &after);
+        self.fold(table, before, after, true)
+    }
+
+    /// Adds a row change whose foreign-key actions the source ran without logging them (InnoDB's
+    /// cascades): when the target's foreign keys cascade it too (`ApplyTable::cascade`), it is
+    /// applied on its own, in source order with the changes around it, with
+    /// `foreign_key_checks = 1`, so that the target changes the rows that reference it as the
+    /// source did: a DELETE by key, a real UPDATE (never REPLACE, whose delete would cascade as a
+    /// delete). Any other change is folded as by `add`.
+    pub fn add_cascading(&mut self, table: &Arc<ApplyTable>, before: Option<Vec<Value>>, after: Option<Vec<Value>>) -> Result<()> {
+        if !table.cascades(before.as_deref(), after.as_deref()) {
+            return self.add(table, before, after);
+        }
+        self.count(&before, &after);
+        let before = table.project(before.expect("a cascading change has a before image"))?;
+        let after = after.map(|a| table.project(a)).transpose()?;
+        if !self.tables.is_empty() {
+            self.by_table.clear();
+            self.earlier.push(Part::Folded(std::mem::take(&mut self.tables)));
+        }
+        // A row filter decides on the final image, after the statement: a row entering or leaving
+        // the selection is written or removed like any other (with the foreign keys off: the
+        // source kept what references a row that only leaves the selection).
+        let refold = table.key.is_some() && table.filter.is_some() && after.is_some();
+        let again = refold.then(|| (before.clone(), after.clone()));
+        let change = Cascaded { table: table.clone(), before, after };
+        match self.earlier.last_mut() {
+            Some(Part::Cascading(list)) => list.push(change),
+            _ => self.earlier.push(Part::Cascading(vec![change])),
+        }
+        if let Some((b, a)) = again {
+            self.fold(table, Some(b), a, false)?;
+        }
+        Ok(())
+    }
+
+    /// Folds one change into the part being folded; `binlog`: the images are as the binlog has
+    /// them (else projected already).
+    fn fold(&mut self, table: &Arc<ApplyTable>, before: Option<Vec<Value>>, after: Option<Vec<Value>>, binlog: bool) -> Result<()> {
+        let project = |r: Vec<Value>| if binlog { table.project(r) } else { Ok(r) };
         let idx = match self.by_table.get(&Arc::as_ptr(table)) {
             Some(&i) => i,
             None => {
@@ -199,8 +310,8 @@ impl Group {
         };
         match &mut self.tables[idx].1 {
             Changes::Keyless(ops) => {
-                let before = before.map(|r| table.project(r)).transpose()?;
-                let after = after.map(|r| table.project(r)).transpose()?;
+                let before = before.map(project).transpose()?;
+                let after = after.map(project).transpose()?;
                 ops.push((before, after));
             }
             Changes::Keyed { slots, index } => {
@@ -215,12 +326,14 @@ impl Group {
                 // Of the before image only the key matters.
                 let bk = match &before {
                     Some(b) => {
-                        table.check_width(b)?;
-                        Some(table.key_text(b, key_cols, true))
+                        if binlog {
+                            table.check_width(b)?;
+                        }
+                        Some(table.key_text(b, key_cols, binlog))
                     }
                     None => None,
                 };
-                let after = after.map(|r| table.project(r)).transpose()?;
+                let after = after.map(project).transpose()?;
                 let ak = after.as_ref().map(|a| table.key_text(a, key_cols, false));
                 // An update that keeps its key only replaces the image; one that moves the key
                 // (or a delete) removes the old row.
@@ -242,14 +355,106 @@ impl Group {
     /// the writer only has to send them).
     pub fn seal(self) -> Batch {
         let mut statements = Vec::new();
-        for (table, changes) in self.tables {
-            let keyless = matches!(changes, Changes::Keyless(_));
-            for (sql, fresh_rows, taken) in statements_of(&table, changes) {
-                statements.push(Statement { table: table.clone(), must_match: keyless && !sql.0.starts_with(b"INSERT"), fresh_rows, taken, sql });
+        for part in self.earlier.into_iter().chain([Part::Folded(self.tables)]) {
+            match part {
+                Part::Folded(tables) => {
+                    for (table, changes) in tables {
+                        let keyless = matches!(changes, Changes::Keyless(_));
+                        for (sql, fresh_rows, taken) in statements_of(&table, changes) {
+                            let must_match = keyless && !sql.0.starts_with(b"INSERT");
+                            statements.push(Statement { table: table.clone(), must_match, fresh_rows, taken, sql, cascade: None });
+                        }
+                    }
+                }
+                Part::Cascading(list) => cascading_statements(list, &mut statements),
             }
         }
         Batch { statements, rows: self.rows, data_bytes: self.data_bytes }
     }
+}
+
+/// The statements of changes the target's foreign keys cascade, in order. Deletes of one table
+/// next to each other share a statement (their cascades do not depend on each other's order).
+fn cascading_statements(list: Vec<Cascaded>, out: &mut Vec<Statement>) {
+    let mut list = list.into_iter().peekable();
+    while let Some(Cascaded { table, before, after }) = list.next() {
+        let mut sql = Sql::default();
+        let mut fallback = Vec::new();
+        match (&table.key, after) {
+            (Some(key), None) => {
+                let single = (key.len() == 1).then(|| &table.columns[key[0]].name);
+                let add = |sql: &mut Sql, row: &[Value]| {
+                    let k = table.key_text(row, key, false);
+                    match single {
+                        Some(name) => {
+                            if sql.is_empty() {
+                                let _ = write!(sql, "DELETE FROM {} WHERE {name} IN (", table.target);
+                            } else {
+                                sql.push_str(", ");
+                            }
+                            sql.0.extend_from_slice(&k.0[name.len() + 3..]);
+                        }
+                        None => sql.push_or_key(format_args!("DELETE FROM {}", table.target), &k),
+                    }
+                };
+                add(&mut sql, &before);
+                let mut n = 1;
+                while n < 500
+                    && sql.len() < STATEMENT_BYTES
+                    && list.peek().is_some_and(|c| Arc::ptr_eq(&c.table, &table) && c.after.is_none())
+                {
+                    let next = list.next().expect("peeked");
+                    add(&mut sql, &next.before);
+                    n += 1;
+                }
+                if single.is_some() {
+                    sql.push(')');
+                }
+                fallback.push(sql.clone());
+            }
+            (Some(key), Some(a)) => {
+                let bk = table.key_text(&before, key, false);
+                set_all(&mut sql, &table, &a);
+                sql.push_sql(&bk);
+                // Refused (the target is ahead of or apart from the source: a key taken, a
+                // reference missing): the change as any other, foreign keys off.
+                let ak = table.key_text(&a, key, false);
+                let mut slots = Vec::new();
+                if ak != bk {
+                    slots.push(Slot { key: bk, row: None, fresh: false });
+                }
+                let fresh = slots.len() == 1;
+                slots.push(Slot { key: ak, row: Some(a), fresh });
+                fallback = statements_of(&table, Changes::Keyed { slots, index: HashMap::new() }).into_iter().map(|s| s.0).collect();
+            }
+            (None, after) => {
+                match &after {
+                    None => {
+                        let _ = write!(sql, "DELETE FROM {} WHERE ", table.target);
+                    }
+                    Some(a) => set_all(&mut sql, &table, a),
+                }
+                whole_row_match(&mut sql, &table, &before);
+                sql.push_str(" LIMIT 1");
+                fallback.push(sql.clone());
+            }
+        }
+        let must_match = table.key.is_none();
+        out.push(Statement { table, sql, must_match, fresh_rows: 0, taken: None, cascade: Some(fallback) });
+    }
+}
+
+/// `UPDATE t SET c1 = v1, ... WHERE ` (every written column).
+fn set_all(sql: &mut Sql, table: &ApplyTable, row: &[Value]) {
+    let _ = write!(sql, "UPDATE {} SET ", table.target);
+    for (i, c) in table.columns.iter().enumerate() {
+        if i > 0 {
+            sql.push_str(", ");
+        }
+        let _ = write!(sql, "{} = ", c.name);
+        literal(sql, &c.lit, &row[i]);
+    }
+    sql.push_str(" WHERE ");
 }
 
 /// One statement of a batch, and the table it writes.
@@ -262,6 +467,11 @@ pub struct Statement {
     fresh_rows: u64,
     /// Under conflictPolicy Ignore: counts the fresh keys already on the target.
     taken: Option<Sql>,
+    /// A change the target's foreign keys cascade: run with `foreign_key_checks = 1`. Holds what
+    /// runs instead, with them off, when the target refuses it (a restricting or missing
+    /// reference, a taken key: the target is not where the source was, e.g. replaying over a
+    /// newer copy).
+    cascade: Option<Vec<Sql>>,
 }
 
 /// The statements of a sealed group.
@@ -276,8 +486,52 @@ impl Batch {
     /// Runs the statements in the open target transaction. Returns how many inserted rows of
     /// merged tables met a key another writer's row held (handled by the conflict policy).
     pub async fn apply(self, target: &Server, conn: &mut Conn) -> Result<u64> {
+        if !self.statements.iter().any(|s| s.cascade.is_some()) {
+            return self.run(target, conn, &mut false).await;
+        }
+        let mut checks = false;
+        let result = self.run(target, conn, &mut checks).await;
+        // The session's setting back, whatever happened (a statement may have failed with them on).
+        if checks || result.is_err() {
+            let reset = fk_checks(target, conn, false).await;
+            return result.and_then(|c| reset.map(|_| c));
+        }
+        result
+    }
+
+    /// `checks`: whether the session has `foreign_key_checks = 1` now.
+    async fn run(self, target: &Server, conn: &mut Conn, checks: &mut bool) -> Result<u64> {
         let mut conflicts = 0;
-        for Statement { table, sql, must_match, fresh_rows, taken } in self.statements {
+        for Statement { table, sql, must_match, fresh_rows, taken, cascade } in self.statements {
+            if cascade.is_some() != *checks {
+                fk_checks(target, conn, cascade.is_some()).await?;
+                *checks = cascade.is_some();
+            }
+            let context = || format!("applying changes of {} to {}: {}", table.source, table.target, short(&sql.text()));
+            if let Some(fallback) = cascade {
+                match conn.query_drop(&sql.0).await {
+                    Err(mysql_async::Error::Server(e)) if REFUSED_BY_KEYS.contains(&e.code) => {
+                        tracing::warn!(
+                            table = %table.target,
+                            statement = %short(&sql.text()),
+                            error = %e.message,
+                            "the target refused a change with its foreign keys on; applied without them (what references the row is left as it is)"
+                        );
+                        fk_checks(target, conn, false).await?;
+                        *checks = false;
+                        for f in fallback {
+                            conn.query_drop(&f.0).await.map_err(target.err(context()))?;
+                        }
+                    }
+                    done => {
+                        done.map_err(target.err(context()))?;
+                        if must_match && conn.affected_rows() == 0 {
+                            tracing::warn!(table = %table.target, statement = %short(&sql.text()), "no target row matched a source row change");
+                        }
+                    }
+                }
+                continue;
+            }
             let kept = match &taken {
                 Some(q) => conn
                     .query_first::<u64, _>(&q.0)
@@ -295,7 +549,7 @@ impl Batch {
                 let key = table.key.iter().flatten().map(|&i| table.columns[i].name.as_str()).collect::<Vec<_>>().join(", ");
                 return Err(merge_conflict(target, conn, m, &table.source, &key, &e.message).await);
             }
-            done.map_err(target.err(format!("applying changes of {} to {}: {}", table.source, table.target, short(&sql.text()))))?;
+            done.map_err(target.err(context()))?;
             if let Some(m) = &table.merge
                 && fresh_rows > 0
             {
@@ -324,6 +578,15 @@ impl Batch {
         }
         Ok(conflicts)
     }
+}
+
+/// Errors of a statement the target's keys refuse (the statement alone is rolled back): a
+/// duplicate key (1062), a restricting child row (1451, 1217), a missing parent row (1452, 1216).
+const REFUSED_BY_KEYS: [u16; 5] = [1062, 1216, 1217, 1451, 1452];
+
+async fn fk_checks(target: &Server, conn: &mut Conn, on: bool) -> Result<()> {
+    let sql = if on { "SET foreign_key_checks = 1" } else { "SET foreign_key_checks = 0" };
+    conn.query_drop(sql).await.map_err(target.err(sql))
 }
 
 /// A row image's size in one pass: its data (strings and blobs by their length, other values as
@@ -609,7 +872,10 @@ pub fn literal(sql: &mut Sql, lit: &Lit, v: &Value) {
     match v {
         Value::NULL => sql.push_str("NULL"),
         Value::Int(i) => {
-            let _ = write!(sql, "{i}");
+            let _ = match lit {
+                Lit::Unsigned(bytes) if *i < 0 => write!(sql, "{}", *i as i128 + (1i128 << (8 * *bytes as u32))),
+                _ => write!(sql, "{i}"),
+            };
         }
         Value::UInt(u) => {
             let _ = write!(sql, "{u}");
@@ -755,6 +1021,15 @@ mod tests {
     }
 
     #[test]
+    fn unsigned_columns_read_back_from_signed_values() {
+        assert_eq!(lit(Lit::Unsigned(8), Value::Int(-1)), "18446744073709551615");
+        assert_eq!(lit(Lit::Unsigned(1), Value::Int(-1)), "255");
+        assert_eq!(lit(Lit::Unsigned(3), Value::Int(-8388608)), "8388608");
+        assert_eq!(lit(Lit::Unsigned(4), Value::Int(7)), "7");
+        assert_eq!(lit(Lit::Unsigned(8), Value::UInt(u64::MAX)), "18446744073709551615");
+    }
+
+    #[test]
     fn literals() {
         assert_eq!(lit(Lit::Number, Value::UInt(u64::MAX)), "18446744073709551615");
         assert_eq!(lit(Lit::Number, Value::Bytes(b"-12.50".to_vec())), "-12.50");
@@ -780,7 +1055,85 @@ mod tests {
             upsert: false,
             merge: None,
             binlog_width: 3,
+            cascade: None,
         })
+    }
+
+    /// `d.t` as a parent: deleting a row cascades, and so does changing `v` (referenced).
+    fn parent() -> Arc<ApplyTable> {
+        let mut t = Arc::try_unwrap(table(true)).unwrap();
+        t.cascade = Some(Cascade { on_delete: true, on_update: vec![1] });
+        Arc::new(t)
+    }
+
+    fn child() -> Arc<ApplyTable> {
+        let mut t = Arc::try_unwrap(table(true)).unwrap();
+        t.target = "`d`.`c`".into();
+        Arc::new(t)
+    }
+
+    /// (statement, run with foreign_key_checks = 1)
+    fn ordered(g: Group) -> Vec<(String, bool)> {
+        g.seal().statements.iter().map(|s| (s.sql.text(), s.cascade.is_some())).collect()
+    }
+
+    /// A change the target's foreign keys cascade ends the folded part before it and runs alone,
+    /// with the keys on: the child inserted before the parent's delete is there when the delete
+    /// cascades, the parent and child written after it are not touched by it.
+    #[test]
+    fn cascading_changes_keep_their_place_between_folded_ones() {
+        let (p, c) = (parent(), child());
+        let mut g = Group::default();
+        g.add(&c, None, Some(row(10, "child of 1"))).unwrap();
+        g.add_cascading(&p, Some(row(1, "a")), None).unwrap();
+        g.add(&p, None, Some(row(1, "again"))).unwrap();
+        g.add(&c, None, Some(row(11, "child of the new 1"))).unwrap();
+        g.add_cascading(&p, Some(row(2, "b")), None).unwrap();
+        g.add_cascading(&p, Some(row(3, "c")), None).unwrap(); // next to the last: one statement
+        g.add_cascading(&p, Some(row(4, "d")), Some(row(4, "d2"))).unwrap(); // a referenced column
+        g.add_cascading(&p, Some(row(5, "e")), Some(row(5, "e"))).unwrap(); // nothing referenced changes
+        g.add_cascading(&c, Some(row(10, "x")), None).unwrap(); // c cascades nothing: folded
+        assert_eq!(g.rows, 9);
+        let r = |s: &str, on: bool| (s.to_string(), on);
+        assert_eq!(
+            ordered(g),
+            vec![
+                r("REPLACE INTO `d`.`c` (`id`, `v`) VALUES (10, _utf8mb4'child of 1')", false),
+                r("DELETE FROM `d`.`t` WHERE `id` IN (1)", true),
+                r("REPLACE INTO `d`.`t` (`id`, `v`) VALUES (1, _utf8mb4'again')", false),
+                r("REPLACE INTO `d`.`c` (`id`, `v`) VALUES (11, _utf8mb4'child of the new 1')", false),
+                r("DELETE FROM `d`.`t` WHERE `id` IN (2, 3)", true),
+                r("UPDATE `d`.`t` SET `id` = 4, `v` = _utf8mb4'd2' WHERE `id` = 4", true),
+                r("REPLACE INTO `d`.`t` (`id`, `v`) VALUES (5, _utf8mb4'e')", false),
+                r("DELETE FROM `d`.`c` WHERE `id` IN (10)", false),
+            ]
+        );
+    }
+
+    /// What runs instead when the target refuses a cascading change: the change as any other.
+    #[test]
+    fn a_refused_cascading_change_falls_back_to_the_plain_one() {
+        let p = parent();
+        let mut g = Group::default();
+        g.add_cascading(&p, Some(row(1, "a")), Some(row(7, "b"))).unwrap(); // the key moves
+        g.add_cascading(&p, Some(row(2, "a")), None).unwrap();
+        let b = g.seal();
+        let fallback: Vec<Vec<String>> = b.statements.iter().map(|s| s.cascade.iter().flatten().map(|q| q.text()).collect()).collect();
+        assert_eq!(b.statements[0].sql.text(), "UPDATE `d`.`t` SET `id` = 7, `v` = _utf8mb4'b' WHERE `id` = 1");
+        assert_eq!(
+            fallback,
+            vec![
+                vec!["DELETE FROM `d`.`t` WHERE `id` IN (1)".to_string(), "REPLACE INTO `d`.`t` (`id`, `v`) VALUES (7, _utf8mb4'b')".to_string()],
+                vec!["DELETE FROM `d`.`t` WHERE `id` IN (2)".to_string()],
+            ]
+        );
+        // A keyless parent matches the whole row, one row.
+        let mut t = Arc::try_unwrap(table(false)).unwrap();
+        t.cascade = Some(Cascade { on_delete: true, on_update: vec![] });
+        let t = Arc::new(t);
+        let mut g = Group::default();
+        g.add_cascading(&t, Some(row(1, "a")), None).unwrap();
+        assert_eq!(ordered(g), vec![("DELETE FROM `d`.`t` WHERE `id` <=> 1 AND `v` <=> _utf8mb4'a' LIMIT 1".to_string(), true)]);
     }
 
     fn merged(policy: ConflictPolicy) -> Arc<ApplyTable> {

@@ -18,8 +18,8 @@
 //! `Bytes` (MariaDB: as stored; MySQL: its binary JSON printed by serde_json); geometry in the
 //! server's internal format (SRID + WKB) `Bytes`; NULL `NULL`.
 //!
-//! Limits: the row image must be FULL (else an error); MariaDB needs binlog_row_metadata=FULL
-//! for signedness and column names; compressed MariaDB events (log_bin_compress) and MySQL
+//! Limits: the row image must be FULL (else an error); without binlog_row_metadata=FULL columns
+//! come unnamed (the player maps them through `tracker`); compressed MariaDB events (log_bin_compress) and MySQL
 //! partial JSON updates are refused with the setting to change; an XA transaction is delivered
 //! at XA PREPARE (a later XA ROLLBACK is not undone); binlog files beyond 4 GiB (32-bit log_pos)
 //! are not handled. The MySQL paths (GTID/anonymous GTID events, BEGIN queries, v2 rows events,
@@ -79,6 +79,18 @@ pub struct RowsEvent {
     pub kind: RowKind,
     /// before: Delete/Update; after: Insert/Update. Values in column order of the table map.
     pub rows: Vec<RowChange>,
+    /// The event's flags as the source wrote them, unknown bits included (see
+    /// [`RowsEvent::no_foreign_key_checks`] and `Flavor::cascades_logged`).
+    pub flags: u16,
+}
+
+impl RowsEvent {
+    /// The source session ran with `foreign_key_checks = 0` (NO_FOREIGN_KEY_CHECKS_F): its foreign
+    /// keys neither checked nor cascaded these changes. MySQL also sets it on the row events of
+    /// changes its SQL layer cascaded.
+    pub fn no_foreign_key_checks(&self) -> bool {
+        self.flags & 0x0002 != 0
+    }
 }
 
 /// One row change: (before image, after image).
@@ -715,7 +727,8 @@ impl BinlogReader {
         if !self.in_trx {
             self.begin(ts);
         }
-        self.emit(Event::Rows(RowsEvent { table, kind, rows }));
+        let flags = rows_flags_raw(&re);
+        self.emit(Event::Rows(RowsEvent { table, kind, rows, flags }));
         Ok(())
     }
 }
@@ -1228,6 +1241,20 @@ fn raw_column_type(tme: &TableMapEvent<'_>, i: usize) -> u8 {
     }
 }
 
+/// A rows event's flags with the bits mysql_common does not know (its `flags()` drops them):
+/// MySQL 9's USE_SQL_FOREIGN_KEY_F among them.
+fn rows_flags_raw(re: &RowsEventData<'_>) -> u16 {
+    match re {
+        RowsEventData::WriteRowsEventV1(e) => e.flags_raw(),
+        RowsEventData::UpdateRowsEventV1(e) => e.flags_raw(),
+        RowsEventData::DeleteRowsEventV1(e) => e.flags_raw(),
+        RowsEventData::WriteRowsEvent(e) => e.flags_raw(),
+        RowsEventData::UpdateRowsEvent(e) => e.flags_raw(),
+        RowsEventData::DeleteRowsEvent(e) => e.flags_raw(),
+        RowsEventData::PartialUpdateRowsEvent(e) => e.flags_raw(),
+    }
+}
+
 fn decode_rows(
     t: &CachedTable,
     re: &RowsEventData<'_>,
@@ -1525,13 +1552,89 @@ fn jsonb_text(raw: &[u8]) -> std::result::Result<Vec<u8>, String> {
     use mysql_common::io::ParseBuf;
     let value: jsonb::Value<'_> = ParseBuf(raw).parse(()).map_err(|e| format!("binary JSON: {e}"))?;
     let dom = value.parse().map_err(|e| format!("binary JSON: {e}"))?;
-    let json: serde_json::Value = dom.into();
-    serde_json::to_vec(&json).map_err(|e| format!("binary JSON: {e}"))
+    let mut out = Vec::with_capacity(raw.len() + 16);
+    json_text(&dom, &mut out);
+    Ok(out)
+}
+
+/// JSON text as MySQL prints it (`CAST(j AS CHAR)`): `", "` and `": "` separators, object keys
+/// by length then bytes (the binary format's order), decimals as numbers. A MariaDB target
+/// stores this text as it is, so the binlog path writes what the copy reads from the source.
+fn json_text(dom: &mysql_common::binlog::jsonb::JsonDom, out: &mut Vec<u8>) {
+    use mysql_common::binlog::jsonb::{JsonContainer, JsonDom, JsonNumber, JsonScalar};
+    let string = |s: &str, out: &mut Vec<u8>| {
+        out.extend_from_slice(serde_json::to_string(s).unwrap_or_else(|_| "\"\"".into()).as_bytes())
+    };
+    match dom {
+        JsonDom::Container(JsonContainer::Array(items)) => {
+            out.push(b'[');
+            for (i, v) in items.iter().enumerate() {
+                if i > 0 {
+                    out.extend_from_slice(b", ");
+                }
+                json_text(v, out);
+            }
+            out.push(b']');
+        }
+        JsonDom::Container(JsonContainer::Object(map)) => {
+            let mut keys: Vec<(&String, &JsonDom)> = map.iter().collect();
+            keys.sort_by(|a, b| (a.0.len(), a.0.as_bytes()).cmp(&(b.0.len(), b.0.as_bytes())));
+            out.push(b'{');
+            for (i, (k, v)) in keys.into_iter().enumerate() {
+                if i > 0 {
+                    out.extend_from_slice(b", ");
+                }
+                string(k, out);
+                out.extend_from_slice(b": ");
+                json_text(v, out);
+            }
+            out.push(b'}');
+        }
+        JsonDom::Scalar(s) => match s {
+            JsonScalar::Null => out.extend_from_slice(b"null"),
+            JsonScalar::Boolean(b) => out.extend_from_slice(if *b { b"true" } else { b"false" }),
+            JsonScalar::Number(JsonNumber::Int(i)) => out.extend_from_slice(i.to_string().as_bytes()),
+            JsonScalar::Number(JsonNumber::Uint(u)) => out.extend_from_slice(u.to_string().as_bytes()),
+            JsonScalar::Number(JsonNumber::Decimal(d)) => out.extend_from_slice(d.to_string().as_bytes()),
+            JsonScalar::Number(JsonNumber::Double(f)) => match serde_json::Number::from_f64(*f) {
+                Some(n) => out.extend_from_slice(n.to_string().as_bytes()),
+                None => out.push(b'0'),
+            },
+            JsonScalar::String(t) => string(t, out),
+            other => {
+                // DATETIME and opaque values print as strings.
+                let v: serde_json::Value = other.clone().into();
+                out.extend_from_slice(v.to_string().as_bytes());
+            }
+        },
+    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn json_prints_as_mysql_does() {
+        use mysql_common::binlog::jsonb::{JsonContainer, JsonDom, JsonNumber, JsonScalar};
+        let n = |v: JsonNumber| JsonDom::Scalar(JsonScalar::Number(v));
+        let obj = JsonDom::Container(JsonContainer::Object(
+            [
+                ("bb".to_string(), JsonDom::Container(JsonContainer::Array(vec![n(JsonNumber::Int(1)), n(JsonNumber::Double(2.5))]))),
+                ("a".to_string(), JsonDom::Scalar(JsonScalar::String("x\"\n😀".into()))),
+                ("ab".to_string(), JsonDom::Scalar(JsonScalar::Null)),
+                ("c".to_string(), n(JsonNumber::Uint(u64::MAX))),
+            ]
+            .into_iter()
+            .collect(),
+        ));
+        let mut out = Vec::new();
+        json_text(&obj, &mut out);
+        assert_eq!(
+            String::from_utf8(out).unwrap(),
+            r#"{"a": "x\"\n😀", "c": 18446744073709551615, "ab": null, "bb": [1, 2.5]}"#
+        );
+    }
 
     /// The binary form of a DECIMAL, as the server writes it (for tests).
     fn decimal_bin(text: &str, precision: usize, scale: usize) -> Vec<u8> {

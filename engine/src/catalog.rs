@@ -2,11 +2,11 @@
 //! Read from information_schema for structure and from SHOW CREATE for DDL (which, unlike
 //! information_schema.COLUMNS.COLUMN_DEFAULT, reads the same on MySQL and MariaDB).
 
-use mysql_async::Conn;
 use mysql_async::prelude::*;
+use mysql_async::{Conn, Row};
 
 use crate::db::{Server, q, qt};
-use crate::error::Result;
+use crate::error::{Error, Result};
 
 /// A column as the copier needs it.
 #[derive(Clone, Debug, PartialEq)]
@@ -47,161 +47,292 @@ impl Table {
 }
 
 pub async fn databases(server: &Server, conn: &mut Conn) -> Result<Vec<String>> {
-    conn.query("SELECT SCHEMA_NAME FROM information_schema.SCHEMATA ORDER BY SCHEMA_NAME")
-        .await
-        .map_err(server.err("listing databases"))
+    let sql = "SELECT SCHEMA_NAME FROM information_schema.SCHEMATA ORDER BY SCHEMA_NAME";
+    read(server, conn, sql, (), "listing databases", || server.address.clone()).await
 }
 
 pub async fn base_tables(server: &Server, conn: &mut Conn, db: &str) -> Result<Vec<String>> {
-    conn.exec(
-        "SELECT TABLE_NAME FROM information_schema.TABLES WHERE TABLE_SCHEMA = ? AND TABLE_TYPE = 'BASE TABLE' ORDER BY TABLE_NAME",
-        (db,),
-    )
-    .await
-    .map_err(server.err(format!("listing tables of {db}")))
+    let sql = "SELECT TABLE_NAME FROM information_schema.TABLES WHERE TABLE_SCHEMA = ? AND TABLE_TYPE = 'BASE TABLE' ORDER BY TABLE_NAME";
+    read(server, conn, sql, (db,), &format!("listing tables of {db}"), || format!("database {db}")).await
 }
 
 pub async fn views(server: &Server, conn: &mut Conn, db: &str) -> Result<Vec<String>> {
-    conn.exec(
-        "SELECT TABLE_NAME FROM information_schema.VIEWS WHERE TABLE_SCHEMA = ? ORDER BY TABLE_NAME",
-        (db,),
-    )
-    .await
-    .map_err(server.err(format!("listing views of {db}")))
+    let sql = "SELECT TABLE_NAME FROM information_schema.VIEWS WHERE TABLE_SCHEMA = ? ORDER BY TABLE_NAME";
+    read(server, conn, sql, (db,), &format!("listing views of {db}"), || format!("database {db}")).await
 }
 
 /// (kind, name): kind is FUNCTION or PROCEDURE.
 pub async fn routines(server: &Server, conn: &mut Conn, db: &str) -> Result<Vec<(String, String)>> {
-    conn.exec(
-        "SELECT ROUTINE_TYPE, ROUTINE_NAME FROM information_schema.ROUTINES WHERE ROUTINE_SCHEMA = ? \
-         AND ROUTINE_TYPE IN ('FUNCTION', 'PROCEDURE') ORDER BY ROUTINE_TYPE, ROUTINE_NAME",
-        (db,),
-    )
-    .await
-    .map_err(server.err(format!("listing routines of {db}")))
+    let sql = "SELECT ROUTINE_TYPE, ROUTINE_NAME FROM information_schema.ROUTINES WHERE ROUTINE_SCHEMA = ? \
+               AND ROUTINE_TYPE IN ('FUNCTION', 'PROCEDURE') ORDER BY ROUTINE_TYPE, ROUTINE_NAME";
+    read(server, conn, sql, (db,), &format!("listing routines of {db}"), || format!("database {db}")).await
 }
 
 /// (trigger, table)
 pub async fn triggers(server: &Server, conn: &mut Conn, db: &str) -> Result<Vec<(String, String)>> {
-    conn.exec(
-        "SELECT TRIGGER_NAME, EVENT_OBJECT_TABLE FROM information_schema.TRIGGERS WHERE TRIGGER_SCHEMA = ? ORDER BY TRIGGER_NAME",
-        (db,),
-    )
-    .await
-    .map_err(server.err(format!("listing triggers of {db}")))
+    let sql = "SELECT TRIGGER_NAME, EVENT_OBJECT_TABLE FROM information_schema.TRIGGERS WHERE TRIGGER_SCHEMA = ? ORDER BY TRIGGER_NAME";
+    read(server, conn, sql, (db,), &format!("listing triggers of {db}"), || format!("database {db}")).await
+}
+
+/// Runs a catalog query and reads its rows as `T` without the driver's panic on a value `T`
+/// cannot hold: such a row is an error naming `object`.
+async fn read<T: FromRow, P: Into<mysql_async::Params> + Send>(
+    server: &Server,
+    conn: &mut Conn,
+    sql: &str,
+    params: P,
+    doing: &str,
+    object: impl Fn() -> String,
+) -> Result<Vec<T>> {
+    let rows: Vec<Row> = conn.exec(sql, params).await.map_err(server.err(doing))?;
+    convert(rows, object, doing)
 }
 
 pub async fn table(server: &Server, conn: &mut Conn, db: &str, name: &str) -> Result<Table> {
     let ctx = || format!("reading the structure of {}", qt(db, name));
-    let cols: Vec<(String, String, String, String, String, Option<u32>, Option<String>)> = conn
-        .exec(
-            "SELECT COLUMN_NAME, LOWER(DATA_TYPE), COLUMN_TYPE, IS_NULLABLE, EXTRA, DATETIME_PRECISION, CHARACTER_SET_NAME \
-             FROM information_schema.COLUMNS WHERE TABLE_SCHEMA = ? AND TABLE_NAME = ? ORDER BY ORDINAL_POSITION",
-            (db, name),
-        )
-        .await
-        .map_err(server.err(ctx()))?;
-    let columns = cols
-        .into_iter()
-        .enumerate()
-        .map(|(ordinal, (name, data_type, column_type, nullable, extra, fsp, charset))| {
-            let extra = extra.to_ascii_uppercase();
-            // MySQL 8 marks expression defaults DEFAULT_GENERATED: those are ordinary columns.
-            let generated = extra.contains("VIRTUAL") || extra.contains("STORED") || extra.contains("PERSISTENT");
-            Column { name, data_type, column_type, nullable: nullable == "YES", generated, fsp: fsp.unwrap_or(0), charset, ordinal }
-        })
-        .collect::<Vec<_>>();
+    let object = || format!("{db}.{name}");
+    gipk_visible(conn).await;
+    type ColumnRow = (Option<String>, Option<String>, String, String, Option<String>, Option<u32>, Option<String>);
+    let cols: Vec<ColumnRow> = read(
+        server,
+        conn,
+        "SELECT COLUMN_NAME, LOWER(DATA_TYPE), COLUMN_TYPE, IS_NULLABLE, EXTRA, DATETIME_PRECISION, CHARACTER_SET_NAME \
+         FROM information_schema.COLUMNS WHERE TABLE_SCHEMA = ? AND TABLE_NAME = ? ORDER BY ORDINAL_POSITION",
+        (db, name),
+        &ctx(),
+        object,
+    )
+    .await?;
+    let mut columns = Vec::with_capacity(cols.len());
+    for (ordinal, (name, data_type, column_type, nullable, extra, fsp, charset)) in cols.into_iter().enumerate() {
+        let (Some(name), Some(data_type)) = (name, data_type) else {
+            return Err(Error::object(object(), format!("information_schema.COLUMNS gives column {} no name or no type", ordinal + 1)));
+        };
+        let extra = extra.unwrap_or_default().to_ascii_uppercase();
+        // MySQL 8 marks expression defaults DEFAULT_GENERATED: those are ordinary columns.
+        let generated = extra.contains("VIRTUAL") || extra.contains("STORED") || extra.contains("PERSISTENT");
+        columns.push(Column { name, data_type, column_type, nullable: nullable == "YES", generated, fsp: fsp.unwrap_or(0), charset, ordinal });
+    }
 
-    // (index, non_unique, column, seq, sub_part)
-    let stats: Vec<(String, i64, String, u32, Option<u32>)> = conn
-        .exec(
-            "SELECT INDEX_NAME, NON_UNIQUE, COLUMN_NAME, SEQ_IN_INDEX, SUB_PART FROM information_schema.STATISTICS \
-             WHERE TABLE_SCHEMA = ? AND TABLE_NAME = ? ORDER BY INDEX_NAME, SEQ_IN_INDEX",
-            (db, name),
-        )
-        .await
-        .map_err(server.err(ctx()))?;
+    // (index, non_unique, column, seq, sub_part); the column is NULL for a functional key part
+    // (MySQL 8.0.13+, `INDEX ((LOWER(email)))`), which SHOW CREATE TABLE copies through.
+    let stats: Vec<IndexPart> = read(
+        server,
+        conn,
+        "SELECT INDEX_NAME, NON_UNIQUE, COLUMN_NAME, SEQ_IN_INDEX, SUB_PART FROM information_schema.STATISTICS \
+         WHERE TABLE_SCHEMA = ? AND TABLE_NAME = ? ORDER BY INDEX_NAME, SEQ_IN_INDEX",
+        (db, name),
+        &ctx(),
+        object,
+    )
+    .await?;
     let key = choose_key(&columns, &stats);
     let unique_indexes: std::collections::BTreeSet<&String> =
         stats.iter().filter(|(_, non_unique, ..)| *non_unique == 0).map(|(index, ..)| index).collect();
     let other_unique_keys = unique_indexes.len() > usize::from(key.is_some());
 
-    let rows_estimate: Option<Option<u64>> = conn
-        .exec_first(
-            "SELECT TABLE_ROWS FROM information_schema.TABLES WHERE TABLE_SCHEMA = ? AND TABLE_NAME = ?",
-            (db, name),
-        )
-        .await
-        .map_err(server.err(ctx()))?;
+    let sql = "SELECT TABLE_ROWS FROM information_schema.TABLES WHERE TABLE_SCHEMA = ? AND TABLE_NAME = ?";
+    let rows_estimate: Vec<(Option<u64>,)> = read(server, conn, sql, (db, name), &ctx(), object).await?;
     Ok(Table {
         db: db.to_string(),
         name: name.to_string(),
         columns,
         key,
         other_unique_keys,
-        rows_estimate: rows_estimate.flatten().unwrap_or(0),
+        rows_estimate: rows_estimate.first().and_then(|r| r.0).unwrap_or(0),
     })
 }
 
-fn choose_key(columns: &[Column], stats: &[(String, i64, String, u32, Option<u32>)]) -> Option<Vec<String>> {
-    let mut indexes: Vec<(String, Vec<String>, bool)> = Vec::new();
+/// (index, non_unique, column or None for an expression, seq_in_index, sub_part)
+type IndexPart = (String, i64, Option<String>, u32, Option<u32>);
+
+/// Rows as `T`, or an error naming `object` and the row (a NULL where a value was expected, a type
+/// `T` cannot hold): never the driver's panic.
+fn convert<T: FromRow>(rows: Vec<Row>, object: impl Fn() -> String, doing: &str) -> Result<Vec<T>> {
+    rows.into_iter()
+        .map(|row| {
+            mysql_async::from_row_opt(row).map_err(|e| {
+                let values: Vec<String> = e.0.unwrap_raw().into_iter().map(|v| v.map_or("?".into(), |v| v.as_sql(true))).collect();
+                Error::object(object(), format!("{doing}: the server returned values ferry cannot read ({})", values.join(", ")))
+            })
+        })
+        .collect()
+}
+
+/// A MySQL 8.0.30+ generated invisible primary key (`my_row_id`) is in the table's row images
+/// whatever `show_gipk_in_create_table_and_information_schema` says; make information_schema and
+/// SHOW CREATE TABLE show it too, so column positions and the copied definition include it.
+/// Servers without the variable (MariaDB, older MySQL) refuse the SET, which is fine.
+async fn gipk_visible(conn: &mut Conn) {
+    let _ = conn.query_drop("SET SESSION show_gipk_in_create_table_and_information_schema = ON").await;
+}
+
+fn choose_key(columns: &[Column], stats: &[IndexPart]) -> Option<Vec<String>> {
+    // (index, columns, whole, any expression part). An expression key part (a functional index)
+    // never makes a row key; it comes across with SHOW CREATE TABLE.
+    let mut indexes: Vec<(String, Vec<String>, bool, bool)> = Vec::new();
     for (index, non_unique, column, _, sub_part) in stats {
         if *non_unique != 0 {
             continue;
         }
-        match indexes.iter_mut().find(|(n, _, _)| n == index) {
+        let expression = column.is_none();
+        let column = column.clone().unwrap_or_default();
+        match indexes.iter_mut().find(|(n, ..)| n == index) {
             Some(entry) => {
-                entry.1.push(column.clone());
+                entry.1.push(column);
                 entry.2 &= sub_part.is_none();
+                entry.3 |= expression;
             }
-            None => indexes.push((index.clone(), vec![column.clone()], sub_part.is_none())),
+            None => indexes.push((index.clone(), vec![column], sub_part.is_none(), expression)),
         }
     }
-    if let Some((_, cols, _)) = indexes.iter().find(|(n, _, _)| n == "PRIMARY") {
+    indexes.retain(|(.., expression)| !expression);
+    if let Some((_, cols, ..)) = indexes.iter().find(|(n, ..)| n == "PRIMARY") {
         return Some(cols.clone());
     }
     let not_null = |c: &String| columns.iter().any(|col| &col.name == c && !col.nullable && !col.generated);
     indexes
         .into_iter()
-        .filter(|(_, cols, whole)| *whole && cols.iter().all(not_null))
-        .min_by_key(|(_, cols, _)| cols.len())
-        .map(|(_, cols, _)| cols)
+        .filter(|(_, cols, whole, _)| *whole && cols.iter().all(not_null))
+        .min_by_key(|(_, cols, ..)| cols.len())
+        .map(|(_, cols, ..)| cols)
 }
 
 pub async fn show_create_table(server: &Server, conn: &mut Conn, db: &str, name: &str) -> Result<String> {
+    gipk_visible(conn).await;
     let sql = format!("SHOW CREATE TABLE {}", qt(db, name));
-    let row: Option<(String, String)> = conn.query_first(&sql).await.map_err(server.err(sql.clone()))?;
-    Ok(row.map(|r| r.1).unwrap_or_default())
+    let row = show_create(server, conn, &sql).await?;
+    Ok(text_at(&row, 1).unwrap_or_default())
 }
 
 pub async fn show_create_database(server: &Server, conn: &mut Conn, db: &str) -> Result<String> {
     let sql = format!("SHOW CREATE DATABASE {}", q(db));
-    let row: Option<(String, String)> = conn.query_first(&sql).await.map_err(server.err(sql.clone()))?;
-    Ok(row.map(|r| r.1).unwrap_or_default())
+    let row = show_create(server, conn, &sql).await?;
+    Ok(text_at(&row, 1).unwrap_or_default())
 }
 
-/// (create statement, character_set_client, collation_connection)
-pub async fn show_create_view(server: &Server, conn: &mut Conn, db: &str, name: &str) -> Result<(String, String, String)> {
+/// The session a view or routine was created in, as SHOW CREATE reports it.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct CreationContext {
+    pub character_set_client: String,
+    pub collation_connection: String,
+    /// Routines only: the database's default collation when the routine was created.
+    pub database_collation: Option<String>,
+}
+
+/// (create statement, the session it was created in)
+pub async fn show_create_view(server: &Server, conn: &mut Conn, db: &str, name: &str) -> Result<(String, CreationContext)> {
     let sql = format!("SHOW CREATE VIEW {}", qt(db, name));
-    let row: Option<(String, String, String, String)> = conn.query_first(&sql).await.map_err(server.err(sql.clone()))?;
-    Ok(row.map(|r| (r.1, r.2, r.3)).unwrap_or_default())
+    let row = show_create(server, conn, &sql).await?;
+    let context = CreationContext {
+        character_set_client: text_at(&row, 2).unwrap_or_default(),
+        collation_connection: text_at(&row, 3).unwrap_or_default(),
+        database_collation: None,
+    };
+    Ok((text_at(&row, 1).unwrap_or_default(), context))
 }
 
-/// (sql_mode, create statement)
-pub async fn show_create_routine(server: &Server, conn: &mut Conn, db: &str, kind: &str, name: &str) -> Result<(String, String)> {
+/// A stored routine's definition: SHOW CREATE FUNCTION / PROCEDURE.
+#[derive(Clone, Debug, Default)]
+pub struct RoutineDdl {
+    pub sql_mode: String,
+    /// Empty when the user may not see the body.
+    pub create: String,
+    pub context: CreationContext,
+}
+
+pub async fn show_create_routine(server: &Server, conn: &mut Conn, db: &str, kind: &str, name: &str) -> Result<RoutineDdl> {
     let sql = format!("SHOW CREATE {kind} {}", qt(db, name));
-    let row: Option<mysql_async::Row> = conn.query_first(&sql).await.map_err(server.err(sql.clone()))?;
-    let Some(row) = row else { return Ok((String::new(), String::new())) };
-    let sql_mode: Option<String> = row.get(1);
-    let create: Option<Option<String>> = row.get(2);
-    Ok((sql_mode.unwrap_or_default(), create.flatten().unwrap_or_default()))
+    let row = show_create(server, conn, &sql).await?;
+    Ok(RoutineDdl {
+        sql_mode: text_at(&row, 1).unwrap_or_default(),
+        create: text_at(&row, 2).unwrap_or_default(),
+        context: CreationContext {
+            character_set_client: text_at(&row, 3).unwrap_or_default(),
+            collation_connection: text_at(&row, 4).unwrap_or_default(),
+            database_collation: text_at(&row, 5),
+        },
+    })
+}
+
+/// The row of a SHOW CREATE statement, read column by column (its shape differs between
+/// statements, servers and object kinds: SHOW CREATE TABLE on a view has four columns).
+async fn show_create(server: &Server, conn: &mut Conn, sql: &str) -> Result<Option<Row>> {
+    conn.query_first(sql).await.map_err(server.err(sql.to_string()))
+}
+
+/// Column `i` of a row as text; None when missing or NULL.
+fn text_at(row: &Option<Row>, i: usize) -> Option<String> {
+    let row = row.as_ref()?;
+    match row.as_ref(i)? {
+        mysql_async::Value::Bytes(b) => Some(String::from_utf8_lossy(b).into_owned()),
+        mysql_async::Value::NULL => None,
+        other => Some(other.as_sql(true)),
+    }
 }
 
 /// Names of the base tables and views that exist in `db` on a server.
 pub async fn existing_relations(server: &Server, conn: &mut Conn, db: &str) -> Result<Vec<String>> {
-    conn.exec("SELECT TABLE_NAME FROM information_schema.TABLES WHERE TABLE_SCHEMA = ?", (db,))
+    let sql = "SELECT TABLE_NAME FROM information_schema.TABLES WHERE TABLE_SCHEMA = ?";
+    read(server, conn, sql, (db,), &format!("listing tables of {db}"), || format!("database {db}")).await
+}
+
+/// A foreign key: `child`'s `columns` reference `parent`'s `referenced`, with its actions.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ForeignKey {
+    pub name: String,
+    /// (database, table)
+    pub child: (String, String),
+    pub columns: Vec<String>,
+    pub parent: (String, String),
+    pub referenced: Vec<String>,
+    /// ON DELETE and ON UPDATE, as information_schema spells them: CASCADE, SET NULL,
+    /// SET DEFAULT, RESTRICT, NO ACTION.
+    pub on_delete: String,
+    pub on_update: String,
+}
+
+impl ForeignKey {
+    /// Whether an action changes the child rows (rather than only refusing the parent's change).
+    pub fn changes_children(rule: &str) -> bool {
+        matches!(rule.to_ascii_uppercase().as_str(), "CASCADE" | "SET NULL" | "SET DEFAULT")
+    }
+}
+
+/// The foreign keys of the tables of `db` (their parents may be anywhere). Both queries name
+/// the database, which MariaDB's information_schema needs to read one database only.
+pub async fn foreign_keys(server: &Server, conn: &mut Conn, db: &str) -> Result<Vec<ForeignKey>> {
+    let ctx = || format!("reading the foreign keys of database {db}");
+    let rules: Vec<(String, String, String, String, String, String)> = conn
+        .exec(
+            "SELECT TABLE_NAME, CONSTRAINT_NAME, UNIQUE_CONSTRAINT_SCHEMA, REFERENCED_TABLE_NAME, UPDATE_RULE, DELETE_RULE \
+             FROM information_schema.REFERENTIAL_CONSTRAINTS WHERE CONSTRAINT_SCHEMA = ?",
+            (db,),
+        )
         .await
-        .map_err(server.err(format!("listing tables of {db}")))
+        .map_err(server.err(ctx()))?;
+    if rules.is_empty() {
+        return Ok(Vec::new());
+    }
+    let parts: Vec<(String, String, String, Option<String>)> = conn
+        .exec(
+            "SELECT TABLE_NAME, CONSTRAINT_NAME, COLUMN_NAME, REFERENCED_COLUMN_NAME FROM information_schema.KEY_COLUMN_USAGE \
+             WHERE TABLE_SCHEMA = ? AND REFERENCED_TABLE_NAME IS NOT NULL ORDER BY TABLE_NAME, CONSTRAINT_NAME, ORDINAL_POSITION",
+            (db,),
+        )
+        .await
+        .map_err(server.err(ctx()))?;
+    Ok(rules
+        .into_iter()
+        .map(|(table, name, parent_db, parent, on_update, on_delete)| {
+            let (columns, referenced) = parts
+                .iter()
+                .filter(|(t, n, ..)| *t == table && *n == name)
+                .map(|(_, _, c, r)| (c.clone(), r.clone().unwrap_or_default()))
+                .unzip();
+            ForeignKey { name, child: (db.to_string(), table), columns, parent: (parent_db, parent), referenced, on_delete, on_update }
+        })
+        .collect())
 }
 
 #[cfg(test)]
@@ -215,10 +346,37 @@ mod tests {
     #[test]
     fn primary_key_wins_then_narrowest_not_null_unique() {
         let cols = vec![col("a", false), col("b", false), col("c", true)];
-        let s = |i: &str, nu: i64, c: &str, sub: Option<u32>| (i.to_string(), nu, c.to_string(), 1, sub);
+        let s = |i: &str, nu: i64, c: &str, sub: Option<u32>| (i.to_string(), nu, Some(c.to_string()), 1, sub);
         assert_eq!(choose_key(&cols, &[s("u", 0, "a", None), s("PRIMARY", 0, "b", None)]), Some(vec!["b".into()]));
         assert_eq!(choose_key(&cols, &[s("u1", 0, "c", None), s("u2", 0, "a", None)]), Some(vec!["a".into()]));
         assert_eq!(choose_key(&cols, &[s("u", 0, "a", Some(4))]), None, "prefix keys are not exact");
         assert_eq!(choose_key(&cols, &[s("k", 1, "a", None)]), None);
+    }
+
+    #[test]
+    fn expression_key_parts_never_make_the_row_key() {
+        let cols = vec![col("a", false), col("b", false)];
+        // MySQL: information_schema.STATISTICS.COLUMN_NAME is NULL for a functional key part.
+        let part = |i: &str, c: Option<&str>, seq: u32| (i.to_string(), 0, c.map(String::from), seq, None);
+        let unique_expr = [part("ux", None, 1)];
+        assert_eq!(choose_key(&cols, &unique_expr), None);
+        let mixed = [part("ux", Some("a"), 1), part("ux", None, 2), part("ub", Some("b"), 1), part("ub", Some("a"), 2)];
+        assert_eq!(choose_key(&cols, &mixed), Some(vec!["b".into(), "a".into()]), "the unique key without expressions");
+        let with_pk = [part("PRIMARY", Some("b"), 1), part("ux", None, 1)];
+        assert_eq!(choose_key(&cols, &with_pk), Some(vec!["b".into()]));
+    }
+
+    #[test]
+    fn unreadable_catalog_rows_are_errors_naming_the_object() {
+        let row = |values: Vec<mysql_async::Value>| {
+            let columns: Vec<mysql_async::Column> = (0..values.len()).map(|_| mysql_async::Column::new(mysql_async::consts::ColumnType::MYSQL_TYPE_VAR_STRING)).collect();
+            mysql_common::row::new_row(values, columns.into())
+        };
+        let null = row(vec![mysql_async::Value::NULL, mysql_async::Value::from("x")]);
+        let err = convert::<(String, String)>(vec![null], || "`db`.`t`".into(), "reading the structure of `db`.`t`").unwrap_err();
+        let msg = err.to_string();
+        assert!(msg.starts_with("`db`.`t`: reading the structure") && msg.contains("NULL, 'x'"), "{msg}");
+        let ok = row(vec![mysql_async::Value::NULL, mysql_async::Value::from("x")]);
+        assert_eq!(convert::<(Option<String>, String)>(vec![ok], String::new, "").unwrap(), vec![(None, "x".to_string())]);
     }
 }

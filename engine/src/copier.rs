@@ -3,6 +3,14 @@
 //! consistent snapshot and streams rows into `LOAD DATA LOCAL INFILE` on the target, and a chunk's
 //! rows commit in one target transaction with the record that the chunk is done. A crash loses at
 //! most the chunks in flight, and none is ever applied twice.
+//!
+//! A target with `local_infile` OFF (MySQL's default, and what managed services often enforce)
+//! gets the same rows through multi-row INSERTs instead (REPLACE / INSERT IGNORE for the same
+//! conflict policies), each statement cut by bytes below the target's `max_allowed_packet`, its
+//! values spelt as the applier's exact literals; the chunk's transaction and its record are the
+//! same. The path is read from `@@GLOBAL.local_infile` when the copy starts, and a LOAD DATA the
+//! target refuses all the same (errors 1148, 3948, 4166) switches every worker to INSERTs: that
+//! chunk is copied again that way, never retried as LOAD DATA.
 
 use std::collections::VecDeque;
 use std::io::Write as _;
@@ -14,10 +22,11 @@ use futures_util::StreamExt;
 use mysql_async::prelude::*;
 use mysql_async::{Conn, Value};
 use tokio::sync::{Mutex, mpsc};
-use tracing::{debug, info, info_span, Instrument};
+use tracing::{debug, info, info_span, warn, Instrument};
 
 use ferry_crds::ConflictPolicy;
 
+use crate::applier::{Lit, Sql, literal};
 use crate::catalog::Column;
 use crate::db::{Server, Session, TemporalText, q, qt, short};
 use crate::error::{Error, Result};
@@ -29,6 +38,63 @@ use crate::status::TableCounter;
 
 /// Size of the pieces streamed into LOAD DATA.
 const PIECE_BYTES: usize = 256 * 1024;
+
+/// How a target refuses `LOAD DATA LOCAL` itself: 1148 (the command is not allowed), 3948 (MySQL:
+/// loading local data is disabled), 4166 (MariaDB: the local infile capability is disabled).
+const LOAD_REFUSED: &[u16] = &[1148, 3948, 4166];
+
+/// What an INSERT statement leaves of max_allowed_packet for the packet's own framing.
+const PACKET_MARGIN: usize = 1024;
+
+/// How the copy writes rows into the target.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum LoadPath {
+    /// `LOAD DATA LOCAL INFILE`, streamed: the target has local_infile ON.
+    LoadData,
+    /// Multi-row INSERT statements: the target has local_infile OFF.
+    Inserts,
+}
+
+impl LoadPath {
+    /// The path the target allows, by its `@@GLOBAL.local_infile`.
+    pub async fn of_target(target: &Server, conn: &mut Conn) -> Result<LoadPath> {
+        let sql = "SELECT @@GLOBAL.local_infile";
+        let on: Option<i64> = conn.query_first(sql).await.map_err(target.err(sql))?;
+        Ok(if on == Some(1) { LoadPath::LoadData } else { LoadPath::Inserts })
+    }
+
+    /// For messages: `LOAD DATA LOCAL INFILE`, or `batched INSERTs (local_infile is OFF on the target)`.
+    pub fn describe(self) -> &'static str {
+        match self {
+            LoadPath::LoadData => "LOAD DATA LOCAL INFILE",
+            LoadPath::Inserts => "batched INSERTs (local_infile is OFF on the target)",
+        }
+    }
+}
+
+/// What a copied row does when its key is taken on the target.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum OnTaken {
+    /// Nothing special: the target has no such row (a table ferry created), or a taken key is a
+    /// merge conflict under `conflictPolicy: Fail`.
+    Plain,
+    /// Keep the target's row (`existingTables: Ignore`, `conflictPolicy: Ignore`).
+    Ignore,
+    /// Replace it (`conflictPolicy: Overwrite`).
+    Replace,
+}
+
+impl OnTaken {
+    fn of(t: &TableCopy) -> OnTaken {
+        match t.map.merge.as_ref().map(|m| m.policy) {
+            Some(ConflictPolicy::Fail) => OnTaken::Plain,
+            Some(ConflictPolicy::Ignore) => OnTaken::Ignore,
+            Some(ConflictPolicy::Overwrite) => OnTaken::Replace,
+            None if t.keep_existing_rows => OnTaken::Ignore,
+            None => OnTaken::Plain,
+        }
+    }
+}
 
 /// How a column's value is written in LOAD DATA's text format.
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -79,6 +145,8 @@ pub struct Copier {
 
 struct Work {
     table: Arc<TableCopy>,
+    /// How the table's rows are written, by the target's column types.
+    shape: Arc<Shape>,
     chunk: Chunk,
     /// Chunks of this table still to copy; the worker that takes it to zero builds the indexes.
     remaining: Arc<AtomicU32>,
@@ -158,6 +226,7 @@ impl Copier {
 
     /// Copies every pending chunk of `tables`, then builds deferred indexes and marks tables done.
     pub async fn run(&self, tables: Vec<(Arc<TableCopy>, Vec<Chunk>)>) -> Result<()> {
+        let mut tgt = self.target.connect(Session::Write).await?;
         let mut queue = VecDeque::new();
         let mut finish_now = Vec::new();
         for (table, chunks) in tables {
@@ -166,30 +235,42 @@ impl Copier {
                 finish_now.push(table);
                 continue;
             }
+            let shape = Arc::new(Shape::of(&self.target, &mut tgt, &table).await?);
             let remaining = Arc::new(AtomicU32::new(pending.len() as u32));
             for chunk in pending {
-                queue.push_back(Work { table: table.clone(), chunk, remaining: remaining.clone() });
+                queue.push_back(Work { table: table.clone(), shape: shape.clone(), chunk, remaining: remaining.clone() });
             }
         }
-        if !finish_now.is_empty() {
-            let mut tgt = self.target.connect(Session::Write).await?;
-            for t in finish_now {
-                self.finish_table(&mut tgt, &t).await?;
-            }
+        for t in finish_now {
+            self.finish_table(&mut tgt, &t).await?;
         }
         if queue.is_empty() {
+            let _ = tgt.disconnect().await;
             return Ok(());
         }
+        // Unreadable (a proxy hiding it): LOAD DATA is tried, and a refusal turns to INSERTs.
+        let path = LoadPath::of_target(&self.target, &mut tgt).await.unwrap_or_else(|e| {
+            debug!(error = %e, "local_infile unknown; trying LOAD DATA LOCAL");
+            LoadPath::LoadData
+        });
+        let max_packet: Option<u64> =
+            tgt.query_first("SELECT @@max_allowed_packet").await.map_err(self.target.err("SELECT @@max_allowed_packet"))?;
+        let _ = tgt.disconnect().await;
+        let handles = Arc::new(CopierHandles {
+            inserts: AtomicBool::new(path == LoadPath::Inserts),
+            max_packet: max_packet.unwrap_or(16 << 20) as usize,
+            ..self.handles()
+        });
         let workers = self.parallelism.min(queue.len()).max(1);
         let sessions = self.open_snapshots(workers).await?;
-        info!(workers, chunks = queue.len(), "copying");
+        info!(workers, chunks = queue.len(), path = path.describe(), "copying");
         let queue = Arc::new(Mutex::new(queue));
         let failed = Arc::new(AtomicBool::new(false));
         let mut set = tokio::task::JoinSet::new();
         for (i, (src, pos)) in sessions.into_iter().enumerate() {
             let tgt = self.target.connect(Session::Write).await?;
             let worker = Worker {
-                copier: self.clone_handles(),
+                copier: handles.clone(),
                 src: Some(src),
                 tgt,
                 snapshot: pos,
@@ -213,13 +294,15 @@ impl Copier {
         }
     }
 
-    fn clone_handles(&self) -> Arc<CopierHandles> {
-        Arc::new(CopierHandles {
+    fn handles(&self) -> CopierHandles {
+        CopierHandles {
             source: self.source.clone(),
             target: self.target.clone(),
             meta: self.meta.clone(),
             batch_bytes: self.batch_bytes,
-        })
+            inserts: AtomicBool::new(false),
+            max_packet: 16 << 20,
+        }
     }
 
     /// Opens one snapshot session per worker. MariaDB gives each its own exact position without
@@ -249,7 +332,7 @@ impl Copier {
     }
 
     async fn finish_table(&self, tgt: &mut Conn, t: &TableCopy) -> Result<()> {
-        self.clone_handles().finish_table(tgt, t).await
+        self.handles().finish_table(tgt, t).await
     }
 }
 
@@ -258,6 +341,10 @@ struct CopierHandles {
     target: Server,
     meta: Arc<Meta>,
     batch_bytes: u64,
+    /// Rows go in as INSERTs (local_infile is OFF, or a LOAD DATA was refused); shared by the workers.
+    inserts: AtomicBool,
+    /// The target's max_allowed_packet: no INSERT may be longer.
+    max_packet: usize,
 }
 
 impl CopierHandles {
@@ -333,8 +420,6 @@ impl Worker {
     async fn copy_chunk(&mut self, work: &Work) -> Result<()> {
         let t = &work.table;
         let m = &t.map;
-        let (select, params) = select_sql(t, &work.chunk);
-        let load = load_sql(t);
         let c = self.copier.clone();
         let object = || format!("{} (chunk {})", m.source_name(), work.chunk.no);
 
@@ -347,7 +432,75 @@ impl Worker {
             self.tgt.query_drop(&sql).await.map_err(c.target.err(sql.clone()))?;
             self.unique_checks = Some(unique_checks);
         }
-        self.tgt.query_drop("START TRANSACTION").await.map_err(c.target.err("START TRANSACTION"))?;
+        loop {
+            let inserts = c.inserts.load(Ordering::SeqCst);
+            self.tgt.query_drop("START TRANSACTION").await.map_err(c.target.err("START TRANSACTION"))?;
+            let mut written = 0u64;
+            let outcome = if inserts { self.insert_rows(work, &mut written).await.map(Some) } else { self.load_rows(work, &mut written).await };
+            let conflicts = match outcome {
+                Ok(Some(conflicts)) => conflicts,
+                Ok(None) => {
+                    // The target refused LOAD DATA itself: nothing of the chunk is kept, and it
+                    // goes again as INSERTs (as does every chunk after it, in every worker).
+                    let _ = self.tgt.query_drop("ROLLBACK").await;
+                    t.counter.add_rows_signed(-(written as i64));
+                    if !c.inserts.swap(true, Ordering::SeqCst) {
+                        warn!(server = %c.target.address, "the target refuses LOAD DATA LOCAL INFILE: copying with batched INSERTs");
+                    }
+                    continue;
+                }
+                Err(e) => {
+                    let _ = self.tgt.query_drop("ROLLBACK").await;
+                    t.counter.add_rows_signed(-(written as i64));
+                    return Err(e);
+                }
+            };
+            if let Some(merge) = &m.merge
+                && conflicts > 0
+            {
+                warn!(table = %m.target_name(), rows = conflicts, policy = ?merge.policy, "rows of a merged table met keys another task's rows hold");
+            }
+            let snap = self.snapshot.clone();
+            self.tgt
+                .exec_drop(
+                    c.meta.chunk_done_sql(),
+                    (
+                        written,
+                        snap.as_ref().map(|p| p.file.clone()),
+                        snap.as_ref().map(|p| p.pos),
+                        snap.as_ref().and_then(|p| p.gtid.clone()),
+                        &c.meta.task,
+                        &m.src_db,
+                        &m.src_table,
+                        work.chunk.no,
+                    ),
+                )
+                .await
+                .map_err(c.target.err("recording a copied chunk"))?;
+            if self.tgt.affected_rows() != 1 {
+                let _ = self.tgt.query_drop("ROLLBACK").await;
+                return Err(Error::object(
+                    object(),
+                    format!("already recorded as copied: another ferry engine is running task {}", c.meta.task),
+                ));
+            }
+            self.tgt.query_drop("COMMIT").await.map_err(c.target.err(format!("committing {}", object())))?;
+            t.counter.chunk_done();
+            t.counter.add_merge_conflicts(conflicts);
+            debug!(rows = written, inserts, "chunk copied");
+            return Ok(());
+        }
+    }
+
+    /// The chunk's rows through LOAD DATA LOCAL, in the open transaction. Returns the merge
+    /// conflicts met, or None when the target refused LOAD DATA itself (the snapshot session is
+    /// back, ready for the chunk's second try).
+    async fn load_rows(&mut self, work: &Work, written: &mut u64) -> Result<Option<u64>> {
+        let t = &work.table;
+        let m = &t.map;
+        let (select, params) = select_sql(t, &work.chunk);
+        let c = self.copier.clone();
+        let object = || format!("{} (chunk {})", m.source_name(), work.chunk.no);
         let (batch_tx, mut batch_rx) = mpsc::channel::<mpsc::Receiver<Bytes>>(1);
         let encs: Vec<Enc> = t.columns.iter().map(|(col, _)| Enc::of(col)).collect();
         let batch_limit = c.batch_bytes as usize;
@@ -360,8 +513,9 @@ impl Worker {
             (src, r)
         });
 
-        let mut written = 0u64;
+        let on_taken = OnTaken::of(t);
         let mut write_err = None;
+        let mut refused = false;
         let mut conflicts = 0u64;
         while let Some(rx) = batch_rx.recv().await {
             let counter = t.counter.clone();
@@ -373,42 +527,48 @@ impl Worker {
                     })
                     .boxed())
             });
-            if let Err(e) = self.tgt.query_drop(&load).await {
-                write_err = Some(c.target.err(format!("loading {}", object()))(e));
+            if let Err(e) = self.tgt.query_drop(&work.shape.load).await {
+                if matches!(&e, mysql_async::Error::Server(s) if LOAD_REFUSED.contains(&s.code)) {
+                    debug!(error = %e, "LOAD DATA LOCAL refused");
+                    refused = true;
+                } else {
+                    write_err = Some(c.target.err(format!("loading {}", object()))(e));
+                }
                 break;
             }
-            let mut loaded = self.tgt.affected_rows();
-            if let Some(m) = &m.merge {
-                // "Records: n  Deleted: d  Skipped: s  Warnings: w". REPLACE (Overwrite) counts a
-                // replaced row twice in the affected rows; IGNORE skips a taken key.
-                let info = self.tgt.info();
-                let field = |name: &str| {
-                    info.split(name).nth(1).and_then(|r| r.split_whitespace().next()).and_then(|n| n.parse::<u64>().ok()).unwrap_or(0)
-                };
-                let met = match m.policy {
-                    ConflictPolicy::Overwrite => field("Deleted:"),
-                    ConflictPolicy::Ignore => field("Skipped:"),
-                    ConflictPolicy::Fail => 0,
-                };
-                if m.policy == ConflictPolicy::Overwrite {
-                    loaded = loaded.saturating_sub(met);
+            // "Records: n  Deleted: d  Skipped: s  Warnings: w". REPLACE counts a replaced row
+            // twice in the affected rows (its delete and its insert); IGNORE skips a taken key.
+            let affected = self.tgt.affected_rows();
+            let info = self.tgt.info();
+            let field = |name: &str| {
+                info.split(name).nth(1).and_then(|r| r.split_whitespace().next()).and_then(|n| n.parse::<u64>().ok()).unwrap_or(0)
+            };
+            let (loaded, met) = match on_taken {
+                OnTaken::Replace => {
+                    let deleted = field("Deleted:");
+                    (affected.saturating_sub(deleted), deleted)
                 }
-                conflicts += met;
-            }
+                OnTaken::Ignore => (affected, field("Skipped:")),
+                OnTaken::Plain => (affected, 0),
+            };
             if self.tgt.get_warnings() > 0 {
-                if let Err(e) = self.check_warnings(t, &object()).await {
+                let kept = if on_taken == OnTaken::Ignore { met } else { 0 };
+                if let Err(e) = self.check_warnings(t, &object(), kept).await {
                     write_err = Some(e);
                     break;
                 }
             }
-            written += loaded;
+            *written += loaded;
             t.counter.add_rows(loaded);
+            if m.merge.is_some() {
+                conflicts += met;
+            }
         }
         drop(batch_rx);
-        if let Some(merge) = &m.merge
-            && conflicts > 0
-        {
-            tracing::warn!(table = %m.target_name(), rows = conflicts, policy = ?merge.policy, "rows of a merged table met keys another task's rows hold");
+        if refused {
+            // The refused statement left its handler, holding the pieces' receiver: dropping it
+            // lets the reader drain the snapshot's result and give the session back.
+            self.tgt.set_infile_handler(async { Ok(futures_util::stream::empty::<std::io::Result<Bytes>>().boxed()) });
         }
         let failed = match write_err {
             Some(e) => {
@@ -424,48 +584,102 @@ impl Worker {
                 read_result.err()
             }
         };
-        if let Some(e) = failed {
-            let _ = self.tgt.query_drop("ROLLBACK").await;
-            t.counter.add_rows_signed(-(written as i64));
-            return Err(e);
+        match failed {
+            Some(e) => Err(e),
+            None if refused => Ok(None),
+            None => Ok(Some(conflicts)),
         }
-
-        let snap = self.snapshot.clone();
-        self.tgt
-            .exec_drop(
-                c.meta.chunk_done_sql(),
-                (
-                    written,
-                    snap.as_ref().map(|p| p.file.clone()),
-                    snap.as_ref().map(|p| p.pos),
-                    snap.as_ref().and_then(|p| p.gtid.clone()),
-                    &c.meta.task,
-                    &m.src_db,
-                    &m.src_table,
-                    work.chunk.no,
-                ),
-            )
-            .await
-            .map_err(c.target.err("recording a copied chunk"))?;
-        if self.tgt.affected_rows() != 1 {
-            let _ = self.tgt.query_drop("ROLLBACK").await;
-            return Err(Error::object(
-                object(),
-                format!("already recorded as copied: another ferry engine is running task {}", c.meta.task),
-            ));
-        }
-        self.tgt.query_drop("COMMIT").await.map_err(c.target.err(format!("committing {}", object())))?;
-        t.counter.chunk_done();
-        t.counter.add_merge_conflicts(conflicts);
-        debug!(rows = written, "chunk copied");
-        Ok(())
     }
 
-    /// Fails on warnings but the duplicate keys the table's settings accept (rows not loaded
-    /// because the target kept its own).
-    async fn check_warnings(&mut self, t: &TableCopy, object: &str) -> Result<()> {
+    /// The chunk's rows as multi-row INSERTs (REPLACE, INSERT IGNORE by the table's policy), in
+    /// the open transaction. Returns the merge conflicts met.
+    async fn insert_rows(&mut self, work: &Work, written: &mut u64) -> Result<u64> {
+        let t = &work.table;
+        let m = &t.map;
+        let (select, params) = select_sql(t, &work.chunk);
+        let c = self.copier.clone();
+        let object = || format!("{} (chunk {})", m.source_name(), work.chunk.no);
+        let longest = c.max_packet.saturating_sub(PACKET_MARGIN);
+        let builder = InsertBuilder::new(&work.shape.insert_head, (c.batch_bytes as usize).min(longest), longest);
+        let (tx, mut rx) = mpsc::channel::<Insert>(2);
+
+        // Read and write at once: the reader builds the next statement while the target runs one.
+        let mut src = self.src.take().expect("the snapshot session is back after every chunk");
+        let source = c.source.clone();
+        let shape = work.shape.clone();
+        let reader = tokio::spawn(async move {
+            let r = read_inserts(&mut src, &source, &select, params, &shape.lits, builder, tx).await;
+            (src, r)
+        });
+
+        let on_taken = OnTaken::of(t);
+        let mut write_err = None;
+        let mut conflicts = 0u64;
+        while let Some(stmt) = rx.recv().await {
+            t.counter.add_bytes(stmt.sql.len() as u64);
+            if let Err(e) = self.tgt.query_drop(&stmt.sql).await {
+                let conflict = match (&e, &m.merge) {
+                    (mysql_async::Error::Server(se), Some(merge)) if se.code == 1062 && merge.policy == ConflictPolicy::Fail => {
+                        Some((merge.clone(), se.message.clone()))
+                    }
+                    _ => None,
+                };
+                write_err = Some(match conflict {
+                    // A plain INSERT meets a row another task wrote: the conflict, named.
+                    Some((merge, detail)) => {
+                        let key = m.key.as_ref().map(|k| k.join(", ")).unwrap_or_default();
+                        crate::applier::merge_conflict(&c.target, &mut self.tgt, &merge, &m.source_name(), &key, &detail).await
+                    }
+                    None => c.target.err(format!("inserting {} into {}", object(), m.target_name()))(e),
+                });
+                break;
+            }
+            // INSERT IGNORE counts the rows it inserted; REPLACE a replaced row twice.
+            let affected = self.tgt.affected_rows();
+            let (loaded, met) = match on_taken {
+                OnTaken::Replace => (stmt.rows, affected.saturating_sub(stmt.rows)),
+                OnTaken::Ignore => (affected, stmt.rows.saturating_sub(affected)),
+                OnTaken::Plain => (affected, 0),
+            };
+            if self.tgt.get_warnings() > 0 {
+                let kept = if on_taken == OnTaken::Ignore { met } else { 0 };
+                if let Err(e) = self.check_warnings(t, &object(), kept).await {
+                    write_err = Some(e);
+                    break;
+                }
+            }
+            *written += loaded;
+            t.counter.add_rows(loaded);
+            if m.merge.is_some() {
+                conflicts += met;
+            }
+        }
+        drop(rx);
+        let failed = match write_err {
+            Some(e) => {
+                // The worker ends with this error: the snapshot session is not needed again.
+                reader.abort();
+                Some(e)
+            }
+            None => {
+                let (src, read_result) = reader.await.map_err(|e| Error::object(object(), format!("reader crashed: {e}")))?;
+                self.src = Some(src);
+                read_result.err()
+            }
+        };
+        match failed {
+            Some(e) => Err(e),
+            None => Ok(conflicts),
+        }
+    }
+
+    /// Fails on warnings but the duplicate keys the table's settings accept: `kept` rows not
+    /// written because the target kept its own.
+    async fn check_warnings(&mut self, t: &TableCopy, object: &str, kept: u64) -> Result<()> {
+        let count = self.tgt.get_warnings() as u64;
+        // All the server kept (max_error_count of them): the accepted duplicates may come first.
         let warnings: Vec<(String, u32, String)> =
-            self.tgt.query("SHOW WARNINGS LIMIT 20").await.map_err(self.copier.target.err("SHOW WARNINGS"))?;
+            self.tgt.query("SHOW WARNINGS").await.map_err(self.copier.target.err("SHOW WARNINGS"))?;
         // A kept target row on a key collision is what `existingTables: Ignore` asks for, and
         // `conflictPolicy: Ignore` for a merged table. Under Fail it is a conflict with the
         // task that wrote the row (LOAD DATA LOCAL skips duplicates with a warning).
@@ -481,11 +695,14 @@ impl Worker {
             Some(p) => p == ConflictPolicy::Ignore,
             None => t.keep_existing_rows,
         };
-        let real: Vec<_> = warnings.iter().filter(|(_, code, _)| !(accept_duplicates && *code == 1062)).collect();
-        if real.is_empty() {
+        let real: Vec<_> = warnings.iter().filter(|(_, code, _)| !(accept_duplicates && *code == 1062)).take(20).collect();
+        let text = if !real.is_empty() {
+            real.iter().map(|(l, c, m)| format!("{l} {c}: {m}")).collect::<Vec<_>>().join("; ")
+        } else if accept_duplicates && count > kept {
+            format!("{} warnings besides the {kept} duplicate keys kept, beyond the ones the server lists", count - kept)
+        } else {
             return Ok(());
-        }
-        let text = real.iter().map(|(l, c, m)| format!("{l} {c}: {m}")).collect::<Vec<_>>().join("; ");
+        };
         Err(Error::object(
             format!("{object} -> {}", t.map.target_name()),
             format!("the target changed or refused values while loading: {text}"),
@@ -538,9 +755,46 @@ fn range_condition(key: &[String], bound: &[Value], last_op: &str, op: &str, par
     format!("({})", ors.join(" OR "))
 }
 
+/// How one table's rows are written, by what its target columns are.
+struct Shape {
+    /// The LOAD DATA statement.
+    load: String,
+    /// `INSERT INTO t (c1, ...) VALUES ` (or REPLACE, INSERT IGNORE).
+    insert_head: String,
+    /// How each column's value is spelt in an INSERT.
+    lits: Vec<Lit>,
+}
+
+impl Shape {
+    async fn of(target: &Server, tgt: &mut Conn, t: &TableCopy) -> Result<Shape> {
+        let m = &t.map;
+        let types: Vec<(String, String)> = tgt
+            .exec(
+                "SELECT COLUMN_NAME, LOWER(DATA_TYPE) FROM information_schema.COLUMNS WHERE TABLE_SCHEMA = ? AND TABLE_NAME = ?",
+                (&m.dst_db, &m.dst_table),
+            )
+            .await
+            .map_err(target.err(format!("reading the columns of {}", m.target_name())))?;
+        // MySQL's JSON type; MariaDB's JSON is a LONGTEXT and reads as one.
+        let json: Vec<bool> =
+            t.columns.iter().map(|(_, dst)| types.iter().any(|(n, ty)| n.eq_ignore_ascii_case(dst) && ty == "json")).collect();
+        Ok(Shape { load: load_sql(t, &json), insert_head: insert_head(t), lits: insert_lits(t, &json) })
+    }
+}
+
+/// The character set a source column's text is in, for a JSON target column: its own (a
+/// MariaDB JSON is a LONGTEXT with one), else utf8mb4 (MySQL's JSON text).
+fn json_charset(charset: Option<&str>) -> String {
+    charset
+        .filter(|cs| *cs != "binary" && !cs.is_empty() && cs.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_'))
+        .unwrap_or("utf8mb4")
+        .to_string()
+}
+
 /// LOAD DATA for the chunk's rows: raw bytes (each column in its own character set), BIT values
-/// as numbers through a variable.
-fn load_sql(t: &TableCopy) -> String {
+/// as numbers through a variable, text into a JSON column (which takes no binary string) through
+/// a variable in its character set.
+fn load_sql(t: &TableCopy, json: &[bool]) -> String {
     let m = &t.map;
     let mut cols = Vec::new();
     let mut sets = Vec::new();
@@ -548,6 +802,9 @@ fn load_sql(t: &TableCopy) -> String {
         if Enc::of(c) == Enc::Bit {
             cols.push(format!("@b{i}"));
             sets.push(format!("{} = CAST(@b{i} AS UNSIGNED)", q(dst)));
+        } else if json.get(i).copied().unwrap_or(false) {
+            cols.push(format!("@j{i}"));
+            sets.push(format!("{} = CONVERT(@j{i} USING {})", q(dst), json_charset(c.charset.as_deref())));
         } else {
             cols.push(q(dst));
         }
@@ -555,13 +812,11 @@ fn load_sql(t: &TableCopy) -> String {
     let mut sql = format!(
         "LOAD DATA LOCAL INFILE 'ferry' {}INTO TABLE {} CHARACTER SET binary \
          FIELDS TERMINATED BY '\\t' ESCAPED BY '\\\\' LINES TERMINATED BY '\\n' ({})",
-        match t.map.merge.as_ref().map(|m| m.policy) {
+        match OnTaken::of(t) {
             // No modifier: with LOCAL a duplicate is skipped with a warning, which fails the copy.
-            Some(ConflictPolicy::Fail) => "",
-            Some(ConflictPolicy::Ignore) => "IGNORE ",
-            Some(ConflictPolicy::Overwrite) => "REPLACE ",
-            None if t.keep_existing_rows => "IGNORE ",
-            None => "",
+            OnTaken::Plain => "",
+            OnTaken::Ignore => "IGNORE ",
+            OnTaken::Replace => "REPLACE ",
         },
         qt(&m.dst_db, &m.dst_table),
         cols.join(", ")
@@ -571,6 +826,143 @@ fn load_sql(t: &TableCopy) -> String {
         sql.push_str(&sets.join(", "));
     }
     sql
+}
+
+/// `INSERT INTO t (c1, ...) VALUES `: plain (a taken key fails the statement, a merge conflict
+/// under Fail), IGNORE or REPLACE as LOAD DATA does.
+fn insert_head(t: &TableCopy) -> String {
+    let verb = match OnTaken::of(t) {
+        OnTaken::Plain => "INSERT",
+        OnTaken::Ignore => "INSERT IGNORE",
+        OnTaken::Replace => "REPLACE",
+    };
+    let cols = t.columns.iter().map(|(_, dst)| q(dst)).collect::<Vec<_>>().join(", ");
+    format!("{verb} INTO {} ({cols}) VALUES ", qt(&t.map.dst_db, &t.map.dst_table))
+}
+
+/// The applier's literals, which spell every value the source sends exactly (strings with their
+/// character set's introducer). JSON text goes into any column as a string of its character set:
+/// a JSON column parses it, a MariaDB target (no CAST AS JSON) stores it as text.
+fn insert_lits(t: &TableCopy, json: &[bool]) -> Vec<Lit> {
+    t.columns
+        .iter()
+        .enumerate()
+        .map(|(i, (c, _))| match Lit::of(c) {
+            _ if json.get(i).copied().unwrap_or(false) => Lit::Str(json_charset(c.charset.as_deref())),
+            Lit::Json => Lit::Str("utf8mb4".into()),
+            lit => lit,
+        })
+        .collect()
+}
+
+/// One INSERT statement and how many rows it holds.
+#[derive(Debug)]
+struct Insert {
+    sql: Vec<u8>,
+    rows: u64,
+}
+
+/// Builds INSERT statements of rows, each at most `cap` bytes unless one row alone is larger; no
+/// statement may exceed `longest` (the target's max_allowed_packet).
+struct InsertBuilder {
+    head: Vec<u8>,
+    cap: usize,
+    longest: usize,
+    sql: Vec<u8>,
+    rows: u64,
+    row: Sql,
+}
+
+impl InsertBuilder {
+    fn new(head: &str, cap: usize, longest: usize) -> Self {
+        let mut sql = Vec::with_capacity(cap.min(16 << 20) + 4096);
+        sql.extend_from_slice(head.as_bytes());
+        InsertBuilder { head: head.as_bytes().to_vec(), cap, longest, sql, rows: 0, row: Sql::default() }
+    }
+
+    /// Adds a row; returns the statement it no longer fits in, if any. Err: the row alone makes
+    /// a statement longer than `longest` (its length).
+    fn push(&mut self, lits: &[Lit], values: &[Value]) -> std::result::Result<Option<Insert>, usize> {
+        self.row.0.clear();
+        self.row.0.push(b'(');
+        for (i, v) in values.iter().enumerate() {
+            if i > 0 {
+                self.row.0.extend_from_slice(b", ");
+            }
+            literal(&mut self.row, &lits[i], v);
+        }
+        self.row.0.push(b')');
+        if self.head.len() + self.row.0.len() > self.longest {
+            return Err(self.head.len() + self.row.0.len());
+        }
+        let mut full = None;
+        if self.rows > 0 && self.sql.len() + 2 + self.row.0.len() > self.cap {
+            full = self.take();
+        }
+        if self.rows > 0 {
+            self.sql.extend_from_slice(b", ");
+        }
+        self.sql.extend_from_slice(&self.row.0);
+        self.rows += 1;
+        Ok(full)
+    }
+
+    /// The statement built so far (None when it holds no row), starting the next one.
+    fn take(&mut self) -> Option<Insert> {
+        if self.rows == 0 {
+            return None;
+        }
+        let mut next = Vec::with_capacity(self.sql.capacity());
+        next.extend_from_slice(&self.head);
+        let sql = std::mem::replace(&mut self.sql, next);
+        Some(Insert { sql, rows: std::mem::take(&mut self.rows) })
+    }
+}
+
+/// Reads the chunk's rows and sends them as INSERT statements.
+async fn read_inserts(
+    src: &mut Conn,
+    source: &Server,
+    select: &str,
+    params: Vec<Value>,
+    lits: &[Lit],
+    mut builder: InsertBuilder,
+    out: mpsc::Sender<Insert>,
+) -> Result<u64> {
+    let ctx = || format!("reading: {}", short(select));
+    let stmt = src.prep(select).await.map_err(source.err(ctx()))?;
+    let mut result = src.exec_iter(stmt, params).await.map_err(source.err(ctx()))?;
+    let mut rows = 0u64;
+    let mut writer_gone = false;
+    while let Some(row) = result.next().await.map_err(source.err(ctx()))? {
+        rows += 1;
+        if writer_gone {
+            continue; // drain the result so the session stays usable
+        }
+        let values = row.unwrap();
+        match builder.push(lits, &values) {
+            Ok(None) => {}
+            Ok(Some(stmt)) => {
+                if out.send(stmt).await.is_err() {
+                    writer_gone = true;
+                }
+            }
+            Err(len) => {
+                return Err(Error::object(
+                    short(select),
+                    format!(
+                        "a row makes an INSERT of {len} bytes, more than the target's max_allowed_packet ({} bytes) allows; \
+                         raise max_allowed_packet on the target, or enable local_infile there (LOAD DATA streams rows of any size)",
+                        builder.longest + PACKET_MARGIN
+                    ),
+                ));
+            }
+        }
+    }
+    if !writer_gone && let Some(stmt) = builder.take() {
+        let _ = out.send(stmt).await;
+    }
+    Ok(rows)
 }
 
 async fn read_rows(
@@ -706,6 +1098,35 @@ mod tests {
         assert_eq!(enc(Enc::DateTime(3), Value::Date(2024, 1, 2, 3, 4, 5, 678_000)), "2024-01-02 03:04:05.678");
         assert_eq!(enc(Enc::DateTime(0), Value::Date(2024, 1, 2, 3, 4, 5, 0)), "2024-01-02 03:04:05");
         assert_eq!(enc(Enc::Time(6), Value::Time(true, 34, 22, 59, 59, 1)), "-838:59:59.000001");
+    }
+
+    #[test]
+    fn inserts_are_cut_by_bytes_and_no_row_passes_the_packet_limit() {
+        let head = "INSERT INTO `d`.`t` (`a`, `b`) VALUES ";
+        let lits = [Lit::Number, Lit::Str("latin1".into())];
+        let row = |i: i64, s: Option<&[u8]>| vec![Value::Int(i), s.map_or(Value::NULL, |s| Value::Bytes(s.to_vec()))];
+        let text = |i: Insert| (String::from_utf8(i.sql).unwrap(), i.rows);
+        // 38 bytes of head, 18 and 9 of rows, 2 of separator: 67.
+        let mut b = InsertBuilder::new(head, 67, 80);
+        assert!(b.push(&lits, &row(1, Some(b"x'y"))).unwrap().is_none());
+        assert!(b.push(&lits, &row(2, None)).unwrap().is_none());
+        let full = b.push(&lits, &row(3, Some(b""))).unwrap().expect("the third row does not fit");
+        assert_eq!(text(full), (format!("{head}(1, _latin1'x\\'y'), (2, NULL)"), 2));
+        // A row alone longer than the packet allows is refused, with the statement's length.
+        assert_eq!(b.push(&lits, &row(4, Some(&[b'z'; 40]))).unwrap_err(), 38 + 54);
+        // One alone beyond the cap but within the packet makes a statement of its own.
+        let full = b.push(&lits, &row(5, Some(&[b'z'; 20]))).unwrap().expect("a row was waiting");
+        assert_eq!(text(full), (format!("{head}(3, _latin1'')"), 1));
+        assert_eq!(b.take().map(text), Some((format!("{head}(5, _latin1'{}')", "z".repeat(20)), 1)));
+        assert!(b.take().is_none(), "nothing after the last statement");
+    }
+
+    #[test]
+    fn json_text_keeps_its_character_set() {
+        assert_eq!(json_charset(None), "utf8mb4", "MySQL's JSON text");
+        assert_eq!(json_charset(Some("utf8mb3")), "utf8mb3", "a MariaDB JSON (a LONGTEXT)");
+        assert_eq!(json_charset(Some("binary")), "utf8mb4");
+        assert_eq!(json_charset(Some("x; DROP")), "utf8mb4");
     }
 
     #[test]

@@ -122,11 +122,18 @@ impl Flavor {
         if get("binlog_row_image").is_some_and(|v| v != "FULL") {
             return Err(fail("binlog_row_image must be FULL: SET GLOBAL binlog_row_image = 'FULL'".into()));
         }
-        // MariaDB logs no column names or signedness without it: BIGINT UNSIGNED max would read as -1.
-        if self.kind == Kind::MariaDb && get("binlog_row_metadata").is_some_and(|v| v != "FULL") {
-            return Err(fail("binlog_row_metadata must be FULL: SET GLOBAL binlog_row_metadata = 'FULL'".into()));
-        }
         Ok(())
+    }
+
+    /// Whether row events name their columns: `binlog_row_metadata=FULL` (MySQL 8.0.1+,
+    /// MariaDB 10.5+). Otherwise values come by position only (MySQL's default MINIMAL,
+    /// MariaDB's NO_LOG, every MySQL 5.x).
+    pub async fn logs_column_names(&self, server: &Server, conn: &mut Conn) -> Result<bool> {
+        let v: Option<(String, String)> = conn
+            .query_first("SHOW GLOBAL VARIABLES LIKE 'binlog_row_metadata'")
+            .await
+            .map_err(server.err("reading binlog_row_metadata"))?;
+        Ok(v.is_some_and(|(_, v)| v.eq_ignore_ascii_case("FULL")))
     }
 
     pub fn check_supported_source(&self, server: &Server) -> Result<()> {
@@ -159,11 +166,6 @@ impl Flavor {
     /// under FLUSH TABLES WITH READ LOCK; MariaDB needs nothing more.
     pub fn snapshot_privileges(&self) -> &'static [&'static str] {
         if self.snapshot_needs_global_lock() { &["RELOAD"] } else { &[] }
-    }
-
-    /// MariaDB logs no column names or signedness unless binlog_row_metadata is FULL.
-    pub fn needs_row_metadata_full(&self) -> bool {
-        self.kind == Kind::MariaDb && self.version >= (10, 5, 0)
     }
 
     /// The variable that compresses binlog events (which ferry cannot read), if the server has one.
@@ -200,6 +202,22 @@ impl Flavor {
     /// The statement that shows the current binlog file and position.
     pub fn binlog_status_statement(&self) -> &'static str {
         if self.kind == Kind::MySql && self.version >= (8, 4, 0) { "SHOW BINARY LOG STATUS" } else { "SHOW MASTER STATUS" }
+    }
+}
+
+/// Foreign keys: whether the source's binlog holds the changes they cascade.
+impl Flavor {
+    /// Whether the changes a rows event's statement cascaded through foreign keys (ON DELETE /
+    /// ON UPDATE CASCADE, SET NULL) are in the binlog as row events of their own. Only when MySQL
+    /// 9's SQL layer handled the foreign keys (`innodb_native_foreign_keys=OFF`, its default):
+    /// it marks every rows event it writes then with USE_SQL_FOREIGN_KEY_F (0x10) and logs the
+    /// cascaded rows before the parent's. InnoDB's own cascades (MariaDB, MySQL 5.7/8.0, MySQL 9
+    /// with `innodb_native_foreign_keys=ON`) are never logged: a replica's foreign keys must
+    /// redo them. Read from each event rather than from the server's variable (read-only, but a
+    /// restart may change it while older binlog is still to be read); MariaDB leaves the bit
+    /// unused.
+    pub fn cascades_logged(&self, rows_flags: u16) -> bool {
+        self.kind == Kind::MySql && rows_flags & 0x0010 != 0
     }
 }
 
@@ -260,6 +278,16 @@ mod tests {
         let y = Flavor::from_version("8.0.36");
         assert_eq!((y.kind, y.version), (Kind::MySql, (8, 0, 36)));
         assert!(y.snapshot_needs_global_lock() && !m.snapshot_needs_global_lock());
+    }
+
+    #[test]
+    fn cascades_are_logged_only_by_mysqls_sql_layer() {
+        let mysql = Flavor::from_version("9.7.4-2");
+        let maria = Flavor::from_version("10.11.19-MariaDB-0+deb12u1-log");
+        // STMT_END_F | USE_SQL_FOREIGN_KEY_F, and with NO_FOREIGN_KEY_CHECKS_F (a cascaded row).
+        assert!(mysql.cascades_logged(0x11) && mysql.cascades_logged(0x12));
+        assert!(!mysql.cascades_logged(0x01) && !mysql.cascades_logged(0x03));
+        assert!(!maria.cascades_logged(0x11));
     }
 
     #[test]

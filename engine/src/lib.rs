@@ -21,5 +21,6 @@ pub mod schema;
 pub mod selection;
 pub mod sql;
 pub mod status;
+pub mod tracker;
 
 pub use error::{Error, Result};

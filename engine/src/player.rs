@@ -14,7 +14,7 @@ use mysql_async::Value;
 use tokio::sync::mpsc;
 use tracing::{info, warn};
 
-use crate::applier::{ApplyColumn, ApplyTable, Group, Lit, commit_batch};
+use crate::applier::{ApplyColumn, ApplyTable, Cascade, Group, Lit, commit_batch};
 use crate::binlog::{BinlogReader, Event, RowKind, TableMap as BinlogTable};
 use crate::db::{Server, Session, qt};
 use crate::error::{Error, Result};
@@ -48,6 +48,8 @@ pub struct Player {
     pub lock: Arc<TaskLock>,
     /// Apply lanes (target sessions) for changes of different tables.
     pub lanes: usize,
+    /// The source's table layouts for row events that carry no column names.
+    pub tracker: crate::tracker::SchemaTracker,
 }
 
 /// What the player knows between reconnects.
@@ -142,7 +144,7 @@ impl Player {
             done: drx,
             _writers: Vec::new(),
             applied_ts: 0,
-            epoch, task: self.meta.task.clone() };
+            epoch, task: self.meta.task.clone(), started_at: slot_done.clone() };
         for lane in 0..self.lanes {
             let conn = if lane == 0 { std::mem::replace(&mut tgt, self.target.connect(Session::Write).await?) } else { self.target.connect(Session::Write).await? };
             let (wtx, wrx) = mpsc::channel::<Write>(1);
@@ -216,7 +218,7 @@ impl Player {
                         caught_up = false;
                     }
                     Event::Rows(r) => {
-                        let Some(Applied { table, copied_at, slot, dml }) =
+                        let Some(Applied { table, copied_at, slot, dml, cascades }) =
                             self.apply_table(&mut apply, skip, selection, &mut ddl_conn, &r.table).await?
                         else {
                             prev = pos;
@@ -229,6 +231,13 @@ impl Player {
                             prev = pos;
                             continue; // already on the target (in the table's copy, or by its lane)
                         }
+                        // Changes whose foreign-key actions the source ran without logging them:
+                        // the target's foreign keys redo them (unless they ran on it before).
+                        let cascading = cascades.filter(|c| {
+                            !r.no_foreign_key_checks()
+                                && !self.flavor.cascades_logged(r.flags)
+                                && !c.ran_before(&txn_start, &slot_done, &replay_until)
+                        });
                         let host = match txn_lane {
                             None => {
                                 let lane = lanes.owner[slot];
@@ -246,6 +255,16 @@ impl Player {
                                 h
                             }
                         };
+                        if let Some(c) = &cascading {
+                            // The tables the cascade reaches or checks join this lane for good:
+                            // their changes before it must be on the target, those after it come after.
+                            let home = txn_slot.unwrap_or(slot);
+                            for &s in &c.slots {
+                                if lanes.owner[s] != host {
+                                    lanes.join(s, home, &txn_start, last_ts, progress).await?;
+                                }
+                            }
+                        }
                         let l = &mut lanes.lanes[host];
                         if l.group.is_empty() && l.txns == 0 && !l.parts {
                             l.started = Instant::now();
@@ -266,7 +285,11 @@ impl Player {
                                 RowKind::Delete => (before, None),
                                 RowKind::Update => (before, after),
                             };
-                            l.group.add(&table, b, a)?;
+                            if cascading.is_some() {
+                                l.group.add_cascading(&table, b, a)?;
+                            } else {
+                                l.group.add(&table, b, a)?;
+                            }
                         }
                         if l.group.bytes > lane_bytes {
                             // A very large source transaction: written in parts, committed once.
@@ -358,19 +381,42 @@ impl Player {
             None => None,
             Some(sel) => {
                 let map = self.target_table(conn, &sel).await?;
-                let table = build_apply_table(&map, bt)?;
+                let tracked = self.source_layout(conn, &sel, bt).await?;
+                let mut table = build_apply_table(&map, tracked.as_deref(), bt)?;
+                let cascades = self.foreign_key_ties(cache, skip, selection, conn, &sel, &mut table).await?;
                 let shape = format!("{}|{:?}", table.target, table.columns);
                 Some(Applied {
                     table: cache.by_shape.entry(shape).or_insert_with(|| Arc::new(table)).clone(),
                     copied_at: skip.get(&(bt.db.clone(), bt.table.clone())).cloned(),
                     slot: slot_of(&bt.db, &bt.table),
                     dml: sel.dml,
+                    cascades,
                 })
             }
         };
         let entry = CachedTable { db: bt.db.clone(), table: bt.table.clone(), columns: bt.columns.len(), applied: built.clone() };
         cache.by_id.insert(bt.id, entry);
         Ok(built)
+    }
+
+    /// The source table's column names in binlog order at the position being read, for a row
+    /// event that does not name its columns (None when it does). From the tracked definition;
+    /// a table without one (tracked by an older ferry, or whose definition could not follow a
+    /// schema change) is tracked from the source's definition now.
+    async fn source_layout(&self, conn: &mut mysql_async::Conn, sel: &Selected, bt: &BinlogTable) -> Result<Option<Vec<String>>> {
+        if bt.columns.iter().any(|b| b.name.is_some()) {
+            return Ok(None);
+        }
+        if let Some(cols) = self.tracker.columns(&self.target, conn, &sel.src_db, &sel.src_table).await? {
+            return Ok(Some(cols));
+        }
+        let mut src = self.source.connect(Session::Control).await?;
+        let create = crate::catalog::show_create_table(&self.source, &mut src, &sel.src_db, &sel.src_table).await;
+        let _ = src.disconnect().await;
+        let create = create?;
+        info!(table = %format!("{}.{}", sel.src_db, sel.src_table), "row events name no columns: tracking the table's definition from the source now");
+        self.tracker.track(&self.target, conn, &sel.src_db, &sel.src_table, &create).await?;
+        self.tracker.columns(&self.target, conn, &sel.src_db, &sel.src_table).await
     }
 
     /// A selected table as the target has it now, in source names: the target has replayed every
@@ -477,6 +523,8 @@ impl Player {
             Ok(d) => d,
             Err(e) => return Ok(Err(format!("cannot parse it: {e}"))),
         };
+        // The source's own layout follows every schema change, replayed to the target or not.
+        self.tracker.follow(&self.target, conn, sql, db).await?;
         // A table copied after this statement was created from the source's definition, which
         // has it already.
         let copied_later = |o: &crate::sql::ddl::ObjName| snapshots.get(&(o.db.clone(), o.name.clone())).is_some_and(|p| pos < p);
@@ -689,10 +737,129 @@ impl Player {
     }
 }
 
+impl Player {
+    /// What the target's foreign keys cascade from a selected table (set in `table.cascade`), and
+    /// when they do, the tables they tie it to: the rows that reference it (and, through the
+    /// actions that change those, the rows that reference them, and so on), which a cascade
+    /// changes or checks, and the tables it references, which an update checks.
+    async fn foreign_key_ties(
+        &self,
+        cache: &mut ApplyCache,
+        skip: &HashMap<(String, String), Position>,
+        selection: &LiveSelection,
+        conn: &mut mysql_async::Conn,
+        sel: &Selected,
+        table: &mut ApplyTable,
+    ) -> Result<Option<Arc<Cascades>>> {
+        let keys = match &cache.foreign_keys {
+            Some(k) => k.clone(),
+            None => {
+                // The foreign keys of the target databases, read once until the next schema change.
+                let mut dbs: Vec<String> = self.spec.objects.iter().map(|o| o.rename.clone().unwrap_or_else(|| o.database.clone())).collect();
+                dbs.sort();
+                dbs.dedup();
+                let mut all = Vec::new();
+                for db in &dbs {
+                    all.extend(crate::catalog::foreign_keys(&self.target, conn, db).await?);
+                }
+                let all = Arc::new(all);
+                cache.foreign_keys = Some(all.clone());
+                all
+            }
+        };
+        let same = |a: &(String, String), db: &str, t: &str| a.0.eq_ignore_ascii_case(db) && a.1.eq_ignore_ascii_case(t);
+        let changes = crate::catalog::ForeignKey::changes_children;
+        let (db, name) = (sel.dst_db.as_str(), sel.dst_table.as_str());
+        let referencing: Vec<&crate::catalog::ForeignKey> = keys.iter().filter(|k| same(&k.parent, db, name)).collect();
+        let on_delete = referencing.iter().any(|k| changes(&k.on_delete));
+        let mut on_update: Vec<usize> = referencing
+            .iter()
+            .filter(|k| changes(&k.on_update))
+            .flat_map(|k| k.referenced.iter())
+            .filter_map(|c| table.columns.iter().position(|a| a.name.eq_ignore_ascii_case(&crate::db::q(c))))
+            .collect();
+        on_update.sort_unstable();
+        on_update.dedup();
+        if !on_delete && on_update.is_empty() {
+            return Ok(None);
+        }
+        table.cascade = Some(Cascade { on_delete, on_update });
+        let mut tied: Vec<(String, String)> =
+            keys.iter().filter(|k| same(&k.child, db, name)).map(|k| k.parent.clone()).collect();
+        let mut queue = vec![(db.to_string(), name.to_string())];
+        let mut seen = queue.clone();
+        while let Some((d, t)) = queue.pop() {
+            for k in keys.iter().filter(|k| same(&k.parent, &d, &t)) {
+                tied.push(k.child.clone());
+                if (changes(&k.on_delete) || changes(&k.on_update)) && !seen.iter().any(|s| same(s, &k.child.0, &k.child.1)) {
+                    seen.push(k.child.clone());
+                    queue.push(k.child.clone());
+                }
+            }
+        }
+        let mut slots = Vec::new();
+        let mut copied_at: Option<Position> = None;
+        for (d, t) in &tied {
+            // A table the task does not write (or whose source name is not found) has no lane.
+            let Some(src) = self.source_of(cache, selection, d, t) else { continue };
+            slots.push(slot_of(&src.0, &src.1));
+            // Of the tables the cascade changes (not those it only checks), the latest copy.
+            if let Some(p) = skip.get(&src)
+                && seen[1..].iter().any(|s| same(s, d, t))
+            {
+                copied_at = copied_at.max(Some(p.clone()));
+            }
+        }
+        slots.sort_unstable();
+        slots.dedup();
+        Ok(Some(Arc::new(Cascades { slots, copied_at })))
+    }
+
+    /// The source table the task writes to target table `db`.`table`, if it is one.
+    fn source_of(&self, cache: &ApplyCache, selection: &LiveSelection, db: &str, table: &str) -> Option<(String, String)> {
+        let target = qt(db, table);
+        if let Some(e) = cache.by_id.values().find(|e| e.applied.as_ref().is_some_and(|a| a.table.target == target)) {
+            return Some((e.db.clone(), e.table.clone()));
+        }
+        for o in &self.spec.objects {
+            if !o.rename.as_deref().unwrap_or(&o.database).eq_ignore_ascii_case(db) {
+                continue;
+            }
+            let mapped = o.tables.iter().flatten().filter(|t| t.rename.as_deref().is_some_and(|r| r.eq_ignore_ascii_case(table)));
+            for name in std::iter::once(table.to_string()).chain(mapped.map(|t| t.name.clone())) {
+                if selection.table(&o.database, &name).is_some_and(|s| s.dst_db.eq_ignore_ascii_case(db) && s.dst_table.eq_ignore_ascii_case(table)) {
+                    return Some((o.database.clone(), name));
+                }
+            }
+        }
+        None
+    }
+}
+
+/// The tables a cascading table's foreign keys tie it to, for the player.
+struct Cascades {
+    /// Their apply slots: applied by the lane of the cascading change.
+    slots: Vec<usize>,
+    /// The latest copy position among them (tables copied whole at one snapshot).
+    copied_at: Option<Position>,
+}
+
+impl Cascades {
+    /// The cascade of a change in the transaction starting at `txn_start` ran on the target
+    /// already: a lane of an earlier run applied the transaction with the tables it ties (their
+    /// slots are past it), or a copy read those tables after it (and skips their changes before).
+    fn ran_before(&self, txn_start: &Position, slot_done: &[Position], replay_until: &Position) -> bool {
+        self.copied_at.as_ref().is_some_and(|p| txn_start < p)
+            || (txn_start < replay_until && self.slots.iter().any(|&s| *txn_start < slot_done[s]))
+    }
+}
+
 #[derive(Default)]
 struct ApplyCache {
     by_id: HashMap<u64, CachedTable>,
     by_shape: HashMap<String, Arc<ApplyTable>>,
+    /// The target's foreign keys (read when a table is first resolved after a schema change).
+    foreign_keys: Option<Arc<Vec<crate::catalog::ForeignKey>>>,
 }
 
 /// What a binlog table id stood for when it was resolved.
@@ -713,6 +880,8 @@ struct Applied {
     slot: usize,
     /// The row change kinds the task replays for it.
     dml: DmlKinds,
+    /// The target's foreign keys cascade its deletes or updates: the tables they tie it to.
+    cascades: Option<Arc<Cascades>>,
 }
 
 /// Each copied table's earliest copy snapshot.
@@ -779,6 +948,10 @@ struct Lanes {
     applied_ts: u32,
     epoch: u64,
     task: String,
+    /// Where each slot stood when this run started: a slot is never moved back behind it (a lane
+    /// that starts behind a faster one's slot would otherwise store the slot at its own, earlier
+    /// position, and a crash before it passes the slot again would replay the slot's changes).
+    started_at: Vec<Position>,
 }
 
 impl Lanes {
@@ -791,7 +964,10 @@ impl Lanes {
         }
         let params: Vec<Value> =
             vec![at.file.clone().into(), at.pos.into(), at.gtid.clone().into(), (ts as i64).into(), self.task.clone().into(), self.epoch.into()];
-        let slots: Vec<usize> = if all_slots { (0..APPLY_SLOTS).collect() } else { (0..APPLY_SLOTS).filter(|&s| self.owner[s] == i).collect() };
+        let slots: Vec<usize> = (0..APPLY_SLOTS)
+            .filter(|&s| all_slots || self.owner[s] == i)
+            .filter(|&s| self.started_at[s] <= *at)
+            .collect();
         let l = &mut self.lanes[i];
         if slots.is_empty() && !l.pending() {
             return Ok(()); // a lane whose tables all joined others
@@ -1008,18 +1184,46 @@ fn is_statement_dml(sql: &str) -> bool {
 }
 
 /// Matches the binlog's columns to the task's: by name when the source logs names
-/// (binlog_row_metadata=FULL), by position in the source table otherwise.
-fn build_apply_table(t: &TableMap, bt: &BinlogTable) -> Result<ApplyTable> {
+/// (binlog_row_metadata=FULL), else by position in the source table's layout at that binlog
+/// position (`tracked`, see [`crate::tracker`]). Without either, the target table's own order
+/// stands in, which holds only when it mirrors the source's.
+fn build_apply_table(t: &TableMap, tracked: Option<&[String]>, bt: &BinlogTable) -> Result<ApplyTable> {
+    let named = bt.columns.iter().any(|b| b.name.is_some());
+    if let Some(cols) = tracked.filter(|_| !named)
+        && cols.len() != bt.columns.len()
+    {
+        return Err(Error::object(
+            t.source_name(),
+            format!(
+                "its row events have {} columns but its tracked definition has {} ({}): ferry cannot tell which value \
+                 belongs to which column; set binlog_row_metadata=FULL on the source so that row events name them",
+                bt.columns.len(),
+                cols.len(),
+                cols.join(", ")
+            ),
+        ));
+    }
+    if !named && tracked.is_none() && t.column_subset {
+        return Err(Error::object(
+            t.source_name(),
+            "its row events name no columns and its definition is not tracked, so the selected columns cannot be found \
+             by position; set binlog_row_metadata=FULL on the source",
+        ));
+    }
     let mut columns = Vec::new();
     let mut applied: Vec<&str> = Vec::new();
     for c in t.copy_columns() {
-        let index = match bt.columns.iter().position(|b| b.name.as_deref().is_some_and(|n| n.eq_ignore_ascii_case(&c.source.name))) {
-            Some(i) => i,
-            None if bt.columns.iter().all(|b| b.name.is_none()) => c.source.ordinal,
-            // A target column the source row does not have (added on the target only, or its
-            // schema change was skipped): left to its default.
-            None => continue,
+        let same = |n: &str| n.eq_ignore_ascii_case(&c.source.name);
+        let index = if named {
+            bt.columns.iter().position(|b| b.name.as_deref().is_some_and(same))
+        } else if let Some(cols) = tracked {
+            cols.iter().position(|n| same(n))
+        } else {
+            Some(c.source.ordinal)
         };
+        // A target column the source row does not have (added on the target only, or its
+        // schema change was skipped): left to its default.
+        let Some(index) = index else { continue };
         if index >= bt.columns.len() {
             return Err(Error::object(t.source_name(), format!("the binlog row has {} columns, fewer than the table", bt.columns.len())));
         }
@@ -1038,6 +1242,7 @@ fn build_apply_table(t: &TableMap, bt: &BinlogTable) -> Result<ApplyTable> {
         key,
         filter: t.filter.clone(),
         merge: t.merge.clone(),
+        cascade: None,
     })
 }
 

@@ -8,7 +8,6 @@ use std::time::Instant;
 use ferry_crds::{Checkpoint, Phase, SchemaSyncStatus, SyncTaskStatus};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 use mysql_async::Conn;
-use mysql_async::prelude::*;
 use tracing::{info, info_span, warn, Instrument};
 
 use crate::catalog;
@@ -20,6 +19,7 @@ use crate::manifest::Task;
 use crate::mapping;
 use crate::meta::{Meta, TableState, TaskLock};
 use crate::player::Player;
+use crate::tracker::SchemaTracker;
 use crate::schema::{PreparedTable, SchemaSync};
 use crate::status::{Reporter, TableCounter};
 
@@ -84,18 +84,7 @@ async fn run_inner(task: &Task, reporter: Arc<Reporter>, connected: &mut bool) -
     if spec.incremental {
         flavor.check_binlog_settings(&source, &mut src, binlog).await?;
     }
-    if spec.initial_sync.data {
-        let local_infile: Option<i64> =
-            tgt.query_first("SELECT @@local_infile").await.map_err(target.err("SELECT @@local_infile"))?;
-        if local_infile != Some(1) {
-            return Err(Error::Connect {
-                role: "target",
-                endpoint: target.address.clone(),
-                message: "local_infile is OFF; ferry loads rows with LOAD DATA LOCAL: SET GLOBAL local_infile = 1".into(),
-                transient: false,
-            });
-        }
-    }
+    // A target with local_infile OFF is copied with INSERTs (see the copier): nothing to refuse.
 
     let meta = Arc::new(Meta::new(&spec.metadata_database, &task.id()));
     meta.ensure(&target).await?;
@@ -156,6 +145,9 @@ async fn run_inner(task: &Task, reporter: Arc<Reporter>, connected: &mut bool) -
         .await?;
     reporter.update(|s| s.schema_sync = Some(schema_status.clone()));
     reporter.flush()?;
+    if spec.incremental {
+        track_definitions(&source, &target, &meta, &task.id(), &mut tgt, &dbs).await?;
+    }
 
     if spec.initial_sync.data {
         reporter.set_phase(Phase::Initializing, Some("full data sync".into()));
@@ -184,6 +176,33 @@ async fn run_inner(task: &Task, reporter: Arc<Reporter>, connected: &mut bool) -
 
     let summary = summary(&reporter.status());
     reporter.set_phase(Phase::Finished, Some(summary));
+    Ok(())
+}
+
+/// When the source's row events carry no column names, ferry keeps its own copy of each
+/// selected table's definition to map them by position (see [`crate::tracker`]), taken here
+/// next to the schema sync.
+async fn track_definitions(
+    source: &Server,
+    target: &Server,
+    meta: &Meta,
+    task_id: &str,
+    tgt: &mut Conn,
+    dbs: &[mapping::DatabaseMap],
+) -> Result<()> {
+    let mut src = source.connect(Session::Control).await?;
+    let flavor = Flavor::detect(source, &mut src).await?;
+    if flavor.logs_column_names(source, &mut src).await? {
+        let _ = src.disconnect().await;
+        return Ok(());
+    }
+    let tracker = SchemaTracker::new(&meta.db, task_id);
+    for t in dbs.iter().flat_map(|d| &d.tables) {
+        let create = catalog::show_create_table(source, &mut src, &t.src_db, &t.src_table).await?;
+        tracker.track(target, tgt, &t.src_db, &t.src_table, &create).await?;
+    }
+    let _ = src.disconnect().await;
+    info!(tables = dbs.iter().map(|d| d.tables.len()).sum::<usize>(), "row events name no columns on this source: table definitions tracked");
     Ok(())
 }
 
@@ -387,6 +406,7 @@ async fn follow(
         reporter,
         owner: format!("{}:{}", hostname(), std::process::id()),
         lanes: (task.spec.engine.parallelism as usize).clamp(1, crate::meta::APPLY_SLOTS),
+        tracker: SchemaTracker::new(&meta.db, &task.id()),
     };
     player.run().instrument(info_span!("incremental")).await
 }

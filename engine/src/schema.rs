@@ -51,6 +51,7 @@ impl SchemaSync<'_> {
         // merging into one table start together, and only one of them creates it.
         let created: Vec<&str> = if with_schema { dbs.iter().map(|d| d.dst.as_str()).collect() } else { Vec::new() };
         crate::db::lock_databases(self.target, &mut tgt, &created).await?;
+        self.no_generated_primary_keys(&mut tgt).await;
 
         // Decide every table first: a refusal must come before anything is created.
         let mut plans = Vec::new();
@@ -180,6 +181,8 @@ impl SchemaSync<'_> {
             ddl
         };
         let ddl = rewrite::rewrite_create_table(&ddl, &t.src_db, &t.src_table, names).map_err(bad)?;
+        // MySQL prints an inherited collation as a lone COLLATE that would make it explicit.
+        let ddl = rewrite::inherit_table_collation(&ddl);
         let (ddl, deferred) = if self.spec.initial_sync.data { rewrite::split_secondary_indexes(&ddl) } else { (ddl, Vec::new()) };
         let src_pair = (t.src_db.as_str(), t.src_table.as_str());
         let dst_pair = (t.dst_db.as_str(), t.dst_table.as_str());
@@ -190,13 +193,33 @@ impl SchemaSync<'_> {
         Ok(deferred)
     }
 
+    /// A MySQL 8.0.30+ target with `sql_generate_invisible_primary_key` ON would give every
+    /// source table without a primary key one more column (`my_row_id`): the tables ferry creates
+    /// are the source's, a source GIPK included (SHOW CREATE TABLE shows it as a column).
+    async fn no_generated_primary_keys(&self, tgt: &mut Conn) {
+        match tgt.query_drop("SET SESSION sql_generate_invisible_primary_key = OFF").await {
+            // 1193: no such variable (MariaDB, MySQL before 8.0.30): nothing to do.
+            Err(mysql_async::Error::Server(e)) if e.code != 1193 => {
+                let on: Option<Option<i64>> = tgt.query_first("SELECT @@sql_generate_invisible_primary_key").await.unwrap_or(None);
+                if on.flatten() == Some(1) {
+                    warn!(
+                        target = %self.target.address,
+                        reason = %e.message,
+                        "sql_generate_invisible_primary_key is ON on the target and ferry may not turn it off: tables without a primary key get one more column there"
+                    );
+                }
+            }
+            _ => {}
+        }
+    }
+
     /// For a table that was already on the target: the columns both sides have.
     async fn common_columns(&self, tgt: &mut Conn, t: &TableMap) -> Result<Vec<(Column, String)>> {
         let target = catalog::table(self.target, tgt, &t.dst_db, &t.dst_table).await?;
         let wanted = copy_pairs(t);
         let (common, missing): (Vec<_>, Vec<_>) = wanted.into_iter().partition(|(_, dst)| target.column(dst).is_some());
         // Target columns the copy cannot fill: NOT NULL, no default, not generated or AUTO_INCREMENT.
-        let required: Vec<(String,)> = tgt
+        let required: Vec<(Option<String>,)> = tgt
             .exec(
                 "SELECT COLUMN_NAME FROM information_schema.COLUMNS WHERE TABLE_SCHEMA = ? AND TABLE_NAME = ? \
                  AND IS_NULLABLE = 'NO' AND COLUMN_DEFAULT IS NULL AND EXTRA NOT LIKE '%auto_increment%' \
@@ -207,7 +230,7 @@ impl SchemaSync<'_> {
             .map_err(self.target.err(format!("reading columns of {}", t.target_name())))?;
         let unfillable: Vec<String> = required
             .into_iter()
-            .map(|(c,)| c)
+            .filter_map(|(c,)| c)
             .filter(|c| !common.iter().any(|(_, d)| d.eq_ignore_ascii_case(c)))
             .collect();
         if common.is_empty() || !unfillable.is_empty() {
@@ -245,11 +268,11 @@ impl SchemaSync<'_> {
                 }
                 continue;
             }
-            let (ddl, _, _) = catalog::show_create_view(self.source, src, &d.src, &v).await?;
+            let (ddl, context) = catalog::show_create_view(self.source, src, &d.src, &v).await?;
             let ddl = rewrite::rewrite_references(&rewrite::strip_definer(&ddl), &d.src, names)
                 .map_err(|e| Error::object(format!("{}.{v}", d.src), format!("cannot rewrite the view: {e}")))?;
             let ddl = or_replace(&ddl);
-            pending.push((v, ddl));
+            pending.push((v, ddl, context));
         }
         tgt.query_drop(format!("USE {}", q(&d.dst))).await.map_err(self.target.err("USE"))?;
         let mut created = 0;
@@ -257,8 +280,9 @@ impl SchemaSync<'_> {
             let before = pending.len();
             let mut next = Vec::new();
             let mut last_err = (String::new(), String::new());
-            for (v, ddl) in pending.drain(..) {
-                match tgt.query_drop(&ddl).await {
+            for (v, ddl, context) in pending.drain(..) {
+                let object = format!("view {}.{v}", d.src);
+                match self.create_as_created(tgt, &ddl, &context, &object).await? {
                     Ok(()) => {
                         self.meta.record_object(self.target, tgt, "VIEW", &d.dst, &v).await?;
                         created += 1;
@@ -266,7 +290,7 @@ impl SchemaSync<'_> {
                     // 1146: a table or view it reads is not created yet; try again after the others.
                     Err(mysql_async::Error::Server(e)) if e.code == 1146 => {
                         last_err = (v.clone(), e.message.clone());
-                        next.push((v, ddl));
+                        next.push((v, ddl, context));
                     }
                     Err(e) => return Err(self.target.err(format!("creating view {}.{v}", d.dst))(e)),
                 }
@@ -306,17 +330,24 @@ impl SchemaSync<'_> {
                 let drop = format!("DROP {kind} IF EXISTS {}", qt(&d.dst, &name));
                 tgt.query_drop(&drop).await.map_err(self.target.err(drop.clone()))?;
             }
-            let (sql_mode, ddl) = catalog::show_create_routine(self.source, src, &d.src, &kind, &name).await?;
-            if ddl.is_empty() {
+            let routine = catalog::show_create_routine(self.source, src, &d.src, &kind, &name).await?;
+            if routine.create.is_empty() {
                 return Err(Error::object(object, "SHOW CREATE returned no body: the source user needs SELECT on mysql.proc or SHOW_ROUTINE"));
             }
-            let ddl = rewrite::rewrite_references(&rewrite::strip_definer(&ddl), &d.src, names)
+            let ddl = rewrite::rewrite_references(&rewrite::strip_definer(&routine.create), &d.src, names)
                 .map_err(|e| Error::object(object.clone(), format!("cannot rewrite: {e}")))?;
-            // A routine keeps the sql_mode it was created with.
-            tgt.query_drop(format!("SET SESSION sql_mode = {}", lit(&sql_mode))).await.map_err(self.target.err("SET sql_mode"))?;
-            let res = tgt.query_drop(&ddl).await;
+            // A routine keeps the sql_mode it was created with, and the database collation (the
+            // database's default then, which its parameters and variables take without a
+            // COLLATE): as mysqldump does, the target database has it while the routine is made.
+            let db_collation = routine.context.database_collation.as_deref().unwrap_or_default();
+            let restore_db = self.switch_database_collation(tgt, &d.dst, db_collation, &object).await?;
+            tgt.query_drop(format!("SET SESSION sql_mode = {}", lit(&routine.sql_mode))).await.map_err(self.target.err("SET sql_mode"))?;
+            let res = self.create_as_created(tgt, &ddl, &routine.context, &object).await;
             tgt.query_drop(format!("SET SESSION sql_mode = '{}'", crate::db::WRITE_SQL_MODE)).await.map_err(self.target.err("SET sql_mode"))?;
-            res.map_err(|e| {
+            if let Some(restore) = restore_db {
+                tgt.query_drop(&restore).await.map_err(self.target.err(restore.clone()))?;
+            }
+            res?.map_err(|e| {
                 let hint = match &e {
                     mysql_async::Error::Server(s) if s.code == 1418 => {
                         " (the target writes a binlog: SET GLOBAL log_bin_trust_function_creators = 1, or grant SUPER)"
@@ -330,6 +361,88 @@ impl SchemaSync<'_> {
         }
         Ok(created)
     }
+
+    /// Runs a view's or routine's CREATE in the session it was made in on the source: its
+    /// character_set_client and collation_connection (which the object records, and which give
+    /// its string literals their character set and collation), as mysqldump does. The statement
+    /// is sent in that character set, converted by the target itself, so non-ASCII text means what
+    /// it meant on the source. The session's own settings are back afterwards. The outer error is
+    /// ferry's (a setting it could not make or restore), the inner one the CREATE's own.
+    async fn create_as_created(
+        &self,
+        tgt: &mut Conn,
+        ddl: &str,
+        context: &catalog::CreationContext,
+        object: &str,
+    ) -> Result<std::result::Result<(), mysql_async::Error>> {
+        let (client, connection) = (context.character_set_client.as_str(), context.collation_connection.as_str());
+        let (own_client, own_connection): (String, String) = tgt
+            .query_first("SELECT @@SESSION.character_set_client, @@SESSION.collation_connection")
+            .await
+            .map_err(self.target.err("reading the session character set"))?
+            .unwrap_or_default();
+        let plain = |n: &str| !n.is_empty() && n.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_');
+        if !plain(client) || !plain(connection) || (client.eq_ignore_ascii_case(&own_client) && connection.eq_ignore_ascii_case(&own_connection)) {
+            return Ok(tgt.query_drop(ddl).await);
+        }
+        let bytes: Vec<u8> = if ddl.is_ascii() || client.to_ascii_lowercase().starts_with("utf8") {
+            ddl.as_bytes().to_vec()
+        } else {
+            let sql = format!("SELECT CAST(CONVERT(? USING {client}) AS BINARY)");
+            match tgt.exec_first::<Vec<u8>, _, _>(&sql, (ddl,)).await {
+                Ok(b) => b.unwrap_or_default(),
+                Err(mysql_async::Error::Server(e)) if unknown_charset(e.code) => return Ok(self.create_with_session_charset(tgt, ddl, object, &e.message).await),
+                Err(e) => return Err(self.target.err(format!("converting {object} to {client}"))(e)),
+            }
+        };
+        let set = format!("SET SESSION character_set_client = {client}, collation_connection = {connection}");
+        match tgt.query_drop(&set).await {
+            Ok(()) => {}
+            Err(mysql_async::Error::Server(e)) if unknown_charset(e.code) => return Ok(self.create_with_session_charset(tgt, ddl, object, &e.message).await),
+            Err(e) => return Err(self.target.err(set)(e)),
+        }
+        let res = tgt.query_drop(bytes).await;
+        let restore = format!("SET SESSION character_set_client = {own_client}, collation_connection = {own_connection}");
+        tgt.query_drop(&restore).await.map_err(self.target.err(restore.clone()))?;
+        Ok(res)
+    }
+
+    /// The CREATE under ferry's own session character set, when the target lacks the object's.
+    async fn create_with_session_charset(&self, tgt: &mut Conn, ddl: &str, object: &str, why: &str) -> std::result::Result<(), mysql_async::Error> {
+        warn!(object, reason = why, "the target lacks the character set or collation the object was created with; creating it with ferry's session character set");
+        tgt.query_drop(ddl).await
+    }
+
+    /// Gives the target database `collation` as its default (when it has another), for a routine
+    /// created while the source database had it; returns the ALTER DATABASE that restores it.
+    async fn switch_database_collation(&self, tgt: &mut Conn, db: &str, collation: &str, object: &str) -> Result<Option<String>> {
+        if collation.is_empty() || !collation.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_') {
+            return Ok(None);
+        }
+        let now: Option<(String, String)> = tgt
+            .exec_first("SELECT DEFAULT_CHARACTER_SET_NAME, DEFAULT_COLLATION_NAME FROM information_schema.SCHEMATA WHERE SCHEMA_NAME = ?", (db,))
+            .await
+            .map_err(self.target.err(format!("reading database {db}")))?;
+        let Some((charset, current)) = now else { return Ok(None) };
+        if current.eq_ignore_ascii_case(collation) {
+            return Ok(None);
+        }
+        let switch = format!("ALTER DATABASE {} COLLATE {collation}", q(db));
+        match tgt.query_drop(&switch).await {
+            Ok(()) => Ok(Some(format!("ALTER DATABASE {} CHARACTER SET {charset} COLLATE {current}", q(db)))),
+            Err(mysql_async::Error::Server(e)) if unknown_charset(e.code) => {
+                warn!(object, collation, reason = %e.message, "the target lacks the database collation the routine was created with; creating it under the database's own");
+                Ok(None)
+            }
+            Err(e) => Err(self.target.err(switch)(e)),
+        }
+    }
+}
+
+/// Unknown character set (1115) or collation (1273), or a collation of another character set
+/// (1253): the target server does not have what the source's object was made with.
+fn unknown_charset(code: u16) -> bool {
+    matches!(code, 1115 | 1253 | 1273)
 }
 
 /// Ferry re-creates its own views on a re-run.

@@ -61,7 +61,7 @@ impl SchemaTracker {
     /// (Re)creates the shadow of `src_db`.`table` from the source's `SHOW CREATE TABLE` text.
     pub async fn track(&self, target: &Server, conn: &mut Conn, src_db: &str, table: &str, create_sql: &str) -> Result<()> {
         let shadow = self.shadow_db(src_db);
-        let Some(sql) = self.shadow_statement(create_sql, src_db) else {
+        let Some(sql) = shadow_create(create_sql, &shadow, table).or_else(|| self.shadow_statement(create_sql, src_db)) else {
             return Err(Error::object(
                 format!("{src_db}.{table}"),
                 "its definition cannot be tracked (ferry keeps a copy of it to map binlog columns)",
@@ -172,12 +172,47 @@ impl SchemaTracker {
     }
 }
 
+/// `SHOW CREATE TABLE` text (canonical: the unqualified name first, one definition a line) as
+/// the shadow's CREATE: the name qualified with the shadow database, foreign keys left out (a
+/// shadow must never hold a constraint on a real table).
+fn shadow_create(create_sql: &str, shadow_db: &str, table: &str) -> Option<String> {
+    let head = format!("CREATE TABLE {} (", q(table));
+    let rest = create_sql.strip_prefix(&head)?;
+    let mut lines: Vec<&str> = rest.lines().collect();
+    lines.retain(|l| !(l.trim_start().starts_with("CONSTRAINT ") && l.contains(" FOREIGN KEY ")));
+    // The definition before the closing line must not end with a comma.
+    let close = lines.iter().rposition(|l| l.starts_with(')'))?;
+    if close > 0 {
+        let last = lines[close - 1].trim_end().trim_end_matches(',');
+        let fixed = last.to_string();
+        let mut out = format!("CREATE TABLE {} (", qt(shadow_db, table));
+        for (i, l) in lines.iter().enumerate() {
+            out.push_str(if i == close - 1 { &fixed } else { l });
+            out.push('\n');
+        }
+        return Some(out);
+    }
+    None
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
 
     fn t() -> SchemaTracker {
         SchemaTracker::new("ferry_meta", "default/orders")
+    }
+
+    #[test]
+    fn show_create_output_becomes_a_shadow_without_foreign_keys() {
+        let create = "CREATE TABLE `c` (\n  `id` int NOT NULL,\n  `p` int DEFAULT NULL,\n  PRIMARY KEY (`id`),\n  KEY `p` (`p`),\n  \
+                      CONSTRAINT `c_ibfk_1` FOREIGN KEY (`p`) REFERENCES `other`.`p` (`id`) ON DELETE CASCADE\n) ENGINE=InnoDB";
+        let s = shadow_create(create, "ferry_meta_s1", "c").unwrap();
+        assert_eq!(
+            s,
+            "CREATE TABLE `ferry_meta_s1`.`c` (\n  `id` int NOT NULL,\n  `p` int DEFAULT NULL,\n  PRIMARY KEY (`id`),\n  KEY `p` (`p`)\n) ENGINE=InnoDB\n"
+        );
+        assert_eq!(shadow_create("CREATE TABLE `x` (\n  `a` int\n)", "s", "other"), None);
     }
 
     #[test]

@@ -184,6 +184,18 @@ impl Flavor {
 }
 
 impl Flavor {
+    /// A table of the numbers 1 to `n` in column `seq`, to select from: MariaDB's Sequence engine
+    /// table `db.seq_1_to_N`, or on MySQL a recursive CTE of that name (its session needs
+    /// `cte_max_recursion_depth` at least `n`).
+    pub fn sequence(self, db: &str, n: u64) -> String {
+        match self {
+            Flavor::MariaDb => format!("{db}.seq_1_to_{n}"),
+            Flavor::MySql => format!(
+                "(WITH RECURSIVE s (seq) AS (SELECT 1 UNION ALL SELECT seq + 1 FROM s WHERE seq < {n}) SELECT seq FROM s) AS seq_1_to_{n}"
+            ),
+        }
+    }
+
     /// A test's SQL made to run on this flavour: MariaDB's Sequence engine tables (`seq_1_to_N`,
     /// optionally `db.`-qualified) become, on MySQL, a recursive CTE of the same name and rows.
     pub fn portable_sql(self, sql: &str) -> String {
@@ -204,10 +216,7 @@ impl Flavor {
             if digits.is_empty() {
                 out.push_str("seq_1_to_");
             } else {
-                out.push_str(&format!(
-                    "(WITH RECURSIVE s (seq) AS (SELECT 1 UNION ALL SELECT seq + 1 FROM s WHERE seq < {digits}) \
-                     SELECT seq FROM s) AS seq_1_to_{digits}"
-                ));
+                out.push_str(&self.sequence("", digits.parse().unwrap_or(0)));
             }
             rest = &rest[at + 9 + digits.len()..];
         }

@@ -15,10 +15,9 @@ async fn pair() -> (TestServer, TestServer) {
 const SYNC_TIMEOUT: Duration = Duration::from_secs(60);
 const CATCH_UP: Duration = Duration::from_secs(120);
 
-/// The source's current binlog file and position (`SHOW MASTER STATUS`).
+/// The source's current binlog file and position.
 async fn master_status(conn: &mut mysql_async::Conn) -> (String, u64) {
-    let row: mysql_async::Row = conn.query_first("SHOW MASTER STATUS").await.unwrap().expect("binlog is on");
-    (row.get::<String, _>(0).unwrap(), row.get::<u64, _>(1).unwrap())
+    binlog_status(conn).await
 }
 
 /// Polls `sql` on `conn` until it returns `expected`; panics on timeout (or if ferry exits).
@@ -378,7 +377,7 @@ async fn start_position_skips_earlier_writes() {
         .await;
     let mut s = src.conn().await;
     let (file, pos) = master_status(&mut s).await;
-    let gtid: String = s.query_first("SELECT @@gtid_binlog_pos").await.unwrap().unwrap();
+    let gtid = src.gtid_position().await;
     src.exec(
         "INSERT INTO inc.t VALUES (4, 'after'), (5, 'after'), (6, 'after');
          UPDATE inc.t SET v = 'after-upd' WHERE id = 4;
@@ -435,7 +434,8 @@ async fn start_position_skips_earlier_writes() {
     // Each task is its own replica of the source, with the server id it was given.
     let deadline = Instant::now() + Duration::from_secs(20);
     loop {
-        let hosts: Vec<mysql_async::Row> = s.query("SHOW SLAVE HOSTS").await.unwrap();
+        let replicas = if src.flavor() == Flavor::MySql { "SHOW REPLICAS" } else { "SHOW SLAVE HOSTS" };
+        let hosts: Vec<mysql_async::Row> = s.query(replicas).await.unwrap();
         let ids: Vec<u32> = hosts.iter().map(|r| r.get::<u32, _>(0).unwrap()).collect();
         if ids.contains(&4242) && ids.contains(&4243) {
             break;
@@ -528,7 +528,11 @@ async fn parallel_lanes_keep_transactions_whole_across_kills() {
     let x = names[0].clone();
     let y = names.iter().find(|n| lane(n) != lane(&x)).expect("two lanes").clone();
     const ACCOUNTS: i64 = 50;
-    let (src, dst) = tokio::join!(TestServer::start(ServerOptions::source()), TestServer::start(ServerOptions::source()));
+    // MySQL has no @@last_gtid: there the audit reads the transaction from performance_schema.
+    let (src, dst) = tokio::join!(
+        TestServer::start(ServerOptions::source()),
+        TestServer::start(ServerOptions::source().arg("--performance-schema=ON"))
+    );
     let mut ddl = String::from("CREATE DATABASE par;");
     for t in &keyed {
         ddl += &format!("CREATE TABLE par.{t} (id INT PRIMARY KEY, v INT NOT NULL, s VARCHAR(40));");
@@ -554,7 +558,13 @@ async fn parallel_lanes_keep_transactions_whole_across_kills() {
     // (the target logs a binlog for that).
     let mut audit = String::from("CREATE DATABASE audit; CREATE TABLE audit.d (trx VARCHAR(100), delta BIGINT) ENGINE=InnoDB;");
     for (i, t) in [&x, &y].into_iter().enumerate() {
-        let trx = "CONCAT(CONNECTION_ID(), '/', @@last_gtid)";
+        let trx = match dst.flavor() {
+            Flavor::MariaDb => "CONCAT(CONNECTION_ID(), '/', @@last_gtid)",
+            Flavor::MySql => {
+                "(SELECT CONCAT(THREAD_ID, '/', EVENT_ID) FROM performance_schema.events_transactions_current \
+                 WHERE THREAD_ID = PS_CURRENT_THREAD_ID())"
+            }
+        };
         for (ev, delta) in [("INSERT", "NEW.balance"), ("DELETE", "-OLD.balance"), ("UPDATE", "NEW.balance - OLD.balance")] {
             audit += &format!(
                 "CREATE TRIGGER par.audit_{i}_{ev} AFTER {ev} ON par.{t} FOR EACH ROW \

@@ -1184,6 +1184,10 @@ impl<'a> Parser<'a> {
                     let o = ObjName::new(self.q.name(c.parts[0]), self.q.name(c.parts[1]));
                     self.site(Site::Table(c, o));
                 }
+                // A word before a string is no name: a charset introducer (`_utf8mb4'x'`, which
+                // MySQL's SHOW CREATE TABLE writes in every string default and expression), a
+                // typed literal (`DATE '2024-01-01'`, `X'00'`), or an operator (`LIKE 'a%'`).
+                (1, false, false) => {}
                 (1, _, true) => {}
                 _ => self.problem("qualified name in an expression".into(), c.parts[0]),
             }
@@ -2454,5 +2458,39 @@ mod tests {
         if std::env::var_os("FERRY_BLESS").is_some() {
             std::fs::write(path, blessed + "\n").unwrap();
         }
+    }
+
+    /// MySQL 8+ SHOW CREATE TABLE forms (what the schema tracker and pt-osc replay): charset
+    /// introducers in defaults and expressions, functional and multi-valued key parts,
+    /// versioned comments, NOT ENFORCED checks.
+    #[test]
+    fn mysql_show_create_table_forms_rewrite() {
+        let mut m = NameMap::new();
+        m.rename_db("forms", "forms2");
+        m.rename_column("forms", "doc", "email", "mail");
+        let doc = "CREATE TABLE `doc` (
+  `id` int NOT NULL,
+  `email` varchar(100) NOT NULL,
+  `tags` json DEFAULT NULL,
+  `lbl` varchar(30) DEFAULT (concat(_utf8mb4'n',(1 + 1))),
+  `due` date DEFAULT ((curdate() + interval 1 day)),
+  `hidden` varchar(20) DEFAULT NULL /*!80023 INVISIBLE */,
+  `c` varchar(20) GENERATED ALWAYS AS (concat(_utf8mb4'x',`email`)) VIRTUAL,
+  PRIMARY KEY (`id`),
+  UNIQUE KEY `ux_doc` (((`id` * 2)),`email`),
+  KEY `ix_doc` ((lower(`email`))),
+  KEY `ix_tags` ((cast(json_extract(`tags`,_utf8mb4'$.t') as unsigned array))),
+  CONSTRAINT `mail_ok` CHECK ((`email` like _utf8mb4'%@%')) /*!80016 NOT ENFORCED */
+) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_0900_ai_ci";
+        let want = doc
+            .replace("CREATE TABLE `doc`", "CREATE TABLE `forms2`.`doc`")
+            .replace("`email`", "`mail`");
+        assert_eq!(rewrite_ddl(doc, "forms", &m).unwrap(), want);
+        assert_eq!(
+            rw(
+                "ALTER TABLE orders ADD CONSTRAINT c CHECK (note LIKE 'a%' AND qty > 0 AND d > DATE '2020-01-01')"
+            ),
+            "ALTER TABLE `shop2`.`purchases` ADD CONSTRAINT c CHECK (`remark` LIKE 'a%' AND `quantity` > 0 AND d > DATE '2020-01-01')"
+        );
     }
 }

@@ -693,6 +693,48 @@ pub fn split_secondary_indexes(sql: &str) -> (String, Vec<String>) {
     (ct.rebuild(&keep), deferred)
 }
 
+/// Makes a CREATE TABLE from MySQL's SHOW CREATE TABLE build a table whose SHOW CREATE TABLE
+/// reads the same. MySQL 8+ prints a column's collation alone, `COLLATE x` without `CHARACTER
+/// SET`, when the column inherits a non-default collation `x` from the table; replaying that
+/// text makes the collation explicit, which MySQL then prints as `CHARACTER SET cs COLLATE x`.
+/// Such a lone COLLATE right after a column's type, naming the table's own default collation, is
+/// dropped: the column inherits it again. A lone COLLATE names the table's collation on MariaDB
+/// too, which prints the same either way, so this changes no table on any server. Unchanged when
+/// the statement cannot be parsed or the table has no `COLLATE=` option.
+pub fn inherit_table_collation(sql: &str) -> String {
+    let Ok(ct) = CreateTable::parse(sql) else {
+        return sql.to_string();
+    };
+    let q = &ct.q;
+    // The table options, up to any partitioning.
+    let options_end = (ct.close + 1..q.len())
+        .find(|&s| q.word(s, "PARTITION"))
+        .unwrap_or(q.len());
+    let table_collation = (ct.close + 1..options_end)
+        .find(|&s| q.word(s, "COLLATE"))
+        .map(|s| if q.punct(s + 1, "=") { s + 2 } else { s + 1 })
+        .map(|s| q.lower_word(s))
+        .filter(|c| !c.is_empty());
+    let Some(table_collation) = table_collation else {
+        return sql.to_string();
+    };
+    let mut ed = Edits::default();
+    for it in ct.items.iter().filter(|it| it.kind == ItemKind::Column) {
+        // name, type word, then the type's arguments: `varchar(20)`, `enum('a','b')`.
+        let mut s = it.first + 2;
+        if q.punct(s, "(") {
+            match q.close_of(s) {
+                Some(close) => s = close + 1,
+                None => continue,
+            }
+        }
+        if s + 1 <= it.last && q.word(s, "COLLATE") && q.lower_word(s + 1) == table_collation {
+            ed.replace(q.span(s - 1).end..q.span(s + 1).end, String::new());
+        }
+    }
+    ed.apply(sql)
+}
+
 // ---------------------------------------------------------------------------
 // Views, routines, triggers
 
@@ -1523,6 +1565,42 @@ mod tests {
         assert_eq!(
             select_columns_create_table(sql, &strings(&["b"])).unwrap(),
             "CREATE TABLE `t` (\n  `b` varchar(9) DEFAULT '`a`' COMMENT '`a`'\n)"
+        );
+    }
+
+    #[test]
+    fn inherit_table_collation_drops_only_a_lone_collate_naming_the_table_default() {
+        let mysql = "CREATE TABLE `t` (
+  `id` int NOT NULL,
+  `a` varchar(20) COLLATE utf8mb4_unicode_ci DEFAULT NULL,
+  `b` varchar(20) CHARACTER SET utf8mb4 COLLATE utf8mb4_unicode_ci DEFAULT NULL,
+  `c` text COLLATE utf8mb4_unicode_ci,
+  `d` enum('x','COLLATE utf8mb4_unicode_ci') COLLATE utf8mb4_unicode_ci NOT NULL,
+  `e` varchar(10) COLLATE utf8mb4_bin DEFAULT NULL,
+  `f` varchar(10) GENERATED ALWAYS AS ((`a` collate utf8mb4_unicode_ci)) VIRTUAL,
+  `g` varchar(5) DEFAULT 'z' COMMENT 'COLLATE utf8mb4_unicode_ci',
+  PRIMARY KEY (`id`)
+) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_unicode_ci";
+        let want = mysql
+            .replace(
+                "`a` varchar(20) COLLATE utf8mb4_unicode_ci DEFAULT",
+                "`a` varchar(20) DEFAULT",
+            )
+            .replace("`c` text COLLATE utf8mb4_unicode_ci,", "`c` text,")
+            .replace("') COLLATE utf8mb4_unicode_ci NOT NULL", "') NOT NULL");
+        assert_eq!(inherit_table_collation(mysql), want);
+        // Already inheriting, no table collation written, partitioned, or not a CREATE TABLE.
+        assert_eq!(inherit_table_collation(&want), want);
+        let no_option = "CREATE TABLE `t` (\n  `a` varchar(2) COLLATE latin1_bin\n) ENGINE=InnoDB DEFAULT CHARSET=latin1";
+        assert_eq!(inherit_table_collation(no_option), no_option);
+        let partitioned = "CREATE TABLE `t` (\n  `id` int NOT NULL,\n  `a` char(2) COLLATE utf8mb4_bin\n) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_bin\n/*!50100 PARTITION BY HASH (`id`)\nPARTITIONS 2 */";
+        assert_eq!(
+            inherit_table_collation(partitioned),
+            partitioned.replace("char(2) COLLATE utf8mb4_bin", "char(2)")
+        );
+        assert_eq!(
+            inherit_table_collation("CREATE VIEW v AS SELECT 1"),
+            "CREATE VIEW v AS SELECT 1"
         );
     }
 
