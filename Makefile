@@ -17,7 +17,7 @@ build:
 	$(CARGO) build -q --workspace --all-targets
 
 # The e2e suites that run a second time with MySQL 9.7 servers (FERRY_TEST_FLAVOR=mysql).
-MYSQL_SUITES ?= harness binlog_columns schema_fidelity target_paths foreign_keys cross_flavor
+MYSQL_SUITES ?= harness full_sync incremental ddl_sync ddl_rewrite topologies selection_change examples binlog_columns schema_fidelity target_paths foreign_keys cross_flavor
 
 ## test: deps, build, then every test on MariaDB, then the e2e suites on MySQL (private servers)
 test: deps build
@@ -34,21 +34,29 @@ crds:
 	mv crds/ferry.dev_synctasks.yaml.tmp crds/ferry.dev_synctasks.yaml
 	@if [ -d charts/ferry/crds ]; then cp crds/ferry.dev_synctasks.yaml charts/ferry/crds/; echo "copied into charts/ferry/crds/"; fi
 
-## demo: sync the sample database between two private servers (ports 33061, 33062)
+# The servers of the demo and the benchmarks: mariadb (the machine's MariaDB 10.11) or mysql
+# (MySQL 9.7 from the Debian sid root of scripts/install-mysql.sh).
+FLAVOR ?= mariadb
+
+## demo: sync the sample database between two private servers (ports 33061, 33062);
+## FLAVOR=mysql for two MySQL 9.7 servers (default mariadb)
 demo:
-	@scripts/demo.sh
+	@FLAVOR=$(FLAVOR) scripts/demo.sh
 
-## bench-full: full-copy speed against mariadb-dump and mydumper (THREADS, TABLES, TABLE_SIZE)
+## bench-full: full-copy speed against mariadb-dump and mydumper (THREADS, TABLES, TABLE_SIZE);
+## FLAVOR=mysql: MySQL 9.7 servers, against mysqldump | mysql and mydumper
 bench-full:
-	@scripts/bench-full.sh
+	@FLAVOR=$(FLAVOR) scripts/bench-full.sh
 
-## bench-cdc: binlog apply speed against MariaDB's own replica, and lag under load (EVENTS, LAG_SECONDS)
+## bench-cdc: binlog apply speed against the server's own replica, and lag under load (EVENTS, LAG_SECONDS);
+## FLAVOR=mysql: MySQL 9.7 servers, against MySQL's multi-threaded replica
 bench-cdc:
-	@scripts/bench-cdc.sh
+	@FLAVOR=$(FLAVOR) scripts/bench-cdc.sh
 
-## clean-lab: stop the demo/bench servers and remove .demo/ and .bench/
+## clean-lab: stop the demo/bench servers (both flavours) and remove .demo/, .bench/ and their MySQL folders
 clean-lab:
 	@scripts/lab.sh clean
+
 
 ## chart: lint and render the Helm chart offline (helm from scripts/install-helm.sh)
 chart:

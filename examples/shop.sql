@@ -1,5 +1,5 @@
 -- A small but realistic sample database for the demo (`make demo` loads it into the source).
--- Needs MariaDB (rows are generated with the SEQUENCE engine's seq_1_to_N tables).
+-- Runs on MariaDB 10.2+ and MySQL 8.0+ (rows come from a helper table of numbers, dropped at the end).
 -- About 11,000 rows: utf8mb4 with emoji, decimals, dates, JSON, NULLs, a string primary key,
 -- a composite primary key, a table without a primary key, foreign keys, a view, a function,
 -- a procedure and triggers.
@@ -97,6 +97,15 @@ END//
 
 DELIMITER ;
 
+-- The numbers 1 to 10,000 to generate rows from (portable: MySQL has no SEQUENCE engine, and a
+-- recursive CTE would need a MySQL-only cte_max_recursion_depth). Dropped at the end.
+CREATE TABLE seq_digits (d TINYINT NOT NULL PRIMARY KEY);
+INSERT INTO seq_digits VALUES (0), (1), (2), (3), (4), (5), (6), (7), (8), (9);
+CREATE TABLE seq (seq INT NOT NULL PRIMARY KEY);
+INSERT INTO seq
+SELECT 1 + a.d + 10 * b.d + 100 * c.d + 1000 * e.d
+FROM seq_digits a CROSS JOIN seq_digits b CROSS JOIN seq_digits c CROSS JOIN seq_digits e;
+
 -- 1,000 customers.
 INSERT INTO customers (email, full_name, country, birthday, balance, preferences, is_vip, created_at)
 SELECT
@@ -111,7 +120,7 @@ SELECT
                  'note', IF(seq % 11 = 0, 'a "quoted" value\\with backslash', NULL))),
   seq % 10 = 0,
   TIMESTAMP('2021-01-01 08:00:00') + INTERVAL seq * 3631 SECOND + INTERVAL seq % 1000 * 1000 MICROSECOND
-FROM seq_1_to_1000;
+FROM seq WHERE seq <= 1000;
 
 -- 200 products.
 INSERT INTO products (sku, name, description, price, weight_kg, attributes, status, updated_at)
@@ -124,7 +133,7 @@ SELECT
   JSON_OBJECT('color', ELT(1 + seq % 3, 'red', 'blue', 'vert émeraude'), 'sizes', JSON_ARRAY(seq % 3, seq % 5)),
   IF(seq % 17 = 0, 'discontinued', 'active'),
   TIMESTAMP('2024-03-01 00:00:00') + INTERVAL seq HOUR
-FROM seq_1_to_200;
+FROM seq WHERE seq <= 200;
 
 -- 2,000 orders; their totals come from the trigger on order_items.
 INSERT INTO orders (customer_id, status, ordered_at, note)
@@ -133,14 +142,15 @@ SELECT
   ELT(1 + seq % 4, 'new', 'paid', 'shipped', 'cancelled'),
   TIMESTAMP('2023-01-01') + INTERVAL seq * 4327 SECOND,
   IF(seq % 3 = 0, CONCAT('Leave at the door 📦 (#', seq, ')'), NULL)
-FROM seq_1_to_2000;
+FROM seq WHERE seq <= 2000;
 
 -- About 5,000 order lines.
 INSERT INTO order_items (order_id, line_no, sku, quantity, unit_price)
 SELECT o.seq, l.seq, p.sku, 1 + (o.seq + l.seq) % 4, p.price
-FROM seq_1_to_2000 o  -- the order ids (not the orders table: the trigger updates it)
-JOIN seq_1_to_4 l ON l.seq <= 1 + o.seq % 4
-JOIN products p ON CAST(SUBSTRING_INDEX(p.sku, '-', -1) AS UNSIGNED) = 1 + (o.seq * 7 + l.seq) % 200;
+FROM seq o  -- the order ids (not the orders table: the trigger updates it)
+JOIN seq l ON l.seq <= 1 + o.seq % 4
+JOIN products p ON CAST(SUBSTRING_INDEX(p.sku, '-', -1) AS UNSIGNED) = 1 + (o.seq * 7 + l.seq) % 200
+WHERE o.seq <= 2000;
 
 -- 3,000 page views, without a key; every 100th is recorded twice.
 INSERT INTO page_views (customer_id, url, viewed_at, user_agent)
@@ -149,5 +159,7 @@ SELECT
   CONCAT('/products/', ELT(1 + seq % 4, 'toy', 'book', 'tea', 'mug'), '?ref=', seq % 13, '&q=caf%C3%A9'),
   TIMESTAMP('2024-06-01') + INTERVAL seq * 61 SECOND,
   ELT(1 + seq % 3, 'Mozilla/5.0', NULL, 'curl/8.0')
-FROM seq_1_to_2970;
+FROM seq WHERE seq <= 2970;
 INSERT INTO page_views SELECT * FROM page_views ORDER BY viewed_at LIMIT 30;
+
+DROP TABLE seq, seq_digits;

@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
-# `make bench-cdc`: incremental (binlog) apply speed of ferry against MariaDB's own replica, on a
-# private source/target pair on this machine, plus ferry's lag under a steady load.
+# `make bench-cdc`: incremental (binlog) apply speed of ferry against the server's own replica
+# (MariaDB's, or MySQL's with FLAVOR=mysql), on a private source/target pair on this machine, plus
+# ferry's lag under a steady load.
 #
 #  1. sysbench prepare (TABLES x TABLE_SIZE rows) on the source; a dump of it (the base); the source
-#     position (SHOW MASTER STATUS) at that point.
+#     position (SHOW MASTER STATUS, or SHOW BINARY LOG STATUS on MySQL) at that point.
 #  2. sysbench oltp_write_only --events=EVENTS --threads=THREADS --rand-type=uniform on the source,
 #     then a marker row. Row changes between the two positions are counted in the binlog.
 #  3. (a) the base loaded into the target; ferry as an incremental-only task from the position
@@ -14,24 +15,36 @@
 #     100 ms; on the target a poller stamps each heartbeat row when it first sees it. p50/p90/p99.
 #  5. (b) the base loaded again into a fresh target; MariaDB's replica (CHANGE MASTER TO the same
 #     position; START SLAVE UNTIL the end position), timed until Exec_Master_Log_Pos reaches the end;
-#     checksums checked.
+#     checksums checked. On MySQL: the target restarted with gtid_mode=ON (a replica of a GTID
+#     source needs it), then MySQL's multi-threaded replica (replica_parallel_workers=REPLICA_THREADS,
+#     replica_preserve_commit_order=ON; the source tracks dependencies by WRITESET, set through
+#     binlog_transaction_dependency_tracking where that variable still exists, MySQL 9's only
+#     tracking otherwise): CHANGE REPLICATION SOURCE TO the same position, START REPLICA UNTIL
+#     SOURCE_LOG_FILE/SOURCE_LOG_POS the end position, timed until Exec_Source_Log_Pos reaches it.
 # Prints rows/s of both, the ratio, ferry's peak RSS and the lag percentiles.
 #
-# Environment: TABLES (4), TABLE_SIZE (250000), EVENTS (50000), THREADS (2: sysbench threads),
-# LAG_SECONDS (30), PARALLELISM (4: ferry's apply lanes, engine.parallelism), LAG_RATE (default: half of ferry's measured transactions/s), REPLICA_THREADS (0: the replica's slave_parallel_threads, MariaDB's default),
+# FLAVOR=mysql (`make bench-cdc FLAVOR=mysql`): two MySQL 9.7 servers (scripts/lab.sh); the base is
+# dumped with MySQL's mysqldump and row changes are counted with its mysqlbinlog (both from the
+# MySQL root). FLAVOR=mariadb is the default.
+#
+# Environment: FLAVOR (mariadb), TABLES (4), TABLE_SIZE (250000), EVENTS (50000), THREADS (2: sysbench threads),
+# LAG_SECONDS (30), PARALLELISM (4: ferry's apply lanes, engine.parallelism), LAG_RATE (default: half of ferry's measured transactions/s), REPLICA_THREADS (MariaDB: 0, its default slave_parallel_threads;
+# MySQL: 4, replica_parallel_workers),
 # TOOLS ("ferry replica"), LAB_BUFFER_POOL (512M), BENCH_SOURCE_PORT (33073), BENCH_TARGET_PORT (33074),
 # FERRY_BIN (default: a release build of this tree).
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 export LAB_BUFFER_POOL=${LAB_BUFFER_POOL:-512M}
+export LAB_FLAVOR=${FLAVOR:-${LAB_FLAVOR:-mariadb}}
 . scripts/lab.sh
+lab_check_flavor || exit 2
 
 TABLES=${TABLES:-4}
 TABLE_SIZE=${TABLE_SIZE:-250000}
 EVENTS=${EVENTS:-50000}
 THREADS=${THREADS:-2}
 LAG_SECONDS=${LAG_SECONDS:-30}
-REPLICA_THREADS=${REPLICA_THREADS:-0}
+if [ "$LAB_FLAVOR" = mysql ]; then REPLICA_THREADS=${REPLICA_THREADS:-4}; else REPLICA_THREADS=${REPLICA_THREADS:-0}; fi
 PARALLELISM=${PARALLELISM:-4}
 TOOLS=${TOOLS:-ferry replica}
 SRC_PORT=${BENCH_SOURCE_PORT:-33073}
@@ -77,9 +90,9 @@ cleanup() {
   fp=$(ferry_pid || true)
   stop_pid "$fp"
   for p in "$HB_PID" "$POLL_PID" "$SB_PID" "$TIME_PID"; do stop_pid "$p"; done
-  lab_stop "$SRC" 2>/dev/null || true
-  lab_stop "$DST" 2>/dev/null || true
-  rm -rf "$SRC/data" "$DST/data" "$W/base.sql"
+  lab_discard "$SRC" 2>/dev/null || true
+  lab_discard "$DST" 2>/dev/null || true
+  rm -rf "$W/base.sql"
 }
 trap cleanup EXIT
 
@@ -99,8 +112,27 @@ checksums() { # side -> "table checksum" lines of the sysbench tables
   q "$1" "CHECKSUM TABLE $(seq -s, -f "sbtest.sbtest%g" 1 "$TABLES")"
 }
 master_status() { # -> "file position"
-  q "$SRC" "SHOW MASTER STATUS" | awk '{ print $1, $2 }'
+  if [ "$LAB_FLAVOR" = mysql ]; then
+    q "$SRC" "SHOW BINARY LOG STATUS" | awk '{ print $1, $2 }'
+  else
+    q "$SRC" "SHOW MASTER STATUS" | awk '{ print $1, $2 }'
+  fi
 }
+nopw() { grep -v 'Using a password' >&2; } # stderr filter for MySQL's tools
+
+DEPENDENCY_NOTE=""
+if [ "$LAB_FLAVOR" = mysql ]; then
+  # The source writes the dependencies the replica's workers schedule by: WRITESET.
+  if [ -n "$(q "$SRC" "SHOW GLOBAL VARIABLES LIKE 'binlog_transaction_dependency_tracking'")" ]; then
+    lab_sql "$SRC" -e "SET GLOBAL binlog_transaction_dependency_tracking = WRITESET"
+    DEPENDENCY_NOTE="binlog_transaction_dependency_tracking=WRITESET"
+  else
+    DEPENDENCY_NOTE="WRITESET dependency tracking (no binlog_transaction_dependency_tracking: MySQL 9's only tracking)"
+  fi
+  echo "source: $DEPENDENCY_NOTE"
+fi
+SOURCE_DESC=$(lab_describe "$SRC")
+TARGET_DESC=$(lab_describe "$DST")
 
 say "sysbench prepare: $TABLES tables x $TABLE_SIZE rows on the source"
 lab_sql "$SRC" -e "CREATE DATABASE sbtest"
@@ -113,8 +145,14 @@ lab_sql "$SRC" -e "CREATE TABLE sbtest.bench_marker (id INT PRIMARY KEY);
   CREATE TABLE sbtest.heartbeat (id BIGINT AUTO_INCREMENT PRIMARY KEY, ts DATETIME(6) NOT NULL, seen_lag_us BIGINT NULL)"
 
 say "the base: a dump of the source, and its binlog position"
-mariadb-dump --no-defaults -h127.0.0.1 -P"$SRC_PORT" -u"$LAB_USER" -p"$PW" --single-transaction \
-  --databases sbtest >"$W/base.sql"
+if [ "$LAB_FLAVOR" = mysql ]; then
+  # Without SET @@GLOBAL.gtid_purged: the target starts with no GTIDs of the source.
+  lab_mysql_tool mysqldump --no-defaults -h127.0.0.1 -P"$SRC_PORT" -u"$LAB_USER" -p"$PW" --ssl-mode=DISABLED \
+    --get-server-public-key --single-transaction --set-gtid-purged=OFF --databases sbtest >"$W/base.sql" 2> >(nopw)
+else
+  mariadb-dump --no-defaults -h127.0.0.1 -P"$SRC_PORT" -u"$LAB_USER" -p"$PW" --single-transaction \
+    --databases sbtest >"$W/base.sql"
+fi
 read -r START_FILE START_POS < <(master_status)
 echo "start position: $START_FILE:$START_POS"
 
@@ -132,10 +170,19 @@ echo "end position: $END_FILE:$END_POS"
 files=()
 while read -r f _; do
   if [[ "$f" > "$START_FILE" || "$f" == "$START_FILE" ]] && [[ "$f" < "$END_FILE" || "$f" == "$END_FILE" ]]; then
-    files+=("$SRC/data/$f")
+    if [ "$LAB_FLAVOR" = mysql ]; then
+      files+=("$(lab_inner "$(lab_datadir "$SRC")")/$f") # as mysqlbinlog in the root sees it
+    else
+      files+=("$(lab_datadir "$SRC")/$f")
+    fi
   fi
 done < <(q "$SRC" "SHOW BINARY LOGS")
-ROWS=$(mariadb-binlog --no-defaults --base64-output=decode-rows -v --start-position="$START_POS" \
+if [ "$LAB_FLAVOR" = mysql ]; then
+  binlog_reader=(lab_mysql_tool mysqlbinlog --no-defaults)
+else
+  binlog_reader=(mariadb-binlog --no-defaults)
+fi
+ROWS=$("${binlog_reader[@]}" --base64-output=decode-rows -v --start-position="$START_POS" \
   --stop-position="$END_POS" "${files[@]}" | grep -cE '^### (INSERT INTO|UPDATE|DELETE FROM) ')
 echo "row changes: $ROWS, counted in the binlog (sysbench's $EVENTS events x 4 = $((EVENTS * 4)), plus the marker)"
 [ "$ROWS" -gt 0 ] || die "no row changes found in the binlog"
@@ -238,21 +285,23 @@ EOF
   [ "$RATE" -ge 1 ] || RATE=1
   say "lag: sysbench at --rate=$RATE (ferry applied $FERRY_TPS tps) for ${LAG_SECONDS}s, heartbeat every 100 ms"
   # The poller: every 20 ms, stamps the heartbeat rows that have become visible on the target.
-  # (mariadb last in each pipeline: $! is its pid; the loop ends on SIGPIPE once it is stopped.)
+  # (the client last in each pipeline: $! is its pid; the loop ends on SIGPIPE once it is stopped.)
+  lab_client "$DST"
   (
     echo "SET SESSION TRANSACTION ISOLATION LEVEL READ COMMITTED;"
     while :; do
       echo "UPDATE sbtest.heartbeat SET seen_lag_us = TIMESTAMPDIFF(MICROSECOND, ts, NOW(6)) WHERE seen_lag_us IS NULL;"
       sleep 0.02
     done
-  ) | mariadb --no-defaults --socket="$DST/mysqld.sock" --user=root >/dev/null 2>"$W/poller.err" &
+  ) | "${LAB_CLIENT[@]}" >/dev/null 2>"$W/poller.err" &
   POLL_PID=$!
+  lab_client "$SRC"
   (
     while :; do
       echo "INSERT INTO sbtest.heartbeat (ts) VALUES (NOW(6));"
       sleep 0.1
     done
-  ) | mariadb --no-defaults --socket="$SRC/mysqld.sock" --user=root >/dev/null 2>"$W/heartbeat.err" &
+  ) | "${LAB_CLIENT[@]}" >/dev/null 2>"$W/heartbeat.err" &
   HB_PID=$!
   sb oltp_write_only --threads="$THREADS" --rate="$RATE" --time="$LAG_SECONDS" --events=0 --rand-type=uniform run \
     >"$W/sysbench-lag.log" 2>&1 &

@@ -3,13 +3,19 @@
 # on a private source/target pair on this machine (sysbench tables, schema + data, each tool into a
 # freshly emptied target). Prints rows/s, ferry's ratio to each tool and ferry's peak RSS.
 #
-# Environment: THREADS (2: mydumper/myloader threads and ferry's engine.parallelism),
+# FLAVOR=mysql (`make bench-full FLAVOR=mysql`): two MySQL 9.7 servers (scripts/lab.sh), and the
+# anchors are MySQL's mysqldump --single-transaction | mysql (both from the MySQL root, over TCP
+# without TLS like ferry) and mydumper/myloader. FLAVOR=mariadb is the default.
+#
+# Environment: FLAVOR (mariadb), THREADS (2: mydumper/myloader threads and ferry's engine.parallelism),
 # TABLES (4), TABLE_SIZE (250000), TOOLS ("dump mydumper ferry"), LAB_BUFFER_POOL (512M),
 # BENCH_SOURCE_PORT (33071), BENCH_TARGET_PORT (33072).
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 export LAB_BUFFER_POOL=${LAB_BUFFER_POOL:-512M}
+export LAB_FLAVOR=${FLAVOR:-${LAB_FLAVOR:-mariadb}}
 . scripts/lab.sh
+lab_check_flavor || exit 2
 
 THREADS=${THREADS:-2}
 TABLES=${TABLES:-4}
@@ -35,13 +41,15 @@ fi
 FERRY=$PWD/target/release/ferry
 
 cleanup() {
-  lab_stop "$SRC" 2>/dev/null || true
-  lab_stop "$DST" 2>/dev/null || true
-  rm -rf "$B/dump" "$B/source/data" "$B/target/data"
+  lab_discard "$SRC" 2>/dev/null || true
+  lab_discard "$DST" 2>/dev/null || true
+  rm -rf "$B/dump"
 }
 trap cleanup EXIT
 
 lab_bench_pair "$SRC" "$SRC_PORT" "$DST" "$DST_PORT" "$B" || exit 1
+SOURCE_DESC=$(lab_describe "$SRC")
+TARGET_DESC=$(lab_describe "$DST")
 
 say "sysbench prepare: $TABLES tables x $TABLE_SIZE rows on the source"
 lab_sql "$SRC" -e "CREATE DATABASE sbtest"
@@ -59,8 +67,12 @@ checksums() { # side -> "table checksum" lines of sbtest
 }
 SOURCE_SUMS=$(checksums "$SRC")
 
-reset_target() {
-  lab_sql "$DST" -e "DROP DATABASE IF EXISTS sbtest; DROP DATABASE IF EXISTS ferry_meta"
+reset_target() { # sbtest and ferry's metadata databases (ferry_meta, ferry_meta_s<hash>) dropped
+  local db
+  lab_sql "$DST" -e "DROP DATABASE IF EXISTS sbtest"
+  for db in $(lab_sql "$DST" --batch --skip-column-names -e "SHOW DATABASES LIKE 'ferry\_meta%'"); do
+    lab_sql "$DST" -e "DROP DATABASE \`$db\`"
+  done
   rm -rf "$B/dump" "$B/state"
 }
 
@@ -91,15 +103,29 @@ record() { # name start end
 }
 
 if [[ " $TOOLS " == *" dump "* ]]; then
-  say "(a) mariadb-dump --single-transaction | mariadb"
+  lab_tcp_client "$LAB_FLAVOR"
+  if [ "$LAB_FLAVOR" = mysql ]; then
+    DUMP_NAME="mysqldump"
+    say "(a) mysqldump --single-transaction | mysql (MySQL's, from $LAB_MYSQL_ROOT)"
+    dump=(lab_mysql_tool mysqldump --no-defaults -h127.0.0.1 -u"$LAB_USER" -p"$PW" --ssl-mode=DISABLED
+      --get-server-public-key --set-gtid-purged=OFF)
+  else
+    DUMP_NAME="mariadb-dump"
+    say "(a) mariadb-dump --single-transaction | mariadb"
+    dump=(mariadb-dump --no-defaults -h127.0.0.1 -u"$LAB_USER" -p"$PW")
+  fi
   reset_target
   lab_sql "$DST" -e "CREATE DATABASE sbtest"
   t0=$(now)
-  mariadb-dump --no-defaults -h127.0.0.1 -P"$SRC_PORT" -u"$LAB_USER" -p"$PW" --single-transaction sbtest |
-    mariadb --no-defaults -h127.0.0.1 -P"$DST_PORT" -u"$LAB_USER" -p"$PW" sbtest
+  "${dump[@]}" -P"$SRC_PORT" --single-transaction sbtest 2> >(grep -v 'Using a password' >&2) |
+    "${LAB_TCP_CLIENT[@]}" -P"$DST_PORT" sbtest 2> >(grep -v 'Using a password' >&2)
   t1=$(now)
-  verify "mariadb-dump"
-  record "mariadb-dump | mariadb" "$t0" "$t1"
+  verify "$DUMP_NAME"
+  if [ "$LAB_FLAVOR" = mysql ]; then
+    record "mysqldump | mysql" "$t0" "$t1"
+  else
+    record "mariadb-dump | mariadb" "$t0" "$t1"
+  fi
 fi
 
 if [[ " $TOOLS " == *" mydumper "* ]]; then
@@ -167,6 +193,9 @@ EOF
 fi
 
 say "results: $ROWS rows in $TABLES tables, schema + data, same machine"
+echo "flavour: $LAB_FLAVOR"
+echo "source: $SOURCE_DESC"
+echo "target: $TARGET_DESC"
 ferry_rate=${rate["ferry run (parallelism $THREADS)"]:-}
 printf '%-32s %9s %10s %12s\n' TOOL SECONDS ROWS/S "FERRY IS"
 for i in "${!names[@]}"; do

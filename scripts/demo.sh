@@ -4,9 +4,15 @@
 # `ferry run -f examples/demo.yaml` in the background (initial sync, then the binlog), changes made
 # on the source while it runs, its status, and a source/target comparison. Leaves nothing running
 # (the servers' folders stay in .demo/ until `make clean-lab`).
+#
+# FLAVOR=mysql (`make demo FLAVOR=mysql`): the same with two MySQL 9.7 servers (scripts/lab.sh,
+# from the Debian sid root of scripts/install-mysql.sh). FLAVOR=mariadb is the default.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
+export LAB_FLAVOR=${FLAVOR:-${LAB_FLAVOR:-mariadb}}
 . scripts/lab.sh
+lab_check_flavor || exit 2
+PRODUCT=$(lab_product "$LAB_FLAVOR")
 
 SRC_PORT=33061
 DST_PORT=33062
@@ -30,9 +36,10 @@ cleanup() {
 }
 trap cleanup EXIT
 
-say "starting MariaDB: source on $SRC_PORT (binlog), target on $DST_PORT"
-lab_stop "$SRC"
-lab_stop "$DST"
+say "starting $PRODUCT: source on $SRC_PORT (binlog), target on $DST_PORT"
+# Old demo servers (of either flavour) stopped and removed, with their folders in the MySQL root.
+lab_remove "$SRC"
+lab_remove "$DST"
 for port in $SRC_PORT $DST_PORT; do
   if lab_port_busy "$port"; then
     echo "demo: port $port is busy; examples/demo.yaml needs 33061 and 33062 free." >&2
@@ -43,6 +50,8 @@ done
 rm -rf .demo
 lab_start "$SRC" $SRC_PORT binlog
 lab_start "$DST" $DST_PORT nobinlog
+echo "source: $(lab_describe "$SRC")"
+echo "target: $(lab_describe "$DST")"
 
 say "loading examples/shop.sql into the source"
 lab_sql "$SRC" <examples/shop.sql
@@ -151,4 +160,4 @@ if [ $status -ne 0 ]; then
   echo "demo: the target differs from the source" >&2
   exit 1
 fi
-echo "demo: done; the target matches the source. Servers stopped; their data stays in .demo/ (make clean-lab)."
+echo "demo: done ($PRODUCT); the target matches the source. Servers stopped; their data stays in .demo/ (make clean-lab)."

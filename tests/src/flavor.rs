@@ -184,6 +184,34 @@ impl Flavor {
 }
 
 impl Flavor {
+    /// Column type text as this flavour's information_schema prints it: MySQL 8.0.19+ dropped the
+    /// display widths of integer types (`int(11)` → `int`), MariaDB keeps them.
+    pub fn int_display(self, text: &str) -> String {
+        if self == Flavor::MariaDb {
+            return text.to_string();
+        }
+        let mut out = String::with_capacity(text.len());
+        let mut rest = text;
+        while let Some(open) = rest.find('(') {
+            let word_start = rest[..open].rfind(|c: char| !c.is_ascii_alphabetic()).map_or(0, |i| i + 1);
+            let word = rest[word_start..open].to_ascii_lowercase();
+            let close = rest[open..].find(')').map(|i| open + i);
+            let is_int = matches!(word.as_str(), "tinyint" | "smallint" | "mediumint" | "int" | "integer" | "bigint");
+            match close {
+                Some(c) if is_int && rest[open + 1..c].chars().all(|ch| ch.is_ascii_digit()) => {
+                    out.push_str(&rest[..open]);
+                    rest = &rest[c + 1..];
+                }
+                _ => {
+                    out.push_str(&rest[..=open]);
+                    rest = &rest[open + 1..];
+                }
+            }
+        }
+        out.push_str(rest);
+        out
+    }
+
     /// A table of the numbers 1 to `n` in column `seq`, to select from: MariaDB's Sequence engine
     /// table `db.seq_1_to_N`, or on MySQL a recursive CTE of that name (its session needs
     /// `cte_max_recursion_depth` at least `n`).
@@ -334,6 +362,13 @@ async fn mysql_template(init_args: &[String]) -> PathBuf {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn integer_display_widths_go_on_mysql() {
+        let t = "id int(11) NOT NULL, d decimal(10,2), b bigint(20) unsigned, v varchar(5), t tinyint(1)";
+        assert_eq!(Flavor::MariaDb.int_display(t), t);
+        assert_eq!(Flavor::MySql.int_display(t), "id int NOT NULL, d decimal(10,2), b bigint unsigned, v varchar(5), t tinyint");
+    }
 
     #[test]
     fn sequences_become_ctes_on_mysql() {

@@ -359,6 +359,12 @@ impl TestServer {
 
     /// As [`TestServer::exec`], with `db` as the default database.
     pub async fn exec_in(&self, db: Option<&str>, sql: &str) -> String {
+        self.try_exec_in(db, sql).await.unwrap_or_else(|e| panic!("{e}"))
+    }
+
+    /// As [`TestServer::exec_in`], returning the client's error (with the script) instead of
+    /// panicking.
+    pub async fn try_exec_in(&self, db: Option<&str>, sql: &str) -> Result<String, String> {
         use tokio::io::AsyncWriteExt;
         let mut cmd = self.flavor.client_command();
         cmd.arg("--no-defaults")
@@ -378,14 +384,14 @@ impl TestServer {
         let out = child.wait_with_output().await.expect("wait for the SQL client");
         let _ = writer.await;
         if !out.status.success() {
-            panic!(
+            return Err(format!(
                 "SQL failed on port {}: {}\n--- script ---\n{}",
                 self.port,
                 String::from_utf8_lossy(&out.stderr).trim(),
                 truncate(sql, 2000)
-            );
+            ));
         }
-        String::from_utf8_lossy(&out.stdout).into_owned()
+        Ok(String::from_utf8_lossy(&out.stdout).into_owned())
     }
 
     /// Whether the server process is running.

@@ -43,6 +43,13 @@ async fn show_create(conn: &mut mysql_async::Conn, db: &str, table: &str) -> Str
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn rewritten_ddl_builds_the_same_schema_under_mapped_names() {
+    if default_flavor() != Flavor::MariaDb {
+        // The cases build on one another with MariaDB's own forms (ALTER ... ADD COLUMN IF NOT
+        // EXISTS, sequences, system versioning); MySQL's forms are covered by ddl_sync and
+        // schema_fidelity, which replay them through ferry.
+        eprintln!("MariaDB only: the rewrite cases are MariaDB statements");
+        return;
+    }
     let server = TestServer::start(ServerOptions::target()).await;
     server.exec("CREATE DATABASE shop; CREATE DATABASE crm; CREATE DATABASE shop2; CREATE DATABASE crm2; CREATE DATABASE elsewhere").await;
     let cases = cases();
