@@ -62,7 +62,7 @@ impl Lit {
             "time" => Lit::Time,
             "json" => Lit::Json,
             "char" | "varchar" | "tinytext" | "text" | "mediumtext" | "longtext" | "enum" | "set" => {
-                Lit::Str(c.charset.clone().unwrap_or_else(|| "binary".into()))
+                Lit::Str(literal_charset(c.charset.as_deref().unwrap_or("binary")).to_string())
             }
             "binary" => c
                 .column_type
@@ -71,18 +71,37 @@ impl Lit {
                 .parse()
                 .map(Lit::FixedBinary)
                 .unwrap_or(Lit::Str("binary".into())),
-            "tinyint" | "smallint" | "mediumint" | "int" | "bigint" if c.column_type.contains("unsigned") => {
-                Lit::Unsigned(match c.data_type.as_str() {
-                    "tinyint" => 1,
-                    "smallint" => 2,
-                    "mediumint" => 3,
-                    "int" => 4,
-                    _ => 8,
-                })
-            }
             "decimal" | "tinyint" | "smallint" | "mediumint" | "int" | "bigint" | "float" | "double" | "year" => Lit::Number,
             _ => Lit::Str("binary".into()),
         }
+    }
+}
+
+impl Lit {
+    /// For an UNSIGNED integer column read from a binlog that logs no signedness (MariaDB's
+    /// binlog_row_metadata=NO_LOG): its values' upper half arrives negative.
+    pub fn unsigned_from_signed(c: &Column) -> Option<Lit> {
+        if !c.column_type.contains("unsigned") {
+            return None;
+        }
+        let bytes = match c.data_type.as_str() {
+            "tinyint" => 1,
+            "smallint" => 2,
+            "mediumint" => 3,
+            "int" => 4,
+            "bigint" => 8,
+            _ => return None,
+        };
+        Some(Lit::Unsigned(bytes))
+    }
+}
+
+/// The character set a literal of `charset` text is introduced with: MySQL 8 warns on `_utf8`
+/// and `_utf8mb3` (deprecated names), and their bytes are utf8mb4 as they are.
+pub fn literal_charset(charset: &str) -> &str {
+    match charset {
+        "utf8" | "utf8mb3" => "utf8mb4",
+        cs => cs,
     }
 }
 
@@ -382,35 +401,18 @@ fn cascading_statements(list: Vec<Cascaded>, out: &mut Vec<Statement>) {
         let mut fallback = Vec::new();
         match (&table.key, after) {
             (Some(key), None) => {
-                let single = (key.len() == 1).then(|| &table.columns[key[0]].name);
-                let add = |sql: &mut Sql, row: &[Value]| {
-                    let k = table.key_text(row, key, false);
-                    match single {
-                        Some(name) => {
-                            if sql.is_empty() {
-                                let _ = write!(sql, "DELETE FROM {} WHERE {name} IN (", table.target);
-                            } else {
-                                sql.push_str(", ");
-                            }
-                            sql.0.extend_from_slice(&k.0[name.len() + 3..]);
-                        }
-                        None => sql.push_or_key(format_args!("DELETE FROM {}", table.target), &k),
-                    }
-                };
-                add(&mut sql, &before);
-                let mut n = 1;
-                while n < 500
-                    && sql.len() < STATEMENT_BYTES
-                    && list.peek().is_some_and(|c| Arc::ptr_eq(&c.table, &table) && c.after.is_none())
-                {
+                // A run of this table's deletes shares statements (`k IN (...)`, as any delete);
+                // refused, each runs again as it is, foreign keys off.
+                let mut slots = vec![Slot { key: table.key_text(&before, key, false), row: None, fresh: false }];
+                while list.peek().is_some_and(|c| Arc::ptr_eq(&c.table, &table) && c.after.is_none()) {
                     let next = list.next().expect("peeked");
-                    add(&mut sql, &next.before);
-                    n += 1;
+                    slots.push(Slot { key: table.key_text(&next.before, key, false), row: None, fresh: false });
                 }
-                if single.is_some() {
-                    sql.push(')');
+                for (sql, ..) in statements_of(&table, Changes::Keyed { slots, index: HashMap::new() }) {
+                    let cascade = Some(vec![sql.clone()]);
+                    out.push(Statement { table: table.clone(), sql, must_match: false, fresh_rows: 0, taken: None, cascade });
                 }
-                fallback.push(sql.clone());
+                continue;
             }
             (Some(key), Some(a)) => {
                 let bk = table.key_text(&before, key, false);
@@ -428,14 +430,9 @@ fn cascading_statements(list: Vec<Cascaded>, out: &mut Vec<Statement>) {
                 fallback = statements_of(&table, Changes::Keyed { slots, index: HashMap::new() }).into_iter().map(|s| s.0).collect();
             }
             (None, after) => {
-                match &after {
-                    None => {
-                        let _ = write!(sql, "DELETE FROM {} WHERE ", table.target);
-                    }
-                    Some(a) => set_all(&mut sql, &table, a),
-                }
-                whole_row_match(&mut sql, &table, &before);
-                sql.push_str(" LIMIT 1");
+                // One keyless change is one statement (matching its whole row, LIMIT 1).
+                let mut one = statements_of(&table, Changes::Keyless(vec![(Some(before), after)]));
+                sql = one.pop().map(|s| s.0).unwrap_or_default();
                 fallback.push(sql.clone());
             }
         }
@@ -789,17 +786,7 @@ fn statements_of(table: &ApplyTable, changes: Changes) -> Vec<(Sql, u64, Option<
                             None => {
                                 let _ = write!(s, "DELETE FROM {} WHERE ", table.target);
                             }
-                            Some(a) => {
-                                let _ = write!(s, "UPDATE {} SET ", table.target);
-                                for (i, c) in table.columns.iter().enumerate() {
-                                    if i > 0 {
-                                        s.push_str(", ");
-                                    }
-                                    let _ = write!(s, "{} = ", c.name);
-                                    literal(&mut s, &c.lit, &a[i]);
-                                }
-                                s.push_str(" WHERE ");
-                            }
+                            Some(a) => set_all(&mut s, table, a),
                         }
                         whole_row_match(&mut s, table, &b);
                         s.push_str(" LIMIT 1");
@@ -1018,6 +1005,23 @@ mod tests {
         let mut s = Sql::default();
         literal(&mut s, &l, &v);
         s.text()
+    }
+
+    #[test]
+    fn deprecated_charset_names_are_not_introducers() {
+        let col = |cs: &str| Column {
+            name: "c".into(),
+            data_type: "varchar".into(),
+            column_type: "varchar(5)".into(),
+            nullable: true,
+            generated: false,
+            fsp: 0,
+            charset: Some(cs.into()),
+            ordinal: 0,
+        };
+        assert_eq!(Lit::of(&col("utf8mb3")), Lit::Str("utf8mb4".into()));
+        assert_eq!(Lit::of(&col("utf8")), Lit::Str("utf8mb4".into()));
+        assert_eq!(Lit::of(&col("latin1")), Lit::Str("latin1".into()));
     }
 
     #[test]

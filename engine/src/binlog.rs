@@ -89,7 +89,7 @@ impl RowsEvent {
     /// keys neither checked nor cascaded these changes. MySQL also sets it on the row events of
     /// changes its SQL layer cascaded.
     pub fn no_foreign_key_checks(&self) -> bool {
-        self.flags & 0x0002 != 0
+        self.flags & mysql_common::binlog::consts::RowsEventFlags::NO_FOREIGN_KEY_CHECKS.bits() != 0
     }
 }
 
@@ -105,6 +105,9 @@ pub struct TableMap {
     /// Per column: its name when the source logs it (binlog_row_metadata=FULL / MySQL 8), its
     /// binlog column type.
     pub columns: Vec<BinlogColumn>,
+    /// Whether the source logged its numeric columns' signedness (MariaDB's NO_LOG does not:
+    /// UNSIGNED values then decode as signed ones).
+    pub signedness: bool,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -1154,6 +1157,7 @@ fn build_table(id: u64, tme: &TableMapEvent<'_>) -> std::result::Result<(TableMa
     let n = tme.columns_count() as usize;
     let extractor = OptionalMetaExtractor::new(tme.iter_optional_meta()).map_err(|e| format!("optional metadata: {e}"))?;
     let mut signedness = extractor.iter_signedness();
+    let logs_signedness = extractor.iter_signedness().next().is_some();
     let mut names = extractor.iter_column_name();
     let mut columns = Vec::with_capacity(n);
     let mut plan = Vec::with_capacity(n);
@@ -1228,6 +1232,7 @@ fn build_table(id: u64, tme: &TableMapEvent<'_>) -> std::result::Result<(TableMa
         db: String::from_utf8_lossy(tme.database_name_raw()).into_owned(),
         table: String::from_utf8_lossy(tme.table_name_raw()).into_owned(),
         columns,
+        signedness: logs_signedness,
     };
     Ok((map, plan))
 }
@@ -1562,8 +1567,9 @@ fn jsonb_text(raw: &[u8]) -> std::result::Result<Vec<u8>, String> {
 /// stores this text as it is, so the binlog path writes what the copy reads from the source.
 fn json_text(dom: &mysql_common::binlog::jsonb::JsonDom, out: &mut Vec<u8>) {
     use mysql_common::binlog::jsonb::{JsonContainer, JsonDom, JsonNumber, JsonScalar};
+    // Escaped straight into `out` (no string per value): writing to a Vec cannot fail.
     let string = |s: &str, out: &mut Vec<u8>| {
-        out.extend_from_slice(serde_json::to_string(s).unwrap_or_else(|_| "\"\"".into()).as_bytes())
+        let _ = serde_json::to_writer(&mut *out, s);
     };
     match dom {
         JsonDom::Container(JsonContainer::Array(items)) => {

@@ -88,10 +88,29 @@ async fn read<T: FromRow, P: Into<mysql_async::Params> + Send>(
     convert(rows, object, doing)
 }
 
+/// (name, lower-case DATA_TYPE) of a table's columns in order; empty when there is no table.
+pub async fn column_types(server: &Server, conn: &mut Conn, db: &str, name: &str) -> Result<Vec<(String, String)>> {
+    let rows: Vec<(Option<String>, Option<String>)> = read(
+        server,
+        conn,
+        "SELECT COLUMN_NAME, LOWER(DATA_TYPE) FROM information_schema.COLUMNS WHERE TABLE_SCHEMA = ? AND TABLE_NAME = ? \
+         ORDER BY ORDINAL_POSITION",
+        (db, name),
+        &format!("reading the columns of {}", qt(db, name)),
+        || format!("{db}.{name}"),
+    )
+    .await?;
+    rows.into_iter()
+        .map(|(n, t)| match (n, t) {
+            (Some(n), Some(t)) => Ok((n, t)),
+            _ => Err(Error::object(format!("{db}.{name}"), "information_schema.COLUMNS lists a column without a name or type")),
+        })
+        .collect()
+}
+
 pub async fn table(server: &Server, conn: &mut Conn, db: &str, name: &str) -> Result<Table> {
     let ctx = || format!("reading the structure of {}", qt(db, name));
     let object = || format!("{db}.{name}");
-    gipk_visible(conn).await;
     type ColumnRow = (Option<String>, Option<String>, String, String, Option<String>, Option<u32>, Option<String>);
     let cols: Vec<ColumnRow> = read(
         server,
@@ -159,14 +178,6 @@ fn convert<T: FromRow>(rows: Vec<Row>, object: impl Fn() -> String, doing: &str)
         .collect()
 }
 
-/// A MySQL 8.0.30+ generated invisible primary key (`my_row_id`) is in the table's row images
-/// whatever `show_gipk_in_create_table_and_information_schema` says; make information_schema and
-/// SHOW CREATE TABLE show it too, so column positions and the copied definition include it.
-/// Servers without the variable (MariaDB, older MySQL) refuse the SET, which is fine.
-async fn gipk_visible(conn: &mut Conn) {
-    let _ = conn.query_drop("SET SESSION show_gipk_in_create_table_and_information_schema = ON").await;
-}
-
 fn choose_key(columns: &[Column], stats: &[IndexPart]) -> Option<Vec<String>> {
     // (index, columns, whole, any expression part). An expression key part (a functional index)
     // never makes a row key; it comes across with SHOW CREATE TABLE.
@@ -199,7 +210,6 @@ fn choose_key(columns: &[Column], stats: &[IndexPart]) -> Option<Vec<String>> {
 }
 
 pub async fn show_create_table(server: &Server, conn: &mut Conn, db: &str, name: &str) -> Result<String> {
-    gipk_visible(conn).await;
     let sql = format!("SHOW CREATE TABLE {}", qt(db, name));
     let row = show_create(server, conn, &sql).await?;
     Ok(text_at(&row, 1).unwrap_or_default())
@@ -303,25 +313,30 @@ impl ForeignKey {
 /// the database, which MariaDB's information_schema needs to read one database only.
 pub async fn foreign_keys(server: &Server, conn: &mut Conn, db: &str) -> Result<Vec<ForeignKey>> {
     let ctx = || format!("reading the foreign keys of database {db}");
-    let rules: Vec<(String, String, String, String, String, String)> = conn
-        .exec(
-            "SELECT TABLE_NAME, CONSTRAINT_NAME, UNIQUE_CONSTRAINT_SCHEMA, REFERENCED_TABLE_NAME, UPDATE_RULE, DELETE_RULE \
-             FROM information_schema.REFERENTIAL_CONSTRAINTS WHERE CONSTRAINT_SCHEMA = ?",
-            (db,),
-        )
-        .await
-        .map_err(server.err(ctx()))?;
+    let object = || format!("database {db}");
+    let rules: Vec<(String, String, String, String, String, String)> = read(
+        server,
+        conn,
+        "SELECT TABLE_NAME, CONSTRAINT_NAME, UNIQUE_CONSTRAINT_SCHEMA, REFERENCED_TABLE_NAME, UPDATE_RULE, DELETE_RULE \
+         FROM information_schema.REFERENTIAL_CONSTRAINTS WHERE CONSTRAINT_SCHEMA = ?",
+        (db,),
+        &ctx(),
+        object,
+    )
+    .await?;
     if rules.is_empty() {
         return Ok(Vec::new());
     }
-    let parts: Vec<(String, String, String, Option<String>)> = conn
-        .exec(
-            "SELECT TABLE_NAME, CONSTRAINT_NAME, COLUMN_NAME, REFERENCED_COLUMN_NAME FROM information_schema.KEY_COLUMN_USAGE \
-             WHERE TABLE_SCHEMA = ? AND REFERENCED_TABLE_NAME IS NOT NULL ORDER BY TABLE_NAME, CONSTRAINT_NAME, ORDINAL_POSITION",
-            (db,),
-        )
-        .await
-        .map_err(server.err(ctx()))?;
+    let parts: Vec<(String, String, String, Option<String>)> = read(
+        server,
+        conn,
+        "SELECT TABLE_NAME, CONSTRAINT_NAME, COLUMN_NAME, REFERENCED_COLUMN_NAME FROM information_schema.KEY_COLUMN_USAGE \
+         WHERE TABLE_SCHEMA = ? AND REFERENCED_TABLE_NAME IS NOT NULL ORDER BY TABLE_NAME, CONSTRAINT_NAME, ORDINAL_POSITION",
+        (db,),
+        &ctx(),
+        object,
+    )
+    .await?;
     Ok(rules
         .into_iter()
         .map(|(table, name, parent_db, parent, on_update, on_delete)| {

@@ -59,7 +59,7 @@ impl LoadPath {
     /// The path the target allows, by its `@@GLOBAL.local_infile`.
     pub async fn of_target(target: &Server, conn: &mut Conn) -> Result<LoadPath> {
         let sql = "SELECT @@GLOBAL.local_infile";
-        let on: Option<i64> = conn.query_first(sql).await.map_err(target.err(sql))?;
+        let on: Option<i64> = crate::db::query_scalar(conn, sql).await.map_err(target.err(sql))?;
         Ok(if on == Some(1) { LoadPath::LoadData } else { LoadPath::Inserts })
     }
 
@@ -253,8 +253,8 @@ impl Copier {
             debug!(error = %e, "local_infile unknown; trying LOAD DATA LOCAL");
             LoadPath::LoadData
         });
-        let max_packet: Option<u64> =
-            tgt.query_first("SELECT @@max_allowed_packet").await.map_err(self.target.err("SELECT @@max_allowed_packet"))?;
+        // Unreadable: the server's default (what the INSERT path sizes its statements by).
+        let max_packet: Option<u64> = crate::db::query_scalar(&mut tgt, "SELECT @@max_allowed_packet").await.unwrap_or(None);
         let _ = tgt.disconnect().await;
         let handles = Arc::new(CopierHandles {
             inserts: AtomicBool::new(path == LoadPath::Inserts),
@@ -551,17 +551,9 @@ impl Worker {
                 OnTaken::Ignore => (affected, field("Skipped:")),
                 OnTaken::Plain => (affected, 0),
             };
-            if self.tgt.get_warnings() > 0 {
-                let kept = if on_taken == OnTaken::Ignore { met } else { 0 };
-                if let Err(e) = self.check_warnings(t, &object(), kept).await {
-                    write_err = Some(e);
-                    break;
-                }
-            }
-            *written += loaded;
-            t.counter.add_rows(loaded);
-            if m.merge.is_some() {
-                conflicts += met;
+            if let Err(e) = self.account(t, &object(), on_taken, (loaded, met), written, &mut conflicts).await {
+                write_err = Some(e);
+                break;
             }
         }
         drop(batch_rx);
@@ -570,20 +562,7 @@ impl Worker {
             // lets the reader drain the snapshot's result and give the session back.
             self.tgt.set_infile_handler(async { Ok(futures_util::stream::empty::<std::io::Result<Bytes>>().boxed()) });
         }
-        let failed = match write_err {
-            Some(e) => {
-                // The reader may wait forever on a batch that the failed LOAD DATA never took (the
-                // connection keeps its handler); the worker ends with this error, so its snapshot
-                // session is not needed again.
-                reader.abort();
-                Some(e)
-            }
-            None => {
-                let (src, read_result) = reader.await.map_err(|e| Error::object(object(), format!("reader crashed: {e}")))?;
-                self.src = Some(src);
-                read_result.err()
-            }
-        };
+        let failed = self.join_reader(reader, write_err, &object()).await?;
         match failed {
             Some(e) => Err(e),
             None if refused => Ok(None),
@@ -607,8 +586,9 @@ impl Worker {
         let mut src = self.src.take().expect("the snapshot session is back after every chunk");
         let source = c.source.clone();
         let shape = work.shape.clone();
+        let label = format!("{} -> {}", object(), m.target_name());
         let reader = tokio::spawn(async move {
-            let r = read_inserts(&mut src, &source, &select, params, &shape.lits, builder, tx).await;
+            let r = read_inserts(&mut src, &source, &select, params, &shape.lits, builder, tx, &label).await;
             (src, r)
         });
 
@@ -641,36 +621,59 @@ impl Worker {
                 OnTaken::Ignore => (affected, stmt.rows.saturating_sub(affected)),
                 OnTaken::Plain => (affected, 0),
             };
-            if self.tgt.get_warnings() > 0 {
-                let kept = if on_taken == OnTaken::Ignore { met } else { 0 };
-                if let Err(e) = self.check_warnings(t, &object(), kept).await {
-                    write_err = Some(e);
-                    break;
-                }
-            }
-            *written += loaded;
-            t.counter.add_rows(loaded);
-            if m.merge.is_some() {
-                conflicts += met;
+            if let Err(e) = self.account(t, &object(), on_taken, (loaded, met), written, &mut conflicts).await {
+                write_err = Some(e);
+                break;
             }
         }
         drop(rx);
-        let failed = match write_err {
-            Some(e) => {
-                // The worker ends with this error: the snapshot session is not needed again.
-                reader.abort();
-                Some(e)
-            }
-            None => {
-                let (src, read_result) = reader.await.map_err(|e| Error::object(object(), format!("reader crashed: {e}")))?;
-                self.src = Some(src);
-                read_result.err()
-            }
-        };
+        let failed = self.join_reader(reader, write_err, &object()).await?;
         match failed {
             Some(e) => Err(e),
             None => Ok(conflicts),
         }
+    }
+
+    /// After one statement of a chunk: its warnings checked, its `(loaded, met)` rows (inserted,
+    /// and met a taken key) added to the chunk's and the table's counts.
+    async fn account(
+        &mut self,
+        t: &TableCopy,
+        object: &str,
+        on_taken: OnTaken,
+        (loaded, met): (u64, u64),
+        written: &mut u64,
+        conflicts: &mut u64,
+    ) -> Result<()> {
+        if self.tgt.get_warnings() > 0 {
+            let kept = if on_taken == OnTaken::Ignore { met } else { 0 };
+            self.check_warnings(t, object, kept).await?;
+        }
+        *written += loaded;
+        t.counter.add_rows(loaded);
+        if t.map.merge.is_some() {
+            *conflicts += met;
+        }
+        Ok(())
+    }
+
+    /// The chunk's reader, once the writer is done: with a write error the worker ends with it and
+    /// its snapshot session is not needed again, so the reader (which may wait forever on a batch
+    /// the failed statement never took) is aborted; otherwise the session comes back and the
+    /// reader's own error, if any, is the chunk's.
+    async fn join_reader<E>(
+        &mut self,
+        reader: tokio::task::JoinHandle<(Conn, std::result::Result<E, Error>)>,
+        write_err: Option<Error>,
+        object: &str,
+    ) -> Result<Option<Error>> {
+        if let Some(e) = write_err {
+            reader.abort();
+            return Ok(Some(e));
+        }
+        let (src, read_result) = reader.await.map_err(|e| Error::object(object, format!("reader crashed: {e}")))?;
+        self.src = Some(src);
+        Ok(read_result.err())
     }
 
     /// Fails on warnings but the duplicate keys the table's settings accept: `kept` rows not
@@ -768,13 +771,7 @@ struct Shape {
 impl Shape {
     async fn of(target: &Server, tgt: &mut Conn, t: &TableCopy) -> Result<Shape> {
         let m = &t.map;
-        let types: Vec<(String, String)> = tgt
-            .exec(
-                "SELECT COLUMN_NAME, LOWER(DATA_TYPE) FROM information_schema.COLUMNS WHERE TABLE_SCHEMA = ? AND TABLE_NAME = ?",
-                (&m.dst_db, &m.dst_table),
-            )
-            .await
-            .map_err(target.err(format!("reading the columns of {}", m.target_name())))?;
+        let types = crate::catalog::column_types(target, tgt, &m.dst_db, &m.dst_table).await?;
         // MySQL's JSON type; MariaDB's JSON is a LONGTEXT and reads as one.
         let json: Vec<bool> =
             t.columns.iter().map(|(_, dst)| types.iter().any(|(n, ty)| n.eq_ignore_ascii_case(dst) && ty == "json")).collect();
@@ -787,6 +784,7 @@ impl Shape {
 fn json_charset(charset: Option<&str>) -> String {
     charset
         .filter(|cs| *cs != "binary" && !cs.is_empty() && cs.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_'))
+        .map(crate::applier::literal_charset)
         .unwrap_or("utf8mb4")
         .to_string()
 }
@@ -928,6 +926,7 @@ async fn read_inserts(
     lits: &[Lit],
     mut builder: InsertBuilder,
     out: mpsc::Sender<Insert>,
+    object: &str,
 ) -> Result<u64> {
     let ctx = || format!("reading: {}", short(select));
     let stmt = src.prep(select).await.map_err(source.err(ctx()))?;
@@ -949,7 +948,7 @@ async fn read_inserts(
             }
             Err(len) => {
                 return Err(Error::object(
-                    short(select),
+                    object,
                     format!(
                         "a row makes an INSERT of {len} bytes, more than the target's max_allowed_packet ({} bytes) allows; \
                          raise max_allowed_packet on the target, or enable local_infile there (LOAD DATA streams rows of any size)",
@@ -1124,7 +1123,9 @@ mod tests {
     #[test]
     fn json_text_keeps_its_character_set() {
         assert_eq!(json_charset(None), "utf8mb4", "MySQL's JSON text");
-        assert_eq!(json_charset(Some("utf8mb3")), "utf8mb3", "a MariaDB JSON (a LONGTEXT)");
+        assert_eq!(json_charset(Some("latin1")), "latin1", "a MariaDB JSON (a LONGTEXT) in its own");
+        // MySQL 8 warns on the deprecated name; the bytes are utf8mb4 as they are.
+        assert_eq!(json_charset(Some("utf8mb3")), "utf8mb4");
         assert_eq!(json_charset(Some("binary")), "utf8mb4");
         assert_eq!(json_charset(Some("x; DROP")), "utf8mb4");
     }

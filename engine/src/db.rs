@@ -118,7 +118,33 @@ impl Server {
             }
             Ok(Err(e)) => return Err(self.classify(e)),
         };
+        let mut conn = conn;
+        self.gipk_settings(&mut conn).await;
         Ok(conn)
+    }
+
+    /// MySQL 8.0.30+ generated invisible primary keys (`my_row_id`), once per session: shown in
+    /// information_schema and SHOW CREATE TABLE (they are in the row images whatever the server
+    /// shows, so column positions and copied definitions must include them), and never generated
+    /// for the tables ferry creates (those are the source's, a source GIPK included). Servers
+    /// without the variables (MariaDB, older MySQL) refuse with 1193, which is fine; a target
+    /// that refuses the second for want of privilege is named in a warning.
+    async fn gipk_settings(&self, conn: &mut Conn) {
+        let _ = conn.query_drop("SET SESSION show_gipk_in_create_table_and_information_schema = ON").await;
+        if let Err(mysql_async::Error::Server(e)) = conn.query_drop("SET SESSION sql_generate_invisible_primary_key = OFF").await
+            && e.code != 1193
+            && self.role == Role::Target
+        {
+            static WARNED: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+            let on = query_scalar::<i64>(conn, "SELECT @@sql_generate_invisible_primary_key").await.unwrap_or(None);
+            if on == Some(1) && !WARNED.swap(true, std::sync::atomic::Ordering::Relaxed) {
+                tracing::warn!(
+                    target = %self.address,
+                    reason = %e.message,
+                    "sql_generate_invisible_primary_key is ON on the target and ferry may not turn it off: tables without a primary key get one more column there"
+                );
+            }
+        }
     }
 
     fn classify(&self, e: mysql_async::Error) -> (Error, bool) {
@@ -218,6 +244,14 @@ fn session_setup(session: Session) -> Vec<String> {
     // mysql_async runs setup commands last to first.
     s.reverse();
     s
+}
+
+/// The first column of the first row of `sql`, None when there is no row, the value is NULL or it
+/// does not read as a `T` (a proxy answering `'ON'` for a number): never a panic on what a
+/// server sends.
+pub async fn query_scalar<T: mysql_async::prelude::FromValue>(conn: &mut Conn, sql: &str) -> std::result::Result<Option<T>, mysql_async::Error> {
+    let row: Option<mysql_async::Row> = conn.query_first(sql).await?;
+    Ok(row.and_then(|mut r| r.take_opt::<Option<T>, _>(0)).and_then(|v| v.ok()).flatten())
 }
 
 /// The first line of a statement, short enough for an error message.

@@ -101,7 +101,7 @@ impl Flavor {
     }
 
     /// What incremental sync needs from the source's binlog, or the fix.
-    pub async fn check_binlog_settings(&self, server: &Server, conn: &mut Conn, binlog: bool) -> Result<()> {
+    pub async fn check_binlog_settings(&self, server: &Server, conn: &mut Conn, binlog: bool) -> Result<BinlogSettings> {
         let fail = |message: String| Error::Connect {
             role: server.role.as_str(),
             endpoint: server.address.clone(),
@@ -122,18 +122,9 @@ impl Flavor {
         if get("binlog_row_image").is_some_and(|v| v != "FULL") {
             return Err(fail("binlog_row_image must be FULL: SET GLOBAL binlog_row_image = 'FULL'".into()));
         }
-        Ok(())
-    }
-
-    /// Whether row events name their columns: `binlog_row_metadata=FULL` (MySQL 8.0.1+,
-    /// MariaDB 10.5+). Otherwise values come by position only (MySQL's default MINIMAL,
-    /// MariaDB's NO_LOG, every MySQL 5.x).
-    pub async fn logs_column_names(&self, server: &Server, conn: &mut Conn) -> Result<bool> {
-        let v: Option<(String, String)> = conn
-            .query_first("SHOW GLOBAL VARIABLES LIKE 'binlog_row_metadata'")
-            .await
-            .map_err(server.err("reading binlog_row_metadata"))?;
-        Ok(v.is_some_and(|(_, v)| v.eq_ignore_ascii_case("FULL")))
+        // Row events name their columns only with FULL (MySQL 8.0.1+, MariaDB 10.5+); otherwise
+        // values come by position (MySQL's default MINIMAL, MariaDB's NO_LOG, every MySQL 5.x).
+        Ok(BinlogSettings { names_columns: get("binlog_row_metadata").as_deref() == Some("FULL") })
     }
 
     pub fn check_supported_source(&self, server: &Server) -> Result<()> {
@@ -226,6 +217,13 @@ async fn mariadb_gtid_at(server: &Server, conn: &mut Conn, file: &str, pos: u64)
     let gtid: Option<Option<String>> =
         conn.exec_first("SELECT BINLOG_GTID_POS(?, ?)", (file, pos)).await.map_err(server.err("BINLOG_GTID_POS"))?;
     Ok(gtid.flatten())
+}
+
+/// What the binlog's settings tell the engine beyond passing the checks.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct BinlogSettings {
+    /// Row events name their columns (`binlog_row_metadata=FULL`).
+    pub names_columns: bool,
 }
 
 /// A position in the source's binlog, with the GTID state there when the source has one.

@@ -144,7 +144,7 @@ impl Player {
             done: drx,
             _writers: Vec::new(),
             applied_ts: 0,
-            epoch, task: self.meta.task.clone(), started_at: slot_done.clone() };
+            epoch, task: self.meta.task.clone(), started_at: slot_done };
         for lane in 0..self.lanes {
             let conn = if lane == 0 { std::mem::replace(&mut tgt, self.target.connect(Session::Write).await?) } else { self.target.connect(Session::Write).await? };
             let (wtx, wrx) = mpsc::channel::<Write>(1);
@@ -226,7 +226,7 @@ impl Player {
                         };
                         let applied_before = |p: &Position| txn_start < *p;
                         if copied_at.as_ref().is_some_and(applied_before)
-                            || (txn_start < replay_until && applied_before(&slot_done[slot]))
+                            || (txn_start < replay_until && applied_before(&lanes.started_at[slot]))
                         {
                             prev = pos;
                             continue; // already on the target (in the table's copy, or by its lane)
@@ -236,7 +236,7 @@ impl Player {
                         let cascading = cascades.filter(|c| {
                             !r.no_foreign_key_checks()
                                 && !self.flavor.cascades_logged(r.flags)
-                                && !c.ran_before(&txn_start, &slot_done, &replay_until)
+                                && !c.ran_before(&txn_start, &lanes.started_at, &replay_until)
                         });
                         let host = match txn_lane {
                             None => {
@@ -381,8 +381,8 @@ impl Player {
             None => None,
             Some(sel) => {
                 let map = self.target_table(conn, &sel).await?;
-                let tracked = self.source_layout(conn, &sel, bt).await?;
-                let mut table = build_apply_table(&map, tracked.as_deref(), bt)?;
+                let layout = self.source_layout(conn, &sel, bt).await?;
+                let mut table = build_apply_table(&map, &layout, bt)?;
                 let cascades = self.foreign_key_ties(cache, skip, selection, conn, &sel, &mut table).await?;
                 let shape = format!("{}|{:?}", table.target, table.columns);
                 Some(Applied {
@@ -399,16 +399,16 @@ impl Player {
         Ok(built)
     }
 
-    /// The source table's column names in binlog order at the position being read, for a row
-    /// event that does not name its columns (None when it does). From the tracked definition;
-    /// a table without one (tracked by an older ferry, or whose definition could not follow a
-    /// schema change) is tracked from the source's definition now.
-    async fn source_layout(&self, conn: &mut mysql_async::Conn, sel: &Selected, bt: &BinlogTable) -> Result<Option<Vec<String>>> {
+    /// The source table's column names in binlog order at the position being read: the row
+    /// event's own when the source logs them, else the tracked definition's (see
+    /// [`crate::tracker`]). A table without one (tracked by an older ferry, or whose definition
+    /// could not follow a schema change) is tracked from the source's definition now.
+    async fn source_layout(&self, conn: &mut mysql_async::Conn, sel: &Selected, bt: &BinlogTable) -> Result<Vec<String>> {
         if bt.columns.iter().any(|b| b.name.is_some()) {
-            return Ok(None);
+            return Ok(bt.columns.iter().map(|b| b.name.clone().unwrap_or_default()).collect());
         }
         if let Some(cols) = self.tracker.columns(&self.target, conn, &sel.src_db, &sel.src_table).await? {
-            return Ok(Some(cols));
+            return Ok(cols);
         }
         let mut src = self.source.connect(Session::Control).await?;
         let create = crate::catalog::show_create_table(&self.source, &mut src, &sel.src_db, &sel.src_table).await;
@@ -416,7 +416,9 @@ impl Player {
         let create = create?;
         info!(table = %format!("{}.{}", sel.src_db, sel.src_table), "row events name no columns: tracking the table's definition from the source now");
         self.tracker.track(&self.target, conn, &sel.src_db, &sel.src_table, &create).await?;
-        self.tracker.columns(&self.target, conn, &sel.src_db, &sel.src_table).await
+        self.tracker.columns(&self.target, conn, &sel.src_db, &sel.src_table).await?.ok_or_else(|| {
+            Error::object(format!("{}.{}", sel.src_db, sel.src_table), "its tracked definition has no columns")
+        })
     }
 
     /// A selected table as the target has it now, in source names: the target has replayed every
@@ -524,7 +526,7 @@ impl Player {
             Err(e) => return Ok(Err(format!("cannot parse it: {e}"))),
         };
         // The source's own layout follows every schema change, replayed to the target or not.
-        self.tracker.follow(&self.target, conn, sql, db).await?;
+        self.tracker.follow(&self.target, conn, &ddl, sql, db).await?;
         // A table copied after this statement was created from the source's definition, which
         // has it already.
         let copied_later = |o: &crate::sql::ddl::ObjName| snapshots.get(&(o.db.clone(), o.name.clone())).is_some_and(|p| pos < p);
@@ -1183,51 +1185,32 @@ fn is_statement_dml(sql: &str) -> bool {
     matches!(first.as_str(), "INSERT" | "UPDATE" | "DELETE" | "REPLACE" | "LOAD")
 }
 
-/// Matches the binlog's columns to the task's: by name when the source logs names
-/// (binlog_row_metadata=FULL), else by position in the source table's layout at that binlog
-/// position (`tracked`, see [`crate::tracker`]). Without either, the target table's own order
-/// stands in, which holds only when it mirrors the source's.
-fn build_apply_table(t: &TableMap, tracked: Option<&[String]>, bt: &BinlogTable) -> Result<ApplyTable> {
-    let named = bt.columns.iter().any(|b| b.name.is_some());
-    if let Some(cols) = tracked.filter(|_| !named)
-        && cols.len() != bt.columns.len()
-    {
+/// Matches the binlog's columns to the task's by name in `layout`, the source table's columns in
+/// binlog order at that position ([`Player::source_layout`]).
+fn build_apply_table(t: &TableMap, layout: &[String], bt: &BinlogTable) -> Result<ApplyTable> {
+    if layout.len() != bt.columns.len() {
         return Err(Error::object(
             t.source_name(),
             format!(
                 "its row events have {} columns but its tracked definition has {} ({}): ferry cannot tell which value \
                  belongs to which column; set binlog_row_metadata=FULL on the source so that row events name them",
                 bt.columns.len(),
-                cols.len(),
-                cols.join(", ")
+                layout.len(),
+                layout.join(", ")
             ),
-        ));
-    }
-    if !named && tracked.is_none() && t.column_subset {
-        return Err(Error::object(
-            t.source_name(),
-            "its row events name no columns and its definition is not tracked, so the selected columns cannot be found \
-             by position; set binlog_row_metadata=FULL on the source",
         ));
     }
     let mut columns = Vec::new();
     let mut applied: Vec<&str> = Vec::new();
     for c in t.copy_columns() {
-        let same = |n: &str| n.eq_ignore_ascii_case(&c.source.name);
-        let index = if named {
-            bt.columns.iter().position(|b| b.name.as_deref().is_some_and(same))
-        } else if let Some(cols) = tracked {
-            cols.iter().position(|n| same(n))
-        } else {
-            Some(c.source.ordinal)
-        };
         // A target column the source row does not have (added on the target only, or its
         // schema change was skipped): left to its default.
-        let Some(index) = index else { continue };
-        if index >= bt.columns.len() {
-            return Err(Error::object(t.source_name(), format!("the binlog row has {} columns, fewer than the table", bt.columns.len())));
-        }
-        columns.push(ApplyColumn { binlog_index: index, name: crate::db::q(&c.target), lit: Lit::of(&c.source) });
+        let Some(index) = layout.iter().position(|n| n.eq_ignore_ascii_case(&c.source.name)) else { continue };
+        let lit = match bt.signedness {
+            true => Lit::of(&c.source),
+            false => Lit::unsigned_from_signed(&c.source).unwrap_or_else(|| Lit::of(&c.source)),
+        };
+        columns.push(ApplyColumn { binlog_index: index, name: crate::db::q(&c.target), lit });
         applied.push(&c.source.name);
     }
     let key = t.key.as_ref().map(|k| k.iter().filter_map(|name| applied.iter().position(|c| *c == name)).collect::<Vec<_>>());

@@ -81,9 +81,10 @@ async fn run_inner(task: &Task, reporter: Arc<Reporter>, connected: &mut bool) -
     flavor.check_supported_source(&source)?;
     let binlog = Flavor::binlog_enabled(&source, &mut src).await?;
     info!(source = %flavor.version_text, binlog, "source connected");
-    if spec.incremental {
-        flavor.check_binlog_settings(&source, &mut src, binlog).await?;
-    }
+    let settings = match spec.incremental {
+        true => Some(flavor.check_binlog_settings(&source, &mut src, binlog).await?),
+        false => None,
+    };
     // A target with local_infile OFF is copied with INSERTs (see the copier): nothing to refuse.
 
     let meta = Arc::new(Meta::new(&spec.metadata_database, &task.id()));
@@ -145,7 +146,7 @@ async fn run_inner(task: &Task, reporter: Arc<Reporter>, connected: &mut bool) -
         .await?;
     reporter.update(|s| s.schema_sync = Some(schema_status.clone()));
     reporter.flush()?;
-    if spec.incremental {
+    if settings.is_some_and(|s| !s.names_columns) {
         track_definitions(&source, &target, &meta, &task.id(), &mut tgt, &dbs).await?;
     }
 
@@ -179,9 +180,9 @@ async fn run_inner(task: &Task, reporter: Arc<Reporter>, connected: &mut bool) -
     Ok(())
 }
 
-/// When the source's row events carry no column names, ferry keeps its own copy of each
-/// selected table's definition to map them by position (see [`crate::tracker`]), taken here
-/// next to the schema sync.
+/// The source's row events carry no column names: ferry keeps its own copy of each selected
+/// table's definition to map them by position (see [`crate::tracker`]), taken here next to the
+/// schema sync.
 async fn track_definitions(
     source: &Server,
     target: &Server,
@@ -191,11 +192,6 @@ async fn track_definitions(
     dbs: &[mapping::DatabaseMap],
 ) -> Result<()> {
     let mut src = source.connect(Session::Control).await?;
-    let flavor = Flavor::detect(source, &mut src).await?;
-    if flavor.logs_column_names(source, &mut src).await? {
-        let _ = src.disconnect().await;
-        return Ok(());
-    }
     let tracker = SchemaTracker::new(&meta.db, task_id);
     for t in dbs.iter().flat_map(|d| &d.tables) {
         let create = catalog::show_create_table(source, &mut src, &t.src_db, &t.src_table).await?;

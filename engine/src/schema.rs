@@ -51,7 +51,6 @@ impl SchemaSync<'_> {
         // merging into one table start together, and only one of them creates it.
         let created: Vec<&str> = if with_schema { dbs.iter().map(|d| d.dst.as_str()).collect() } else { Vec::new() };
         crate::db::lock_databases(self.target, &mut tgt, &created).await?;
-        self.no_generated_primary_keys(&mut tgt).await;
 
         // Decide every table first: a refusal must come before anything is created.
         let mut plans = Vec::new();
@@ -193,26 +192,6 @@ impl SchemaSync<'_> {
         Ok(deferred)
     }
 
-    /// A MySQL 8.0.30+ target with `sql_generate_invisible_primary_key` ON would give every
-    /// source table without a primary key one more column (`my_row_id`): the tables ferry creates
-    /// are the source's, a source GIPK included (SHOW CREATE TABLE shows it as a column).
-    async fn no_generated_primary_keys(&self, tgt: &mut Conn) {
-        match tgt.query_drop("SET SESSION sql_generate_invisible_primary_key = OFF").await {
-            // 1193: no such variable (MariaDB, MySQL before 8.0.30): nothing to do.
-            Err(mysql_async::Error::Server(e)) if e.code != 1193 => {
-                let on: Option<Option<i64>> = tgt.query_first("SELECT @@sql_generate_invisible_primary_key").await.unwrap_or(None);
-                if on.flatten() == Some(1) {
-                    warn!(
-                        target = %self.target.address,
-                        reason = %e.message,
-                        "sql_generate_invisible_primary_key is ON on the target and ferry may not turn it off: tables without a primary key get one more column there"
-                    );
-                }
-            }
-            _ => {}
-        }
-    }
-
     /// For a table that was already on the target: the columns both sides have.
     async fn common_columns(&self, tgt: &mut Conn, t: &TableMap) -> Result<Vec<(Column, String)>> {
         let target = catalog::table(self.target, tgt, &t.dst_db, &t.dst_table).await?;
@@ -341,13 +320,18 @@ impl SchemaSync<'_> {
             // COLLATE): as mysqldump does, the target database has it while the routine is made.
             let db_collation = routine.context.database_collation.as_deref().unwrap_or_default();
             let restore_db = self.switch_database_collation(tgt, &d.dst, db_collation, &object).await?;
-            tgt.query_drop(format!("SET SESSION sql_mode = {}", lit(&routine.sql_mode))).await.map_err(self.target.err("SET sql_mode"))?;
-            let res = self.create_as_created(tgt, &ddl, &routine.context, &object).await;
-            tgt.query_drop(format!("SET SESSION sql_mode = '{}'", crate::db::WRITE_SQL_MODE)).await.map_err(self.target.err("SET sql_mode"))?;
+            // Whatever fails in between, the database gets its own collation back.
+            let made = async {
+                tgt.query_drop(format!("SET SESSION sql_mode = {}", lit(&routine.sql_mode))).await.map_err(self.target.err("SET sql_mode"))?;
+                let res = self.create_as_created(tgt, &ddl, &routine.context, &object).await;
+                tgt.query_drop(format!("SET SESSION sql_mode = '{}'", crate::db::WRITE_SQL_MODE)).await.map_err(self.target.err("SET sql_mode"))?;
+                res
+            }
+            .await;
             if let Some(restore) = restore_db {
                 tgt.query_drop(&restore).await.map_err(self.target.err(restore.clone()))?;
             }
-            res?.map_err(|e| {
+            made?.map_err(|e| {
                 let hint = match &e {
                     mysql_async::Error::Server(s) if s.code == 1418 => {
                         " (the target writes a binlog: SET GLOBAL log_bin_trust_function_creators = 1, or grant SUPER)"

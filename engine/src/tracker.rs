@@ -24,7 +24,7 @@ use tracing::{debug, warn};
 use crate::db::{Server, fnv1a, q, qt};
 use crate::error::{Error, Result};
 use crate::sql::NameMap;
-use crate::sql::ddl::{DdlKind, ObjName, parse_ddl, rewrite_ddl};
+use crate::sql::ddl::{Ddl, DdlKind, ObjName, parse_ddl, rewrite_ddl};
 
 /// Errors of replaying a schema change that mean the shadow has it already (a restart replays
 /// the statement again, or the shadow was made from a later definition).
@@ -72,11 +72,7 @@ impl SchemaTracker {
             format!("DROP TABLE IF EXISTS {}", qt(&shadow, table)),
             sql,
         ];
-        for s in &stmts {
-            conn.query_drop(s)
-                .await
-                .map_err(target.err(format!("tracking the definition of {src_db}.{table}")))?;
-        }
+        target.exec_each(conn, &stmts).await?;
         debug!(table = %format!("{src_db}.{table}"), "definition tracked");
         Ok(())
     }
@@ -84,8 +80,7 @@ impl SchemaTracker {
     /// Applies a schema change from the binlog to the shadows it concerns. Best effort: a
     /// statement the shadow cannot take drops the shadows it names (they are made again from the
     /// source when next needed), and says so.
-    pub async fn follow(&self, target: &Server, conn: &mut Conn, sql: &str, default_db: &str) -> Result<()> {
-        let Ok(ddl) = parse_ddl(sql, default_db) else { return Ok(()) };
+    pub async fn follow(&self, target: &Server, conn: &mut Conn, ddl: &Ddl, sql: &str, default_db: &str) -> Result<()> {
         if !matches!(
             ddl.kind,
             DdlKind::CreateTable { .. } | DdlKind::AlterTable(_) | DdlKind::DropTable { .. } | DdlKind::RenameTable { .. }
@@ -94,9 +89,12 @@ impl SchemaTracker {
         }
         let tables: Vec<ObjName> = ddl.objects().into_iter().filter(|o| !o.is_database()).collect();
         // Only where shadows are kept: a database with at least one shadow.
+        let mut dbs: Vec<&str> = tables.iter().map(|o| o.db.as_str()).collect();
+        dbs.sort_unstable();
+        dbs.dedup();
         let mut any = false;
-        for o in &tables {
-            if self.has_shadow_db(target, conn, &o.db).await? {
+        for db in dbs {
+            if self.has_shadow_db(target, conn, db).await? {
                 any = true;
                 break;
             }
@@ -124,15 +122,8 @@ impl SchemaTracker {
 
     /// The shadow's columns in order (source names), None when there is no shadow.
     pub async fn columns(&self, target: &Server, conn: &mut Conn, src_db: &str, table: &str) -> Result<Option<Vec<String>>> {
-        let cols: Vec<String> = conn
-            .exec(
-                "SELECT COLUMN_NAME FROM information_schema.COLUMNS WHERE TABLE_SCHEMA = ? AND TABLE_NAME = ? \
-                 ORDER BY ORDINAL_POSITION",
-                (self.shadow_db(src_db), table),
-            )
-            .await
-            .map_err(target.err(format!("reading the tracked definition of {src_db}.{table}")))?;
-        Ok((!cols.is_empty()).then_some(cols))
+        let cols = crate::catalog::column_types(target, conn, &self.shadow_db(src_db), table).await?;
+        Ok((!cols.is_empty()).then(|| cols.into_iter().map(|(name, _)| name).collect()))
     }
 
     async fn has_shadow_db(&self, target: &Server, conn: &mut Conn, src_db: &str) -> Result<bool> {

@@ -185,7 +185,8 @@ impl Flavor {
 
 impl Flavor {
     /// Column type text as this flavour's information_schema prints it: MySQL 8.0.19+ dropped the
-    /// display widths of integer types (`int(11)` → `int`), MariaDB keeps them.
+    /// display widths of integer types (`int(11)` → `int`) but for `tinyint(1)` and ZEROFILL
+    /// columns; MariaDB keeps them all.
     pub fn int_display(self, text: &str) -> String {
         if self == Flavor::MariaDb {
             return text.to_string();
@@ -197,8 +198,14 @@ impl Flavor {
             let word = rest[word_start..open].to_ascii_lowercase();
             let close = rest[open..].find(')').map(|i| open + i);
             let is_int = matches!(word.as_str(), "tinyint" | "smallint" | "mediumint" | "int" | "integer" | "bigint");
+            let kept = |c: usize| {
+                let after = rest[c + 1..].trim_start().to_ascii_lowercase();
+                after.starts_with("zerofill")
+                    || after.starts_with("unsigned zerofill")
+                    || (word == "tinyint" && &rest[open + 1..c] == "1" && !after.starts_with("unsigned"))
+            };
             match close {
-                Some(c) if is_int && rest[open + 1..c].chars().all(|ch| ch.is_ascii_digit()) => {
+                Some(c) if is_int && rest[open + 1..c].chars().all(|ch| ch.is_ascii_digit()) && !kept(c) => {
                     out.push_str(&rest[..open]);
                     rest = &rest[c + 1..];
                 }
@@ -365,9 +372,14 @@ mod tests {
 
     #[test]
     fn integer_display_widths_go_on_mysql() {
-        let t = "id int(11) NOT NULL, d decimal(10,2), b bigint(20) unsigned, v varchar(5), t tinyint(1)";
+        let t = "id int(11) NOT NULL, d decimal(10,2), b bigint(20) unsigned, v varchar(5), t tinyint(1), \
+                 u tinyint(1) unsigned, z int(5) unsigned zerofill";
         assert_eq!(Flavor::MariaDb.int_display(t), t);
-        assert_eq!(Flavor::MySql.int_display(t), "id int NOT NULL, d decimal(10,2), b bigint unsigned, v varchar(5), t tinyint");
+        assert_eq!(
+            Flavor::MySql.int_display(t),
+            "id int NOT NULL, d decimal(10,2), b bigint unsigned, v varchar(5), t tinyint(1), u tinyint unsigned, \
+             z int(5) unsigned zerofill"
+        );
     }
 
     #[test]

@@ -364,7 +364,7 @@ impl TestServer {
 
     /// As [`TestServer::exec_in`], returning the client's error (with the script) instead of
     /// panicking.
-    pub async fn try_exec_in(&self, db: Option<&str>, sql: &str) -> Result<String, String> {
+    async fn try_exec_in(&self, db: Option<&str>, sql: &str) -> Result<String, String> {
         use tokio::io::AsyncWriteExt;
         let mut cmd = self.flavor.client_command();
         cmd.arg("--no-defaults")
@@ -634,6 +634,54 @@ pub fn ferry_bin() -> PathBuf {
 /// A `Command` for the `ferry` binary.
 pub fn ferry() -> Command {
     Command::new(ferry_bin())
+}
+
+/// A source (binlog on) and a target of the default flavour, started side by side.
+pub async fn pair() -> (TestServer, TestServer) {
+    tokio::join!(TestServer::start(ServerOptions::source()), TestServer::start(ServerOptions::target()))
+}
+
+/// `ferry run --no-progress -f MANIFEST --state-dir DIR` to its end (for tasks with
+/// `incremental: false`).
+pub fn run_ferry(manifest: &Path, state_dir: &Path) -> std::process::Output {
+    run_ferry_with(manifest, state_dir, &[])
+}
+
+/// As [`run_ferry`], with more arguments for `ferry` before `run` (e.g. `-v`).
+pub fn run_ferry_with(manifest: &Path, state_dir: &Path, extra_args: &[&str]) -> std::process::Output {
+    ferry()
+        .args(extra_args)
+        .args(["run", "--no-progress", "-f"])
+        .arg(manifest)
+        .arg("--state-dir")
+        .arg(state_dir)
+        .output()
+        .expect("run ferry")
+}
+
+/// Asserts that a ferry run succeeded (naming a panic as one) and returns its stderr.
+#[track_caller]
+pub fn assert_ok(out: &std::process::Output) -> String {
+    let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+    assert!(out.status.code() != Some(101), "ferry panicked:\n{stderr}");
+    assert!(
+        out.status.success(),
+        "ferry failed ({}):\nstdout: {}\nstderr: {stderr}",
+        out.status,
+        String::from_utf8_lossy(&out.stdout)
+    );
+    stderr
+}
+
+/// `SHOW CREATE TABLE db.table`'s text; panics when there is no such table.
+pub async fn show_create_table(conn: &mut Conn, db: &str, table: &str) -> String {
+    let sql = format!("SHOW CREATE TABLE {}.{}", quote_ident(db), quote_ident(table));
+    let (_, ddl): (String, String) = conn
+        .query_first(sql)
+        .await
+        .unwrap_or_else(|e| panic!("SHOW CREATE TABLE {db}.{table}: {e}"))
+        .unwrap_or_else(|| panic!("no table {db}.{table}"));
+    ddl
 }
 
 /// Writes `<dir>/<name>.yaml`: Secrets `<name>-source` and `<name>-target` holding the `ferry`
@@ -1008,17 +1056,6 @@ impl Rng {
 }
 
 // ---- ferry running in the background -------------------------------------------------------------
-
-/// The current binlog file and position of the server `conn` is connected to (`SHOW MASTER
-/// STATUS`, or `SHOW BINARY LOG STATUS` on MySQL 8.4+, which has no other).
-pub async fn binlog_status(conn: &mut Conn) -> (String, u64) {
-    let row: Option<mysql_async::Row> = match conn.query_first("SHOW BINARY LOG STATUS").await {
-        Ok(r) => r,
-        Err(_) => conn.query_first("SHOW MASTER STATUS").await.expect("SHOW MASTER STATUS"),
-    };
-    let row = row.expect("the binlog is on");
-    (row.get::<String, _>(0).unwrap(), row.get::<u64, _>(1).unwrap())
-}
 
 /// The task status `ferry run` keeps in `<state_dir>/<task>.status.yaml`, if the file is there.
 pub fn read_status(state_dir: &Path, task: &str) -> Option<ferry_crds::SyncTaskStatus> {
@@ -1512,8 +1549,8 @@ impl Workload {
         let options = Arc::new(options);
         let handles = (0..options.connections)
             .map(|index| {
-                let (opts, options, shared) = (opts.clone(), options.clone(), shared.clone());
-                tokio::spawn(async move { workload_connection(opts, options, index, shared, started).await })
+                let (opts, options, shared, flavor) = (opts.clone(), options.clone(), shared.clone(), server.flavor());
+                tokio::spawn(async move { workload_connection(opts, flavor, options, index, shared, started).await })
             })
             .collect();
         Workload { shared, handles, started }
@@ -1609,14 +1646,13 @@ pub async fn check_workload_invariants(conn: &mut Conn, db: &str) -> Result<(), 
 
 async fn workload_connection(
     opts: Opts,
+    flavor: Flavor,
     o: Arc<WorkloadOptions>,
     index: usize,
     shared: Arc<WorkloadShared>,
     started: Instant,
 ) -> Result<(), String> {
     let mut conn = Conn::new(opts).await.map_err(|e| format!("connect: {e}"))?;
-    let version: String = conn.query_first("SELECT VERSION()").await.map_err(|e| format!("{e}"))?.unwrap_or_default();
-    let flavor = if version.to_ascii_lowercase().contains("mariadb") { Flavor::MariaDb } else { Flavor::MySql };
     if flavor == Flavor::MySql {
         conn.query_drop("SET SESSION cte_max_recursion_depth = 4294967295").await.map_err(|e| format!("{e}"))?;
     }

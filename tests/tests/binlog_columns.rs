@@ -32,6 +32,9 @@ async fn selection_follows_the_source_layout(metadata: &str) {
         TestServer::start(ServerOptions::source().arg(metadata)),
         TestServer::start(ServerOptions::target())
     );
+    // The setting took: without names the test is about positions, with them about names.
+    let names = src.exec("SELECT @@binlog_row_metadata").await;
+    assert_eq!(names.trim(), metadata.trim_start_matches("--binlog-row-metadata="), "{flavor:?}");
     src.exec(
         "CREATE DATABASE bank;
          CREATE TABLE bank.acct (id INT PRIMARY KEY, region VARCHAR(8), holder VARCHAR(20), amount INT,
@@ -110,6 +113,7 @@ async fn whole_tables_follow_layout_changes_without_column_names() {
         TestServer::start(ServerOptions::source().arg(unnamed_metadata(flavor))),
         TestServer::start(ServerOptions::target())
     );
+    assert_eq!(src.exec("SELECT @@binlog_row_metadata").await.trim(), unnamed_metadata(flavor).trim_start_matches("--binlog-row-metadata="));
     src.exec(
         "CREATE DATABASE w; CREATE TABLE w.t (id INT PRIMARY KEY, a TINYINT UNSIGNED, b VARCHAR(10), c BIGINT UNSIGNED, d MEDIUMINT UNSIGNED);
          INSERT INTO w.t VALUES (1, 255, 'one', 18446744073709551615, 16777215);",

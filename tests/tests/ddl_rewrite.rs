@@ -28,19 +28,6 @@ fn script(sql: &str) -> String {
     format!("DELIMITER ;;\n{sql};;\nDELIMITER ;\n")
 }
 
-async fn show_create(conn: &mut mysql_async::Conn, db: &str, table: &str) -> String {
-    let (_, ddl): (String, String) = conn
-        .query_first(format!(
-            "SHOW CREATE TABLE {}.{}",
-            quote_ident(db),
-            quote_ident(table)
-        ))
-        .await
-        .unwrap()
-        .unwrap_or_else(|| panic!("no table {db}.{table}"));
-    ddl
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn rewritten_ddl_builds_the_same_schema_under_mapped_names() {
     if default_flavor() != Flavor::MariaDb {
@@ -73,8 +60,8 @@ async fn rewritten_ddl_builds_the_same_schema_under_mapped_names() {
         ("crm", "contacts", "crm2", "contacts"),
         ("shop", "t2", "shop2", "t2"),
     ] {
-        let src = to_target(show_create(&mut c, src_db, src_t).await);
-        let dst = show_create(&mut c, dst_db, dst_t).await;
+        let src = to_target(show_create_table(&mut c, src_db, src_t).await);
+        let dst = show_create_table(&mut c, dst_db, dst_t).await;
         assert_eq!(src, dst, "{src_db}.{src_t} vs {dst_db}.{dst_t}");
     }
     let tables = |db: &'static str| {

@@ -19,10 +19,6 @@ use mysql_async::Conn;
 const SYNC_TIMEOUT: Duration = Duration::from_secs(60);
 const CONVERGE: Duration = Duration::from_secs(60);
 
-async fn pair() -> (TestServer, TestServer) {
-    tokio::join!(TestServer::start(ServerOptions::source()), TestServer::start(ServerOptions::target()))
-}
-
 /// Writes the task and runs ferry until the task is Synchronizing.
 async fn start_task(dir: &std::path::Path, name: &str, src: &TestServer, dst: &TestServer, tail: &str) -> RunningFerry {
     let m = write_task(dir, name, src, dst, tail);
@@ -225,11 +221,6 @@ async fn wait_table_same(ferry: &mut RunningFerry, src: &TestServer, src_table: 
         if diffs.is_empty() { Ok(()) } else { Err(diffs.join("\n")) }
     })
     .await
-}
-
-/// The source's current binlog position.
-async fn master_status(src: &TestServer) -> (String, u64) {
-    src.binlog_position().await
 }
 
 /// Every `mysql-bin.NNNNNN:POS` in `text`.
@@ -1205,9 +1196,9 @@ async fn failing_ddl_fails_or_is_skipped_by_policy() {
     for dst in [&dst_fail, &dst_skip] {
         dst.exec("INSERT INTO e.t VALUES (100, 'a');").await;
     }
-    let before = master_status(&src).await;
+    let before = src.binlog_position().await;
     src.exec("ALTER TABLE e.t ADD UNIQUE KEY uk_v (v);").await;
-    let after = master_status(&src).await;
+    let after = src.binlog_position().await;
     src.exec("INSERT INTO e.t VALUES (6, 'f'); ALTER TABLE e.t ADD COLUMN w INT DEFAULT 5; INSERT INTO e.t VALUES (7, 'g', 8);")
         .await;
 

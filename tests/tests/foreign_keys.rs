@@ -200,16 +200,26 @@ fn spec() -> String {
     format!("  objects:\n  - database: fk\n  engine:\n    parallelism: {LANES}\n")
 }
 
-/// Copies the seeded tables, then follows the workload; the target ends equal, without orphans.
-async fn cascades_follow(src: TestServer, dst: TestServer, name: &str) {
-    assert_tables_spread();
+/// The seeded schema on `src`, and ferry following it into `dst` (task `name`), synchronizing.
+async fn start_task(
+    src: &TestServer,
+    dst: &TestServer,
+    name: &str,
+) -> (tempfile::TempDir, std::path::PathBuf, RunningFerry, ferry_crds::SyncTaskStatus) {
     src.exec(&format!("{SCHEMA}{}", seed())).await;
     let dir = tempfile::tempdir().unwrap();
-    let m = write_task(dir.path(), name, &src, &dst, &spec());
+    let m = write_task(dir.path(), name, src, dst, &spec());
     let mut ferry = RunningFerry::start(&m, dir.path());
     let st = ferry
         .wait_for_phase(Phase::Synchronizing, SYNC_TIMEOUT)
         .await;
+    (dir, m, ferry, st)
+}
+
+/// Copies the seeded tables, then follows the workload; the target ends equal, without orphans.
+async fn cascades_follow(src: TestServer, dst: TestServer, name: &str) {
+    assert_tables_spread();
+    let (_dir, _m, mut ferry, st) = start_task(&src, &dst, name).await;
     assert!(
         st.full_sync.map(|f| f.rows_done).unwrap_or(0) > 300,
         "the seed rows were copied"
@@ -294,10 +304,7 @@ async fn cascades_follow(src: TestServer, dst: TestServer, name: &str) {
 /// logs the cascaded rows).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn cascaded_deletes_and_updates_reach_the_target() {
-    let (src, dst) = tokio::join!(
-        TestServer::start(ServerOptions::source()),
-        TestServer::start(ServerOptions::target())
-    );
+    let (src, dst) = pair().await;
     cascades_follow(src, dst, "cascades").await;
 }
 
@@ -330,17 +337,8 @@ async fn mysql_native_foreign_keys_log_no_cascades() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn cascades_survive_kill_and_resume() {
     assert_tables_spread();
-    let (src, dst) = tokio::join!(
-        TestServer::start(ServerOptions::source()),
-        TestServer::start(ServerOptions::target())
-    );
-    src.exec(&format!("{SCHEMA}{}", seed())).await;
-    let dir = tempfile::tempdir().unwrap();
-    let m = write_task(dir.path(), "fkkill", &src, &dst, &spec());
-    let mut ferry = RunningFerry::start(&m, dir.path());
-    ferry
-        .wait_for_phase(Phase::Synchronizing, SYNC_TIMEOUT)
-        .await;
+    let (src, dst) = pair().await;
+    let (dir, m, mut ferry, _) = start_task(&src, &dst, "fkkill").await;
     let mut s = src.conn().await;
     let writer = tokio::spawn(async move {
         let r = run_workload(&mut s, 23, 4000, Duration::from_millis(2)).await;
@@ -388,17 +386,8 @@ async fn cascades_survive_kill_and_resume() {
 /// the source cascades nothing, and neither may the target.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn no_cascade_where_the_source_checked_no_foreign_keys() {
-    let (src, dst) = tokio::join!(
-        TestServer::start(ServerOptions::source()),
-        TestServer::start(ServerOptions::target())
-    );
-    src.exec(&format!("{SCHEMA}{}", seed())).await;
-    let dir = tempfile::tempdir().unwrap();
-    let m = write_task(dir.path(), "nochecks", &src, &dst, &spec());
-    let mut ferry = RunningFerry::start(&m, dir.path());
-    ferry
-        .wait_for_phase(Phase::Synchronizing, SYNC_TIMEOUT)
-        .await;
+    let (src, dst) = pair().await;
+    let (_dir, _m, mut ferry, _) = start_task(&src, &dst, "nochecks").await;
     let mut s = src.conn().await;
     // Checked and unchecked changes in one stretch (and one transaction), so that both kinds
     // land in the same lane's group.

@@ -1,39 +1,14 @@
 //! Initial schema and full data sync, end to end: `ferry run -f` against private MariaDB servers.
 
 use std::path::Path;
-use std::process::Output;
 use std::time::{Duration, Instant};
 
 use ferry_e2e::*;
 use mysql_async::prelude::*;
 
-fn run_ferry(manifest: &Path, state_dir: &Path) -> Output {
-    ferry()
-        .args(["run", "--no-progress", "-f"])
-        .arg(manifest)
-        .arg("--state-dir")
-        .arg(state_dir)
-        .output()
-        .expect("run ferry")
-}
-
-fn assert_ok(out: &Output) {
-    assert!(
-        out.status.success(),
-        "ferry failed ({}):\nstdout: {}\nstderr: {}",
-        out.status,
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-}
-
 fn status(state_dir: &Path, task: &str) -> ferry_crds::SyncTaskStatus {
     let text = std::fs::read_to_string(state_dir.join(format!("{task}.status.yaml"))).expect("status file");
     serde_saphyr::from_str(&text).expect("status parses")
-}
-
-async fn pair() -> (TestServer, TestServer) {
-    tokio::join!(TestServer::start(ServerOptions::source()), TestServer::start(ServerOptions::target()))
 }
 
 

@@ -8,17 +8,8 @@ use ferry_crds::Phase;
 use ferry_e2e::*;
 use mysql_async::prelude::*;
 
-async fn pair() -> (TestServer, TestServer) {
-    tokio::join!(TestServer::start(ServerOptions::source()), TestServer::start(ServerOptions::target()))
-}
-
 const SYNC_TIMEOUT: Duration = Duration::from_secs(60);
 const CATCH_UP: Duration = Duration::from_secs(120);
-
-/// The source's current binlog file and position.
-async fn master_status(conn: &mut mysql_async::Conn) -> (String, u64) {
-    binlog_status(conn).await
-}
 
 /// Polls `sql` on `conn` until it returns `expected`; panics on timeout (or if ferry exits).
 async fn wait_for_rows<T>(conn: &mut mysql_async::Conn, sql: &str, expected: &[T], ferry: &mut RunningFerry)
@@ -127,7 +118,7 @@ async fn every_type_through_the_binlog() {
     assert!(inc.last_event_time.is_some(), "{inc:?}");
     assert!(st.lag_seconds.is_some_and(|l| (0..30).contains(&l)), "lagSeconds {:?}", st.lag_seconds);
     let cp = st.checkpoint.as_ref().expect("checkpoint");
-    let (file, pos) = master_status(&mut s).await;
+    let (file, pos) = src.binlog_position().await;
     assert!(cp.file.starts_with("mysql-bin.") && cp.position > 4, "{cp:?}");
     assert!(cp.gtid_set.as_deref().is_some_and(|g| !g.is_empty()), "{cp:?}");
     assert!(cp.file < file || (cp.file == file && cp.position <= pos), "checkpoint {cp:?} beyond the source's end {file}:{pos}");
@@ -296,7 +287,7 @@ async fn survives_target_crash_and_source_restart() {
     ferry.wait_until_same(&src, &dst, &["wl"], Duration::from_secs(90)).await;
     let (mut s, mut d) = (src.conn().await, dst.conn().await);
     assert_eq!(duplicate_rows(&mut d, "wl", "nokey").await, duplicate_rows(&mut s, "wl", "nokey").await);
-    let (file, _) = master_status(&mut s).await;
+    let (file, _) = src.binlog_position().await;
     let st = ferry
         .wait_for_status("the checkpoint in the source's new binlog file", Duration::from_secs(10), |st| {
             st.checkpoint.as_ref().is_some_and(|c| c.file == file)
@@ -329,7 +320,7 @@ async fn purged_binlog_fails_with_a_clear_message() {
     loop {
         // MariaDB keeps a file until its binlog checkpoint has passed it, and while a dump thread
         // (the stopped ferry's, until the server notices) reads it: retry.
-        let (newest, _) = master_status(&mut s).await;
+        let (newest, _) = src.binlog_position().await;
         let purge = s.query_drop(format!("PURGE BINARY LOGS TO '{newest}'")).await;
         let logs: Vec<String> = s.query_map("SHOW BINARY LOGS", |row: mysql_async::Row| row.get::<String, _>(0).unwrap()).await.unwrap();
         if logs.first().is_some_and(|oldest| *oldest > stopped_at) {
@@ -376,7 +367,7 @@ async fn start_position_skips_earlier_writes() {
     src.exec("INSERT INTO inc.t VALUES (1, 'before'), (2, 'before'), (3, 'before'); INSERT INTO inc.nk VALUES (1, 'before');")
         .await;
     let mut s = src.conn().await;
-    let (file, pos) = master_status(&mut s).await;
+    let (file, pos) = src.binlog_position().await;
     let gtid = src.gtid_position().await;
     src.exec(
         "INSERT INTO inc.t VALUES (4, 'after'), (5, 'after'), (6, 'after');

@@ -63,10 +63,6 @@ fn set_credentials(manifest: &Path, role: &str, user: &str, password: &str) {
     std::fs::write(manifest, format!("{}{new}{}", &text[..at], &text[at + old.len()..])).unwrap();
 }
 
-async fn pair() -> (TestServer, TestServer) {
-    tokio::join!(TestServer::start(ServerOptions::source()), TestServer::start(ServerOptions::target()))
-}
-
 async fn databases(db: &TestServer) -> Vec<String> {
     db.conn().await.query("SHOW DATABASES").await.unwrap()
 }
@@ -106,7 +102,7 @@ async fn everything_passes_on_a_well_set_up_pair_and_nothing_is_left_behind() {
 
     // `ferry run` prechecks, records the result in the status and goes on.
     let m2 = write_task(dir.path(), "good-run", &src, &dst, "  objects:\n  - database: shop\n  incremental: false\n");
-    let out = ferry().args(["run", "--no-progress", "-f"]).arg(&m2).arg("--state-dir").arg(dir.path()).output().unwrap();
+    let out = run_ferry(&m2, dir.path());
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     let st = read_status(dir.path(), "good-run").unwrap();
     assert!(st.precheck.as_ref().is_some_and(|p| p.passed), "{st:?}");
@@ -226,7 +222,7 @@ async fn binlog_settings_retention_and_server_id() {
 
     // `ferry run` refuses before moving anything, with the failing items in its one error line and
     // the whole report in the status.
-    let out = ferry().args(["run", "--no-progress", "-f"]).arg(dir.path().join("binlog.yaml")).arg("--state-dir").arg(dir.path()).output().unwrap();
+    let out = run_ferry(&dir.path().join("binlog.yaml"), dir.path());
     assert_eq!(out.status.code(), Some(1));
     let err = String::from_utf8_lossy(&out.stderr);
     assert_eq!(err.trim().lines().count(), 1, "{err}");

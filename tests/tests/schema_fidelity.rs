@@ -15,8 +15,6 @@
 //! Each test runs on the default flavour (`FERRY_TEST_FLAVOR`); MySQL-only forms are skipped on
 //! MariaDB.
 
-use std::path::Path;
-use std::process::Output;
 use std::time::Duration;
 
 use ferry_e2e::*;
@@ -24,46 +22,6 @@ use mysql_async::Conn;
 use mysql_async::prelude::*;
 
 const SYNC_TIMEOUT: Duration = Duration::from_secs(90);
-
-async fn pair() -> (TestServer, TestServer) {
-    tokio::join!(
-        TestServer::start(ServerOptions::source()),
-        TestServer::start(ServerOptions::target())
-    )
-}
-
-fn run_ferry(manifest: &Path, state_dir: &Path) -> Output {
-    ferry()
-        .args(["run", "--no-progress", "-f"])
-        .arg(manifest)
-        .arg("--state-dir")
-        .arg(state_dir)
-        .output()
-        .expect("run ferry")
-}
-
-fn assert_ok(out: &Output) {
-    assert!(
-        out.status.success(),
-        "ferry failed ({}):\nstdout: {}\nstderr: {}",
-        out.status,
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-}
-
-async fn show_create_table(conn: &mut Conn, db: &str, table: &str) -> String {
-    let (_, ddl): (String, String) = conn
-        .query_first(format!(
-            "SHOW CREATE TABLE {}.{}",
-            quote_ident(db),
-            quote_ident(table)
-        ))
-        .await
-        .unwrap()
-        .unwrap_or_else(|| panic!("no table {db}.{table}"));
-    ddl
-}
 
 /// SHOW CREATE DATABASE with the database's name replaced by `DB`.
 async fn show_create_database(conn: &mut Conn, db: &str) -> String {

@@ -13,11 +13,6 @@ use mysql_async::prelude::*;
 
 const SYNC_TIMEOUT: Duration = Duration::from_secs(90);
 
-async fn pair() -> (TestServer, TestServer) {
-    let (s, d) = tokio::join!(TestServer::start(ServerOptions::source()), TestServer::start(ServerOptions::target()));
-    (s, d)
-}
-
 /// A table the writer writes: `id` is unique by construction in both kinds, so a keyless table
 /// holds no duplicate rows unless ferry makes them.
 fn table_ddl(qualified: &str, keyed: bool, rows: u64) -> String {

@@ -5,7 +5,6 @@
 //! in mid-copy; the conflict policies through the INSERT path; JSON values through the binlog.
 
 use std::path::Path;
-use std::process::Output;
 use std::time::{Duration, Instant};
 
 use ferry_crds::{Phase, PrecheckResult, SyncTaskStatus};
@@ -15,28 +14,6 @@ use mysql_async::prelude::*;
 const SYNC: Duration = Duration::from_secs(60);
 
 /// `ferry -v run -f MANIFEST` (info logs: the copy names its path).
-fn run_ferry(manifest: &Path, state_dir: &Path) -> Output {
-    ferry()
-        .args(["-v", "run", "--no-progress", "-f"])
-        .arg(manifest)
-        .arg("--state-dir")
-        .arg(state_dir)
-        .output()
-        .expect("run ferry")
-}
-
-#[track_caller]
-fn assert_ok(out: &Output) -> String {
-    let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
-    assert!(
-        out.status.success(),
-        "ferry failed ({}):\nstdout: {}\nstderr: {stderr}",
-        out.status,
-        String::from_utf8_lossy(&out.stdout)
-    );
-    stderr
-}
-
 fn status(state_dir: &Path, task: &str) -> SyncTaskStatus {
     read_status(state_dir, task).unwrap_or_else(|| panic!("no status file for {task}"))
 }
@@ -72,18 +49,19 @@ async fn global_local_infile(server: &TestServer) -> i64 {
         .unwrap()
 }
 
-/// A keyed table of `rows` rows in `qualified` (`db.t`, the database created): latin1 and
-/// binary text with the characters LOAD DATA and SQL literals escape, NULLs, a JSON document.
+/// A keyed table of `rows` rows in `qualified` (`db.t`, the database created): latin1, utf8mb3
+/// (whose literal introducer MySQL 8 warns about) and binary text with the characters LOAD DATA
+/// and SQL literals escape, NULLs, a JSON document.
 fn bulk_table(qualified: &str, rows: u32) -> String {
     let db = qualified.split('.').next().unwrap();
     format!(
         "CREATE DATABASE IF NOT EXISTS {db}; USE {db};
          CREATE TABLE {qualified} (id INT NOT NULL PRIMARY KEY, l1 VARCHAR(60) CHARACTER SET latin1, vb VARBINARY(40),
-           n DECIMAL(20,6), j JSON, pad VARCHAR(200));
+           n DECIMAL(20,6), j JSON, pad VARCHAR(200), u3 VARCHAR(30) CHARACTER SET utf8mb3);
          INSERT INTO {qualified}
            SELECT seq, CONCAT('café \\t\\n\\\\ \\' ', seq), CONCAT(x'005C', seq, x'0A2709'),
              IF(seq % 7 = 0, NULL, seq / 7), IF(seq % 5 = 0, NULL, CONCAT('{{\"n\": ', seq, ', \"s\": \"Zoë ', seq, '\"}}')),
-             REPEAT('p', seq % 200)
+             REPEAT('p', seq % 200), CONCAT('naïve ', seq)
            FROM seq_1_to_{rows};
          ANALYZE TABLE {qualified};"
     )
@@ -112,7 +90,7 @@ async fn copy_every_type(
         dst,
         "  objects:\n  - database: types\n  - database: bulk\n  engine:\n    parallelism: 2\n    batchBytes: 65536\n    chunkRows: 5000\n  incremental: false\n",
     );
-    let log = assert_ok(&run_ferry(&m, dir));
+    let log = assert_ok(&run_ferry_with(&m, dir, &["-v"]));
 
     let (mut s, mut d) = (src.conn().await, dst.conn().await);
     assert_same_values(&mut s, &mut d, "types", "t").await;
@@ -190,10 +168,7 @@ async fn every_type_through_batched_inserts_when_local_infile_is_off() {
 /// into MySQL's JSON columns too, which take no binary string).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_type_through_load_data_when_local_infile_is_on() {
-    let (src, dst) = tokio::join!(
-        TestServer::start(ServerOptions::source()),
-        TestServer::start(ServerOptions::target())
-    );
+    let (src, dst) = pair().await;
     assert_eq!(global_local_infile(&dst).await, 1);
     let dir = tempfile::tempdir().unwrap();
     let (log, st) = copy_every_type(&src, &dst, dir.path(), "loaddata").await;
@@ -212,10 +187,7 @@ async fn every_type_through_load_data_when_local_infile_is_on() {
 /// INSERTs, and so is every later one; nothing is retried as LOAD DATA, lost or copied twice.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_refused_load_data_turns_the_copy_to_inserts() {
-    let (src, dst) = tokio::join!(
-        TestServer::start(ServerOptions::source()),
-        TestServer::start(ServerOptions::target())
-    );
+    let (src, dst) = pair().await;
     const ROWS: u64 = 300_000;
     src.exec(&format!(
         "CREATE DATABASE big; USE big; CREATE TABLE big.t (id INT PRIMARY KEY, v VARCHAR(40));
@@ -355,7 +327,7 @@ async fn conflict_policies_through_inserts_and_load_data() {
                 dst,
                 &format!("{spec}  engine:\n    batchBytes: 4096\n  incremental: false\n"),
             );
-            let out = run_ferry(&m, dir.path());
+            let out = run_ferry_with(&m, dir.path(), &["-v"]);
             let ctx = format!("{policy} through {path}");
             if policy == "Fail" {
                 assert!(!out.status.success(), "{ctx}: a taken key fails the copy");
@@ -437,10 +409,7 @@ async fn conflict_policies_through_inserts_and_load_data() {
 /// and a keyless table (whose changes find their row by its whole value); compared byte for byte.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn json_through_the_binlog() {
-    let (src, dst) = tokio::join!(
-        TestServer::start(ServerOptions::source()),
-        TestServer::start(ServerOptions::target())
-    );
+    let (src, dst) = pair().await;
     src.exec(
         "CREATE DATABASE js CHARACTER SET utf8mb4;
          CREATE TABLE js.docs (id INT PRIMARY KEY, j JSON, note VARCHAR(20));
