@@ -17,9 +17,9 @@ build:
 	$(CARGO) build -q --workspace --all-targets
 
 # The e2e suites that run a second time with MySQL 9.7 servers (FERRY_TEST_FLAVOR=mysql).
-# Not here: precheck (its setups are MariaDB's), ddl_rewrite (MariaDB statements), cross_flavor
-# (its flavours are pinned; it runs in the MariaDB pass).
-MYSQL_SUITES ?= harness full_sync incremental ddl_sync topologies selection_change examples binlog_columns schema_fidelity target_paths foreign_keys
+# Not here: ddl_rewrite (MariaDB statements), cross_flavor (its flavours are pinned; it runs in
+# the MariaDB pass).
+MYSQL_SUITES ?= harness full_sync incremental ddl_sync topologies selection_change examples binlog_columns schema_fidelity target_paths foreign_keys precheck binlog_resume tls
 
 ## test: deps, build, then every test on MariaDB, then the e2e suites on MySQL (private servers)
 test: deps build
@@ -45,13 +45,16 @@ FLAVOR ?= mariadb
 demo:
 	@FLAVOR=$(FLAVOR) scripts/demo.sh
 
-## bench-full: full-copy speed against mariadb-dump and mydumper (THREADS, TABLES, TABLE_SIZE);
-## FLAVOR=mysql: MySQL 9.7 servers, against mysqldump | mysql and mydumper
+## bench-full: full-copy speed against mariadb-dump and mydumper (THREADS, TABLES, TABLE_SIZE), ferry
+## with LOAD DATA and with local_infile OFF on the target (batched INSERTs);
+## FLAVOR=mysql: MySQL 9.7 servers, against mysqldump | mysql and mydumper.
+## Both benchmarks: BUFFER_POOL (512M), FLUSH_LOG_AT_TRX_COMMIT (2), SYNC_BINLOG (0) for both servers
 bench-full:
 	@FLAVOR=$(FLAVOR) scripts/bench-full.sh
 
-## bench-cdc: binlog apply speed against the server's own replica, and lag under load (EVENTS, LAG_SECONDS);
-## FLAVOR=mysql: MySQL 9.7 servers, against MySQL's multi-threaded replica
+## bench-cdc: binlog apply speed against the server's own replica, and lag under load (EVENTS, LAG_SECONDS,
+## REPLICA_THREADS); FLAVOR=mysql: MySQL 9.7 servers, against MySQL's replica with 1 applier and with
+## 4 WRITESET workers
 bench-cdc:
 	@FLAVOR=$(FLAVOR) scripts/bench-cdc.sh
 

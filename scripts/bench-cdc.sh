@@ -13,28 +13,40 @@
 #  4. Lag: with the same ferry still running, sysbench at a fixed --rate (half of what ferry just
 #     applied per second) for LAG_SECONDS while a heartbeat row (NOW(6)) goes into the source every
 #     100 ms; on the target a poller stamps each heartbeat row when it first sees it. p50/p90/p99.
-#  5. (b) the base loaded again into a fresh target; MariaDB's replica (CHANGE MASTER TO the same
-#     position; START SLAVE UNTIL the end position), timed until Exec_Master_Log_Pos reaches the end;
-#     checksums checked. On MySQL: the target restarted with gtid_mode=ON (a replica of a GTID
-#     source needs it), then MySQL's multi-threaded replica (replica_parallel_workers=REPLICA_THREADS,
-#     replica_preserve_commit_order=ON; the source tracks dependencies by WRITESET, set through
-#     binlog_transaction_dependency_tracking where that variable still exists, MySQL 9's only
-#     tracking otherwise): CHANGE REPLICATION SOURCE TO the same position, START REPLICA UNTIL
-#     SOURCE_LOG_FILE/SOURCE_LOG_POS the end position, timed until Exec_Source_Log_Pos reaches it.
-# Prints rows/s of both, the ratio, ferry's peak RSS and the lag percentiles.
+#  5. (b) the server's own replica, once per REPLICA_THREADS entry, each time from the base loaded
+#     again into the target, timed from START until the end of step 2 is applied, checksums checked:
+#     - MariaDB: CHANGE MASTER TO the same file/position (MASTER_USE_GTID=no), slave_parallel_threads
+#       N (0: the serial applier; N > 0: N threads, slave_parallel_mode=optimistic), START SLAVE UNTIL
+#       the end position, timed until Exec_Master_Log_Pos reaches it.
+#     - MySQL: its multi-threaded replica, replica_parallel_workers N (1: one applier; MySQL 9 has no
+#       0), replica_preserve_commit_order=ON. The source tracks dependencies by WRITESET (set
+#       through binlog_transaction_dependency_tracking where that variable still exists; MySQL 9.x
+#       has only WRITESET), and the script prints how much parallelism the binlog offers
+#       (last_committed/sequence_number). The target (gtid_mode=ON, MySQL 9.7's default) gets
+#       gtid_purged = the source's GTIDs at the start position; CHANGE REPLICATION SOURCE TO ...
+#       SOURCE_AUTO_POSITION=1, GET_SOURCE_PUBLIC_KEY=1 (caching_sha2_password without TLS); START
+#       REPLICA UNTIL SQL_AFTER_GTIDS = the source's GTIDs at the end position (works with parallel
+#       workers on 9.x; a warning from the server is printed), timed by WAIT_FOR_EXECUTED_GTID_SET.
+# Prints row changes/s of each, ferry's ratio to each and to the best native applier, the servers'
+# buffer pool and durability settings, ferry's peak RSS and the lag percentiles.
 #
 # FLAVOR=mysql (`make bench-cdc FLAVOR=mysql`): two MySQL 9.7 servers (scripts/lab.sh); the base is
 # dumped with MySQL's mysqldump and row changes are counted with its mysqlbinlog (both from the
 # MySQL root). FLAVOR=mariadb is the default.
 #
-# Environment: FLAVOR (mariadb), TABLES (4), TABLE_SIZE (250000), EVENTS (50000), THREADS (2: sysbench threads),
-# LAG_SECONDS (30), PARALLELISM (4: ferry's apply lanes, engine.parallelism), LAG_RATE (default: half of ferry's measured transactions/s), REPLICA_THREADS (MariaDB: 0, its default slave_parallel_threads;
-# MySQL: 4, replica_parallel_workers),
-# TOOLS ("ferry replica"), LAB_BUFFER_POOL (512M), BENCH_SOURCE_PORT (33073), BENCH_TARGET_PORT (33074),
-# FERRY_BIN (default: a release build of this tree).
+# Environment: FLAVOR (mariadb), TABLES (4), TABLE_SIZE (250000), EVENTS (50000), THREADS (2: sysbench
+# threads), LAG_SECONDS (30), PARALLELISM (4: ferry's apply lanes, engine.parallelism), LAG_RATE
+# (default: half of ferry's measured transactions/s), REPLICA_THREADS (the native appliers to time,
+# a list: MariaDB "0", its serial applier, e.g. "0 4" to add optimistic parallel with 4 threads;
+# MySQL "1 4": one applier, then 4 WRITESET workers), TOOLS ("ferry replica"), BENCH_SOURCE_PORT
+# (33073), BENCH_TARGET_PORT (33074), FERRY_BIN (default: a release build of this tree).
+# Both servers: BUFFER_POOL (innodb_buffer_pool_size, 512M; e.g. 1G to hold the data in memory),
+# FLUSH_LOG_AT_TRX_COMMIT (innodb_flush_log_at_trx_commit, 2), SYNC_BINLOG (sync_binlog, 0).
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
-export LAB_BUFFER_POOL=${LAB_BUFFER_POOL:-512M}
+export LAB_BUFFER_POOL=${BUFFER_POOL:-${LAB_BUFFER_POOL:-512M}}
+export LAB_FLUSH_LOG_AT_TRX_COMMIT=${FLUSH_LOG_AT_TRX_COMMIT:-${LAB_FLUSH_LOG_AT_TRX_COMMIT:-2}}
+export LAB_SYNC_BINLOG=${SYNC_BINLOG:-${LAB_SYNC_BINLOG:-0}}
 export LAB_FLAVOR=${FLAVOR:-${LAB_FLAVOR:-mariadb}}
 . scripts/lab.sh
 lab_check_flavor || exit 2
@@ -44,7 +56,14 @@ TABLE_SIZE=${TABLE_SIZE:-250000}
 EVENTS=${EVENTS:-50000}
 THREADS=${THREADS:-2}
 LAG_SECONDS=${LAG_SECONDS:-30}
-if [ "$LAB_FLAVOR" = mysql ]; then REPLICA_THREADS=${REPLICA_THREADS:-4}; else REPLICA_THREADS=${REPLICA_THREADS:-0}; fi
+if [ "$LAB_FLAVOR" = mysql ]; then REPLICA_THREADS=${REPLICA_THREADS:-1 4}; else REPLICA_THREADS=${REPLICA_THREADS:-0}; fi
+for n in $REPLICA_THREADS; do
+  [[ "$n" =~ ^[0-9]+$ ]] || { echo "bench-cdc: REPLICA_THREADS=\"$REPLICA_THREADS\": expected numbers" >&2; exit 2; }
+  if [ "$LAB_FLAVOR" = mysql ] && [ "$n" -lt 1 ]; then
+    echo "bench-cdc: REPLICA_THREADS: MySQL 9 has no replica_parallel_workers=0 (1 is its single applier)" >&2
+    exit 2
+  fi
+done
 PARALLELISM=${PARALLELISM:-4}
 TOOLS=${TOOLS:-ferry replica}
 SRC_PORT=${BENCH_SOURCE_PORT:-33073}
@@ -111,9 +130,10 @@ q() { # side sql: one value
 checksums() { # side -> "table checksum" lines of the sysbench tables
   q "$1" "CHECKSUM TABLE $(seq -s, -f "sbtest.sbtest%g" 1 "$TABLES")"
 }
-master_status() { # -> "file position"
+master_status() { # -> "file position" (MySQL: "file position gtid-set")
   if [ "$LAB_FLAVOR" = mysql ]; then
-    q "$SRC" "SHOW BINARY LOG STATUS" | awk '{ print $1, $2 }'
+    # Executed_Gtid_Set is the 5th column; --batch writes the newlines of a long set as \n.
+    q "$SRC" "SHOW BINARY LOG STATUS" | awk -F'\t' '{ gsub(/\\n/, "", $5); print $1, $2, $5 }'
   else
     q "$SRC" "SHOW MASTER STATUS" | awk '{ print $1, $2 }'
   fi
@@ -153,8 +173,9 @@ else
   mariadb-dump --no-defaults -h127.0.0.1 -P"$SRC_PORT" -u"$LAB_USER" -p"$PW" --single-transaction \
     --databases sbtest >"$W/base.sql"
 fi
-read -r START_FILE START_POS < <(master_status)
-echo "start position: $START_FILE:$START_POS"
+START_GTIDS=""
+read -r START_FILE START_POS START_GTIDS < <(master_status)
+echo "start position: $START_FILE:$START_POS${START_GTIDS:+ (GTIDs $START_GTIDS)}"
 
 say "sysbench oltp_write_only: $EVENTS events, $THREADS threads, uniform"
 t0=$(now)
@@ -162,9 +183,13 @@ sb oltp_write_only --threads="$THREADS" --events="$EVENTS" --time=0 --rand-type=
   >"$W/sysbench-run.log" 2>&1 || { tail -5 "$W/sysbench-run.log"; die "sysbench run failed"; }
 echo "source: $EVENTS transactions in $(secs "$t0" "$(now)") s ($(grep -E 'transactions:' "$W/sysbench-run.log" | sed 's/^ *//'))"
 lab_sql "$SRC" -e "INSERT INTO sbtest.bench_marker VALUES (1)"
-read -r END_FILE END_POS < <(master_status)
+END_GTIDS=""
+read -r END_FILE END_POS END_GTIDS < <(master_status)
 SOURCE_SUMS=$(checksums "$SRC")
-echo "end position: $END_FILE:$END_POS"
+echo "end position: $END_FILE:$END_POS${END_GTIDS:+ (GTIDs $END_GTIDS)}"
+if [ "$LAB_FLAVOR" = mysql ] && { [ -z "$START_GTIDS" ] || [ -z "$END_GTIDS" ]; }; then
+  die "the source reports no GTIDs (gtid_mode must be ON for MySQL's replica run)"
+fi
 
 # Row changes between the two positions, as the binlog has them (rows of row events).
 files=()
@@ -182,9 +207,26 @@ if [ "$LAB_FLAVOR" = mysql ]; then
 else
   binlog_reader=(mariadb-binlog --no-defaults)
 fi
-ROWS=$("${binlog_reader[@]}" --base64-output=decode-rows -v --start-position="$START_POS" \
-  --stop-position="$END_POS" "${files[@]}" | grep -cE '^### (INSERT INTO|UPDATE|DELETE FROM) ')
+# MySQL's GTID events also carry last_committed/sequence_number: a transaction may be applied beside
+# every one after its last_committed (what WRITESET tracking found independent of it). The share of
+# transactions independent of the WORKERS-1 before them says how much room WORKERS workers have.
+WORKERS=1
+for n in $REPLICA_THREADS; do [ "$n" -gt "$WORKERS" ] && WORKERS=$n; done
+read -r ROWS DEP_TRX DEP_FREE < <("${binlog_reader[@]}" --base64-output=decode-rows -v --start-position="$START_POS" \
+  --stop-position="$END_POS" "${files[@]}" | awk -v k=$((WORKERS - 1)) '
+    /^### (INSERT INTO|UPDATE|DELETE FROM) / { rows++ }
+    /last_committed=[0-9]+/ {
+      lc = $0; sub(/.*last_committed=/, "", lc); sub(/[^0-9].*/, "", lc)
+      sn = $0; sub(/.*sequence_number=/, "", sn); sub(/[^0-9].*/, "", sn)
+      trx++; if (sn - lc - 1 >= k) free++
+    }
+    END { printf "%d %d %.1f\n", rows, trx, trx ? 100 * free / trx : 0 }')
 echo "row changes: $ROWS, counted in the binlog (sysbench's $EVENTS events x 4 = $((EVENTS * 4)), plus the marker)"
+DEP_LINE=""
+if [ "$LAB_FLAVOR" = mysql ] && [ "$DEP_TRX" -gt 0 ] && [ "$WORKERS" -gt 1 ]; then
+  DEP_LINE="binlog dependencies: $DEP_FREE % of its $DEP_TRX transactions are independent of the $((WORKERS - 1)) before them (room for $WORKERS workers; last_committed/sequence_number)"
+  echo "$DEP_LINE"
+fi
 [ "$ROWS" -gt 0 ] || die "no row changes found in the binlog"
 
 load_base() {
@@ -358,16 +400,32 @@ TIME_PID=""
 RSS_MIB=$(tail -1 "$W/ferry.rss" | awk '{ printf "%.1f", $1 / 1024 }')
 fi
 
-REPLICA_SECS=""
-if want replica; then
-  say "(b) MariaDB's replica (slave_parallel_threads=$REPLICA_THREADS) from $START_FILE:$START_POS until $END_FILE:$END_POS"
-  load_base
+# Native appliers timed, in order: their names and rates.
+REPLICA_NAMES=()
+REPLICA_SECS=()
+REPLICA_RATES=()
+
+replica_error() { # -> the replica's last SQL or IO error, or nothing (MariaDB: SHOW SLAVE STATUS)
+  local status
+  if [ "$LAB_FLAVOR" = mysql ]; then
+    status=$(lab_sql "$DST" --vertical -e "SHOW REPLICA STATUS")
+  else
+    status=$(lab_sql "$DST" --vertical -e "SHOW SLAVE STATUS")
+  fi
+  printf '%s\n' "$status" | awk -F': ' '$1 ~ /^ *Last_(SQL|IO)_Error$/ && $2 != "" { print $2; exit }'
+}
+
+mariadb_replica() { # threads: MariaDB's replica from the start to the end position -> T_SECS
+  local threads=$1 file pos err t0
   lab_sql "$DST" -e "STOP SLAVE; RESET SLAVE ALL;" 2>/dev/null || true
-  lab_sql "$DST" -e "SET GLOBAL slave_parallel_threads = $REPLICA_THREADS;
+  if [ "$threads" -gt 0 ]; then
+    lab_sql "$DST" -e "SET GLOBAL slave_parallel_mode = 'optimistic'"
+  fi
+  lab_sql "$DST" -e "SET GLOBAL slave_parallel_threads = $threads;
     CHANGE MASTER TO MASTER_HOST='127.0.0.1', MASTER_PORT=$SRC_PORT, MASTER_USER='$LAB_USER',
       MASTER_PASSWORD='$PW', MASTER_LOG_FILE='$START_FILE', MASTER_LOG_POS=$START_POS, MASTER_USE_GTID=no;"
   slave_field() { # SHOW SLAVE STATUS field
-    lab_sql "$DST" -e "SHOW SLAVE STATUS\G" | awk -v f="$1" -F': ' '$1 ~ "^ *" f "$" { print $2 }'
+    lab_sql "$DST" --vertical -e "SHOW SLAVE STATUS" | awk -v f="$1" -F': ' '$1 ~ "^ *" f "$" { print $2 }'
   }
   t0=$(now)
   lab_sql "$DST" -e "START SLAVE UNTIL MASTER_LOG_FILE='$END_FILE', MASTER_LOG_POS=$END_POS"
@@ -377,27 +435,87 @@ if want replica; then
     if [ "$file" = "$END_FILE" ] && [ "${pos:-0}" -ge "$END_POS" ]; then
       break
     fi
-    err=$(slave_field Last_SQL_Error)
-    [ -z "$err" ] || die "replica: $err"
-    err=$(slave_field Last_IO_Error)
+    err=$(replica_error)
     [ -z "$err" ] || die "replica: $err"
     awk -v a="$t0" -v b="$(now)" 'BEGIN { exit !(b - a > 600) }' && die "the replica did not catch up within 600 s"
     sleep 0.05
   done
-  t1=$(now)
-  REPLICA_SECS=$(secs "$t0" "$t1")
+  T_SECS=$(secs "$t0" "$(now)")
   lab_sql "$DST" -e "STOP SLAVE; RESET SLAVE ALL;"
-  [ "$(checksums "$DST")" = "$SOURCE_SUMS" ] || die "replica: CHECKSUM TABLE differs from the source"
-  REPLICA_RATE=$(awk -v n="$ROWS" -v s="$REPLICA_SECS" 'BEGIN { printf "%d", n / s }')
-  echo "replica: caught up in $REPLICA_SECS s: $REPLICA_RATE row changes/s; checksums equal"
+}
+
+mysql_replica() { # workers: MySQL's replica from the start to the end GTIDs -> T_SECS
+  local workers=$1 err t0 reached warnings
+  lab_sql "$DST" -e "STOP REPLICA; RESET REPLICA ALL;" 2>/dev/null || true
+  # The base carries no GTIDs (mysqldump --set-gtid-purged=OFF): the target is told it has the
+  # source's transactions up to the start, so auto-positioning starts there.
+  lab_sql "$DST" -e "RESET BINARY LOGS AND GTIDS; SET GLOBAL gtid_purged = '$START_GTIDS';
+    SET GLOBAL replica_parallel_workers = $workers; SET GLOBAL replica_preserve_commit_order = ON;
+    CHANGE REPLICATION SOURCE TO SOURCE_HOST='127.0.0.1', SOURCE_PORT=$SRC_PORT, SOURCE_USER='$LAB_USER',
+      SOURCE_PASSWORD='$PW', SOURCE_AUTO_POSITION=1, SOURCE_SSL=0, GET_SOURCE_PUBLIC_KEY=1;"
+  [ "$(q "$DST" "SELECT @@GLOBAL.replica_parallel_workers")" = "$workers" ] ||
+    die "the target did not take replica_parallel_workers=$workers"
+  t0=$(now)
+  # START REPLICA's own warnings (an older server would fall back to one applier for UNTIL): shown.
+  warnings=$(lab_sql "$DST" --batch --skip-column-names \
+    -e "START REPLICA UNTIL SQL_AFTER_GTIDS = '$END_GTIDS'; SHOW WARNINGS" | grep -v $'^Note\t' || true)
+  [ -z "$warnings" ] || echo "START REPLICA warned: $warnings"
+  while :; do
+    # Returns 0 once every GTID of the set is applied, 1 after a second without.
+    reached=$(q "$DST" "SELECT WAIT_FOR_EXECUTED_GTID_SET('$END_GTIDS', 1)")
+    [ "$reached" = 0 ] && break
+    err=$(replica_error)
+    [ -z "$err" ] || die "replica: $err"
+    awk -v a="$t0" -v b="$(now)" 'BEGIN { exit !(b - a > 600) }' && die "the replica did not catch up within 600 s"
+  done
+  T_SECS=$(secs "$t0" "$(now)")
+  lab_sql "$DST" -e "STOP REPLICA; RESET REPLICA ALL;"
+}
+
+if want replica; then
+  for n in $REPLICA_THREADS; do
+    if [ "$LAB_FLAVOR" = mysql ]; then
+      if [ "$n" -eq 1 ]; then name="MySQL replica, 1 applier"; else name="MySQL replica, $n workers, WRITESET"; fi
+      say "(b) $name (replica_parallel_workers=$n, replica_preserve_commit_order=ON), GTIDs after $START_GTIDS until $END_GTIDS"
+      load_base
+      mysql_replica "$n"
+    else
+      if [ "$n" -eq 0 ]; then name="MariaDB replica, serial"; else name="MariaDB replica, optimistic, $n threads"; fi
+      say "(b) $name (slave_parallel_threads=$n) from $START_FILE:$START_POS until $END_FILE:$END_POS"
+      load_base
+      mariadb_replica "$n"
+    fi
+    [ "$(checksums "$DST")" = "$SOURCE_SUMS" ] || die "$name: CHECKSUM TABLE differs from the source"
+    r=$(awk -v n="$ROWS" -v s="$T_SECS" 'BEGIN { printf "%d", n / s }')
+    echo "$name: caught up in $T_SECS s: $r row changes/s; checksums equal"
+    REPLICA_NAMES+=("$name")
+    REPLICA_SECS+=("$T_SECS")
+    REPLICA_RATES+=("$r")
+  done
 fi
 
 say "results: $ROWS row changes ($EVENTS sysbench write-only transactions on $TABLES x $TABLE_SIZE rows), same machine"
-printf '%-44s %9s %14s\n' APPLIER SECONDS "ROW CHANGES/S"
-[ -n "$FERRY_SECS" ] && printf '%-44s %9s %14s\n' "ferry (incremental-only task)" "$FERRY_SECS" "$FERRY_RATE"
-[ -n "$REPLICA_SECS" ] && printf '%-44s %9s %14s\n' "MariaDB replica (slave_parallel_threads=$REPLICA_THREADS)" "$REPLICA_SECS" "$REPLICA_RATE"
-if [ -n "$FERRY_SECS" ] && [ -n "$REPLICA_SECS" ]; then
-  echo "ferry / replica: $(awk -v f="$FERRY_RATE" -v r="$REPLICA_RATE" 'BEGIN { printf "%.2fx", f / r }')"
+echo "flavour: $LAB_FLAVOR"
+echo "source: $SOURCE_DESC"
+echo "target: $TARGET_DESC"
+[ -n "$DEPENDENCY_NOTE" ] && echo "source dependency tracking: $DEPENDENCY_NOTE"
+[ -n "$DEP_LINE" ] && echo "$DEP_LINE"
+printf '%-44s %9s %14s %10s\n' APPLIER SECONDS "ROW CHANGES/S" "FERRY IS"
+ratio() { awk -v f="$1" -v r="$2" 'BEGIN { printf "%.2fx", f / r }'; }
+[ -n "$FERRY_SECS" ] && printf '%-44s %9s %14s %10s\n' "ferry (incremental-only task)" "$FERRY_SECS" "$FERRY_RATE" ""
+BEST=""
+BEST_NAME=""
+for i in "${!REPLICA_NAMES[@]}"; do
+  r=${REPLICA_RATES[$i]}
+  printf '%-44s %9s %14s %10s\n' "${REPLICA_NAMES[$i]}" "${REPLICA_SECS[$i]}" "$r" \
+    "$([ -n "$FERRY_SECS" ] && ratio "$FERRY_RATE" "$r")"
+  if [ -z "$BEST" ] || [ "$r" -gt "$BEST" ]; then
+    BEST=$r
+    BEST_NAME=${REPLICA_NAMES[$i]}
+  fi
+done
+if [ -n "$FERRY_SECS" ] && [ -n "$BEST" ]; then
+  echo "ferry / best native applier ($BEST_NAME, $BEST row changes/s): $(ratio "$FERRY_RATE" "$BEST")"
 fi
 [ -n "$RSS_MIB" ] && echo "ferry peak RSS: $RSS_MIB MiB"
 [ -n "$LAG_LINE" ] && echo "ferry lag at --rate=$RATE for ${LAG_SECONDS}s ($REACHED tps reached; heartbeat every 100 ms, seen on the target within 20 ms): $LAG_LINE"

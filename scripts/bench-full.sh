@@ -3,16 +3,27 @@
 # on a private source/target pair on this machine (sysbench tables, schema + data, each tool into a
 # freshly emptied target). Prints rows/s, ferry's ratio to each tool and ferry's peak RSS.
 #
+# ferry runs twice: with the target's local_infile ON (its LOAD DATA LOCAL path; the lab servers
+# have it ON), and with local_infile OFF on the target (SET GLOBAL; MySQL's default and common on
+# managed targets), where ferry copies with batched multi-row INSERTs. The second is printed beside
+# the rest, with its ratio to the LOAD DATA path and to each tool.
+#
 # FLAVOR=mysql (`make bench-full FLAVOR=mysql`): two MySQL 9.7 servers (scripts/lab.sh), and the
 # anchors are MySQL's mysqldump --single-transaction | mysql (both from the MySQL root, over TCP
 # without TLS like ferry) and mydumper/myloader. FLAVOR=mariadb is the default.
 #
 # Environment: FLAVOR (mariadb), THREADS (2: mydumper/myloader threads and ferry's engine.parallelism),
-# TABLES (4), TABLE_SIZE (250000), TOOLS ("dump mydumper ferry"), LAB_BUFFER_POOL (512M),
-# BENCH_SOURCE_PORT (33071), BENCH_TARGET_PORT (33072).
+# TABLES (4), TABLE_SIZE (250000), TOOLS ("dump mydumper ferry ferry-inserts"; ferry-inserts is
+# ferry with local_infile OFF on the target), BENCH_SOURCE_PORT (33071), BENCH_TARGET_PORT (33072),
+# FERRY_BIN (default: a release build of this tree).
+# Both servers: BUFFER_POOL (innodb_buffer_pool_size, 512M; e.g. 1G to hold the data in memory),
+# FLUSH_LOG_AT_TRX_COMMIT (innodb_flush_log_at_trx_commit, 2), SYNC_BINLOG (sync_binlog, 0); the
+# results name what the servers ran with.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
-export LAB_BUFFER_POOL=${LAB_BUFFER_POOL:-512M}
+export LAB_BUFFER_POOL=${BUFFER_POOL:-${LAB_BUFFER_POOL:-512M}}
+export LAB_FLUSH_LOG_AT_TRX_COMMIT=${FLUSH_LOG_AT_TRX_COMMIT:-${LAB_FLUSH_LOG_AT_TRX_COMMIT:-2}}
+export LAB_SYNC_BINLOG=${SYNC_BINLOG:-${LAB_SYNC_BINLOG:-0}}
 export LAB_FLAVOR=${FLAVOR:-${LAB_FLAVOR:-mariadb}}
 . scripts/lab.sh
 lab_check_flavor || exit 2
@@ -20,7 +31,7 @@ lab_check_flavor || exit 2
 THREADS=${THREADS:-2}
 TABLES=${TABLES:-4}
 TABLE_SIZE=${TABLE_SIZE:-250000}
-TOOLS=${TOOLS:-dump mydumper ferry}
+TOOLS=${TOOLS:-dump mydumper ferry ferry-inserts}
 SRC_PORT=${BENCH_SOURCE_PORT:-33071}
 DST_PORT=${BENCH_TARGET_PORT:-33072}
 export PATH="$HOME/.cargo/bin:$PATH"
@@ -35,10 +46,11 @@ die() { echo "bench: $*" >&2; exit 1; }
 
 say "dependencies and a release build of ferry"
 scripts/install-deps.sh
-if [[ " $TOOLS " == *" ferry "* ]]; then
-  cargo build -q --release -p ferry-engine
+FERRY=${FERRY_BIN:-$PWD/target/release/ferry}
+if [[ " $TOOLS " == *" ferry "* || " $TOOLS " == *" ferry-inserts "* ]]; then
+  [ -n "${FERRY_BIN:-}" ] || cargo build -q --release -p ferry-engine
+  [ -x "$FERRY" ] || die "no ferry binary at $FERRY"
 fi
-FERRY=$PWD/target/release/ferry
 
 cleanup() {
   lab_discard "$SRC" 2>/dev/null || true
@@ -46,6 +58,8 @@ cleanup() {
   rm -rf "$B/dump"
 }
 trap cleanup EXIT
+FERRY_NAME="ferry, LOAD DATA (parallelism $THREADS)"
+INSERTS_NAME="ferry, INSERTs (local_infile=OFF)"
 
 lab_bench_pair "$SRC" "$SRC_PORT" "$DST" "$DST_PORT" "$B" || exit 1
 SOURCE_DESC=$(lab_describe "$SRC")
@@ -139,10 +153,7 @@ if [[ " $TOOLS " == *" mydumper "* ]]; then
   record "mydumper/myloader -t $THREADS" "$t0" "$t1"
 fi
 
-RSS_MIB=""
-if [[ " $TOOLS " == *" ferry "* ]]; then
-  say "(c) ferry run (engine.parallelism: $THREADS)"
-  reset_target
+write_task() { # the task file of both ferry runs
   cat >"$B/bench.yaml" <<EOF
 apiVersion: v1
 kind: Secret
@@ -183,28 +194,88 @@ spec:
   engine:
     parallelism: $THREADS
 EOF
+}
+
+ferry_run() { # name log rss-file: one ferry run into an emptied target, verified and recorded
+  local name=$1 log=$2 rss=$3 t0 t1
+  reset_target
+  write_task
   t0=$(now)
-  /usr/bin/time -f %M -o "$B/ferry.rss" "$FERRY" run -f "$B/bench.yaml" --state-dir "$B/state" >"$B/ferry.log" 2>&1 ||
-    { tail -20 "$B/ferry.log"; die "ferry run failed (log: $B/ferry.log)"; }
+  /usr/bin/time -f %M -o "$rss" "$FERRY" run -f "$B/bench.yaml" --state-dir "$B/state" >"$log" 2>&1 ||
+    { tail -20 "$log"; die "ferry run failed (log: $log)"; }
   t1=$(now)
   verify "ferry"
-  record "ferry run (parallelism $THREADS)" "$t0" "$t1"
+  record "$name" "$t0" "$t1"
+}
+
+local_infile() { # the target's @@GLOBAL.local_infile: 1 or 0
+  lab_sql "$DST" --batch --skip-column-names -e "SELECT @@GLOBAL.local_infile"
+}
+
+statements() { # -> "LOAD-DATA-count INSERT-count": the target's Com_load and Com_insert so far
+  lab_sql "$DST" --batch --skip-column-names -e "SHOW GLOBAL STATUS WHERE Variable_name IN ('Com_load', 'Com_insert')" |
+    awk '$1 == "Com_load" { l = $2 } $1 == "Com_insert" { i = $2 } END { print l + 0, i + 0 }'
+}
+
+ferry_path() { # LOAD|INSERT name: ferry's run just made took that path on the target (Com_* before: $STMTS)
+  local loads inserts l0 i0 l1 i1
+  read -r l0 i0 <<<"$STMTS"
+  read -r l1 i1 < <(statements)
+  loads=$((l1 - l0))
+  inserts=$((i1 - i0))
+  echo "$2: the target ran $loads LOAD DATA and $inserts INSERT statements"
+  if [ "$1" = LOAD ]; then
+    [ "$loads" -gt 0 ] || die "$2: no LOAD DATA ran on the target"
+  else
+    [ "$loads" -eq 0 ] && [ "$inserts" -gt 0 ] || die "$2: expected INSERTs and no LOAD DATA on the target"
+  fi
+}
+
+RSS_MIB=""
+if [[ " $TOOLS " == *" ferry "* ]]; then
+  say "(c) ferry run (engine.parallelism: $THREADS), local_infile ON on the target: LOAD DATA LOCAL"
+  lab_sql "$DST" -e "SET GLOBAL local_infile = ON"
+  STMTS=$(statements)
+  ferry_run "$FERRY_NAME" "$B/ferry.log" "$B/ferry.rss"
+  ferry_path LOAD ferry
   RSS_MIB=$(awk '{ printf "%.1f", $1 / 1024 }' "$B/ferry.rss" | tail -1)
+fi
+
+INSERTS_RSS_MIB=""
+if [[ " $TOOLS " == *" ferry-inserts "* ]]; then
+  say "(d) ferry run (engine.parallelism: $THREADS), local_infile OFF on the target: batched INSERTs"
+  lab_sql "$DST" -e "SET GLOBAL local_infile = OFF"
+  [ "$(local_infile)" = 0 ] || die "could not turn local_infile OFF on the target"
+  STMTS=$(statements)
+  ferry_run "$INSERTS_NAME" "$B/ferry-inserts.log" "$B/ferry-inserts.rss"
+  ferry_path INSERT "ferry (local_infile OFF)"
+  lab_sql "$DST" -e "SET GLOBAL local_infile = ON"
+  INSERTS_RSS_MIB=$(awk '{ printf "%.1f", $1 / 1024 }' "$B/ferry-inserts.rss" | tail -1)
 fi
 
 say "results: $ROWS rows in $TABLES tables, schema + data, same machine"
 echo "flavour: $LAB_FLAVOR"
 echo "source: $SOURCE_DESC"
 echo "target: $TARGET_DESC"
-ferry_rate=${rate["ferry run (parallelism $THREADS)"]:-}
-printf '%-32s %9s %10s %12s\n' TOOL SECONDS ROWS/S "FERRY IS"
+ferry_rate=${rate["$FERRY_NAME"]:-}
+inserts_rate=${rate["$INSERTS_NAME"]:-}
+ratio() { # a b -> a / b as 1.23x, or nothing
+  if [ -n "$1" ] && [ -n "$2" ]; then awk -v a="$1" -v b="$2" 'BEGIN { printf "%.2fx", a / b }'; fi
+}
+printf '%-38s %9s %10s %10s %12s\n' TOOL SECONDS ROWS/S "FERRY IS" "INSERTS ARE"
 for i in "${!names[@]}"; do
   n=${names[$i]}
-  ratio=""
-  if [ -n "$ferry_rate" ]; then
-    ratio=$(awk -v f="$ferry_rate" -v r="${rate[$n]}" 'BEGIN { printf "%.2fx", f / r }')
-  fi
-  printf '%-32s %9s %10s %12s\n' "$n" "${secs[$i]}" "${rate[$n]}" "$ratio"
+  printf '%-38s %9s %10s %10s %12s\n' "$n" "${secs[$i]}" "${rate[$n]}" "$(ratio "$ferry_rate" "${rate[$n]}")" \
+    "$(ratio "$inserts_rate" "${rate[$n]}")"
 done
-[ -n "$RSS_MIB" ] && echo "ferry peak RSS: $RSS_MIB MiB"
+[ -n "$ferry_rate$inserts_rate" ] && echo "(FERRY IS: ferry's LOAD DATA LOCAL path / that row; INSERTS ARE: ferry with local_infile=OFF on the target / that row)"
+if [ -n "$inserts_rate" ]; then
+  line="ferry with local_infile=OFF on the target (batched INSERTs): $inserts_rate rows/s"
+  [ -n "$ferry_rate" ] && line="$line, $(ratio "$inserts_rate" "$ferry_rate") its LOAD DATA path"
+  my=${rate["mydumper/myloader -t $THREADS"]:-}
+  [ -n "$my" ] && line="$line, $(ratio "$inserts_rate" "$my") mydumper/myloader"
+  echo "$line"
+fi
+[ -n "$RSS_MIB" ] && echo "ferry peak RSS: $RSS_MIB MiB (LOAD DATA)"
+[ -n "$INSERTS_RSS_MIB" ] && echo "ferry peak RSS: $INSERTS_RSS_MIB MiB (INSERTs)"
 exit 0

@@ -20,6 +20,7 @@ needs=(
   "mydumper            mydumper"
   "myloader            mydumper"
   "/usr/bin/time       time"
+  "openssl             openssl"
 )
 
 have() {
@@ -38,7 +39,7 @@ for line in "${needs[@]}"; do
 done
 
 if [ ${#missing[@]} -eq 0 ]; then
-  echo "install-deps: all present (mariadb-server, mariadb-client, sysbench, mydumper, time)"
+  echo "install-deps: all present (mariadb-server, mariadb-client, sysbench, mydumper, time, openssl)"
   exit 0
 fi
 

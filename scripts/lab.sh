@@ -19,11 +19,14 @@
 # `mysqld --initialize-insecure` (ROOT/srv/ferry/lab-template, kept until `clean`).
 #
 # Every server gets the user $LAB_USER@'%' (password $LAB_PASSWORD) with ALL PRIVILEGES WITH GRANT
-# OPTION. LAB_BUFFER_POOL sets innodb_buffer_pool_size (default 128M).
+# OPTION. LAB_BUFFER_POOL sets innodb_buffer_pool_size (default 128M), LAB_FLUSH_LOG_AT_TRX_COMMIT
+# innodb_flush_log_at_trx_commit (default 2) and LAB_SYNC_BINLOG sync_binlog (default 0).
 
 LAB_USER=${LAB_USER:-ferry}
 LAB_PASSWORD=${LAB_PASSWORD:-ferry-Secret-1}
 LAB_BUFFER_POOL=${LAB_BUFFER_POOL:-128M}
+LAB_FLUSH_LOG_AT_TRX_COMMIT=${LAB_FLUSH_LOG_AT_TRX_COMMIT:-2}
+LAB_SYNC_BINLOG=${LAB_SYNC_BINLOG:-0}
 LAB_FLAVOR=${LAB_FLAVOR:-mariadb}
 LAB_MYSQL_ROOT=${FERRY_MYSQL_ROOT:-/var/cache/ferry/mysql-sid}
 LAB_ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -210,7 +213,7 @@ lab_start() {
     --tmpdir="$at" --server-id="$port" --skip-name-resolve
     --performance-schema=OFF --innodb-buffer-pool-size="$LAB_BUFFER_POOL" --innodb-log-buffer-size=8M
     --innodb-buffer-pool-dump-at-shutdown=OFF --innodb-buffer-pool-load-at-startup=OFF
-    --key-buffer-size=4M --innodb-flush-log-at-trx-commit=2 --sync-binlog=0
+    --key-buffer-size=4M --innodb-flush-log-at-trx-commit="$LAB_FLUSH_LOG_AT_TRX_COMMIT" --sync-binlog="$LAB_SYNC_BINLOG"
   )
   if [ "$flavor" = mysql ]; then
     # As the harness, except the redo log: MySQL's default 100M (the harness's 32M suits small
@@ -368,7 +371,7 @@ lab_bench_pair() {
   local src=$1 src_port=$2 dst=$3 dst_port=$4 work=$5 port
   shift 5
   lab_check_flavor || return 1
-  echo "== servers ($(lab_product "$LAB_FLAVOR")): source 127.0.0.1:$src_port (binlog), target 127.0.0.1:$dst_port, buffer pool ${LAB_BUFFER_POOL:-default}"
+  echo "== servers ($(lab_product "$LAB_FLAVOR")): source 127.0.0.1:$src_port (binlog), target 127.0.0.1:$dst_port, buffer pool $LAB_BUFFER_POOL, innodb_flush_log_at_trx_commit=$LAB_FLUSH_LOG_AT_TRX_COMMIT, sync_binlog=$LAB_SYNC_BINLOG"
   lab_remove "$src"
   lab_remove "$dst"
   for port in "$src_port" "$dst_port"; do

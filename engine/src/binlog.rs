@@ -18,13 +18,16 @@
 //! `Bytes` (MariaDB: as stored; MySQL: its binary JSON printed by serde_json); geometry in the
 //! server's internal format (SRID + WKB) `Bytes`; NULL `NULL`.
 //!
+//! MySQL's compressed transactions (TRANSACTION_PAYLOAD, binlog_transaction_compression=ON) are
+//! handed out decompressed by mysql_async; their events carry no positions, so the transaction
+//! ends at the payload's end. Tagged GTIDs (MySQL 8.4+) are tracked and resumed from.
+//!
 //! Limits: the row image must be FULL (else an error); without binlog_row_metadata=FULL columns
-//! come unnamed (the player maps them through `tracker`); compressed MariaDB events (log_bin_compress) and MySQL
-//! partial JSON updates are refused with the setting to change; an XA transaction is delivered
-//! at XA PREPARE (a later XA ROLLBACK is not undone); binlog files beyond 4 GiB (32-bit log_pos)
-//! are not handled. The MySQL paths (GTID/anonymous GTID events, BEGIN queries, v2 rows events,
-//! TRANSACTION_PAYLOAD, binary JSON) follow mysql_common's types and could not be run against a
-//! MySQL server here.
+//! come unnamed (the player maps them through `tracker`); compressed MariaDB events
+//! (log_bin_compress) and MySQL partial JSON updates are refused with the setting to change; an
+//! XA transaction is delivered at XA PREPARE (a later XA ROLLBACK is not undone); binlog files
+//! beyond 4 GiB (32-bit log_pos) are not handled. Tested against MariaDB 10.11 and MySQL 9.7
+//! (`engine/tests/binlog.rs`).
 
 use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::fmt;
@@ -34,12 +37,13 @@ use std::time::Duration;
 
 use futures_util::StreamExt;
 use mysql_async::binlog::events::{
-    Event as RawEvent, EventData, OptionalMetaExtractor, RowsEventData, TableMapEvent,
+    Event as RawEvent, EventData, OptionalMetaExtractor, RowsEventData, StatusVarVal, TableMapEvent,
 };
+use mysql_common::binlog::consts::StatusVarKey;
 use mysql_async::consts::ColumnType;
 use mysql_async::prelude::*;
 use mysql_async::{BinlogStream, BinlogStreamRequest, Value};
-use tracing::{debug, warn};
+use tracing::{debug, info, warn};
 
 use crate::db::{Server, Session, lit};
 use crate::error::{Error, Result};
@@ -57,12 +61,48 @@ pub enum Event {
     Rows(RowsEvent),
     /// A statement that is not BEGIN/COMMIT (DDL, or statements in STATEMENT format): default db
     /// and SQL text. DDL commits by itself: no Commit follows it, and `autocommit` is true when the
-    /// statement is not inside a Begin..Commit.
-    Query { db: String, sql: String, timestamp: u32, autocommit: bool },
+    /// statement is not inside a Begin..Commit. `context` is the session it ran in on the source.
+    Query { db: String, sql: String, timestamp: u32, autocommit: bool, context: StatementContext },
     /// The transaction ends (XID event, or a COMMIT query for non-transactional engines).
     Commit { timestamp: u32 },
     /// The source is idle (sent every `heartbeat` while it has nothing to send).
     Heartbeat,
+}
+
+/// The session a statement ran in on the source, as its QUERY event records it: a replica runs the
+/// statement in the same one, so that a view or routine keeps its character_set_client and
+/// collation_connection, string literals mean what they meant, and a CREATE that the source's
+/// sql_mode allowed is allowed again.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct StatementContext {
+    /// Collation ids, in the source's numbering, of character_set_client, collation_connection
+    /// and collation_server.
+    pub charset: Option<(u16, u16, u16)>,
+    /// The sql_mode bitmask (the source flavour's bits).
+    pub sql_mode: Option<u64>,
+    /// The statement's bytes were not UTF-8 (a client character set such as latin1): `sql` holds
+    /// each byte as the character of the same number, and [`statement_bytes`] gives them back.
+    pub bytes_as_chars: bool,
+}
+
+/// The bytes to send for a statement read from the binlog (and perhaps rewritten since): its
+/// original encoding, which the target reads in the statement's own character_set_client.
+/// Err names a character that the original encoding cannot hold (a renamed identifier).
+pub fn statement_bytes(sql: &str, context: &StatementContext) -> std::result::Result<Vec<u8>, String> {
+    if !context.bytes_as_chars {
+        return Ok(sql.as_bytes().to_vec());
+    }
+    sql.chars()
+        .map(|c| u8::try_from(u32::from(c)).map_err(|_| format!("{c:?} cannot be written in the statement's own character set")))
+        .collect()
+}
+
+/// A statement's text for the rewriter: UTF-8 as it is, other bytes one character each.
+fn statement_text(raw: &[u8]) -> (String, bool) {
+    match std::str::from_utf8(raw) {
+        Ok(s) => (s.to_string(), false),
+        Err(_) => (raw.iter().map(|&b| char::from(b)).collect(), true),
+    }
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -153,6 +193,9 @@ pub struct BinlogReader {
     /// False while a stream started by GTID has not reached its first transaction: the server
     /// skips to the GTID inside the file, so file:pos are not known yet.
     exact: bool,
+    /// What a stream started by GTID reports until it is exact: the checkpoint it resumed
+    /// ("", 4 when it started from a GTID alone).
+    resumed_at: (String, u64),
     gtid: GtidState,
     /// `gtid` as text, refreshed when it changes (position() is called after every event).
     gtid_text: Option<String>,
@@ -201,7 +244,52 @@ impl BinlogReader {
         start: &Position,
         heartbeat: Duration,
     ) -> Result<BinlogReader> {
-        let by_gtid = start.file.is_empty();
+        Self::open_from(source, flavor, server_id, start, start.file.is_empty(), heartbeat).await
+    }
+
+    /// Resumes after a checkpoint: by GTID where [`resume_by_gtid`] says so (the server skips
+    /// what the checkpoint's GTID set holds, wherever the binlog files went), else by file and
+    /// position. Until the stream reaches its first transaction, [`position`](Self::position)
+    /// reports the checkpoint.
+    pub async fn resume(
+        source: &Server,
+        flavor: &Flavor,
+        server_id: u32,
+        at: &Position,
+        heartbeat: Duration,
+    ) -> Result<BinlogReader> {
+        let has_gtid = at.gtid.as_deref().is_some_and(|g| !g.trim().is_empty());
+        let mut by_gtid = at.file.is_empty();
+        if has_gtid && !by_gtid {
+            let mut conn = source.connect(Session::Control).await?;
+            let gtid_mode_on = match flavor.kind {
+                Kind::MySql => crate::db::query_scalar::<String>(&mut conn, "SELECT @@GLOBAL.gtid_mode")
+                    .await
+                    .map_err(source.err("reading gtid_mode"))?
+                    .is_some_and(|m| m.eq_ignore_ascii_case("ON")),
+                Kind::MariaDb => true,
+            };
+            let files: Vec<String> = conn
+                .query_map("SHOW BINARY LOGS", |row: mysql_async::Row| row.get::<String, _>(0).unwrap_or_default())
+                .await
+                .map_err(source.err("SHOW BINARY LOGS"))?;
+            let _ = conn.disconnect().await;
+            by_gtid = resume_by_gtid(flavor.kind, gtid_mode_on, files.iter().any(|f| *f == at.file));
+        }
+        if by_gtid && !at.file.is_empty() {
+            info!(position = %at, "resuming the binlog by GTID");
+        }
+        Self::open_from(source, flavor, server_id, at, by_gtid, heartbeat).await
+    }
+
+    async fn open_from(
+        source: &Server,
+        flavor: &Flavor,
+        server_id: u32,
+        start: &Position,
+        by_gtid: bool,
+        heartbeat: Duration,
+    ) -> Result<BinlogReader> {
         let endpoint_err = |message: String| Error::Binlog {
             role: source.role.as_str(),
             endpoint: source.address.clone(),
@@ -253,15 +341,9 @@ impl BinlogReader {
             conn.query_drop(s).await.map_err(source.err(s.clone()))?;
         }
 
-        let sids: Vec<mysql_async::Sid<'static>> = if by_gtid && flavor.kind == Kind::MySql {
-            let text = start.gtid.as_deref().unwrap_or("");
-            let mut v = Vec::new();
-            for part in text.split(',').map(str::trim).filter(|p| !p.is_empty()) {
-                v.push(part.parse().map_err(|e| endpoint_err(format!("GTID set {text:?}: {e}")))?);
-            }
-            v
-        } else {
-            Vec::new()
+        let sids: Vec<mysql_async::Sid<'static>> = match &gtid {
+            GtidState::MySql(Some(set)) if by_gtid => set.sids().map_err(endpoint_err)?,
+            _ => Vec::new(),
         };
         let file = if by_gtid { "" } else { start.file.as_str() };
         let mut request = BinlogStreamRequest::new(server_id)
@@ -282,6 +364,7 @@ impl BinlogReader {
             file: start.file.clone(),
             pos: if by_gtid { 4 } else { start.pos },
             exact: !by_gtid,
+            resumed_at: if by_gtid { (start.file.clone(), start.pos) } else { (String::new(), 4) },
             gtid_text: gtid.text(),
             gtid,
             trx_gtid: None,
@@ -324,7 +407,7 @@ impl BinlogReader {
         if self.exact {
             Position { file: self.file.clone(), pos: self.pos, gtid: self.gtid_text.clone() }
         } else {
-            Position { file: String::new(), pos: 4, gtid: self.gtid_text.clone() }
+            Position { file: self.resumed_at.0.clone(), pos: self.resumed_at.1, gtid: self.gtid_text.clone() }
         }
     }
 
@@ -442,12 +525,20 @@ impl BinlogReader {
                     return Err(self.err("unreadable QUERY event"));
                 };
                 self.advance(h.log_pos(), flags);
-                let sql = match std::str::from_utf8(q.query_raw()) {
-                    Ok(s) => s.to_string(),
-                    Err(_) => String::from_utf8_lossy(q.query_raw()).into_owned(),
-                };
+                let (sql, bytes_as_chars) = statement_text(q.query_raw());
                 let db = String::from_utf8_lossy(q.schema_raw()).into_owned();
-                self.on_query(db, sql, ts)?;
+                let vars = q.status_vars();
+                let charset = vars.get_status_var(StatusVarKey::Charset).and_then(|v| match v.get_value() {
+                    Ok(StatusVarVal::Charset { charset_client, collation_connection, collation_server }) => {
+                        Some((charset_client, collation_connection, collation_server))
+                    }
+                    _ => None,
+                });
+                let sql_mode = vars.get_status_var(StatusVarKey::SqlMode).and_then(|v| match v.get_value() {
+                    Ok(StatusVarVal::SqlMode(m)) => Some(m.0),
+                    _ => None,
+                });
+                self.on_query(db, sql, ts, StatementContext { charset, sql_mode, bytes_as_chars })?;
             }
             T_XID => {
                 self.advance(h.log_pos(), flags);
@@ -616,7 +707,7 @@ impl BinlogReader {
         }
     }
 
-    fn on_query(&mut self, db: String, sql: String, ts: u32) -> Result<()> {
+    fn on_query(&mut self, db: String, sql: String, ts: u32, context: StatementContext) -> Result<()> {
         let head = statement_head(&sql);
         match head.as_str() {
             "BEGIN" | "START TRANSACTION" | "XA START" => self.begin(ts),
@@ -665,7 +756,7 @@ impl BinlogReader {
             }
             _ => {
                 if self.in_trx && !self.standalone {
-                    self.emit(Event::Query { db, sql, timestamp: ts, autocommit: false });
+                    self.emit(Event::Query { db, sql, timestamp: ts, autocommit: false, context });
                 } else {
                     if self.in_trx {
                         // A standalone group that started with rows: they end here.
@@ -675,7 +766,7 @@ impl BinlogReader {
                     // the caller sees it.
                     self.finish_gtid();
                     self.standalone = false;
-                    self.queue.push_back(Event::Query { db, sql, timestamp: ts, autocommit: true });
+                    self.queue.push_back(Event::Query { db, sql, timestamp: ts, autocommit: true, context });
                 }
             }
         }
@@ -1057,6 +1148,43 @@ impl MySqlGtidSet {
     fn add(&mut self, uuid: &str, tag: &str, gno: u64) {
         let v = self.sets.entry((uuid.to_string(), tag.to_string())).or_default();
         for_interval(v, gno, gno);
+    }
+
+    /// The set as COM_BINLOG_DUMP_GTID carries it: one block per source UUID and tag (tagged
+    /// blocks switch the packet to MySQL 8.4's tagged format).
+    pub fn sids(&self) -> std::result::Result<Vec<mysql_async::Sid<'static>>, String> {
+        let mut out = Vec::with_capacity(self.sets.len());
+        for ((uuid, tag), intervals) in &self.sets {
+            let hex: String = uuid.chars().filter(|c| *c != '-').collect();
+            let mut bytes = [0u8; 16];
+            for (i, b) in bytes.iter_mut().enumerate() {
+                *b = hex
+                    .get(2 * i..2 * i + 2)
+                    .and_then(|h| u8::from_str_radix(h, 16).ok())
+                    .ok_or_else(|| format!("invalid GTID set: {uuid:?} is not a UUID"))?;
+            }
+            // The wire format's intervals are half-open.
+            let gnos = intervals.iter().map(|&(a, b)| mysql_async::GnoInterval::new(a, b + 1)).collect();
+            let mut sid = mysql_async::Sid::new(bytes).with_intervals(gnos);
+            if !tag.is_empty() {
+                let tag = mysql_common::packets::Tag::new(tag.clone()).map_err(|e| format!("invalid GTID tag {tag:?}: {e}"))?;
+                sid = sid.with_tag(tag);
+            }
+            out.push(sid);
+        }
+        Ok(out)
+    }
+}
+
+/// Whether a resume goes by GTID rather than by file and position. MySQL with gtid_mode=ON:
+/// always (auto-position, as its own replicas do: it survives purged and renamed files). MariaDB:
+/// only when the checkpoint's file is gone from the source, since MariaDB's GTID resume refuses
+/// binlogs whose sequence numbers of a domain are out of order (gtid_strict_mode off on the
+/// source), which file/position replays as they are.
+pub fn resume_by_gtid(kind: Kind, gtid_mode_on: bool, file_on_source: bool) -> bool {
+    match kind {
+        Kind::MySql => gtid_mode_on,
+        Kind::MariaDb => !file_on_source,
     }
 }
 

@@ -44,6 +44,8 @@ pub struct Server {
     pub address: String,
     opts: Opts,
     tls_preferred: bool,
+    /// Sessions may open whatever the server's settings (the precheck, which reports them).
+    inspect_only: bool,
 }
 
 /// The sql_mode of ferry's write sessions: strict (bad data is an error, never a silent change),
@@ -81,7 +83,25 @@ impl Server {
             address: format!("{}:{}", ep.host, ep.port),
             opts: opts.into(),
             tls_preferred: mode == TlsMode::Preferred,
+            inspect_only: false,
         }
+    }
+
+    /// The task's source, as its spec and Secrets name it.
+    pub fn source_of(task: &crate::manifest::Task) -> Self {
+        Server::new(Role::Source, &task.spec.source, &task.source_credentials, task.source_ca.as_deref())
+    }
+
+    /// The task's target, as its spec and Secrets name it.
+    pub fn target_of(task: &crate::manifest::Task) -> Self {
+        Server::new(Role::Target, &task.spec.target, &task.target_credentials, task.target_ca.as_deref())
+    }
+
+    /// The same server for the precheck: a target whose settings ferry's sessions refuse (see
+    /// `gipk_settings`) still opens sessions, so that the precheck can say what to change.
+    pub fn inspect_only(mut self) -> Self {
+        self.inspect_only = true;
+        self
     }
 
     /// Opens a session, retrying briefly on network errors (not on refused credentials).
@@ -119,7 +139,10 @@ impl Server {
             Ok(Err(e)) => return Err(self.classify(e)),
         };
         let mut conn = conn;
-        self.gipk_settings(&mut conn).await;
+        if let Err(e) = self.gipk_settings(&mut conn).await {
+            let _ = conn.disconnect().await;
+            return Err((e, false));
+        }
         Ok(conn)
     }
 
@@ -127,24 +150,32 @@ impl Server {
     /// information_schema and SHOW CREATE TABLE (they are in the row images whatever the server
     /// shows, so column positions and copied definitions must include them), and never generated
     /// for the tables ferry creates (those are the source's, a source GIPK included). Servers
-    /// without the variables (MariaDB, older MySQL) refuse with 1193, which is fine; a target
-    /// that refuses the second for want of privilege is named in a warning.
-    async fn gipk_settings(&self, conn: &mut Conn) {
+    /// without the variables (MariaDB, older MySQL) refuse with 1193, which is fine. Turning the
+    /// second off takes SESSION_VARIABLES_ADMIN (or SYSTEM_VARIABLES_ADMIN, SUPER); a target
+    /// where it is ON and stays ON is refused: its keyless tables, and ferry's copies of the
+    /// source's definitions that map binlog columns, would get a column the source does not have.
+    async fn gipk_settings(&self, conn: &mut Conn) -> Result<()> {
         let _ = conn.query_drop("SET SESSION show_gipk_in_create_table_and_information_schema = ON").await;
         if let Err(mysql_async::Error::Server(e)) = conn.query_drop("SET SESSION sql_generate_invisible_primary_key = OFF").await
             && e.code != 1193
             && self.role == Role::Target
+            && !self.inspect_only
         {
-            static WARNED: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
             let on = query_scalar::<i64>(conn, "SELECT @@sql_generate_invisible_primary_key").await.unwrap_or(None);
-            if on == Some(1) && !WARNED.swap(true, std::sync::atomic::Ordering::Relaxed) {
-                tracing::warn!(
-                    target = %self.address,
-                    reason = %e.message,
-                    "sql_generate_invisible_primary_key is ON on the target and ferry may not turn it off: tables without a primary key get one more column there"
-                );
+            if on == Some(1) {
+                let user = query_scalar::<String>(conn, "SELECT CURRENT_USER()").await.ok().flatten().unwrap_or_default();
+                let user = user.rsplit_once('@').map_or("'user'@'host'".to_string(), |(u, h)| format!("{}@{}", lit(u), lit(h)));
+                return Err(self.connect_error(
+                    format!(
+                        "sql_generate_invisible_primary_key is ON and ferry may not turn it off in its session ({}): tables without a primary key \
+                         would get an extra column on the target; GRANT SESSION_VARIABLES_ADMIN ON *.* TO {user}; or SET GLOBAL sql_generate_invisible_primary_key = OFF",
+                        e.message
+                    ),
+                    false,
+                ));
             }
         }
+        Ok(())
     }
 
     fn classify(&self, e: mysql_async::Error) -> (Error, bool) {

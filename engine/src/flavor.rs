@@ -10,10 +10,20 @@ use mysql_async::prelude::*;
 use crate::db::Server;
 use crate::error::{Error, Result};
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
 pub enum Kind {
     MySql,
     MariaDb,
+}
+
+impl Kind {
+    /// The product's name as people write it.
+    pub fn product(self) -> &'static str {
+        match self {
+            Kind::MySql => "MySQL",
+            Kind::MariaDb => "MariaDB",
+        }
+    }
 }
 
 /// A server's product and version.
@@ -38,6 +48,11 @@ impl Flavor {
         let mut parts = core.split(|c: char| !c.is_ascii_digit()).filter(|p| !p.is_empty()).map(|p| p.parse().unwrap_or(0));
         let version = (parts.next().unwrap_or(0), parts.next().unwrap_or(0), parts.next().unwrap_or(0));
         Flavor { kind, version, version_text: text.to_string() }
+    }
+
+    /// The release line: major and minor version (`10.11`, `9.7`).
+    pub fn release(&self) -> (u16, u16) {
+        (self.version.0, self.version.1)
     }
 
     /// MariaDB reports the snapshot's binlog position per session, so every copy session can open
@@ -153,13 +168,60 @@ impl Flavor {
         if self.kind == Kind::MariaDb && self.version >= (10, 5, 0) { "BINLOG MONITOR" } else { "REPLICATION CLIENT" }
     }
 
-    /// Global privileges the snapshot method needs besides SELECT: MySQL lines its sessions up
-    /// under FLUSH TABLES WITH READ LOCK; MariaDB needs nothing more.
-    pub fn snapshot_privileges(&self) -> &'static [&'static str] {
-        if self.snapshot_needs_global_lock() { &["RELOAD"] } else { &[] }
+    /// Global privileges the copy's consistent snapshot needs besides SELECT, as the engine takes
+    /// it (`copier::open_snapshots`, [`Flavor::start_snapshot`]): on MySQL, FLUSH TABLES WITH READ
+    /// LOCK (RELOAD) and, when the source writes a binlog, the position read under that lock
+    /// (SHOW BINARY LOG STATUS: REPLICATION CLIENT). MariaDB reads each session's snapshot
+    /// position from its status, with no lock and no privilege.
+    pub fn snapshot_privileges(&self, binlog: bool) -> Vec<&'static str> {
+        match (self.snapshot_needs_global_lock(), binlog) {
+            (false, _) => Vec::new(),
+            (true, false) => vec!["RELOAD"],
+            (true, true) => vec!["RELOAD", self.binlog_monitor_privilege()],
+        }
     }
 
-    /// The variable that compresses binlog events (which ferry cannot read), if the server has one.
+    /// The privilege (and where it is granted: database and table, None for `*`) that lets a user
+    /// see stored routines and read their bodies, which the schema sync copies with whole
+    /// databases (information_schema.ROUTINES and SHOW CREATE FUNCTION / PROCEDURE list and show
+    /// only the routines a user may read: without it they are silently left out). MySQL 8.0.20+:
+    /// SHOW_ROUTINE; MySQL 8.0 before: global SELECT; MySQL 5.x and MariaDB: SELECT on mysql.proc.
+    pub fn routine_read_privilege(&self) -> (&'static str, Option<&'static str>, Option<&'static str>) {
+        match self.kind {
+            Kind::MySql if self.version >= (8, 0, 20) => ("SHOW_ROUTINE", None, None),
+            Kind::MySql if self.version >= (8, 0, 0) => ("SELECT", None, None),
+            _ => ("SELECT", Some("mysql"), Some("proc")),
+        }
+    }
+
+    /// The privilege that lets a session turn `sql_generate_invisible_primary_key` off (MySQL
+    /// 8.0.30+; `db::Server` does on every target session): a restricted session variable.
+    pub fn session_variables_privilege(&self) -> &'static str {
+        "SESSION_VARIABLES_ADMIN"
+    }
+
+    /// The privileges SHOW GRANTS may list that each give what `privilege` gives, `privilege`
+    /// first: its other name, the dynamic privilege split out of it, or MySQL's SUPER. As the
+    /// servers' own refusals name them (MySQL 9.7: "the RELOAD or FLUSH_TABLES privilege(s)",
+    /// "the SUPER, REPLICATION CLIENT privilege(s)", "the SUPER, SYSTEM_VARIABLES_ADMIN or
+    /// SESSION_VARIABLES_ADMIN privilege(s)"). MariaDB 10.5+ took SUPER's binlog and variable
+    /// rights apart, and calls REPLICATION CLIENT BINLOG MONITOR.
+    pub fn privileges_covering(&self, privilege: &str) -> Vec<String> {
+        let mysql = self.kind == Kind::MySql;
+        let old_super = mysql || self.version < (10, 5, 0);
+        let also: &[&str] = match privilege {
+            "REPLICATION CLIENT" | "BINLOG MONITOR" if old_super => &["REPLICATION CLIENT", "BINLOG MONITOR", "SUPER"],
+            "REPLICATION CLIENT" | "BINLOG MONITOR" => &["BINLOG MONITOR", "REPLICATION CLIENT"],
+            "RELOAD" if mysql => &["FLUSH_TABLES"],
+            "SESSION_VARIABLES_ADMIN" => &["SYSTEM_VARIABLES_ADMIN", "SUPER"],
+            "SHOW_ROUTINE" => &["SELECT"],
+            _ => &[],
+        };
+        std::iter::once(privilege).chain(also.iter().copied().filter(|p| *p != privilege)).map(str::to_string).collect()
+    }
+
+    /// The variable that compresses binlog events, if the server has one (ferry reads MySQL's
+    /// compressed transactions, not MariaDB's compressed events).
     pub fn binlog_compression_variable(&self) -> Option<&'static str> {
         match self.kind {
             Kind::MariaDb if self.version >= (10, 2, 3) => Some("log_bin_compress"),
@@ -209,6 +271,86 @@ impl Flavor {
     /// unused.
     pub fn cascades_logged(&self, rows_flags: u16) -> bool {
         self.kind == Kind::MySql && rows_flags & 0x0010 != 0
+    }
+}
+
+/// sql_mode bits as the binlog records them (QUERY events' Q_SQL_MODE): the two products share
+/// bits 0 to 31 and differ above; MySQL 8.0 dropped some modes whose bits older sources still log.
+/// (bit, MySQL's name, MariaDB's name, gone in MySQL 8.0+)
+const SQL_MODE_BITS: &[(u32, Option<&str>, Option<&str>, bool)] = &[
+    (0, Some("REAL_AS_FLOAT"), Some("REAL_AS_FLOAT"), false),
+    (1, Some("PIPES_AS_CONCAT"), Some("PIPES_AS_CONCAT"), false),
+    (2, Some("ANSI_QUOTES"), Some("ANSI_QUOTES"), false),
+    (3, Some("IGNORE_SPACE"), Some("IGNORE_SPACE"), false),
+    (4, None, Some("IGNORE_BAD_TABLE_OPTIONS"), false),
+    (5, Some("ONLY_FULL_GROUP_BY"), Some("ONLY_FULL_GROUP_BY"), false),
+    (6, Some("NO_UNSIGNED_SUBTRACTION"), Some("NO_UNSIGNED_SUBTRACTION"), false),
+    (7, Some("NO_DIR_IN_CREATE"), Some("NO_DIR_IN_CREATE"), false),
+    (8, Some("POSTGRESQL"), Some("POSTGRESQL"), true),
+    (9, Some("ORACLE"), Some("ORACLE"), true),
+    (10, Some("MSSQL"), Some("MSSQL"), true),
+    (11, Some("DB2"), Some("DB2"), true),
+    (12, Some("MAXDB"), Some("MAXDB"), true),
+    (13, Some("NO_KEY_OPTIONS"), Some("NO_KEY_OPTIONS"), true),
+    (14, Some("NO_TABLE_OPTIONS"), Some("NO_TABLE_OPTIONS"), true),
+    (15, Some("NO_FIELD_OPTIONS"), Some("NO_FIELD_OPTIONS"), true),
+    (16, Some("MYSQL323"), Some("MYSQL323"), true),
+    (17, Some("MYSQL40"), Some("MYSQL40"), true),
+    (18, Some("ANSI"), Some("ANSI"), false),
+    (19, Some("NO_AUTO_VALUE_ON_ZERO"), Some("NO_AUTO_VALUE_ON_ZERO"), false),
+    (20, Some("NO_BACKSLASH_ESCAPES"), Some("NO_BACKSLASH_ESCAPES"), false),
+    (21, Some("STRICT_TRANS_TABLES"), Some("STRICT_TRANS_TABLES"), false),
+    (22, Some("STRICT_ALL_TABLES"), Some("STRICT_ALL_TABLES"), false),
+    (23, Some("NO_ZERO_IN_DATE"), Some("NO_ZERO_IN_DATE"), false),
+    (24, Some("NO_ZERO_DATE"), Some("NO_ZERO_DATE"), false),
+    (25, Some("ALLOW_INVALID_DATES"), Some("ALLOW_INVALID_DATES"), false),
+    (26, Some("ERROR_FOR_DIVISION_BY_ZERO"), Some("ERROR_FOR_DIVISION_BY_ZERO"), false),
+    (27, Some("TRADITIONAL"), Some("TRADITIONAL"), false),
+    (28, Some("NO_AUTO_CREATE_USER"), Some("NO_AUTO_CREATE_USER"), true),
+    (29, Some("HIGH_NOT_PRECEDENCE"), Some("HIGH_NOT_PRECEDENCE"), false),
+    (30, Some("NO_ENGINE_SUBSTITUTION"), Some("NO_ENGINE_SUBSTITUTION"), false),
+    (31, Some("PAD_CHAR_TO_FULL_LENGTH"), Some("PAD_CHAR_TO_FULL_LENGTH"), false),
+];
+
+/// Bits above 31, per product.
+const SQL_MODE_HIGH_BITS: &[(Kind, u32, &str)] = &[
+    (Kind::MySql, 32, "TIME_TRUNCATE_FRACTIONAL"),
+    (Kind::MariaDb, 32, "EMPTY_STRING_IS_NULL"),
+    (Kind::MariaDb, 33, "SIMULTANEOUS_ASSIGNMENT"),
+    (Kind::MariaDb, 34, "TIME_ROUND_FRACTIONAL"),
+];
+
+impl Flavor {
+    /// The sql_mode a source of this flavour logged as `bits`, spelled for `target`: the modes the
+    /// target knows, in `SET sql_mode` form, and the ones it lacks (which it cannot be given).
+    pub fn sql_mode_for(&self, bits: u64, target: &Flavor) -> (String, Vec<String>) {
+        let mut names: Vec<&str> = Vec::new();
+        let mut lacking = Vec::new();
+        let target_mysql8 = target.kind == Kind::MySql && target.version >= (8, 0, 0);
+        for &(bit, mysql, maria, gone_in_8) in SQL_MODE_BITS {
+            if bits & (1u64 << bit) == 0 {
+                continue;
+            }
+            let name = match self.kind {
+                Kind::MySql => mysql,
+                Kind::MariaDb => maria,
+            };
+            let Some(name) = name else { continue };
+            let known = match target.kind {
+                Kind::MySql => mysql == Some(name) && !(gone_in_8 && target_mysql8),
+                Kind::MariaDb => maria == Some(name),
+            };
+            if known { names.push(name) } else { lacking.push(name.to_string()) }
+        }
+        for &(kind, bit, name) in SQL_MODE_HIGH_BITS {
+            if kind != self.kind || bits & (1u64 << bit) == 0 {
+                continue;
+            }
+            let known = SQL_MODE_HIGH_BITS.iter().any(|&(k, _, n)| k == target.kind && n == name)
+                && !(name == "TIME_TRUNCATE_FRACTIONAL" && target.version < (8, 0, 0));
+            if known { names.push(name) } else { lacking.push(name.to_string()) }
+        }
+        (names.join(","), lacking)
     }
 }
 
@@ -286,6 +428,29 @@ mod tests {
         assert!(mysql.cascades_logged(0x11) && mysql.cascades_logged(0x12));
         assert!(!mysql.cascades_logged(0x01) && !mysql.cascades_logged(0x03));
         assert!(!maria.cascades_logged(0x11));
+    }
+
+    #[test]
+    fn sql_modes_are_spelled_for_the_target() {
+        let mysql9 = Flavor::from_version("9.7.4-2");
+        let mysql57 = Flavor::from_version("5.7.44-log");
+        let maria = Flavor::from_version("10.11.19-MariaDB-0+deb12u1-log");
+        // MySQL 8's default: ONLY_FULL_GROUP_BY, STRICT_TRANS_TABLES, NO_ZERO_IN_DATE,
+        // NO_ZERO_DATE, ERROR_FOR_DIVISION_BY_ZERO, NO_ENGINE_SUBSTITUTION.
+        let default8 = (1 << 5) | (1 << 21) | (1 << 23) | (1 << 24) | (1 << 26) | (1 << 30);
+        let want = "ONLY_FULL_GROUP_BY,STRICT_TRANS_TABLES,NO_ZERO_IN_DATE,NO_ZERO_DATE,ERROR_FOR_DIVISION_BY_ZERO,NO_ENGINE_SUBSTITUTION";
+        assert_eq!(mysql9.sql_mode_for(default8, &mysql9), (want.to_string(), vec![]));
+        assert_eq!(mysql9.sql_mode_for(default8, &maria), (want.to_string(), vec![]));
+        // 5.7's NO_AUTO_CREATE_USER is gone in 8.0; bit 32 means different modes per product.
+        let (names, lacking) = mysql57.sql_mode_for((1 << 21) | (1 << 28), &mysql9);
+        assert_eq!((names.as_str(), lacking), ("STRICT_TRANS_TABLES", vec!["NO_AUTO_CREATE_USER".to_string()]));
+        assert_eq!(mysql57.sql_mode_for(1 << 28, &mysql57).0, "NO_AUTO_CREATE_USER");
+        assert_eq!(maria.sql_mode_for(1 << 32, &maria).0, "EMPTY_STRING_IS_NULL");
+        assert_eq!(maria.sql_mode_for(1 << 32, &mysql9), (String::new(), vec!["EMPTY_STRING_IS_NULL".to_string()]));
+        assert_eq!(mysql9.sql_mode_for(1 << 32, &mysql9).0, "TIME_TRUNCATE_FRACTIONAL");
+        assert_eq!(maria.sql_mode_for(1 << 4, &maria).0, "IGNORE_BAD_TABLE_OPTIONS");
+        assert_eq!(maria.sql_mode_for(1 << 4, &mysql9).1, vec!["IGNORE_BAD_TABLE_OPTIONS".to_string()]);
+        assert_eq!(mysql9.sql_mode_for(0, &maria), (String::new(), vec![]));
     }
 
     #[test]

@@ -296,12 +296,7 @@ pub async fn sync_main(namespace: &str, name: &str, secrets_dir: &Path, metrics_
         }
         Err(e) => tracing::warn!(error = %e, addr = %metrics_addr, "no metrics endpoint"),
     }
-    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).expect("SIGTERM handler");
-    let result = tokio::select! {
-        r = run::run(&task, reporter.clone()) => r,
-        _ = tokio::signal::ctrl_c() => Err(Error::Interrupted),
-        _ = term.recv() => Err(Error::Interrupted),
-    };
+    let result = run::run_until_signal(&task, reporter.clone()).await;
     flusher.abort();
     let code = match &result {
         Ok(()) => ExitCode::SUCCESS,
@@ -323,6 +318,7 @@ pub async fn sync_main(namespace: &str, name: &str, secrets_dir: &Path, metrics_
     if result.is_ok() {
         // Done (or suspended): stay up until stopped, so that the StatefulSet does not restart
         // a finished task; the operator scales it down.
+        let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).expect("SIGTERM handler");
         let _ = term.recv().await;
     }
     code

@@ -115,12 +115,7 @@ async fn run_command(file: PathBuf, state_dir: PathBuf, no_progress: bool) -> Ex
     let flusher = reporter.spawn_flusher();
     // Ctrl-C or SIGTERM stops at once: everything committed is kept (copied ranges, the
     // checkpoint with the changes it covers), and the same command resumes.
-    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).expect("SIGTERM handler");
-    let result = tokio::select! {
-        r = run::run(&task, reporter.clone()) => r,
-        _ = tokio::signal::ctrl_c() => Err(ferry_engine::Error::Interrupted),
-        _ = term.recv() => Err(ferry_engine::Error::Interrupted),
-    };
+    let result = run::run_until_signal(&task, reporter.clone()).await;
     flusher.abort();
     reporter.finish_bar();
     let code = match &result {

@@ -15,7 +15,7 @@ use tokio::sync::mpsc;
 use tracing::{info, warn};
 
 use crate::applier::{ApplyColumn, ApplyTable, Cascade, Group, Lit, commit_batch};
-use crate::binlog::{BinlogReader, Event, RowKind, TableMap as BinlogTable};
+use crate::binlog::{BinlogReader, Event, RowKind, StatementContext, TableMap as BinlogTable, statement_bytes};
 use crate::db::{Server, Session, qt};
 use crate::error::{Error, Result};
 use crate::flavor::{Flavor, Position};
@@ -37,6 +37,11 @@ pub struct Player {
     pub source: Server,
     pub target: Server,
     pub flavor: Flavor,
+    pub target_flavor: Flavor,
+    /// A signal's stop: drain, move every slot, return Interrupted.
+    pub stop: crate::run::Stop,
+    /// The source's collations by id (name, character set), read when a statement needs them.
+    pub collations: tokio::sync::OnceCell<HashMap<u16, (String, String)>>,
     pub meta: Arc<Meta>,
     pub server_id: u32,
     /// The task's spec: its selection, DDL and DML rules, and onDdlError.
@@ -92,18 +97,25 @@ impl Player {
             last_status: Instant::now() - Duration::from_secs(5),
         };
         let mut backoff = crate::db::Backoff::default();
-        loop {
+        self.stop.set_draining(true);
+        let result = loop {
             let started = Instant::now();
             match self.stream(epoch, &skip, &snapshots, &mut selection, &mut progress).await {
-                Err(e) if e.is_transient() => {
+                Err(e) if e.is_transient() && !self.stop.requested() => {
                     let wait = backoff.after(started.elapsed());
                     warn!(error = %e, retry_in = ?wait, "connection lost; resuming from the checkpoint");
                     self.reporter.update(|s| s.message = Some(format!("retrying in {wait:?} after: {e}")));
-                    tokio::time::sleep(wait).await;
+                    let mut stop = self.stop.clone();
+                    tokio::select! {
+                        _ = tokio::time::sleep(wait) => {}
+                        _ = stop.wait() => break Err(Error::Interrupted),
+                    }
                 }
-                other => return other,
+                other => break other,
             }
-        }
+        };
+        self.stop.set_draining(false);
+        result
     }
 
     async fn stream(
@@ -129,7 +141,7 @@ impl Player {
         let slot_done = if cp.slots.is_empty() { vec![cp.position.clone(); APPLY_SLOTS] } else { cp.slots.clone() };
         let replay_until = slot_done.iter().max().cloned().unwrap_or_else(|| cp.position.clone());
         info!(position = %cp.position, lanes = self.lanes, "reading the binlog");
-        let reader = BinlogReader::open(&self.source, &self.flavor, self.server_id, &cp.position, HEARTBEAT).await?;
+        let reader = BinlogReader::resume(&self.source, &self.flavor, self.server_id, &cp.position, HEARTBEAT).await?;
         // Decoding runs beside applying: the channel is the only hand-off.
         let (tx, mut rx) = mpsc::channel::<Result<(Event, Position)>>(2048);
         let feeder = tokio::spawn(feed(reader, tx));
@@ -179,8 +191,20 @@ impl Player {
         let mut txn_lane: Option<usize> = None;
         // The slot the open transaction wrote first.
         let mut txn_slot: Option<usize> = None;
+        let mut stop = self.stop.clone();
+        let mut stopping = false;
 
         loop {
+            if stopping && !in_txn {
+                // Between source transactions: everything read is committed, every slot moved.
+                lanes.maintain(&last_end, last_ts, true).await?;
+                lanes.wait_idle(None, progress).await?;
+                lanes.commit(0, &last_end, last_ts, true).await?;
+                lanes.wait_idle(None, progress).await?;
+                info!(position = %last_end, "stopped; every change read is applied and the checkpoint is there");
+                self.report(progress, &last_end, lanes.applied_ts, caught_up);
+                return Err(Error::Interrupted);
+            }
             // Wait no longer than a pending group may: it commits when the binlog goes quiet.
             // Only whole source transactions commit: never while one is half read.
             let wait = if in_txn {
@@ -194,6 +218,10 @@ impl Player {
             };
             let item = tokio::select! {
                 biased;
+                _ = stop.wait(), if !stopping => {
+                    stopping = true;
+                    continue;
+                }
                 done = lanes.done.recv() => {
                     let c = done.ok_or_else(writer_stopped)??;
                     lanes.acked(c, progress);
@@ -218,6 +246,13 @@ impl Player {
                         caught_up = false;
                     }
                     Event::Rows(r) => {
+                        // Replayed changes that a lane applied before a restart are skipped before
+                        // anything is built for them: the tracked definition may be past them
+                        // already (a schema change applied just before the crash).
+                        if txn_start < replay_until && txn_start < lanes.started_at[slot_of(&r.table.db, &r.table.table)] {
+                            prev = pos;
+                            continue;
+                        }
                         let Some(Applied { table, copied_at, slot, dml, cascades }) =
                             self.apply_table(&mut apply, skip, selection, &mut ddl_conn, &r.table).await?
                         else {
@@ -305,14 +340,14 @@ impl Player {
                         }
                         lanes.maintain(&last_end, last_ts, false).await?;
                     }
-                    Event::Query { db, sql, timestamp, autocommit } => {
+                    Event::Query { db, sql, timestamp, autocommit, context } => {
                         if autocommit {
                             in_txn = false;
                             // A schema change is a barrier: every lane's changes before it are
                             // on the target, then all slots move past it together.
                             lanes.maintain(&last_end, last_ts, true).await?;
                             lanes.wait_idle(None, progress).await?;
-                            self.schema_change(&mut ddl_conn, selection, snapshots, &db, &sql, &pos).await?;
+                            self.schema_change(&mut ddl_conn, selection, snapshots, (&db, &sql, &context), &pos).await?;
                             // Tables are described again: rows after this are decoded with the new schema.
                             apply = ApplyCache::default();
                             last_end = pos.clone();
@@ -323,7 +358,7 @@ impl Player {
                             // CREATE TABLE ... SELECT logs its CREATE inside the transaction that
                             // carries the rows: the table must exist before them. Nothing else
                             // touches it yet, so no lane has to wait.
-                            self.schema_change(&mut ddl_conn, selection, snapshots, &db, &sql, &pos).await?;
+                            self.schema_change(&mut ddl_conn, selection, snapshots, (&db, &sql, &context), &pos).await?;
                             apply = ApplyCache::default();
                         } else if is_statement_dml(&sql) {
                             return Err(Error::object(
@@ -465,11 +500,10 @@ impl Player {
         conn: &mut mysql_async::Conn,
         selection: &mut LiveSelection,
         snapshots: &Snapshots,
-        db: &str,
-        sql: &str,
+        (db, sql, context): (&str, &str, &StatementContext),
         pos: &Position,
     ) -> Result<()> {
-        let outcome = self.replay_ddl(conn, selection, snapshots, db, sql, pos).await?;
+        let outcome = self.replay_ddl(conn, selection, snapshots, (db, sql, context), pos).await?;
         let statement = crate::db::short(sql).to_string();
         match outcome {
             Ok(Replayed::Applied(followed)) => {
@@ -511,14 +545,91 @@ impl Player {
         });
     }
 
+    /// Runs a replayed statement in the session it ran in on the source, as a replica does: its
+    /// character_set_client, collation_connection, collation_server and sql_mode (so that a view
+    /// or routine records them as the source's did, and string literals and zero dates mean what
+    /// they meant there). What the target lacks (a collation, a mode) is left at ferry's own
+    /// session setting, with a warning. The session is ferry's again afterwards. The outer error is
+    /// a lost connection, the inner one the statement's own.
+    async fn run_as_on_source(
+        &self,
+        conn: &mut mysql_async::Conn,
+        context: &StatementContext,
+        bytes: Vec<u8>,
+    ) -> Result<std::result::Result<(), mysql_async::Error>> {
+        let mut sets = Vec::new();
+        if let Some((client, connection, server)) = context.charset {
+            let names = self.source_collations().await?;
+            let name = |id: u16| names.get(&id).filter(|(n, c)| plain_name(n) && plain_name(c));
+            if let (Some((_, cs_client)), Some((coll_conn, _))) = (name(client), name(connection)) {
+                sets.push(vec![
+                    format!("character_set_client = {cs_client}, collation_connection = {coll_conn}"),
+                    // The target lacks the collation: the character set, with its default collation there.
+                    format!("character_set_client = {cs_client}, character_set_connection = {}", name(connection).map_or("utf8mb4", |(_, c)| c.as_str())),
+                ]);
+            }
+            if let Some((coll_server, _)) = name(server) {
+                sets.push(vec![format!("collation_server = {coll_server}")]);
+            }
+        }
+        if let Some(bits) = context.sql_mode {
+            let (modes, lacking) = self.flavor.sql_mode_for(bits, &self.target_flavor);
+            if !lacking.is_empty() {
+                warn!(modes = %lacking.join(","), "the target lacks sql_mode(s) the statement ran with on the source; replaying without them");
+            }
+            sets.push(vec![format!("sql_mode = {}", crate::db::lit(&modes))]);
+        }
+        let mut changed = false;
+        for choices in &sets {
+            let mut refused = None;
+            for set in choices {
+                match conn.query_drop(format!("SET SESSION {set}")).await {
+                    Ok(()) => {
+                        changed = true;
+                        refused = None;
+                        break;
+                    }
+                    Err(mysql_async::Error::Server(e)) => refused = Some(e),
+                    Err(e) => return Err(self.target.err("setting the statement's session")(e)),
+                }
+            }
+            if let Some(e) = refused {
+                warn!(setting = %choices[0], error = %e, "the target refused the source session's setting; replaying with ferry's own");
+            }
+        }
+        let ran = conn.query_drop(bytes).await;
+        if changed {
+            let restore = format!(
+                "SET NAMES utf8mb4, SESSION collation_server = DEFAULT, SESSION sql_mode = '{}'",
+                crate::db::WRITE_SQL_MODE
+            );
+            conn.query_drop(&restore).await.map_err(self.target.err("restoring ferry's session"))?;
+        }
+        Ok(ran)
+    }
+
+    /// The source's collations by id: what a QUERY event's character set ids name.
+    async fn source_collations(&self) -> Result<&HashMap<u16, (String, String)>> {
+        self.collations
+            .get_or_try_init(|| async {
+                let mut src = self.source.connect(Session::Control).await?;
+                let rows: Vec<(u64, String, String)> = src
+                    .query("SELECT ID, COLLATION_NAME, CHARACTER_SET_NAME FROM information_schema.COLLATIONS WHERE ID IS NOT NULL")
+                    .await
+                    .map_err(self.source.err("reading the source's collations"))?;
+                let _ = src.disconnect().await;
+                Ok(rows.into_iter().filter_map(|(id, n, c)| Some((u16::try_from(id).ok()?, (n, c)))).collect())
+            })
+            .await
+    }
+
     /// Ok(Err(reason)) when the statement cannot be replayed; Err for lost connections.
     async fn replay_ddl(
         &self,
         conn: &mut mysql_async::Conn,
         selection: &mut LiveSelection,
         snapshots: &Snapshots,
-        db: &str,
-        sql: &str,
+        (db, sql, context): (&str, &str, &StatementContext),
         pos: &Position,
     ) -> Result<std::result::Result<Replayed, String>> {
         let ddl = match parse_ddl(sql, db) {
@@ -526,7 +637,8 @@ impl Player {
             Err(e) => return Ok(Err(format!("cannot parse it: {e}"))),
         };
         // The source's own layout follows every schema change, replayed to the target or not.
-        self.tracker.follow(&self.target, conn, &ddl, sql, db).await?;
+        let wanted = |o: &crate::sql::ddl::ObjName| selection.table(&o.db, &o.name).is_some();
+        self.tracker.follow(&self.target, conn, &ddl, (sql, db), &wanted).await?;
         // A table copied after this statement was created from the source's definition, which
         // has it already.
         let copied_later = |o: &crate::sql::ddl::ObjName| snapshots.get(&(o.db.clone(), o.name.clone())).is_some_and(|p| pos < p);
@@ -636,6 +748,10 @@ impl Player {
             },
         };
 
+        let bytes = match statement_bytes(&rewritten, context) {
+            Ok(b) => b,
+            Err(e) => return Ok(Err(format!("cannot rewrite it safely: {e}"))),
+        };
         let first = self.meta.record_ddl(&self.target, conn, pos, &rewritten).await?;
         // A database created here must not be dropped by another task's precheck trial that found
         // it missing a moment before (see `lock_databases`).
@@ -646,7 +762,7 @@ impl Player {
         if let Some(d) = &created_db {
             crate::db::lock_databases(&self.target, conn, &[d]).await?;
         }
-        let ran = conn.query_drop(&rewritten).await;
+        let ran = self.run_as_on_source(conn, context, bytes).await?;
         if let Some(d) = &created_db {
             crate::db::unlock_databases(conn, &[d]).await;
         }
@@ -1177,6 +1293,11 @@ async fn feed(mut reader: BinlogReader, tx: mpsc::Sender<Result<(Event, Position
             return;
         }
     }
+}
+
+/// A collation or character set name that can stand unquoted in a SET.
+fn plain_name(n: &str) -> bool {
+    !n.is_empty() && n.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_')
 }
 
 /// Statement-format DML inside a transaction cannot be applied as rows.

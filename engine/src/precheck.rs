@@ -9,7 +9,9 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use ferry_crds::{ExistingTables, PrecheckItem, PrecheckLevel, PrecheckResult, PrecheckStatus, SyncTaskSpec};
+use ferry_crds::{
+    ExistingTables, PrecheckItem, PrecheckLevel, PrecheckResult, PrecheckStatus, SyncTaskSpec,
+};
 use futures_util::StreamExt;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 use mysql_async::prelude::*;
@@ -24,6 +26,64 @@ use crate::flavor::{Flavor, Kind};
 use crate::manifest::Task;
 
 use PrecheckLevel::{Error as E, Warning as W};
+
+/// A product and its release line (major.minor).
+pub type Release = (Kind, (u16, u16));
+
+/// The version pairs ferry's test suite runs (`make test`: every suite on MariaDB 10.11 and on
+/// MySQL 9.7, and the cross-flavour suite both ways), source first. The `version-pair` item
+/// calls these, and only these, tested: keep it in step with the servers the suite starts.
+pub const TESTED_PAIRS: &[(Release, Release)] = &[
+    ((Kind::MariaDb, (10, 11)), (Kind::MariaDb, (10, 11))),
+    ((Kind::MySql, (9, 7)), (Kind::MySql, (9, 7))),
+    ((Kind::MySql, (9, 7)), (Kind::MariaDb, (10, 11))),
+    ((Kind::MariaDb, (10, 11)), (Kind::MySql, (9, 7))),
+];
+
+/// What the `version-pair` item says of a source and a target.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum PairVerdict {
+    /// In [`TESTED_PAIRS`].
+    Tested,
+    /// Not run by the suite; `older_target`: the same product, the target's release line older.
+    Untested { older_target: bool },
+}
+
+/// The `version-pair` verdict: by product and major.minor of each side (patch releases within a
+/// tested line count as tested).
+pub fn version_pair(source: &Flavor, target: &Flavor) -> PairVerdict {
+    let (s, t) = (
+        (source.kind, source.release()),
+        (target.kind, target.release()),
+    );
+    if TESTED_PAIRS.contains(&(s, t)) {
+        return PairVerdict::Tested;
+    }
+    PairVerdict::Untested {
+        older_target: source.kind == target.kind && target.release() < source.release(),
+    }
+}
+
+fn release_text((kind, (major, minor)): Release) -> String {
+    format!("{} {major}.{minor}", kind.product())
+}
+
+fn release_pair(source: &Flavor, target: &Flavor) -> String {
+    format!(
+        "{} -> {}",
+        release_text((source.kind, source.release())),
+        release_text((target.kind, target.release()))
+    )
+}
+
+/// "MariaDB 10.11 -> MariaDB 10.11, MySQL 9.7 -> MySQL 9.7, ..."
+pub fn tested_pairs_text() -> String {
+    TESTED_PAIRS
+        .iter()
+        .map(|(s, t)| format!("{} -> {}", release_text(*s), release_text(*t)))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
 
 /// How an item's level is decided.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -65,8 +125,9 @@ pub const ITEMS: &[(&str, LevelRule)] = &[
     ("target-free-space", LevelRule::ByOutcome),
 ];
 
-/// The copy speed the retention estimate assumes: well below what one table copies at on a small
-/// machine (100k rows/s and more, see NOTES.md), so that a slow target still fits.
+/// The copy speed the retention estimate assumes when nothing could be measured: half of what
+/// one table copied at on a 2-core machine (100k rows/s and more, same-machine servers), so that
+/// a slow target still fits.
 pub const ASSUMED_ROWS_PER_SECOND: u64 = 50_000;
 /// The same in bytes of table data (data and indexes) per second.
 pub const ASSUMED_BYTES_PER_SECOND: u64 = 20 << 20;
@@ -84,7 +145,11 @@ pub fn level_for(id: &str, spec: &SyncTaskSpec) -> Option<Option<PrecheckLevel>>
 }
 
 fn existing_tables_level(spec: &SyncTaskSpec) -> PrecheckLevel {
-    if spec.existing_tables == ExistingTables::PrecheckAndIntercept { E } else { W }
+    if spec.existing_tables == ExistingTables::PrecheckAndIntercept {
+        E
+    } else {
+        W
+    }
 }
 
 /// Checks `spec.precheck.skip`: known ids, warning-level only.
@@ -94,12 +159,20 @@ pub fn validate_skip(spec: &SyncTaskSpec) -> Result<()> {
         match level_for(id, spec) {
             None => {
                 let known: Vec<&str> = ITEMS.iter().map(|(i, _)| *i).collect();
-                return Err(Error::invalid(field, format!("{id:?} is not a precheck item; items are {}", known.join(", "))));
+                return Err(Error::invalid(
+                    field,
+                    format!(
+                        "{id:?} is not a precheck item; items are {}",
+                        known.join(", ")
+                    ),
+                ));
             }
             Some(Some(PrecheckLevel::Error)) => {
                 return Err(Error::invalid(
                     field,
-                    format!("{id} is an error-level item: the task would fail or lose data with it failing, so it cannot be skipped; fix what it reports"),
+                    format!(
+                        "{id} is an error-level item: the task would fail or lose data with it failing, so it cannot be skipped; fix what it reports"
+                    ),
                 ));
             }
             _ => {}
@@ -156,8 +229,20 @@ struct Check<'a> {
     items: Vec<PrecheckItem>,
 }
 
-fn item(id: &str, level: PrecheckLevel, result: PrecheckResult, message: impl Into<String>, remedy: impl Into<String>) -> PrecheckItem {
-    PrecheckItem { id: id.into(), level, result, message: message.into(), remedy: remedy.into() }
+fn item(
+    id: &str,
+    level: PrecheckLevel,
+    result: PrecheckResult,
+    message: impl Into<String>,
+    remedy: impl Into<String>,
+) -> PrecheckItem {
+    PrecheckItem {
+        id: id.into(),
+        level,
+        result,
+        message: message.into(),
+        remedy: remedy.into(),
+    }
 }
 
 impl Check<'_> {
@@ -166,24 +251,38 @@ impl Check<'_> {
     }
     fn pass(&mut self, id: &str, message: impl Into<String>) {
         let l = self.level(id);
-        self.items.push(item(id, l, PrecheckResult::Passed, message, ""));
+        self.items
+            .push(item(id, l, PrecheckResult::Passed, message, ""));
     }
     fn fail(&mut self, id: &str, message: impl Into<String>, remedy: impl Into<String>) {
         let l = self.level(id);
-        self.items.push(item(id, l, PrecheckResult::Failed, message, remedy));
+        self.items
+            .push(item(id, l, PrecheckResult::Failed, message, remedy));
     }
     fn skip(&mut self, id: &str, message: impl Into<String>) {
         let l = self.level(id);
-        self.items.push(item(id, l, PrecheckResult::Skipped, message, ""));
+        self.items
+            .push(item(id, l, PrecheckResult::Skipped, message, ""));
     }
     fn unreachable(&mut self, ids: &[&str], role: Role) {
         for id in ids {
-            self.skip(id, format!("not checked: the {} is not reachable (see {}-connection)", role.as_str(), role.as_str()));
+            self.skip(
+                id,
+                format!(
+                    "not checked: the {} is not reachable (see {}-connection)",
+                    role.as_str(),
+                    role.as_str()
+                ),
+            );
         }
     }
     /// A server error while checking an item: the item cannot tell, so it fails with the error.
     fn broken(&mut self, id: &str, e: Error) {
-        self.fail(id, format!("could not check: {e}"), "see the message; rerun the precheck once the server answers");
+        self.fail(
+            id,
+            format!("could not check: {e}"),
+            "see the message; rerun the precheck once the server answers",
+        );
     }
 }
 
@@ -191,8 +290,9 @@ impl Check<'_> {
 /// itself fails only on what it cannot report (none today), so callers always get a report.
 pub async fn precheck(task: &Task) -> PrecheckStatus {
     let spec = &task.spec;
-    let source = Server::new(Role::Source, &spec.source, &task.source_credentials, task.source_ca.as_deref());
-    let target = Server::new(Role::Target, &spec.target, &task.target_credentials, task.target_ca.as_deref());
+    let source = Server::source_of(task);
+    // Sessions open on a target the engine would refuse (see `Server::inspect_only`): the report says why.
+    let target = Server::target_of(task).inspect_only();
     let mut c = Check {
         task,
         spec,
@@ -234,16 +334,29 @@ pub async fn precheck(task: &Task) -> PrecheckStatus {
         let _ = t.disconnect().await;
     }
     let mut items = c.items;
-    items.sort_by_key(|i| ITEMS.iter().position(|(id, _)| *id == i.id).unwrap_or(usize::MAX));
+    items.sort_by_key(|i| {
+        ITEMS
+            .iter()
+            .position(|(id, _)| *id == i.id)
+            .unwrap_or(usize::MAX)
+    });
     apply_skips(spec, &mut items);
-    let passed = !items.iter().any(|i| i.level == E && i.result == PrecheckResult::Failed);
-    PrecheckStatus { items, passed, time: Some(Time(k8s_openapi::jiff::Timestamp::now())) }
+    let passed = !items
+        .iter()
+        .any(|i| i.level == E && i.result == PrecheckResult::Failed);
+    PrecheckStatus {
+        items,
+        passed,
+        time: Some(Time(k8s_openapi::jiff::Timestamp::now())),
+    }
 }
 
 /// Failed warnings named in `spec.precheck.skip` become Skipped. Error-level outcomes never do.
 fn apply_skips(spec: &SyncTaskSpec, items: &mut [PrecheckItem]) {
     for it in items.iter_mut() {
-        let Some(i) = spec.precheck.skip.iter().position(|s| *s == it.id) else { continue };
+        let Some(i) = spec.precheck.skip.iter().position(|s| *s == it.id) else {
+            continue;
+        };
         if it.level == W && it.result == PrecheckResult::Failed {
             it.result = PrecheckResult::Skipped;
             it.message = format!("accepted by spec.precheck.skip[{i}]: {}", it.message);
@@ -273,7 +386,7 @@ pub fn failures_line(report: &PrecheckStatus) -> String {
 /// on resume (the binlog position still on the source) are made by the resume itself.
 pub async fn task_has_state(task: &Task) -> Result<bool> {
     let spec = &task.spec;
-    let target = Server::new(Role::Target, &spec.target, &task.target_credentials, task.target_ca.as_deref());
+    let target = Server::target_of(task).inspect_only();
     let mut conn = target.connect(Session::Control).await?;
     let tables: Vec<String> = conn
         .exec(
@@ -284,8 +397,14 @@ pub async fn task_has_state(task: &Task) -> Result<bool> {
         .map_err(target.err("looking for ferry's metadata"))?;
     let mut found = false;
     for t in tables {
-        let sql = format!("SELECT COUNT(*) FROM {} WHERE task = ?", qt(&spec.metadata_database, &t));
-        let n: Option<u64> = conn.exec_first(&sql, (task.id(),)).await.map_err(target.err(sql.clone()))?;
+        let sql = format!(
+            "SELECT COUNT(*) FROM {} WHERE task = ?",
+            qt(&spec.metadata_database, &t)
+        );
+        let n: Option<u64> = conn
+            .exec_first(&sql, (task.id(),))
+            .await
+            .map_err(target.err(sql.clone()))?;
         found |= n.unwrap_or(0) > 0;
     }
     let _ = conn.disconnect().await;
@@ -295,8 +414,17 @@ pub async fn task_has_state(task: &Task) -> Result<bool> {
 /// Renders the report as a table for people.
 pub fn render_table(report: &PrecheckStatus) -> String {
     let mut out = String::new();
-    let w = report.items.iter().map(|i| i.id.len()).max().unwrap_or(4).max(4);
-    out.push_str(&format!("{:<w$}  {:<7}  {:<7}  MESSAGE\n", "ITEM", "LEVEL", "RESULT"));
+    let w = report
+        .items
+        .iter()
+        .map(|i| i.id.len())
+        .max()
+        .unwrap_or(4)
+        .max(4);
+    out.push_str(&format!(
+        "{:<w$}  {:<7}  {:<7}  MESSAGE\n",
+        "ITEM", "LEVEL", "RESULT"
+    ));
     for i in &report.items {
         let level = match i.level {
             E => "error",
@@ -307,16 +435,34 @@ pub fn render_table(report: &PrecheckStatus) -> String {
             PrecheckResult::Failed => "FAILED",
             PrecheckResult::Skipped => "skipped",
         };
-        out.push_str(&format!("{:<w$}  {level:<7}  {result:<7}  {}\n", i.id, i.message));
+        out.push_str(&format!(
+            "{:<w$}  {level:<7}  {result:<7}  {}\n",
+            i.id, i.message
+        ));
         if !i.remedy.is_empty() && i.result == PrecheckResult::Failed {
-            out.push_str(&format!("{:<w$}  {:<7}  {:<7}  remedy: {}\n", "", "", "", i.remedy));
+            out.push_str(&format!(
+                "{:<w$}  {:<7}  {:<7}  remedy: {}\n",
+                "", "", "", i.remedy
+            ));
         }
     }
-    let errors = report.items.iter().filter(|i| i.level == E && i.result == PrecheckResult::Failed).count();
-    let warnings = report.items.iter().filter(|i| i.level == W && i.result == PrecheckResult::Failed).count();
+    let errors = report
+        .items
+        .iter()
+        .filter(|i| i.level == E && i.result == PrecheckResult::Failed)
+        .count();
+    let warnings = report
+        .items
+        .iter()
+        .filter(|i| i.level == W && i.result == PrecheckResult::Failed)
+        .count();
     out.push_str(&format!(
         "\n{}: {errors} error(s), {warnings} warning(s)\n",
-        if report.passed { "precheck passed" } else { "precheck FAILED" }
+        if report.passed {
+            "precheck passed"
+        } else {
+            "precheck FAILED"
+        }
     ));
     out
 }
@@ -336,11 +482,21 @@ fn denied(code: Option<u16>) -> bool {
     matches!(code, Some(1044 | 1045 | 1142 | 1143 | 1227 | 1370))
 }
 
-async fn global_vars(server: &Server, conn: &mut Conn, names: &[&str]) -> Result<BTreeMap<String, String>> {
+async fn global_vars(
+    server: &Server,
+    conn: &mut Conn,
+    names: &[&str],
+) -> Result<BTreeMap<String, String>> {
     let list = names.iter().map(|n| lit(n)).collect::<Vec<_>>().join(", ");
     let sql = format!("SHOW GLOBAL VARIABLES WHERE Variable_name IN ({list})");
-    let rows: Vec<(String, String)> = conn.query(&sql).await.map_err(server.err("reading server variables"))?;
-    Ok(rows.into_iter().map(|(k, v)| (k.to_ascii_lowercase(), v)).collect())
+    let rows: Vec<(String, String)> = conn
+        .query(&sql)
+        .await
+        .map_err(server.err("reading server variables"))?;
+    Ok(rows
+        .into_iter()
+        .map(|(k, v)| (k.to_ascii_lowercase(), v))
+        .collect())
 }
 
 fn is_on(v: Option<&String>) -> bool {
@@ -349,7 +505,10 @@ fn is_on(v: Option<&String>) -> bool {
 
 impl Check<'_> {
     async fn connections(&mut self) {
-        let (s, t) = tokio::join!(self.source.connect(Session::Control), self.target.connect(Session::Control));
+        let (s, t) = tokio::join!(
+            self.source.connect(Session::Control),
+            self.target.connect(Session::Control)
+        );
         for (role, res) in [(Role::Source, s), (Role::Target, t)] {
             let id = format!("{}-connection", role.as_str());
             let (server, secret) = match role {
@@ -372,14 +531,25 @@ impl Check<'_> {
                                 Role::Target => self.tgt = Some(conn),
                             }
                         }
-                        Err(e) => self.fail(&id, e.to_string(), "check that the endpoint is a MySQL-compatible server"),
+                        Err(e) => self.fail(
+                            &id,
+                            e.to_string(),
+                            "check that the endpoint is a MySQL-compatible server",
+                        ),
                     }
                 }
                 Err(e) => {
-                    let remedy = if matches!(&e, Error::Connect { message, .. } if message.contains("refused the connection")) {
-                        format!("check the username and password in Secret {secret} and that the user may connect from this host (CREATE USER / GRANT ... TO 'user'@'host')")
+                    let remedy = if matches!(&e, Error::Connect { message, .. } if message.contains("refused the connection"))
+                    {
+                        format!(
+                            "check the username and password in Secret {secret} and that the user may connect from this host (CREATE USER / GRANT ... TO 'user'@'host')"
+                        )
                     } else {
-                        format!("check spec.{}.host and spec.{}.port, and that {address} accepts connections from here", role.as_str(), role.as_str())
+                        format!(
+                            "check spec.{}.host and spec.{}.port, and that {address} accepts connections from here",
+                            role.as_str(),
+                            role.as_str()
+                        )
                     };
                     self.fail(&id, e.to_string(), remedy);
                 }
@@ -391,8 +561,15 @@ impl Check<'_> {
         match self.src_flavor.clone() {
             None => self.unreachable(&["source-version"], Role::Source),
             Some(f) => match f.check_supported_source(&self.source) {
-                Ok(()) => self.pass("source-version", format!("source {} is supported", f.version_text)),
-                Err(e) => self.fail("source-version", e.to_string(), "use a source running MySQL 5.1-8.x or MariaDB 10 or later"),
+                Ok(()) => self.pass(
+                    "source-version",
+                    format!("source {} is supported", f.version_text),
+                ),
+                Err(e) => self.fail(
+                    "source-version",
+                    e.to_string(),
+                    "use a source running MySQL 5.1-8.x or MariaDB 10 or later",
+                ),
             },
         }
         match self.tgt_flavor.clone() {
@@ -403,28 +580,51 @@ impl Check<'_> {
                     Kind::MariaDb => f.version >= (5, 1, 0),
                 };
                 if ok {
-                    self.pass("target-version", format!("target {} is MySQL-compatible", f.version_text));
+                    self.pass(
+                        "target-version",
+                        format!("target {} is MySQL-compatible", f.version_text),
+                    );
                 } else {
-                    self.fail("target-version", format!("target version {:?} is not a MySQL 5.1+ or MariaDB server", f.version_text), "use a MySQL 5.1+ or MariaDB target");
+                    self.fail(
+                        "target-version",
+                        format!(
+                            "target version {:?} is not a MySQL 5.1+ or MariaDB server",
+                            f.version_text
+                        ),
+                        "use a MySQL 5.1+ or MariaDB target",
+                    );
                 }
             }
         }
         match (self.src_flavor.clone(), self.tgt_flavor.clone()) {
-            (Some(s), Some(t)) => {
-                // Tested here: MariaDB 10.x/11.x into MariaDB of the same or a later release.
-                let tested = s.kind == Kind::MariaDb && t.kind == Kind::MariaDb && (t.version.0, t.version.1) >= (s.version.0, s.version.1);
-                if tested {
-                    self.pass("version-pair", format!("{} -> {} is a tested pair", s.version_text, t.version_text));
-                } else {
-                    let older = s.kind == t.kind && (t.version.0, t.version.1) < (s.version.0, s.version.1);
-                    let why = if older { "the target is older than the source: DDL and collations may not exist there" } else { "ferry is tested with MariaDB into the same or a later MariaDB" };
+            (Some(s), Some(t)) => match version_pair(&s, &t) {
+                PairVerdict::Tested => self.pass(
+                    "version-pair",
+                    format!(
+                        "{} -> {} is a tested pair (ferry's test suite runs {})",
+                        s.version_text,
+                        t.version_text,
+                        release_pair(&s, &t)
+                    ),
+                ),
+                PairVerdict::Untested { older_target } => {
+                    let why = if older_target {
+                        "the target is older than the source: DDL and collations may not exist there"
+                    } else {
+                        "ferry's test suite does not run it"
+                    };
                     self.fail(
                         "version-pair",
-                        format!("{} -> {} is an untested pair ({why})", s.version_text, t.version_text),
+                        format!(
+                            "{} -> {} is an untested pair ({why}); the tested pairs are {}",
+                            s.version_text,
+                            t.version_text,
+                            tested_pairs_text()
+                        ),
                         "run a trial sync of a sample first, or accept with spec.precheck.skip: [version-pair]",
                     );
                 }
-            }
+            },
             _ => self.skip("version-pair", "not checked: a server is not reachable"),
         }
     }
@@ -440,7 +640,13 @@ impl Check<'_> {
             Err(e) => self.broken("objects-exist", e),
             Ok(missing) if missing.is_empty() => {
                 let n = self.tables.len();
-                self.pass("objects-exist", format!("{} database(s), {n} table(s) selected, all on the source", self.dbs.len()))
+                self.pass(
+                    "objects-exist",
+                    format!(
+                        "{} database(s), {n} table(s) selected, all on the source",
+                        self.dbs.len()
+                    ),
+                )
             }
             Ok(missing) => {
                 let remedy = "correct the names in spec.objects (names are case-sensitive on most servers), or create the objects on the source".to_string();
@@ -456,7 +662,10 @@ impl Check<'_> {
         for (i, sel) in self.spec.objects.iter().enumerate() {
             let field = format!("spec.objects[{i}]");
             if !existing.contains(&sel.database) {
-                missing.push(format!("{field}.database: database {} does not exist on the source {}", sel.database, source.address));
+                missing.push(format!(
+                    "{field}.database: database {} does not exist on the source {}",
+                    sel.database, source.address
+                ));
                 continue;
             }
             let dst = sel.rename.clone().unwrap_or_else(|| sel.database.clone());
@@ -468,17 +677,23 @@ impl Check<'_> {
                 )
                 .await
                 .map_err(source.err(format!("listing tables of {}", sel.database)))?;
-            let mk = |name: &str, rename: Option<&String>, merge: bool, r: &(String, Option<u64>, Option<u64>, Option<u64>)| Sel {
-                src_db: sel.database.clone(),
-                src_table: name.to_string(),
-                dst_db: dst.clone(),
-                dst_table: rename.cloned().unwrap_or_else(|| name.to_string()),
-                rows: r.1.unwrap_or(0),
-                bytes: r.2.unwrap_or(0) + r.3.unwrap_or(0),
-                merge: merge || sel.merge,
-            };
+            let mk =
+                |name: &str,
+                 rename: Option<&String>,
+                 merge: bool,
+                 r: &(String, Option<u64>, Option<u64>, Option<u64>)| Sel {
+                    src_db: sel.database.clone(),
+                    src_table: name.to_string(),
+                    dst_db: dst.clone(),
+                    dst_table: rename.cloned().unwrap_or_else(|| name.to_string()),
+                    rows: r.1.unwrap_or(0),
+                    bytes: r.2.unwrap_or(0) + r.3.unwrap_or(0),
+                    merge: merge || sel.merge,
+                };
             match &sel.tables {
-                None => self.tables.extend(rows.iter().map(|r| mk(&r.0, None, false, r))),
+                None => self
+                    .tables
+                    .extend(rows.iter().map(|r| mk(&r.0, None, false, r))),
                 Some(list) => {
                     for (j, ts) in list.iter().enumerate() {
                         match rows.iter().find(|r| r.0 == ts.name) {
@@ -491,7 +706,11 @@ impl Check<'_> {
                     }
                 }
             }
-            self.dbs.push(SelDb { src: sel.database.clone(), dst, whole: sel.tables.is_none() });
+            self.dbs.push(SelDb {
+                src: sel.database.clone(),
+                dst,
+                whole: sel.tables.is_none(),
+            });
         }
         Ok(missing)
     }
@@ -501,7 +720,11 @@ impl Check<'_> {
     async fn name_collisions(&mut self) {
         let mut fold = false;
         if let Some(mut tgt) = self.tgt.take() {
-            let v: Option<u32> = tgt.query_first("SELECT @@lower_case_table_names").await.ok().flatten();
+            let v: Option<u32> = tgt
+                .query_first("SELECT @@lower_case_table_names")
+                .await
+                .ok()
+                .flatten();
             fold = v.unwrap_or(0) != 0;
             self.tgt = Some(tgt);
         }
@@ -511,17 +734,32 @@ impl Check<'_> {
         let mut seen: BTreeMap<(String, String), String> = BTreeMap::new();
         let mut clashes = Vec::new();
         for t in &self.tables {
-            let key = if fold { (t.dst_db.to_lowercase(), t.dst_table.to_lowercase()) } else { (t.dst_db.clone(), t.dst_table.clone()) };
+            let key = if fold {
+                (t.dst_db.to_lowercase(), t.dst_table.to_lowercase())
+            } else {
+                (t.dst_db.clone(), t.dst_table.clone())
+            };
             if let Some(other) = seen.insert(key, t.source_name()) {
-                clashes.push(format!("{other} and {} both map to target table {}", t.source_name(), t.target_name()));
+                clashes.push(format!(
+                    "{other} and {} both map to target table {}",
+                    t.source_name(),
+                    t.target_name()
+                ));
             }
         }
         if clashes.is_empty() {
-            self.pass("name-collisions", format!("{} target table name(s), all distinct", seen.len()));
+            self.pass(
+                "name-collisions",
+                format!("{} target table name(s), all distinct", seen.len()),
+            );
         } else {
             // Merging (merge: true) is between tasks, one per source; within one task every
             // source table keeps a target table of its own.
-            let why = if fold { " (the target has lower_case_table_names set, so names differing only in case are one)" } else { "" };
+            let why = if fold {
+                " (the target has lower_case_table_names set, so names differing only in case are one)"
+            } else {
+                ""
+            };
             self.fail(
                 "name-collisions",
                 format!("{}{why}", clashes.join("; ")),
@@ -532,7 +770,14 @@ impl Check<'_> {
 
     /// Item 3.
     async fn binlog(&mut self) {
-        let ids = ["binlog-enabled", "binlog-format", "binlog-row-image", "binlog-row-metadata", "binlog-compression", "server-id"];
+        let ids = [
+            "binlog-enabled",
+            "binlog-format",
+            "binlog-row-image",
+            "binlog-row-metadata",
+            "binlog-compression",
+            "server-id",
+        ];
         if !self.spec.incremental {
             for id in ids {
                 self.skip(id, "incremental: false: the binlog is not read");
@@ -543,7 +788,13 @@ impl Check<'_> {
             return self.unreachable(&ids, Role::Source);
         };
         let source = self.source.clone();
-        let mut names = vec!["log_bin", "binlog_format", "binlog_row_image", "binlog_row_metadata", "server_id"];
+        let mut names = vec![
+            "log_bin",
+            "binlog_format",
+            "binlog_row_image",
+            "binlog_row_metadata",
+            "server_id",
+        ];
         names.extend(f.binlog_compression_variable());
         let vars = global_vars(&source, &mut src, &names).await;
         self.src = Some(src);
@@ -583,36 +834,69 @@ impl Check<'_> {
                 "SET GLOBAL binlog_row_image = 'FULL'; and binlog_row_image=FULL in the server's config",
             ),
         }
-        // Not required: row events that name no columns (or signedness) are matched by position
-        // through ferry's tracked copy of each table's definition (see `tracker`).
+        // Not needed, whatever the setting: the columns of every row event are mapped through
+        // ferry's tracked copy of each table's definition (see `tracker`) when the event does not
+        // name them (MySQL's MINIMAL, MariaDB's NO_LOG, MySQL 5.x, which has no such variable).
+        let tracked = "ferry maps row-event columns by position through its own copy of each table's definition, \
+                       kept in step with the binlog's schema changes";
         match get("binlog_row_metadata").as_deref() {
-            Some("FULL") => self.pass("binlog-row-metadata", "binlog_row_metadata is FULL: row events name their columns"),
+            Some("FULL") => self.pass(
+                "binlog-row-metadata",
+                format!("binlog_row_metadata is FULL: row events name their columns; not needed: {tracked}"),
+            ),
             other => self.pass(
                 "binlog-row-metadata",
                 format!(
-                    "binlog_row_metadata is {} on {}: row events name no columns; ferry maps their values by position \
-                     through its own copy of each table's definition, kept in step with the binlog's schema changes",
+                    "binlog_row_metadata is {} on {}: row events name no columns; not needed: {tracked}",
                     other.unwrap_or("absent"),
                     f.version_text
                 ),
             ),
         }
         match f.binlog_compression_variable() {
-            None => self.pass("binlog-compression", format!("{} does not compress binlog events", f.version_text)),
+            None => self.pass(
+                "binlog-compression",
+                format!("{} does not compress binlog events", f.version_text),
+            ),
+            // MySQL 8.0.20+ compresses whole transactions into TRANSACTION_PAYLOAD events, which
+            // the binlog reader unpacks (see `binlog`); MariaDB's compressed events it cannot read.
+            Some(var) if f.kind == Kind::MySql => {
+                let state = if is_on(vars.get(var)) {
+                    "ON: compressed transactions (TRANSACTION_PAYLOAD events) are read"
+                } else {
+                    "OFF"
+                };
+                self.pass("binlog-compression", format!("{var} is {state}"));
+            }
             Some(var) => {
-                if is_on(vars.get(var)) {
-                    self.fail(
+                if !is_on(vars.get(var)) {
+                    self.pass("binlog-compression", format!("{var} is OFF"));
+                } else if f.kind == Kind::MySql {
+                    // TRANSACTION_PAYLOAD events: the stream hands out their events decompressed.
+                    self.pass(
                         "binlog-compression",
-                        format!("{var} is ON on {addr}: compressed events are not supported"),
-                        format!("SET GLOBAL {var} = OFF; and {var}=OFF in the server's config"),
+                        format!("{var} is ON: compressed transactions are read"),
                     );
                 } else {
-                    self.pass("binlog-compression", format!("{var} is OFF"));
+                    self.fail(
+                        "binlog-compression",
+                        format!(
+                            "{var} is ON on {addr}: MariaDB's compressed events are not supported"
+                        ),
+                        format!("SET GLOBAL {var} = OFF; and {var}=OFF in the server's config"),
+                    );
                 }
             }
         }
-        let server_id: u64 = vars.get("server_id").and_then(|v| v.parse().ok()).unwrap_or(0);
-        let replica_id = self.spec.engine.server_id.unwrap_or_else(|| crate::player::server_id_for(&self.task.id()));
+        let server_id: u64 = vars
+            .get("server_id")
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(0);
+        let replica_id = self
+            .spec
+            .engine
+            .server_id
+            .unwrap_or_else(|| crate::player::server_id_for(&self.task.id()));
         if server_id == 0 {
             self.fail(
                 "server-id",
@@ -626,7 +910,10 @@ impl Check<'_> {
                 "set spec.engine.serverId to a number no server in the replication topology uses",
             );
         } else {
-            self.pass("server-id", format!("source server_id {server_id}, ferry's replica id {replica_id}"));
+            self.pass(
+                "server-id",
+                format!("source server_id {server_id}, ferry's replica id {replica_id}"),
+            );
         }
     }
 
@@ -640,18 +927,47 @@ impl Check<'_> {
             return self.unreachable(&[id], Role::Source);
         };
         let source = self.source.clone();
-        let vars = global_vars(&source, &mut src, &["expire_logs_days", "binlog_expire_logs_seconds"]).await;
+        let vars = global_vars(
+            &source,
+            &mut src,
+            &[
+                "expire_logs_days",
+                "binlog_expire_logs_seconds",
+                "binlog_expire_logs_auto_purge",
+            ],
+        )
+        .await;
         self.src = Some(src);
         let vars = match vars {
             Ok(v) => v,
             Err(e) => return self.broken(id, e),
         };
-        let secs = vars.get("binlog_expire_logs_seconds").and_then(|v| v.parse::<u64>().ok()).unwrap_or(0);
-        let days = vars.get("expire_logs_days").and_then(|v| v.parse::<f64>().ok()).unwrap_or(0.0);
-        let retention = if secs > 0 { secs } else { (days * 86400.0) as u64 };
+        let secs = vars
+            .get("binlog_expire_logs_seconds")
+            .and_then(|v| v.parse::<u64>().ok())
+            .unwrap_or(0);
+        let days = vars
+            .get("expire_logs_days")
+            .and_then(|v| v.parse::<f64>().ok())
+            .unwrap_or(0.0);
+        // MySQL 8.0.29+: with binlog_expire_logs_auto_purge OFF nothing expires by itself.
+        let auto_purge = vars
+            .get("binlog_expire_logs_auto_purge")
+            .is_none_or(|v| is_on(Some(v)));
+        let retention = if !auto_purge {
+            0
+        } else if secs > 0 {
+            secs
+        } else {
+            (days * 86400.0) as u64
+        };
         let rows: u64 = self.tables.iter().map(|t| t.rows).sum();
         let bytes: u64 = self.tables.iter().map(|t| t.bytes).sum();
-        let read = if self.spec.initial_sync.data && rows > 0 { self.source_sample().await } else { None };
+        let read = if self.spec.initial_sync.data && rows > 0 {
+            self.source_sample().await
+        } else {
+            None
+        };
         let (estimate, how) = if !self.spec.initial_sync.data {
             (0, "initialSync.data: false: no rows are copied".to_string())
         } else if rows == 0 {
@@ -667,15 +983,31 @@ impl Check<'_> {
             human(needed)
         );
         if retention == 0 {
-            return self.pass(id, format!("binlogs never expire on {}; {basis}", source.address));
+            let how = if auto_purge {
+                ""
+            } else {
+                " (binlog_expire_logs_auto_purge is OFF)"
+            };
+            return self.pass(
+                id,
+                format!("binlogs never expire on {}{how}; {basis}", source.address),
+            );
         }
         if retention >= needed {
-            self.pass(id, format!("binlogs are kept {}; {basis}", human(retention)));
+            self.pass(
+                id,
+                format!("binlogs are kept {}; {basis}", human(retention)),
+            );
         } else {
             let remedy = if f.retention_in_seconds() {
-                format!("SET GLOBAL binlog_expire_logs_seconds = {needed}; and the same in the server's config")
+                format!(
+                    "SET GLOBAL binlog_expire_logs_seconds = {needed}; and the same in the server's config"
+                )
             } else {
-                format!("SET GLOBAL expire_logs_days = {}; and the same in the server's config", needed.div_ceil(86400))
+                format!(
+                    "SET GLOBAL expire_logs_days = {}; and the same in the server's config",
+                    needed.div_ceil(86400)
+                )
             };
             self.fail(
                 id,
@@ -706,10 +1038,18 @@ impl Check<'_> {
     /// Reads the first rows of the largest selected table (at most `SAMPLE_MAX_ROWS` or about
     /// `SAMPLE_MAX_BYTES`): read-only, a bounded cost on the source.
     async fn sample_source_read(&mut self) -> Option<ReadSample> {
-        let t = self.tables.iter().filter(|t| t.rows > 0).max_by_key(|t| t.rows)?.clone();
+        let t = self
+            .tables
+            .iter()
+            .filter(|t| t.rows > 0)
+            .max_by_key(|t| t.rows)?
+            .clone();
         let mut src = self.src.take()?;
         let limit = (SAMPLE_MAX_BYTES / (t.bytes / t.rows).max(1)).clamp(100, SAMPLE_MAX_ROWS);
-        let sql = format!("SELECT * FROM {} LIMIT {limit}", qt(&t.src_db, &t.src_table));
+        let sql = format!(
+            "SELECT * FROM {} LIMIT {limit}",
+            qt(&t.src_db, &t.src_table)
+        );
         let started = std::time::Instant::now();
         let (mut rows, mut bytes) = (0u64, 0u64);
         let read = async {
@@ -731,7 +1071,12 @@ impl Check<'_> {
         let seconds = started.elapsed().as_secs_f64();
         self.src = Some(src);
         match read {
-            Ok(()) if rows > 0 => Some(ReadSample { table: t.source_name(), rows, bytes, seconds }),
+            Ok(()) if rows > 0 => Some(ReadSample {
+                table: t.source_name(),
+                rows,
+                bytes,
+                seconds,
+            }),
             Ok(()) => None,
             Err(e) => {
                 debug!(error = %e, table = %t.source_name(), "sampling the source's read rate");
@@ -747,9 +1092,10 @@ impl Check<'_> {
     /// server with log_bin on records every client write in its binary log whatever
     /// log_slave_updates says: that option only covers the native replication SQL thread. So a
     /// source written by another ferry task needs log_bin (in ROW format, which `binlog-format`
-    /// checks), and a native replica needs log_slave_updates as well. Checked on MariaDB 10.11:
-    /// tests/tests/topologies.rs runs A -> B -> C with B at log_slave_updates=OFF, and
-    /// tests/tests/precheck.rs sees this item fail for a native replica with it OFF.
+    /// checks), and a native replica needs log_slave_updates (MySQL 8.0.26+: log_replica_updates)
+    /// as well. Checked on MariaDB 10.11 and MySQL 9.7: tests/tests/topologies.rs runs A -> B -> C
+    /// with B at log_slave_updates=OFF, and tests/tests/precheck.rs sees this item fail for a
+    /// native replica with it OFF.
     async fn cascade(&mut self) {
         let id = "cascade";
         if !self.spec.incremental {
@@ -791,43 +1137,89 @@ impl Check<'_> {
             Err(e) => return self.broken(id, e),
         };
         let addr = &source.address;
-        let by_ferry = (!ferry_metas.is_empty()).then(|| format!("it is the target of another ferry task (checkpoints in {})", ferry_metas.join(", ")));
+        let by_ferry = (!ferry_metas.is_empty()).then(|| {
+            format!(
+                "it is the target of another ferry task (checkpoints in {})",
+                ferry_metas.join(", ")
+            )
+        });
         let mut problems = Vec::new();
         let mut remedies = Vec::new();
         if let (Some(why), false) = (&by_ferry, log_bin) {
-            problems.push(format!("{why}, and its binary log is off: what that task applies never reaches this one"));
+            problems.push(format!(
+                "{why}, and its binary log is off: what that task applies never reaches this one"
+            ));
             remedies.push("start the source with log_bin (and binlog_format=ROW); ferry's writes are then logged as any client's".to_string());
         }
         if replica && !updates_on {
             problems.push(format!("it is a replica, and {var} is OFF: what its replication thread applies would not reach its binlog"));
-            remedies.push(format!("start the source with {var}=ON (and log_bin); it cannot be changed at runtime"));
+            remedies.push(format!(
+                "start the source with {var}=ON (and log_bin); it cannot be changed at runtime"
+            ));
         }
         if !problems.is_empty() {
-            return self.fail(id, format!("the source {addr} is written by replication: {}", problems.join("; ")), remedies.join("; "));
+            return self.fail(
+                id,
+                format!(
+                    "the source {addr} is written by replication: {}",
+                    problems.join("; ")
+                ),
+                remedies.join("; "),
+            );
         }
         let ferry_note = by_ferry.map(|why| {
             format!("{why}; ferry writes there as a client, so its binary log records those changes whatever {var} says")
         });
         if updates_on {
             let note = ferry_note.map(|n| format!("; {n}")).unwrap_or_default();
-            self.pass(id, format!("{var} is ON: the source logs what it applies{note}"));
+            self.pass(
+                id,
+                format!("{var} is ON: the source logs what it applies{note}"),
+            );
         } else if let Some(note) = ferry_note {
             self.pass(id, format!("the source {addr}: {note}"));
         } else {
-            let extra = if unknown { format!(" (could not run {}: replica state unknown)", f.replica_status_statement()) } else { String::new() };
-            self.pass(id, format!("the source is not written by replication{extra}"));
+            let extra = if unknown {
+                format!(
+                    " (could not run {}: replica state unknown)",
+                    f.replica_status_statement()
+                )
+            } else {
+                String::new()
+            };
+            self.pass(
+                id,
+                format!("the source is not written by replication{extra}"),
+            );
         }
     }
 
     async fn current_user(server: &Server, conn: &mut Conn) -> String {
-        let u: Option<String> = conn.query_first("SELECT CURRENT_USER()").await.map_err(server.err("CURRENT_USER()")).ok().flatten();
+        let u: Option<String> = conn
+            .query_first("SELECT CURRENT_USER()")
+            .await
+            .map_err(server.err("CURRENT_USER()"))
+            .ok()
+            .flatten();
         match u.as_deref().and_then(|u| u.rsplit_once('@')) {
             Some((user, host)) => format!("{}@{}", lit(user), lit(host)),
             None => "'user'@'host'".to_string(),
         }
     }
 
-    /// Item 5, source side.
+    /// Item 5, source side: the privileges of what the engine runs there, read from SHOW GRANTS
+    /// (both MySQL 8+ and MariaDB list there the grants of the session's active roles as well) and,
+    /// where trying changes nothing, tried:
+    /// - SELECT on the selected tables (on the whole database when it is selected whole);
+    /// - with the schema sync, a whole database brings its views (SHOW VIEW) and its stored
+    ///   routines ([`Flavor::routine_read_privilege`]);
+    /// - the copy's consistent snapshot ([`Flavor::snapshot_privileges`]: on MySQL RELOAD for
+    ///   FLUSH TABLES WITH READ LOCK, and REPLICATION CLIENT for the position read under it);
+    /// - incremental sync: the binlog position (REPLICATION CLIENT, on MariaDB 10.5+ BINLOG
+    ///   MONITOR) and the binlog dump (REPLICATION SLAVE).
+    ///
+    /// A privilege counts as granted through any that covers it ([`Flavor::privileges_covering`]:
+    /// SUPER, FLUSH_TABLES, ...); the remedy names the one to grant.
     async fn source_privileges(&mut self) {
         let id = "source-privileges";
         let (Some(mut src), Some(f)) = (self.src.take(), self.src_flavor.clone()) else {
@@ -836,102 +1228,218 @@ impl Check<'_> {
         let source = self.source.clone();
         let user = Self::current_user(&source, &mut src).await;
         let grants = read_grants(&mut src).await;
-        // (privilege, scope) pairs still missing.
-        let mut missing: BTreeSet<(String, String)> = BTreeSet::new();
+        // (privilege, scope) pairs still missing, with what each is for.
+        let mut missing: BTreeMap<(String, String), &str> = BTreeMap::new();
         let mut tried_fail: Vec<String> = Vec::new();
         let parsed = !grants.is_empty();
-        let want = |missing: &mut BTreeSet<(String, String)>, p: &str, db: Option<&str>, table: Option<&str>| {
-            if parsed && !has_privilege(&grants, p, db, table) {
-                missing.insert((p.to_string(), scope(db, table)));
+        let want = |missing: &mut BTreeMap<(String, String), &str>,
+                    p: &str,
+                    db: Option<&str>,
+                    table: Option<&str>,
+                    why: &'static str| {
+            if parsed && !granted(&f, &grants, p, db, table) {
+                missing.insert((p.to_string(), scope(db, table)), why);
             }
         };
-        for d in &self.dbs {
-            if d.whole {
-                // A whole database brings its views (those there now, and those created later);
-                // a user may not even see a view it lacks privileges on.
-                want(&mut missing, "SELECT", Some(&d.src), None);
-                want(&mut missing, "SHOW VIEW", Some(&d.src), None);
-                let views = catalog::views(&source, &mut src, &d.src).await.unwrap_or_default();
-                if !views.is_empty() {
-                    let sql = format!("SHOW CREATE VIEW {}", qt(&d.src, &views[0]));
-                    if let Err(e) = src.query_drop(&sql).await.map_err(source.err(sql.clone()))
-                        && denied(server_code(&e))
-                    {
-                        missing.insert(("SHOW VIEW".into(), scope(Some(&d.src), None)));
-                        tried_fail.push(e.to_string());
-                    }
+        let schema = self.spec.initial_sync.schema;
+        let (routine_priv, routine_db, routine_table) = f.routine_read_privilege();
+        let routine_why = "reading the stored routines of whole databases";
+        for d in self.dbs.iter().filter(|d| d.whole) {
+            want(
+                &mut missing,
+                "SELECT",
+                Some(&d.src),
+                None,
+                "reading the tables",
+            );
+            if !schema {
+                continue;
+            }
+            // A whole database brings its views and routines (those there now, and views created
+            // later); a user may not even see those it lacks privileges on.
+            want(
+                &mut missing,
+                "SHOW VIEW",
+                Some(&d.src),
+                None,
+                "reading the views of whole databases",
+            );
+            let views = catalog::views(&source, &mut src, &d.src)
+                .await
+                .unwrap_or_default();
+            if !views.is_empty() {
+                let sql = format!("SHOW CREATE VIEW {}", qt(&d.src, &views[0]));
+                if let Err(e) = src.query_drop(&sql).await.map_err(source.err(sql.clone()))
+                    && denied(server_code(&e))
+                {
+                    // SHOW CREATE VIEW takes SELECT as well; the refusal names the one it lacked.
+                    let (p, why) = if e.to_string().contains("SELECT command denied") {
+                        ("SELECT", "reading the tables")
+                    } else {
+                        ("SHOW VIEW", "reading the views of whole databases")
+                    };
+                    missing.insert((p.into(), scope(Some(&d.src), None)), why);
+                    tried_fail.push(e.to_string());
+                }
+            }
+            want(
+                &mut missing,
+                routine_priv,
+                routine_db,
+                routine_table,
+                routine_why,
+            );
+            let routines = catalog::routines(&source, &mut src, &d.src)
+                .await
+                .unwrap_or_default();
+            if let Some((kind, name)) = routines.first() {
+                let body =
+                    catalog::show_create_routine(&source, &mut src, &d.src, kind, name).await;
+                let failed = match body {
+                    Ok(r) if r.create.is_empty() => Some(format!(
+                        "SHOW CREATE {kind} {}.{name} returned no body",
+                        d.src
+                    )),
+                    Err(e) if denied(server_code(&e)) => Some(e.to_string()),
+                    _ => None,
+                };
+                if let Some(t) = failed {
+                    missing.insert(
+                        (routine_priv.to_string(), scope(routine_db, routine_table)),
+                        routine_why,
+                    );
+                    tried_fail.push(t);
                 }
             }
         }
         for t in self.tables.iter().take(500) {
             let whole = self.dbs.iter().any(|d| d.src == t.src_db && d.whole);
             if !whole {
-                want(&mut missing, "SELECT", Some(&t.src_db), Some(&t.src_table));
+                want(
+                    &mut missing,
+                    "SELECT",
+                    Some(&t.src_db),
+                    Some(&t.src_table),
+                    "reading the tables",
+                );
             }
             let sql = format!("SELECT * FROM {} LIMIT 0", qt(&t.src_db, &t.src_table));
             if let Err(e) = src.query_drop(&sql).await.map_err(source.err(sql.clone())) {
                 if denied(server_code(&e)) {
-                    let sc = if whole { scope(Some(&t.src_db), None) } else { scope(Some(&t.src_db), Some(&t.src_table)) };
-                    missing.insert(("SELECT".into(), sc));
+                    let sc = if whole {
+                        scope(Some(&t.src_db), None)
+                    } else {
+                        scope(Some(&t.src_db), Some(&t.src_table))
+                    };
+                    missing.insert(("SELECT".into(), sc), "reading the tables");
                     tried_fail.push(e.to_string());
                 }
             } else if parsed {
                 // The server let it through (a role, a wildcard we read differently): it is there.
-                missing.retain(|(p, s)| !(p == "SELECT" && (*s == scope(Some(&t.src_db), Some(&t.src_table)))));
+                missing.retain(|(p, s), _| {
+                    !(p == "SELECT" && (*s == scope(Some(&t.src_db), Some(&t.src_table))))
+                });
             }
         }
-        for p in f.snapshot_privileges() {
-            if self.spec.initial_sync.data {
-                want(&mut missing, p, None, None);
+        let monitor = f.binlog_monitor_privilege();
+        let mut needs_monitor = self.spec.incremental;
+        if self.spec.initial_sync.data {
+            // The engine reads the position under the snapshot's lock when the source has a binlog.
+            let binlog = Flavor::binlog_enabled(&source, &mut src)
+                .await
+                .unwrap_or(true);
+            for p in f.snapshot_privileges(binlog) {
+                if p == monitor {
+                    needs_monitor = true;
+                } else {
+                    want(
+                        &mut missing,
+                        p,
+                        None,
+                        None,
+                        "FLUSH TABLES WITH READ LOCK, for the copy's consistent snapshot",
+                    );
+                }
             }
         }
-        if self.spec.incremental {
-            let monitor = f.binlog_monitor_privilege();
-            if parsed && !has_privilege(&grants, monitor, None, None) && !has_privilege(&grants, "REPLICATION CLIENT", None, None) {
-                missing.insert((monitor.to_string(), "*.*".into()));
-            }
+        let mut pos = None;
+        if needs_monitor {
+            want(
+                &mut missing,
+                monitor,
+                None,
+                None,
+                "reading the binlog position",
+            );
             let stmt = f.binlog_status_statement();
-            let status = src.query_first::<mysql_async::Row, _>(stmt).await.map_err(source.err(stmt));
-            let mut pos = None;
-            match status {
+            match src
+                .query_first::<mysql_async::Row, _>(stmt)
+                .await
+                .map_err(source.err(stmt))
+            {
                 Err(e) if denied(server_code(&e)) => {
-                    missing.insert((monitor.to_string(), "*.*".into()));
+                    missing.insert(
+                        (monitor.to_string(), "*.*".into()),
+                        "reading the binlog position",
+                    );
                     tried_fail.push(e.to_string());
                 }
                 Ok(Some(row)) => {
                     missing.remove(&(monitor.to_string(), "*.*".to_string()));
-                    pos = Some((row.get::<String, _>(0).unwrap_or_default(), row.get::<u64, _>(1).unwrap_or(4)));
+                    pos = Some((
+                        row.get::<String, _>(0).unwrap_or_default(),
+                        row.get::<u64, _>(1).unwrap_or(4),
+                    ));
                 }
                 _ => {}
             }
-            if parsed && !has_privilege(&grants, "REPLICATION SLAVE", None, None) {
-                // SHOW GRANTS may not show everything (roles not active by default): ask the server.
-                match try_binlog_dump(&source, pos).await {
-                    Some(true) => {}
-                    Some(false) => {
-                        missing.insert(("REPLICATION SLAVE".into(), "*.*".into()));
-                    }
-                    None => {
-                        missing.insert(("REPLICATION SLAVE".into(), "*.*".into()));
-                    }
-                }
+        }
+        if self.spec.incremental && parsed && !granted(&f, &grants, "REPLICATION SLAVE", None, None)
+        {
+            // SHOW GRANTS may not show everything (roles not active by default): ask the server.
+            if try_binlog_dump(&source, pos).await != Some(true) {
+                missing.insert(
+                    ("REPLICATION SLAVE".into(), "*.*".into()),
+                    "reading the binlog as a replica does",
+                );
             }
         }
         self.src = Some(src);
         if missing.is_empty() {
-            let how = if parsed { "SHOW GRANTS and trial reads" } else { "trial reads (SHOW GRANTS could not be read)" };
-            return self.pass(id, format!("{user} has what the task needs on the source ({how})"));
+            let how = if parsed {
+                "SHOW GRANTS and trial reads"
+            } else {
+                "trial reads (SHOW GRANTS could not be read)"
+            };
+            return self.pass(
+                id,
+                format!("{user} has what the task needs on the source ({how})"),
+            );
         }
-        let (list, remedy) = grant_statements(&missing, &user);
+        let (list, remedy) = grant_statements(&missing.keys().cloned().collect(), &user);
         let mut msg = format!("{user} on the source {} lacks {list}", source.address);
-        if !tried_fail.is_empty() {
-            msg.push_str(&format!(" (tried: {})", tried_fail.first().cloned().unwrap_or_default()));
+        let mut whys: BTreeMap<&str, &str> = BTreeMap::new();
+        for ((p, _), why) in &missing {
+            whys.entry(p.as_str()).or_insert(why);
+        }
+        let whys: Vec<String> = whys.iter().map(|(p, why)| format!("{p}: {why}")).collect();
+        if !whys.is_empty() {
+            msg.push_str(&format!(" ({})", whys.join("; ")));
+        }
+        if let Some(t) = tried_fail.first() {
+            msg.push_str(&format!(" (tried: {t})"));
         }
         self.fail(id, msg, remedy);
     }
 
-    /// Item 5, target side: ALL on the target databases and ferry's metadata database, checked in
-    /// SHOW GRANTS and by creating and dropping a scratch table in each.
+    /// Item 5, target side: ALL on the target databases, on ferry's metadata database and, with
+    /// incremental sync, on the databases of its copies of the source tables' definitions (see
+    /// `tracker`), checked in SHOW GRANTS and by creating and dropping a scratch table in each.
+    ///
+    /// On MySQL 8.0.30+ with `sql_generate_invisible_primary_key` ON, every session of ferry's
+    /// turns it off (see `db::Server`), which takes SESSION_VARIABLES_ADMIN: without it each table
+    /// created without a primary key (the source's keyless tables, the definition copies) would
+    /// get one more column, and the engine refuses to write. Required only then, and tried.
     async fn target_privileges(&mut self) {
         let id = "target-privileges";
         let Some(mut tgt) = self.tgt.take() else {
@@ -948,8 +1456,21 @@ impl Check<'_> {
             }
         }
         dbs.push(self.spec.metadata_database.clone());
+        if self.spec.incremental {
+            let tracker =
+                crate::tracker::SchemaTracker::new(&self.spec.metadata_database, &self.task.id());
+            for d in &self.dbs {
+                let shadow = tracker.shadow_db(&d.src);
+                if !dbs.contains(&shadow) {
+                    dbs.push(shadow);
+                }
+            }
+        }
         // The trial in ferry's own database also times writing rows the size of the source's.
-        let payload = self.source_sample().await.map(|r| (r.bytes / r.rows).clamp(1, 1 << 20) as usize);
+        let payload = self
+            .source_sample()
+            .await
+            .map(|r| (r.bytes / r.rows).clamp(1, 1 << 20) as usize);
         let mut missing: BTreeSet<(String, String)> = BTreeSet::new();
         let mut tried_fail = Vec::new();
         for db in &dbs {
@@ -976,16 +1497,56 @@ impl Check<'_> {
                 }
             }
         }
+        let mut gipk_note = String::new();
+        let gipk: Option<i64> = crate::db::query_scalar(
+            &mut tgt,
+            "SELECT @@GLOBAL.sql_generate_invisible_primary_key",
+        )
+        .await
+        .ok()
+        .flatten();
+        if gipk == Some(1) {
+            let privilege = self
+                .tgt_flavor
+                .as_ref()
+                .map_or("SESSION_VARIABLES_ADMIN", |f| {
+                    f.session_variables_privilege()
+                });
+            let sql = "SET SESSION sql_generate_invisible_primary_key = OFF";
+            match tgt.query_drop(sql).await.map_err(target.err(sql)) {
+                Err(e) if denied(server_code(&e)) => {
+                    missing.insert((privilege.to_string(), "*.*".into()));
+                    gipk_note = format!(
+                        "; sql_generate_invisible_primary_key is ON on the target and ferry turns it off in its sessions, \
+                         else tables without a primary key get an extra column there ({privilege}, or SET GLOBAL sql_generate_invisible_primary_key = OFF)"
+                    );
+                    tried_fail.push(e.to_string());
+                }
+                _ => gipk_note = "; sql_generate_invisible_primary_key is ON on the target, and ferry may turn it off in its sessions".into(),
+            }
+        }
         self.tgt = Some(tgt);
         if missing.is_empty() && tried_fail.is_empty() {
-            return self.pass(id, format!("{user} may create, write and drop in {}", dbs.join(", ")));
+            return self.pass(
+                id,
+                format!(
+                    "{user} may create, write and drop in {}{gipk_note}",
+                    dbs.join(", ")
+                ),
+            );
         }
         let (list, remedy) = if missing.is_empty() {
-            ("nothing in SHOW GRANTS, but a trial failed".to_string(), "see the message".to_string())
+            (
+                "nothing in SHOW GRANTS, but a trial failed".to_string(),
+                "see the message".to_string(),
+            )
         } else {
             grant_statements(&missing, &user)
         };
-        let mut msg = format!("{user} on the target {} lacks {list}", target.address);
+        let mut msg = format!(
+            "{user} on the target {} lacks {list}{gipk_note}",
+            target.address
+        );
         if let Some(t) = tried_fail.first() {
             msg.push_str(&format!(" (tried: {t})"));
         }
@@ -1030,7 +1591,10 @@ impl Check<'_> {
     async fn existing_tables(&mut self) {
         let id = "existing-tables";
         if !self.spec.initial_sync.schema {
-            return self.skip(id, "initialSync.schema: false: the tables are expected to exist on the target");
+            return self.skip(
+                id,
+                "initialSync.schema: false: the tables are expected to exist on the target",
+            );
         }
         let Some(mut tgt) = self.tgt.take() else {
             return self.unreachable(&[id], Role::Target);
@@ -1070,13 +1634,24 @@ impl Check<'_> {
             && let Some(mut src) = self.src.take()
         {
             for d in self.dbs.iter().filter(|d| d.whole) {
-                let views = catalog::views(&self.source, &mut src, &d.src).await.unwrap_or_default();
+                let views = catalog::views(&self.source, &mut src, &d.src)
+                    .await
+                    .unwrap_or_default();
                 if views.is_empty() {
                     continue;
                 }
                 let there: BTreeSet<String> =
-                    catalog::existing_relations(&target, &mut tgt, &d.dst).await.unwrap_or_default().into_iter().collect();
-                clashes.extend(views.iter().filter(|v| there.contains(*v)).map(|v| format!("{}.{v} (view)", d.dst)));
+                    catalog::existing_relations(&target, &mut tgt, &d.dst)
+                        .await
+                        .unwrap_or_default()
+                        .into_iter()
+                        .collect();
+                clashes.extend(
+                    views
+                        .iter()
+                        .filter(|v| there.contains(*v))
+                        .map(|v| format!("{}.{v} (view)", d.dst)),
+                );
             }
             self.src = Some(src);
         }
@@ -1085,7 +1660,13 @@ impl Check<'_> {
             return self.broken(id, e);
         }
         if clashes.is_empty() {
-            return self.pass(id, format!("none of the {} target table(s) exists on the target yet", self.tables.len()));
+            return self.pass(
+                id,
+                format!(
+                    "none of the {} target table(s) exists on the target yet",
+                    self.tables.len()
+                ),
+            );
         }
         let drops = clashes
             .iter()
@@ -1140,7 +1721,10 @@ impl Check<'_> {
             return self.broken(id, e);
         }
         if keyless.is_empty() {
-            return self.pass(id, "every selected table has a primary key or a unique key on NOT NULL columns");
+            return self.pass(
+                id,
+                "every selected table has a primary key or a unique key on NOT NULL columns",
+            );
         }
         let remedy = keyless
             .iter()
@@ -1202,15 +1786,27 @@ impl Check<'_> {
             Err(e) => return self.broken(id, e),
         };
         let num = |k: &str| vars.get(k).and_then(|v| v.parse::<u64>().ok()).unwrap_or(1);
-        let (inc, off) = (num("auto_increment_increment"), num("auto_increment_offset"));
+        let (inc, off) = (
+            num("auto_increment_increment"),
+            num("auto_increment_offset"),
+        );
         let addr = &source.address;
         let policy = format!("{:?}", self.spec.conflict_policy);
-        let names = |v: &[Sel]| v.iter().map(|t| format!("{} -> {}", t.source_name(), t.target_name())).collect::<Vec<_>>().join(", ");
+        let names = |v: &[Sel]| {
+            v.iter()
+                .map(|t| format!("{} -> {}", t.source_name(), t.target_name()))
+                .collect::<Vec<_>>()
+                .join(", ")
+        };
         let auto_tables: Vec<Sel> = auto.iter().map(|(t, _)| t.clone()).collect();
         let mut problems = Vec::new();
         let mut remedies = Vec::new();
         if !auto.is_empty() && inc <= 1 {
-            let cols = auto.iter().map(|(t, c)| format!("{}.{c}", t.source_name())).collect::<Vec<_>>().join(", ");
+            let cols = auto
+                .iter()
+                .map(|(t, c)| format!("{}.{c}", t.source_name()))
+                .collect::<Vec<_>>()
+                .join(", ");
             problems.push(format!(
                 "merged tables {} take their keys from AUTO_INCREMENT ({cols}) and the source {addr} has auto_increment_increment = 1: \
                  every source counts 1, 2, 3, ... and their rows collide on the target (spec.conflictPolicy {policy} decides what happens)",
@@ -1252,7 +1848,11 @@ impl Check<'_> {
             return self.unreachable(&[id], Role::Source);
         };
         let source = self.source.clone();
-        let selected: BTreeSet<(String, String)> = self.tables.iter().map(|t| (t.src_db.clone(), t.src_table.clone())).collect();
+        let selected: BTreeSet<(String, String)> = self
+            .tables
+            .iter()
+            .map(|t| (t.src_db.clone(), t.src_table.clone()))
+            .collect();
         let mut orphans = Vec::new();
         let mut remedies = Vec::new();
         let mut err = None;
@@ -1267,13 +1867,26 @@ impl Check<'_> {
             match rows {
                 Ok(rows) => {
                     for (child, fk, pdb, parent) in rows {
-                        if !selected.contains(&(d.src.clone(), child.clone())) || selected.contains(&(pdb.clone(), parent.clone())) {
+                        if !selected.contains(&(d.src.clone(), child.clone()))
+                            || selected.contains(&(pdb.clone(), parent.clone()))
+                        {
                             continue;
                         }
-                        orphans.push(format!("{}.{child} ({fk}) references {pdb}.{parent}", d.src));
-                        let dst = self.tables.iter().find(|t| t.src_db == d.src && t.src_table == child).map(|t| (t.dst_db.clone(), t.dst_table.clone()));
+                        orphans.push(format!(
+                            "{}.{child} ({fk}) references {pdb}.{parent}",
+                            d.src
+                        ));
+                        let dst = self
+                            .tables
+                            .iter()
+                            .find(|t| t.src_db == d.src && t.src_table == child)
+                            .map(|t| (t.dst_db.clone(), t.dst_table.clone()));
                         if let Some((dd, dt)) = dst {
-                            remedies.push(format!("ALTER TABLE {} DROP FOREIGN KEY {};", qt(&dd, &dt), q(&fk)));
+                            remedies.push(format!(
+                                "ALTER TABLE {} DROP FOREIGN KEY {};",
+                                qt(&dd, &dt),
+                                q(&fk)
+                            ));
                         }
                     }
                 }
@@ -1288,7 +1901,10 @@ impl Check<'_> {
             return self.broken(id, e);
         }
         if orphans.is_empty() {
-            return self.pass(id, "every foreign key of a selected table references a selected table");
+            return self.pass(
+                id,
+                "every foreign key of a selected table references a selected table",
+            );
         }
         self.fail(
             id,
@@ -1317,7 +1933,11 @@ impl Check<'_> {
             Ok(r) => r,
             Err(e) => return self.broken(id, self.source.err("reading triggers")(e)),
         };
-        let selected: BTreeSet<(String, String)> = self.tables.iter().map(|t| (t.src_db.clone(), t.src_table.clone())).collect();
+        let selected: BTreeSet<(String, String)> = self
+            .tables
+            .iter()
+            .map(|t| (t.src_db.clone(), t.src_table.clone()))
+            .collect();
         let mut found = Vec::new();
         for (tdb, name, edb, etable, body) in rows {
             let on_selected = selected.contains(&(edb.clone(), etable.clone()));
@@ -1325,7 +1945,10 @@ impl Check<'_> {
             let writes: Vec<String> = self
                 .tables
                 .iter()
-                .filter(|t| mentions(&body_lc, &t.src_table.to_lowercase()) && (t.src_db == tdb || mentions(&body_lc, &t.src_db.to_lowercase())))
+                .filter(|t| {
+                    mentions(&body_lc, &t.src_table.to_lowercase())
+                        && (t.src_db == tdb || mentions(&body_lc, &t.src_db.to_lowercase()))
+                })
                 .map(|t| t.source_name())
                 .collect();
             if on_selected || !writes.is_empty() {
@@ -1422,12 +2045,19 @@ impl Check<'_> {
             Err(e) => return self.broken(id, e),
         };
         if missing.is_empty() {
-            return self.pass(id, "every character set and collation the selected objects use exists on the target");
+            return self.pass(
+                id,
+                "every character set and collation the selected objects use exists on the target",
+            );
         }
         let list = missing
             .iter()
             .map(|(co, cs, who)| {
-                if have_cs.contains(&cs.to_lowercase()) { format!("collation {co} (used by {who})") } else { format!("character set {cs} / collation {co} (used by {who})") }
+                if have_cs.contains(&cs.to_lowercase()) {
+                    format!("collation {co} (used by {who})")
+                } else {
+                    format!("character set {cs} / collation {co} (used by {who})")
+                }
             })
             .collect::<Vec<_>>()
             .join(", ");
@@ -1447,8 +2077,17 @@ impl Check<'_> {
         let (Some(mut src), Some(mut tgt)) = (self.src.take(), self.tgt.take()) else {
             return self.skip(id, "not checked: a server is not reachable");
         };
-        let names = ["sql_mode", "time_zone", "system_time_zone", "lower_case_table_names", "explicit_defaults_for_timestamp"];
-        let (s, t) = (global_vars(&self.source, &mut src, &names).await, global_vars(&self.target, &mut tgt, &names).await);
+        let names = [
+            "sql_mode",
+            "time_zone",
+            "system_time_zone",
+            "lower_case_table_names",
+            "explicit_defaults_for_timestamp",
+        ];
+        let (s, t) = (
+            global_vars(&self.source, &mut src, &names).await,
+            global_vars(&self.target, &mut tgt, &names).await,
+        );
         self.src = Some(src);
         self.tgt = Some(tgt);
         let (s, t) = match (s, t) {
@@ -1458,7 +2097,13 @@ impl Check<'_> {
         let mut diffs = Vec::new();
         let mut remedies = Vec::new();
         let modes = |m: Option<&String>| -> BTreeSet<String> {
-            m.map(|m| m.split(',').filter(|x| !x.is_empty()).map(|x| x.trim().to_uppercase()).collect()).unwrap_or_default()
+            m.map(|m| {
+                m.split(',')
+                    .filter(|x| !x.is_empty())
+                    .map(|x| x.trim().to_uppercase())
+                    .collect()
+            })
+            .unwrap_or_default()
         };
         let (sm, tm) = (modes(s.get("sql_mode")), modes(t.get("sql_mode")));
         if sm != tm {
@@ -1469,11 +2114,17 @@ impl Check<'_> {
                 if only_s.is_empty() { "-".into() } else { only_s.join(",") },
                 if only_t.is_empty() { "-".into() } else { only_t.join(",") }
             ));
-            remedies.push(format!("SET GLOBAL sql_mode = {};", lit(s.get("sql_mode").map(String::as_str).unwrap_or(""))));
+            remedies.push(format!(
+                "SET GLOBAL sql_mode = {};",
+                lit(s.get("sql_mode").map(String::as_str).unwrap_or(""))
+            ));
         }
         let tz = |v: &BTreeMap<String, String>| -> String {
             match v.get("time_zone").map(String::as_str) {
-                Some("SYSTEM") | None => format!("SYSTEM ({})", v.get("system_time_zone").cloned().unwrap_or_default()),
+                Some("SYSTEM") | None => format!(
+                    "SYSTEM ({})",
+                    v.get("system_time_zone").cloned().unwrap_or_default()
+                ),
                 Some(z) => z.to_string(),
             }
         };
@@ -1483,10 +2134,18 @@ impl Check<'_> {
                 tz(&s),
                 tz(&t)
             ));
-            let zone = s.get("time_zone").filter(|z| *z != "SYSTEM").or(s.get("system_time_zone")).cloned().unwrap_or_default();
+            let zone = s
+                .get("time_zone")
+                .filter(|z| *z != "SYSTEM")
+                .or(s.get("system_time_zone"))
+                .cloned()
+                .unwrap_or_default();
             remedies.push(format!("SET GLOBAL time_zone = {};", lit(&zone)));
         }
-        let (sl, tl) = (s.get("lower_case_table_names"), t.get("lower_case_table_names"));
+        let (sl, tl) = (
+            s.get("lower_case_table_names"),
+            t.get("lower_case_table_names"),
+        );
         if sl != tl {
             diffs.push(format!(
                 "lower_case_table_names differs (source {}, target {}): table names that differ only in case become one on the target, or change case",
@@ -1498,14 +2157,20 @@ impl Check<'_> {
                 sl.map(String::as_str).unwrap_or("0")
             ));
         }
-        let (se, te) = (s.get("explicit_defaults_for_timestamp"), t.get("explicit_defaults_for_timestamp"));
+        let (se, te) = (
+            s.get("explicit_defaults_for_timestamp"),
+            t.get("explicit_defaults_for_timestamp"),
+        );
         if se.is_some() && te.is_some() && is_on(se) != is_on(te) {
             diffs.push(format!(
                 "explicit_defaults_for_timestamp differs (source {}, target {}): TIMESTAMP columns created on the target get other defaults and nullability",
                 se.unwrap(),
                 te.unwrap()
             ));
-            remedies.push(format!("SET GLOBAL explicit_defaults_for_timestamp = {};", if is_on(se) { "ON" } else { "OFF" }));
+            remedies.push(format!(
+                "SET GLOBAL explicit_defaults_for_timestamp = {};",
+                if is_on(se) { "ON" } else { "OFF" }
+            ));
         }
         if diffs.is_empty() {
             self.pass(id, "sql_mode, time_zone, lower_case_table_names and explicit_defaults_for_timestamp agree");
@@ -1519,22 +2184,42 @@ impl Check<'_> {
     async fn free_space(&mut self) {
         let id = "target-free-space";
         if !self.spec.initial_sync.data {
-            self.items.push(item(id, W, PrecheckResult::Skipped, "initialSync.data: false: no rows are copied", ""));
+            self.items.push(item(
+                id,
+                W,
+                PrecheckResult::Skipped,
+                "initialSync.data: false: no rows are copied",
+                "",
+            ));
             return;
         }
         let Some(mut tgt) = self.tgt.take() else {
-            self.items.push(item(id, E, PrecheckResult::Skipped, "not checked: the target is not reachable (see target-connection)", ""));
+            self.items.push(item(
+                id,
+                E,
+                PrecheckResult::Skipped,
+                "not checked: the target is not reachable (see target-connection)",
+                "",
+            ));
             return;
         };
         if self.src.is_none() {
             self.tgt = Some(tgt);
-            self.items.push(item(id, E, PrecheckResult::Skipped, "not checked: the source is not reachable (see source-connection)", ""));
+            self.items.push(item(
+                id,
+                E,
+                PrecheckResult::Skipped,
+                "not checked: the source is not reachable (see source-connection)",
+                "",
+            ));
             return;
         }
         let needed: u64 = self.tables.iter().map(|t| t.bytes).sum();
         let datadir: Option<String> = tgt.query_first("SELECT @@datadir").await.ok().flatten();
         // MariaDB's `disks` plugin is the only way a server tells its free space over SQL.
-        let disks: std::result::Result<Vec<(String, u64)>, _> = tgt.query("SELECT Path, Available FROM information_schema.DISKS").await;
+        let disks: std::result::Result<Vec<(String, u64)>, _> = tgt
+            .query("SELECT Path, Available FROM information_schema.DISKS")
+            .await;
         self.tgt = Some(tgt);
         let free = match (&datadir, disks) {
             (Some(dir), Ok(d)) => d
@@ -1555,7 +2240,10 @@ impl Check<'_> {
                     self.target.address,
                     mib(needed)
                 ),
-                "make sure the target's data folder has that much free, or on MariaDB INSTALL SONAME 'disks'; so the precheck can see it; accept with spec.precheck.skip: [target-free-space]",
+                match self.tgt_flavor.as_ref().map(|f| f.kind) {
+                    Some(Kind::MySql) => "make sure the target's data folder has that much free (MySQL tells no free space over SQL); accept with spec.precheck.skip: [target-free-space]",
+                    _ => "make sure the target's data folder has that much free, or on MariaDB INSTALL SONAME 'disks'; so the precheck can see it; accept with spec.precheck.skip: [target-free-space]",
+                },
             )),
             Some(f) if f >= needed + needed / 5 => self.items.push(item(
                 id,
@@ -1582,8 +2270,20 @@ impl Check<'_> {
 
 /// Privileges ferry's target sessions use in its databases (what ALL covers).
 const TARGET_PRIVILEGES: &[&str] = &[
-    "SELECT", "INSERT", "UPDATE", "DELETE", "CREATE", "DROP", "ALTER", "INDEX", "CREATE VIEW", "SHOW VIEW", "CREATE ROUTINE",
-    "ALTER ROUTINE", "TRIGGER", "REFERENCES",
+    "SELECT",
+    "INSERT",
+    "UPDATE",
+    "DELETE",
+    "CREATE",
+    "DROP",
+    "ALTER",
+    "INDEX",
+    "CREATE VIEW",
+    "SHOW VIEW",
+    "CREATE ROUTINE",
+    "ALTER ROUTINE",
+    "TRIGGER",
+    "REFERENCES",
 ];
 
 /// Reading a sample of one selected table on the source, in one session.
@@ -1607,7 +2307,12 @@ pub struct WriteSample {
 /// with how it was reckoned. The copy reads and writes at once, so the slower side bounds it;
 /// one session was measured, and the copy's parallel sessions only make it faster. Without a
 /// source sample it falls back to the assumed rates (and says so).
-pub fn copy_estimate(rows: u64, bytes: u64, read: Option<&ReadSample>, write: Option<&WriteSample>) -> (u64, String) {
+pub fn copy_estimate(
+    rows: u64,
+    bytes: u64,
+    read: Option<&ReadSample>,
+    write: Option<&WriteSample>,
+) -> (u64, String) {
     let Some(r) = read.filter(|r| r.rows > 0 && r.seconds > 0.0) else {
         let secs = (rows / ASSUMED_ROWS_PER_SECOND).max(bytes / ASSUMED_BYTES_PER_SECOND);
         return (
@@ -1687,24 +2392,43 @@ fn mentions(body: &str, name: &str) -> bool {
 
 /// The tables this task recorded on the target (a re-run's own tables are not "existing").
 async fn own_tables(conn: &mut Conn, meta_db: &str, task: &str) -> BTreeSet<(String, String)> {
-    let sql = format!("SELECT src_db, src_table FROM {} WHERE task = ?", qt(meta_db, "copy_tables"));
-    conn.exec::<(String, String), _, _>(sql, (task,)).await.map(|v| v.into_iter().collect()).unwrap_or_default()
+    let sql = format!(
+        "SELECT src_db, src_table FROM {} WHERE task = ?",
+        qt(meta_db, "copy_tables")
+    );
+    conn.exec::<(String, String), _, _>(sql, (task,))
+        .await
+        .map(|v| v.into_iter().collect())
+        .unwrap_or_default()
 }
 
 /// Creates and drops a scratch table in `db` (and `db` itself when it is not there yet).
 /// Several tasks may share a target (many-to-one): the database lock keeps another precheck or
 /// engine from creating the database, or dropping it, while this trial runs.
 /// With `measure` (a row size in bytes), also times writing such rows into the scratch table.
-async fn try_create_drop(target: &Server, conn: &mut Conn, db: &str, measure: Option<usize>) -> Result<Option<WriteSample>> {
+async fn try_create_drop(
+    target: &Server,
+    conn: &mut Conn,
+    db: &str,
+    measure: Option<usize>,
+) -> Result<Option<WriteSample>> {
     crate::db::lock_databases(target, conn, &[db]).await?;
     let result = create_drop_locked(target, conn, db, measure).await;
     crate::db::unlock_databases(conn, &[db]).await;
     result
 }
 
-async fn create_drop_locked(target: &Server, conn: &mut Conn, db: &str, measure: Option<usize>) -> Result<Option<WriteSample>> {
+async fn create_drop_locked(
+    target: &Server,
+    conn: &mut Conn,
+    db: &str,
+    measure: Option<usize>,
+) -> Result<Option<WriteSample>> {
     let exists: Option<String> = conn
-        .exec_first("SELECT SCHEMA_NAME FROM information_schema.SCHEMATA WHERE SCHEMA_NAME = ?", (db,))
+        .exec_first(
+            "SELECT SCHEMA_NAME FROM information_schema.SCHEMATA WHERE SCHEMA_NAME = ?",
+            (db,),
+        )
         .await
         .map_err(target.err("listing databases"))?;
     let scratch = qt(db, &format!("ferry_precheck_{}", std::process::id()));
@@ -1723,7 +2447,9 @@ async fn create_drop_locked(target: &Server, conn: &mut Conn, db: &str, measure:
         }
     }
     if let (Ok(_), Some(row_bytes)) = (&result, measure) {
-        result = time_writes(target, conn, &scratch, row_bytes).await.map(Some);
+        result = time_writes(target, conn, &scratch, row_bytes)
+            .await
+            .map(Some);
     }
     if result.is_ok() {
         let drop = format!("DROP TABLE {scratch}");
@@ -1733,14 +2459,21 @@ async fn create_drop_locked(target: &Server, conn: &mut Conn, db: &str, measure:
     }
     // Leave nothing behind, whatever step failed. A database this created goes only when empty:
     // a table in it is not ours to drop.
-    let _ = conn.query_drop(format!("DROP TABLE IF EXISTS {scratch}")).await;
+    let _ = conn
+        .query_drop(format!("DROP TABLE IF EXISTS {scratch}"))
+        .await;
     if exists.is_none() {
         let tables: Option<u64> = conn
-            .exec_first("SELECT COUNT(*) FROM information_schema.TABLES WHERE TABLE_SCHEMA = ?", (db,))
+            .exec_first(
+                "SELECT COUNT(*) FROM information_schema.TABLES WHERE TABLE_SCHEMA = ?",
+                (db,),
+            )
             .await
             .unwrap_or(None);
         if tables == Some(0) {
-            let _ = conn.query_drop(format!("DROP DATABASE IF EXISTS {}", q(db))).await;
+            let _ = conn
+                .query_drop(format!("DROP DATABASE IF EXISTS {}", q(db)))
+                .await;
         }
     }
     result
@@ -1749,9 +2482,16 @@ async fn create_drop_locked(target: &Server, conn: &mut Conn, db: &str, measure:
 /// Inserts rows of `row_bytes` into `scratch`, about 1 MiB per autocommitted statement, for up
 /// to `WRITE_SAMPLE_MAX_SECONDS` or `WRITE_SAMPLE_MAX_BYTES`, kept out of the target's binlog
 /// when the user may set sql_log_bin.
-async fn time_writes(target: &Server, conn: &mut Conn, scratch: &str, row_bytes: usize) -> Result<WriteSample> {
+async fn time_writes(
+    target: &Server,
+    conn: &mut Conn,
+    scratch: &str,
+    row_bytes: usize,
+) -> Result<WriteSample> {
     let per_statement = ((1usize << 20) / row_bytes).max(1);
-    let values: Vec<String> = (0..per_statement).map(|i| format!("({})", sample_payload(row_bytes, i as u64 + 1))).collect();
+    let values: Vec<String> = (0..per_statement)
+        .map(|i| format!("({})", sample_payload(row_bytes, i as u64 + 1)))
+        .collect();
     let insert = format!("INSERT INTO {scratch} (v) VALUES {}", values.join(","));
     drop(values);
     let statement_bytes = (per_statement * row_bytes) as u64;
@@ -1760,7 +2500,10 @@ async fn time_writes(target: &Server, conn: &mut Conn, scratch: &str, row_bytes:
     let started = std::time::Instant::now();
     let (mut rows, mut bytes) = (0u64, 0u64);
     let mut written = Ok(());
-    while written.is_ok() && bytes < WRITE_SAMPLE_MAX_BYTES && started.elapsed().as_secs_f64() < WRITE_SAMPLE_MAX_SECONDS {
+    while written.is_ok()
+        && bytes < WRITE_SAMPLE_MAX_BYTES
+        && started.elapsed().as_secs_f64() < WRITE_SAMPLE_MAX_SECONDS
+    {
         written = conn.query_drop(&insert).await;
         rows += per_statement as u64;
         bytes += statement_bytes;
@@ -1770,7 +2513,11 @@ async fn time_writes(target: &Server, conn: &mut Conn, scratch: &str, row_bytes:
         let _ = conn.query_drop("SET SESSION sql_log_bin = 1").await;
     }
     written.map_err(target.err(format!("INSERT INTO {scratch} (v) VALUES …")))?;
-    Ok(WriteSample { rows, bytes, seconds })
+    Ok(WriteSample {
+        rows,
+        bytes,
+        seconds,
+    })
 }
 
 /// Opens a non-blocking binlog dump (server id 0: it registers no replica and kicks none off)
@@ -1778,7 +2525,10 @@ async fn time_writes(target: &Server, conn: &mut Conn, scratch: &str, row_bytes:
 async fn try_binlog_dump(source: &Server, pos: Option<(String, u64)>) -> Option<bool> {
     let conn = source.connect(Session::Control).await.ok()?;
     let (file, p) = pos.unwrap_or_default();
-    let req = BinlogStreamRequest::new(0).with_non_blocking().with_filename(file.as_bytes()).with_pos(p.max(4));
+    let req = BinlogStreamRequest::new(0)
+        .with_non_blocking()
+        .with_filename(file.as_bytes())
+        .with_pos(p.max(4));
     let mut stream = match conn.get_binlog_stream(req).await {
         Ok(s) => s,
         Err(mysql_async::Error::Server(e)) if denied(Some(e.code)) => return Some(false),
@@ -1839,7 +2589,10 @@ pub fn parse_grant(line: &str) -> Option<Grant> {
     let on_at = on_at?;
     let privs_text = &rest[..on_at];
     let object = rest[on_at + 4..].trim_start();
-    if object.starts_with("FUNCTION ") || object.starts_with("PROCEDURE ") || object.starts_with("PACKAGE ") {
+    if object.starts_with("FUNCTION ")
+        || object.starts_with("PROCEDURE ")
+        || object.starts_with("PACKAGE ")
+    {
         return None;
     }
     let (db, after) = ident_or_star(object)?;
@@ -1872,9 +2625,19 @@ pub fn parse_grant(line: &str) -> Option<Grant> {
         .into_iter()
         .map(|p| p.trim().to_uppercase())
         .filter(|p| !p.contains('(') && !p.is_empty())
-        .map(|p| if p == "ALL PRIVILEGES" { "ALL".to_string() } else { p })
+        .map(|p| {
+            if p == "ALL PRIVILEGES" {
+                "ALL".to_string()
+            } else {
+                p
+            }
+        })
         .collect();
-    Some(Grant { privileges, db, table })
+    Some(Grant {
+        privileges,
+        db,
+        table,
+    })
 }
 
 /// `*`, `` `name` `` or a bare name; returns the name (None for `*`) and the rest.
@@ -1898,7 +2661,9 @@ fn ident_or_star(s: &str) -> Option<(Option<String>, &str)> {
         }
         return None;
     }
-    let end = s.find(|c: char| c == '.' || c.is_whitespace()).unwrap_or(s.len());
+    let end = s
+        .find(|c: char| c == '.' || c.is_whitespace())
+        .unwrap_or(s.len());
     if end == 0 {
         return None;
     }
@@ -1921,9 +2686,28 @@ fn db_pattern_matches(pattern: &str, name: &str) -> bool {
     go(&p, &n)
 }
 
+/// Whether `privilege` on `db`.`table` is granted as itself or through a privilege that covers
+/// it on this server ([`Flavor::privileges_covering`]).
+fn granted(
+    f: &Flavor,
+    grants: &[Grant],
+    privilege: &str,
+    db: Option<&str>,
+    table: Option<&str>,
+) -> bool {
+    f.privileges_covering(privilege)
+        .iter()
+        .any(|p| has_privilege(grants, p, db, table))
+}
+
 /// Whether `privilege` on `db`.`table` (None: any/all) is granted, directly or through ALL, at the
 /// global, database or table level.
-pub fn has_privilege(grants: &[Grant], privilege: &str, db: Option<&str>, table: Option<&str>) -> bool {
+pub fn has_privilege(
+    grants: &[Grant],
+    privilege: &str,
+    db: Option<&str>,
+    table: Option<&str>,
+) -> bool {
     grants.iter().any(|g| {
         let covers = match (&g.db, &g.table, db, table) {
             (None, _, _, _) => true,
@@ -1950,8 +2734,16 @@ fn grant_statements(missing: &BTreeSet<(String, String)>, user: &str) -> (String
     for (p, s) in missing {
         by_scope.entry(s).or_default().push(p);
     }
-    let list = by_scope.iter().map(|(s, ps)| format!("{} on {s}", ps.join(", "))).collect::<Vec<_>>().join(", ");
-    let stmts = by_scope.iter().map(|(s, ps)| format!("GRANT {} ON {s} TO {user};", ps.join(", "))).collect::<Vec<_>>().join(" ");
+    let list = by_scope
+        .iter()
+        .map(|(s, ps)| format!("{} on {s}", ps.join(", ")))
+        .collect::<Vec<_>>()
+        .join(", ");
+    let stmts = by_scope
+        .iter()
+        .map(|(s, ps)| format!("GRANT {} ON {s} TO {user};", ps.join(", ")))
+        .collect::<Vec<_>>()
+        .join(" ");
     (list, stmts)
 }
 
@@ -1962,11 +2754,29 @@ mod tests {
     #[test]
     fn parses_grant_lines() {
         let g = parse_grant("GRANT SELECT, REPLICATION SLAVE, BINLOG MONITOR ON *.* TO `u`@`%` IDENTIFIED BY PASSWORD '*D8'").unwrap();
-        assert_eq!(g, Grant { privileges: vec!["SELECT".into(), "REPLICATION SLAVE".into(), "BINLOG MONITOR".into()], db: None, table: None });
-        let g = parse_grant("GRANT ALL PRIVILEGES ON `sh_p%`.* TO `u`@`%` WITH GRANT OPTION").unwrap();
-        assert_eq!((g.privileges, g.db, g.table), (vec!["ALL".to_string()], Some("sh_p%".to_string()), None));
+        assert_eq!(
+            g,
+            Grant {
+                privileges: vec![
+                    "SELECT".into(),
+                    "REPLICATION SLAVE".into(),
+                    "BINLOG MONITOR".into()
+                ],
+                db: None,
+                table: None
+            }
+        );
+        let g =
+            parse_grant("GRANT ALL PRIVILEGES ON `sh_p%`.* TO `u`@`%` WITH GRANT OPTION").unwrap();
+        assert_eq!(
+            (g.privileges, g.db, g.table),
+            (vec!["ALL".to_string()], Some("sh_p%".to_string()), None)
+        );
         let g = parse_grant("GRANT SELECT (a, b), INSERT ON `shop`.`t` TO 'u'@'%'").unwrap();
-        assert_eq!((g.privileges, g.table), (vec!["INSERT".to_string()], Some("t".to_string())));
+        assert_eq!(
+            (g.privileges, g.table),
+            (vec!["INSERT".to_string()], Some("t".to_string()))
+        );
         assert!(parse_grant("GRANT `r1` TO `u`@`%`").is_none());
         assert!(parse_grant("GRANT EXECUTE ON PROCEDURE `db`.`p` TO `u`@`%`").is_none());
         let g = parse_grant("GRANT SELECT ON shop.* TO `u`@`%`").unwrap();
@@ -1984,11 +2794,148 @@ mod tests {
         .filter_map(|l| parse_grant(l))
         .collect();
         assert!(has_privilege(&grants, "SELECT", Some("sh_prod"), Some("x")));
-        assert!(!has_privilege(&grants, "SELECT", Some("shXprod"), None), "an escaped _ is literal");
+        assert!(
+            !has_privilege(&grants, "SELECT", Some("shXprod"), None),
+            "an escaped _ is literal"
+        );
         assert!(has_privilege(&grants, "INSERT", Some("crm"), Some("t")));
         assert!(!has_privilege(&grants, "INSERT", Some("crm"), None));
         assert!(has_privilege(&grants, "REPLICATION SLAVE", None, None));
         assert!(!has_privilege(&grants, "SELECT", None, None));
+    }
+
+    #[test]
+    fn version_pairs_are_tested_only_as_the_suite_runs_them() {
+        let f = Flavor::from_version;
+        let (maria, mysql) = (f("10.11.19-MariaDB-0+deb12u1-log"), f("9.7.4-2"));
+        // The four pairs the suite runs, patch releases of the same lines included.
+        for (s, t) in [
+            (&maria, &maria),
+            (&mysql, &mysql),
+            (&mysql, &maria),
+            (&maria, &mysql),
+        ] {
+            assert_eq!(
+                version_pair(s, t),
+                PairVerdict::Tested,
+                "{} -> {}",
+                s.version_text,
+                t.version_text
+            );
+        }
+        assert_eq!(
+            version_pair(&f("10.11.2-MariaDB"), &f("10.11.14-MariaDB-log")),
+            PairVerdict::Tested
+        );
+        assert_eq!(
+            version_pair(&f("9.7.0"), &f("5.5.5-10.11.6-MariaDB")),
+            PairVerdict::Tested
+        );
+        // Anything else is untested, the suite's own flavours in other releases included.
+        let untested = PairVerdict::Untested {
+            older_target: false,
+        };
+        assert_eq!(version_pair(&f("8.0.36"), &f("8.0.36")), untested);
+        assert_eq!(version_pair(&f("5.7.44-log"), &mysql), untested);
+        assert_eq!(version_pair(&maria, &f("11.8.2-MariaDB-log")), untested);
+        assert_eq!(version_pair(&f("10.6.20-MariaDB"), &maria), untested);
+        assert_eq!(version_pair(&f("8.0.36"), &maria), untested);
+        assert_eq!(
+            version_pair(&f("11.8.2-MariaDB"), &mysql),
+            untested,
+            "other products are never older"
+        );
+        // The same product into an older line keeps its reason.
+        let older = PairVerdict::Untested { older_target: true };
+        assert_eq!(version_pair(&f("11.8.2-MariaDB-log"), &maria), older);
+        assert_eq!(version_pair(&mysql, &f("8.0.36")), older);
+        assert_eq!(version_pair(&mysql, &f("9.6.0")), older);
+        assert_eq!(
+            tested_pairs_text(),
+            "MariaDB 10.11 -> MariaDB 10.11, MySQL 9.7 -> MySQL 9.7, MySQL 9.7 -> MariaDB 10.11, MariaDB 10.11 -> MySQL 9.7"
+        );
+    }
+
+    #[test]
+    fn mysql_dynamic_privileges_and_role_lines_parse() {
+        let lines = [
+            "GRANT USAGE ON *.* TO `lim`@`%`",
+            "GRANT RELOAD, REPLICATION CLIENT ON *.* TO `lim`@`%`",
+            "GRANT BACKUP_ADMIN,SESSION_VARIABLES_ADMIN ON *.* TO `lim`@`%`",
+            "GRANT SELECT ON `shop`.* TO `lim`@`%`",
+            "GRANT `r1`@`%` TO `lim`@`%`",
+        ];
+        let grants: Vec<Grant> = lines.iter().filter_map(|l| parse_grant(l)).collect();
+        assert_eq!(
+            grants.len(),
+            4,
+            "the role line is no privilege grant: {grants:?}"
+        );
+        assert_eq!(
+            grants[2].privileges,
+            vec![
+                "BACKUP_ADMIN".to_string(),
+                "SESSION_VARIABLES_ADMIN".to_string()
+            ]
+        );
+        let mysql = Flavor::from_version("9.7.4-2");
+        assert!(granted(
+            &mysql,
+            &grants,
+            "SESSION_VARIABLES_ADMIN",
+            None,
+            None
+        ));
+        assert!(granted(&mysql, &grants, "RELOAD", None, None));
+        assert!(!granted(&mysql, &grants, "SHOW_ROUTINE", None, None));
+        assert!(!granted(&mysql, &grants, "REPLICATION SLAVE", None, None));
+    }
+
+    #[test]
+    fn privileges_count_through_those_that_cover_them() {
+        let parse =
+            |ls: &[&str]| -> Vec<Grant> { ls.iter().filter_map(|l| parse_grant(l)).collect() };
+        let mysql = Flavor::from_version("9.7.4-2");
+        let maria = Flavor::from_version("10.11.19-MariaDB-log");
+        let old_maria = Flavor::from_version("10.4.30-MariaDB");
+        // MySQL: SUPER gives SHOW BINARY LOG STATUS and restricted session variables;
+        // FLUSH_TABLES gives FLUSH TABLES WITH READ LOCK; global SELECT reads routines.
+        let g = parse(&[
+            "GRANT SUPER, SELECT ON *.* TO `u`@`%`",
+            "GRANT FLUSH_TABLES ON *.* TO `u`@`%`",
+        ]);
+        for p in [
+            "REPLICATION CLIENT",
+            "SESSION_VARIABLES_ADMIN",
+            "RELOAD",
+            "SHOW_ROUTINE",
+        ] {
+            assert!(granted(&mysql, &g, p, None, None), "{p}");
+        }
+        // MariaDB 10.5+ took the binlog's rights out of SUPER; its old name still counts.
+        assert!(!granted(&maria, &g, "BINLOG MONITOR", None, None));
+        assert!(granted(&old_maria, &g, "REPLICATION CLIENT", None, None));
+        assert!(
+            !granted(&maria, &g, "RELOAD", None, None),
+            "FLUSH_TABLES is MySQL's"
+        );
+        let g = parse(&["GRANT REPLICATION CLIENT ON *.* TO `u`@`%`"]);
+        assert!(granted(&maria, &g, "BINLOG MONITOR", None, None));
+        // Routines: SHOW_ROUTINE on MySQL 8.0.20+, SELECT on mysql.proc on MariaDB.
+        assert_eq!(mysql.routine_read_privilege(), ("SHOW_ROUTINE", None, None));
+        assert_eq!(
+            maria.routine_read_privilege(),
+            ("SELECT", Some("mysql"), Some("proc"))
+        );
+        let g = parse(&["GRANT SELECT ON `mysql`.`proc` TO `u`@`%`"]);
+        assert!(granted(&maria, &g, "SELECT", Some("mysql"), Some("proc")));
+        // The snapshot: MySQL's brief global read lock, and the position read under it.
+        assert_eq!(
+            mysql.snapshot_privileges(true),
+            vec!["RELOAD", "REPLICATION CLIENT"]
+        );
+        assert_eq!(mysql.snapshot_privileges(false), vec!["RELOAD"]);
+        assert!(maria.snapshot_privileges(true).is_empty());
     }
 
     #[test]
@@ -1999,13 +2946,30 @@ mod tests {
             ))
             .unwrap()
         };
-        assert!(validate_skip(&spec("precheck: {skip: [primary-keys, target-free-space]}")).is_ok());
-        let e = validate_skip(&spec("precheck: {skip: [primary-keys, binlog-format]}")).unwrap_err().to_string();
-        assert!(e.starts_with("spec.precheck.skip[1]") && e.contains("cannot be skipped"), "{e}");
-        let e = validate_skip(&spec("precheck: {skip: [nope]}")).unwrap_err().to_string();
-        assert!(e.contains("spec.precheck.skip[0]") && e.contains("binlog-format"), "{e}");
+        assert!(
+            validate_skip(&spec("precheck: {skip: [primary-keys, target-free-space]}")).is_ok()
+        );
+        let e = validate_skip(&spec("precheck: {skip: [primary-keys, binlog-format]}"))
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.starts_with("spec.precheck.skip[1]") && e.contains("cannot be skipped"),
+            "{e}"
+        );
+        let e = validate_skip(&spec("precheck: {skip: [nope]}"))
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("spec.precheck.skip[0]") && e.contains("binlog-format"),
+            "{e}"
+        );
         assert!(validate_skip(&spec("precheck: {skip: [existing-tables]}")).is_err());
-        assert!(validate_skip(&spec("existingTables: Ignore\nprecheck: {skip: [existing-tables]}")).is_ok());
+        assert!(
+            validate_skip(&spec(
+                "existingTables: Ignore\nprecheck: {skip: [existing-tables]}"
+            ))
+            .is_ok()
+        );
     }
 
     #[test]
@@ -2016,15 +2980,35 @@ mod tests {
 
     #[test]
     fn copy_estimate_takes_the_slower_of_reading_and_writing() {
-        let read = ReadSample { table: "shop.orders".into(), rows: 10_000, bytes: 10_000 * 1000, seconds: 0.5 };
+        let read = ReadSample {
+            table: "shop.orders".into(),
+            rows: 10_000,
+            bytes: 10_000 * 1000,
+            seconds: 0.5,
+        };
         // 20k rows/s read: 1M rows take 50 s to read; writing at 100k rows/s takes 10 s.
-        let fast = WriteSample { rows: 100_000, bytes: 100_000_000, seconds: 1.0 };
+        let fast = WriteSample {
+            rows: 100_000,
+            bytes: 100_000_000,
+            seconds: 1.0,
+        };
         let (secs, how) = copy_estimate(1_000_000, 0, Some(&read), Some(&fast));
         assert_eq!(secs, 50);
-        assert!(how.contains("measured reading shop.orders: 20000 rows/s of 1000 bytes") && how.contains("100000 rows/s (95.4 MiB/s)"), "{how}");
+        assert!(
+            how.contains("measured reading shop.orders: 20000 rows/s of 1000 bytes")
+                && how.contains("100000 rows/s (95.4 MiB/s)"),
+            "{how}"
+        );
         // A target that takes 1k rows/s bounds it instead.
-        let slow = WriteSample { rows: 2_000, bytes: 2_000_000, seconds: 2.0 };
-        assert_eq!(copy_estimate(1_000_000, 0, Some(&read), Some(&slow)).0, 1000);
+        let slow = WriteSample {
+            rows: 2_000,
+            bytes: 2_000_000,
+            seconds: 2.0,
+        };
+        assert_eq!(
+            copy_estimate(1_000_000, 0, Some(&read), Some(&slow)).0,
+            1000
+        );
         // Unmeasured target: the read alone, said so.
         let (secs, how) = copy_estimate(1_000_000, 0, Some(&read), None);
         assert_eq!(secs, 50);

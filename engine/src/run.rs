@@ -3,7 +3,7 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use ferry_crds::{Checkpoint, Phase, SchemaSyncStatus, SyncTaskStatus};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
@@ -12,7 +12,7 @@ use tracing::{info, info_span, warn, Instrument};
 
 use crate::catalog;
 use crate::copier::{Copier, TableCopy};
-use crate::db::{Backoff, Role, Server, Session};
+use crate::db::{Backoff, Server, Session};
 use crate::error::{Error, Result};
 use crate::flavor::{Flavor, Position};
 use crate::manifest::Task;
@@ -25,9 +25,87 @@ use crate::status::{Reporter, TableCounter};
 
 /// Runs the task to its end (or first error), keeping `reporter` current. The caller records
 /// a returned error as the Failed phase.
-pub async fn run(task: &Task, reporter: Arc<Reporter>) -> Result<()> {
+pub async fn run(task: &Task, reporter: Arc<Reporter>, stop: Stop) -> Result<()> {
     let span = info_span!("task", name = %task.id());
-    retrying_transient(task, reporter).instrument(span).await
+    retrying_transient(task, reporter, &stop).instrument(span).await
+}
+
+/// How long a stop waits for the player to commit what it read (a second signal stops at once).
+const DRAIN_LIMIT: Duration = Duration::from_secs(10);
+
+/// Runs the task until it ends or Ctrl-C / SIGTERM stops it. While the binlog is followed, the
+/// first signal drains (see [`Stop`]) for at most [`DRAIN_LIMIT`]; otherwise, and on a second
+/// signal, it stops at once: everything committed is kept either way (copied ranges, the
+/// checkpoint with the changes it covers), and the same command resumes.
+pub async fn run_until_signal(task: &Task, reporter: Arc<Reporter>) -> Result<()> {
+    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).expect("SIGTERM handler");
+    let (handle, stop) = Stop::new();
+    let running = run(task, reporter, stop);
+    tokio::pin!(running);
+    tokio::select! {
+        r = &mut running => return r,
+        _ = tokio::signal::ctrl_c() => {}
+        _ = term.recv() => {}
+    }
+    if !handle.request() {
+        return Err(Error::Interrupted);
+    }
+    info!("stopping: committing what was read (a second signal stops at once)");
+    tokio::select! {
+        r = &mut running => r,
+        _ = tokio::time::sleep(DRAIN_LIMIT) => Err(Error::Interrupted),
+        _ = tokio::signal::ctrl_c() => Err(Error::Interrupted),
+        _ = term.recv() => Err(Error::Interrupted),
+    }
+}
+
+/// A stop asked for by a signal. The copy stops at once (its committed ranges are kept); the
+/// binlog player finishes the source transaction it is reading, commits what its lanes hold and
+/// moves every slot's position to that point, so that the next start replays nothing and the
+/// checkpoint's binlog is the newest the source has (a resume by GTID needs the binlog of no older
+/// file). [`Stop::draining`] says whether waiting for that is worth it.
+#[derive(Clone)]
+pub struct Stop {
+    requested: tokio::sync::watch::Receiver<bool>,
+    draining: Arc<std::sync::atomic::AtomicBool>,
+}
+
+/// The signal handler's side of a [`Stop`].
+pub struct StopHandle {
+    request: tokio::sync::watch::Sender<bool>,
+    draining: Arc<std::sync::atomic::AtomicBool>,
+}
+
+impl Stop {
+    pub fn new() -> (StopHandle, Stop) {
+        let (tx, rx) = tokio::sync::watch::channel(false);
+        let draining = Arc::new(std::sync::atomic::AtomicBool::new(false));
+        (StopHandle { request: tx, draining: draining.clone() }, Stop { requested: rx, draining })
+    }
+
+    /// Whether a stop was asked for.
+    pub fn requested(&self) -> bool {
+        *self.requested.borrow()
+    }
+
+    /// Resolves once a stop is asked for (at once if it was).
+    pub async fn wait(&mut self) {
+        let _ = self.requested.wait_for(|r| *r).await;
+    }
+
+    /// Marks that a stop will be answered by a drain (the player runs).
+    pub(crate) fn set_draining(&self, on: bool) {
+        self.draining.store(on, std::sync::atomic::Ordering::SeqCst);
+    }
+}
+
+impl StopHandle {
+    /// Asks the run to stop; true when it will drain (wait for it, a bounded while), false when
+    /// stopping at once loses nothing.
+    pub fn request(&self) -> bool {
+        let _ = self.request.send(true);
+        self.draining.load(std::sync::atomic::Ordering::SeqCst)
+    }
 }
 
 /// Runs the task again after an error that a reconnect can cure (a server restarting, a lost
@@ -35,24 +113,28 @@ pub async fn run(task: &Task, reporter: Arc<Reporter>) -> Result<()> {
 /// resumes from what the target holds: the copy plan's committed ranges, the checkpoint.
 /// Until both servers have answered once, an unreachable one ends the run with its address
 /// instead (a wrong host or port is the likelier cause; the operator's pod restarts anyway).
-async fn retrying_transient(task: &Task, reporter: Arc<Reporter>) -> Result<()> {
+async fn retrying_transient(task: &Task, reporter: Arc<Reporter>, stop: &Stop) -> Result<()> {
     let mut backoff = Backoff::default();
     let mut connected = false;
     loop {
         let started = Instant::now();
-        match run_inner(task, reporter.clone(), &mut connected).await {
+        match run_inner(task, reporter.clone(), &mut connected, stop).await {
             Err(e) if e.is_transient() && connected => {
                 let wait = backoff.after(started.elapsed());
                 warn!(error = %e, retry_in = ?wait, "resuming the task after a transient error");
                 reporter.update(|s| s.message = Some(format!("retrying in {wait:?} after: {e}")));
-                tokio::time::sleep(wait).await;
+                let mut stop = stop.clone();
+                tokio::select! {
+                    _ = tokio::time::sleep(wait) => {}
+                    _ = stop.wait() => return Err(Error::Interrupted),
+                }
             }
             other => return other,
         }
     }
 }
 
-async fn run_inner(task: &Task, reporter: Arc<Reporter>, connected: &mut bool) -> Result<()> {
+async fn run_inner(task: &Task, reporter: Arc<Reporter>, connected: &mut bool, stop: &Stop) -> Result<()> {
     let spec = &task.spec;
     if spec.suspend {
         reporter.set_phase(Phase::Suspended, Some("spec.suspend is true; nothing runs until it is false".into()));
@@ -72,13 +154,13 @@ async fn run_inner(task: &Task, reporter: Arc<Reporter>, connected: &mut bool) -
         }
     }
     reporter.update(|s| s.message = Some("connecting".into()));
-    let source = Server::new(Role::Source, &spec.source, &task.source_credentials, task.source_ca.as_deref());
-    let target = Server::new(Role::Target, &spec.target, &task.target_credentials, task.target_ca.as_deref());
+    let (source, target) = (Server::source_of(task), Server::target_of(task));
     let (src_conn, tgt_conn) = tokio::join!(source.connect(Session::Control), target.connect(Session::Control));
     let (mut src, mut tgt) = (src_conn?, tgt_conn?);
     *connected = true;
     let flavor = Flavor::detect(&source, &mut src).await?;
     flavor.check_supported_source(&source)?;
+    let target_flavor = Flavor::detect(&target, &mut tgt).await?;
     let binlog = Flavor::binlog_enabled(&source, &mut src).await?;
     info!(source = %flavor.version_text, binlog, "source connected");
     let settings = match spec.incremental {
@@ -124,7 +206,7 @@ async fn run_inner(task: &Task, reporter: Arc<Reporter>, connected: &mut bool) -
             sync_added(spec, &copier, &mut tgt, &dbs, &renames, &added, &reporter).await?;
         }
         let _ = tgt.disconnect().await;
-        return follow(task, &source, &target, &flavor, &meta, &lock, &dbs, reporter).await;
+        return follow(task, &source, &target, (&flavor, &target_flavor), &meta, &lock, &dbs, reporter, stop, settings).await;
     }
     // Without a data copy, incremental sync starts where the source is now (or where the spec says),
     // taken before the schema sync so that nothing written meanwhile is missed.
@@ -134,6 +216,12 @@ async fn run_inner(task: &Task, reporter: Arc<Reporter>, connected: &mut bool) -
         (None, true) => Some(flavor.current_position(&source, &mut src).await?.ok_or_else(|| {
             Error::invalid("spec.incremental", format!("the source {} writes no binlog", source.address))
         })?),
+    };
+    // Where the binlog starts if the copy finds no table to snapshot (databases selected whole
+    // that are empty yet): what is created in them from now on is replayed.
+    let start_if_nothing_copied = match spec.incremental && spec.initial_sync.data && binlog {
+        true => flavor.current_position(&source, &mut src).await?,
+        false => None,
     };
     let _ = src.disconnect().await;
 
@@ -161,7 +249,7 @@ async fn run_inner(task: &Task, reporter: Arc<Reporter>, connected: &mut bool) -
             reporter.update(|s| s.checkpoint = Some(cp));
         }
         if spec.incremental {
-            let first = positions.iter().min().ok_or_else(|| {
+            let first = positions.iter().min().or(start_if_nothing_copied.as_ref()).ok_or_else(|| {
                 Error::invalid("spec.incremental", format!("the source {} writes no binlog to follow", source.address))
             })?;
             let last = positions.iter().max().filter(|l| *l != first);
@@ -172,7 +260,7 @@ async fn run_inner(task: &Task, reporter: Arc<Reporter>, connected: &mut bool) -
     }
     let _ = tgt.disconnect().await;
     if spec.incremental {
-        return follow(task, &source, &target, &flavor, &meta, &lock, &dbs, reporter).await;
+        return follow(task, &source, &target, (&flavor, &target_flavor), &meta, &lock, &dbs, reporter, stop, settings).await;
     }
 
     let summary = summary(&reporter.status());
@@ -384,17 +472,22 @@ async fn follow(
     task: &Task,
     source: &Server,
     target: &Server,
-    flavor: &Flavor,
+    (flavor, target_flavor): (&Flavor, &Flavor),
     meta: &Arc<Meta>,
     lock: &Arc<TaskLock>,
     dbs: &[mapping::DatabaseMap],
     reporter: Arc<Reporter>,
+    stop: &Stop,
+    settings: Option<crate::flavor::BinlogSettings>,
 ) -> Result<()> {
     let player = Player {
+        stop: stop.clone(),
         lock: lock.clone(),
         source: source.clone(),
         target: target.clone(),
         flavor: flavor.clone(),
+        target_flavor: target_flavor.clone(),
+        collations: Default::default(),
         meta: meta.clone(),
         server_id: task.spec.engine.server_id.unwrap_or_else(|| crate::player::server_id_for(&task.id())),
         spec: task.spec.clone(),
@@ -402,7 +495,7 @@ async fn follow(
         reporter,
         owner: format!("{}:{}", hostname(), std::process::id()),
         lanes: (task.spec.engine.parallelism as usize).clamp(1, crate::meta::APPLY_SLOTS),
-        tracker: SchemaTracker::new(&meta.db, &task.id()),
+        tracker: SchemaTracker::new(&meta.db, &task.id()).tracking_created_tables(settings.is_some_and(|s| !s.names_columns)),
     };
     player.run().instrument(info_span!("incremental")).await
 }

@@ -45,11 +45,21 @@ const ALREADY_APPLIED: &[u16] = &[
 pub struct SchemaTracker {
     meta_db: String,
     task: String,
+    /// The source logs no column names: a selected table created by the binlog gets a shadow
+    /// from its CREATE (its rows arrive by position before any later definition exists).
+    track_created: bool,
 }
 
 impl SchemaTracker {
     pub fn new(meta_db: &str, task: &str) -> Self {
-        SchemaTracker { meta_db: meta_db.to_string(), task: task.to_string() }
+        SchemaTracker { meta_db: meta_db.to_string(), task: task.to_string(), track_created: false }
+    }
+
+    /// Tracks the tables that the binlog creates and `follow`'s `wanted` selects, from their
+    /// CREATE statement (for sources whose row events name no columns).
+    pub fn tracking_created_tables(mut self, on: bool) -> Self {
+        self.track_created = on;
+        self
     }
 
     /// The database holding the shadows of source database `src_db`.
@@ -80,7 +90,14 @@ impl SchemaTracker {
     /// Applies a schema change from the binlog to the shadows it concerns. Best effort: a
     /// statement the shadow cannot take drops the shadows it names (they are made again from the
     /// source when next needed), and says so.
-    pub async fn follow(&self, target: &Server, conn: &mut Conn, ddl: &Ddl, sql: &str, default_db: &str) -> Result<()> {
+    pub async fn follow(
+        &self,
+        target: &Server,
+        conn: &mut Conn,
+        ddl: &Ddl,
+        (sql, default_db): (&str, &str),
+        wanted: &dyn Fn(&ObjName) -> bool,
+    ) -> Result<()> {
         if !matches!(
             ddl.kind,
             DdlKind::CreateTable { .. } | DdlKind::AlterTable(_) | DdlKind::DropTable { .. } | DdlKind::RenameTable { .. }
@@ -92,8 +109,11 @@ impl SchemaTracker {
         let mut dbs: Vec<&str> = tables.iter().map(|o| o.db.as_str()).collect();
         dbs.sort_unstable();
         dbs.dedup();
-        let mut any = false;
+        let mut any = self.track_created && matches!(&ddl.kind, DdlKind::CreateTable { table, .. } if wanted(table));
         for db in dbs {
+            if any {
+                break;
+            }
             if self.has_shadow_db(target, conn, db).await? {
                 any = true;
                 break;

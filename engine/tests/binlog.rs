@@ -1,11 +1,13 @@
-//! The binlog reader against a real private MariaDB (never the machine's own server on 3306):
-//! exact values of every column type, transaction framing, GTIDs, positions, heartbeats, resume
-//! by position and by GTID, purged binlogs, server id conflicts, and decoding speed.
+//! The binlog reader against real private servers (never the machine's own server on 3306):
+//! on MariaDB, exact values of every column type, transaction framing, GTIDs, positions,
+//! heartbeats, resume by position and by GTID, purged binlogs, server id conflicts, and decoding
+//! speed; on MySQL 9.7, compressed transactions (TRANSACTION_PAYLOAD), tagged GTIDs, resume by
+//! GTID after a purge, and the session a statement ran in. Each test pins its flavour.
 
 use std::time::{Duration, Instant};
 
 use ferry_crds::{Endpoint, Tls, TlsMode};
-use ferry_e2e::{TestServer, ServerOptions};
+use ferry_e2e::{Flavor as ServerFlavor, ServerOptions, TestServer};
 use ferry_engine::Error;
 use ferry_engine::binlog::{BinlogReader, ColumnKind, Event, RowChange, RowKind, RowsEvent};
 use ferry_engine::db::{Role, Server};
@@ -30,17 +32,25 @@ fn server_of(db: &TestServer) -> Server {
 async fn flavor_of(db: &TestServer) -> Flavor {
     let mut c = db.conn().await;
     let f = Flavor::detect(&server_of(db), &mut c).await.unwrap();
-    assert_eq!(f.kind, Kind::MariaDb);
+    let want = match db.flavor() {
+        ServerFlavor::MariaDb => Kind::MariaDb,
+        ServerFlavor::MySql => Kind::MySql,
+    };
+    assert_eq!(f.kind, want);
     f
 }
 
-/// SHOW MASTER STATUS with @@gtid_binlog_pos: where an idle reader must stand.
+/// A MariaDB source: the tests written for MariaDB's binlog run on it whatever
+/// `$FERRY_TEST_FLAVOR` says.
+async fn mariadb_source() -> TestServer {
+    TestServer::start(ServerOptions::source().flavor(ServerFlavor::MariaDb)).await
+}
+
+/// The binlog status with the GTID state (MariaDB: @@gtid_binlog_pos; MySQL: the executed GTID
+/// set, which SHOW BINARY LOG STATUS prints over several lines): where an idle reader must stand.
 async fn master_status(db: &TestServer) -> Position {
-    let mut c = db.conn().await;
-    let row: mysql_async::Row = c.query_first("SHOW MASTER STATUS").await.unwrap().unwrap();
-    let file: String = row.get(0).unwrap();
-    let pos: u64 = row.get(1).unwrap();
-    let gtid: String = c.query_first("SELECT @@gtid_binlog_pos").await.unwrap().unwrap();
+    let (file, pos) = db.binlog_position().await;
+    let gtid = db.gtid_position().await;
     Position { file, pos, gtid: Some(gtid).filter(|g| !g.is_empty()) }
 }
 
@@ -352,7 +362,7 @@ fn assert_row(got: &[Value], want: &[Value], names: &[String], what: &str) {
 
 #[tokio::test]
 async fn decodes_every_type_frames_transactions_and_tracks_positions() {
-    let db = TestServer::start(ServerOptions::source()).await;
+    let db = mariadb_source().await;
     db.exec(&types_ddl()).await;
     let start = master_status(&db).await;
     let mut r = open(&db, 7001, &start).await;
@@ -436,7 +446,7 @@ async fn decodes_every_type_frames_transactions_and_tracks_positions() {
     // 5. A DDL statement: a Query on its own, committed by itself.
     db.exec_in(Some("t"), "CREATE TABLE ddl_made (a INT)").await;
     match next_data(&mut r).await {
-        Event::Query { db: d, sql, autocommit, timestamp } => {
+        Event::Query { db: d, sql, autocommit, timestamp, .. } => {
             assert_eq!((d.as_str(), sql.as_str(), autocommit), ("t", "CREATE TABLE ddl_made (a INT)", true));
             assert!(timestamp > 0);
         }
@@ -485,7 +495,7 @@ async fn decodes_every_type_frames_transactions_and_tracks_positions() {
 
 #[tokio::test]
 async fn follows_binlog_rotation_and_tracks_several_gtid_domains() {
-    let db = TestServer::start(ServerOptions::source()).await;
+    let db = mariadb_source().await;
     db.exec("CREATE DATABASE t; CREATE TABLE t.a (id INT PRIMARY KEY, v INT);").await;
     // A start without its GTID state: the reader asks the source for it (BINLOG_GTID_POS).
     let start = Position { gtid: None, ..master_status(&db).await };
@@ -515,7 +525,7 @@ async fn follows_binlog_rotation_and_tracks_several_gtid_domains() {
 
 #[tokio::test]
 async fn savepoints_non_transactional_tables_and_xa() {
-    let db = TestServer::start(ServerOptions::source()).await;
+    let db = mariadb_source().await;
     db.exec(
         "CREATE DATABASE t; CREATE TABLE t.a (id INT PRIMARY KEY, v INT);
          CREATE TABLE t.m (id INT PRIMARY KEY) ENGINE=MyISAM;",
@@ -574,7 +584,7 @@ async fn savepoints_non_transactional_tables_and_xa() {
 
 #[tokio::test]
 async fn a_purged_binlog_is_a_distinct_error() {
-    let db = TestServer::start(ServerOptions::source()).await;
+    let db = mariadb_source().await;
     db.exec("CREATE DATABASE t; CREATE TABLE t.a (id INT PRIMARY KEY);").await;
     let old = master_status(&db).await;
     db.exec("INSERT INTO t.a VALUES (1)").await;
@@ -614,7 +624,7 @@ async fn a_purged_binlog_is_a_distinct_error() {
 
 #[tokio::test]
 async fn a_second_stream_with_the_same_server_id_is_named() {
-    let db = TestServer::start(ServerOptions::source()).await;
+    let db = mariadb_source().await;
     let start = master_status(&db).await;
     let mut first = open(&db, 7301, &start).await;
     let _second = open(&db, 7301, &start).await;
@@ -647,7 +657,7 @@ async fn time_reading(db: &TestServer, server_id: u32, at: &Position, txns: usiz
 
 #[tokio::test]
 async fn decoding_speed() {
-    let db = TestServer::start(ServerOptions::source()).await;
+    let db = mariadb_source().await;
     let wide_cols: Vec<String> = (0..64)
         .map(|i| match i % 4 {
             0 => format!("c{i} INT"),
@@ -720,4 +730,154 @@ async fn decoding_speed() {
     assert_eq!(rows, S);
     assert_eq!(txns.last().unwrap().position, master_status(&db).await);
     println!("{S} one-row transactions: {secs:.3} s, {:.0} transactions/s", S as f64 / secs);
+}
+
+// ---- MySQL ------------------------------------------------------------------------------------
+
+/// A MySQL 9.7 source (GTIDs on, MINIMAL row metadata) with `args` on top.
+async fn mysql_source(args: &[&str]) -> TestServer {
+    let mut o = ServerOptions::source().flavor(ServerFlavor::MySql);
+    for a in args {
+        o = o.arg(*a);
+    }
+    TestServer::start(o).await
+}
+
+/// Whether two MySQL GTID sets hold the same transactions, however each prints them.
+fn same_gtids(a: Option<&str>, b: Option<&str>) -> bool {
+    use ferry_engine::binlog::MySqlGtidSet;
+    let parse = |g: Option<&str>| g.map(|g| MySqlGtidSet::parse(g).unwrap_or_else(|e| panic!("{e}")));
+    parse(a) == parse(b)
+}
+
+#[tokio::test]
+async fn mysql_compressed_transactions_are_read_with_exact_positions() {
+    let db = mysql_source(&["--binlog-transaction-compression=ON"]).await;
+    db.exec("CREATE DATABASE t; CREATE TABLE t.a (id INT PRIMARY KEY, v VARCHAR(200), j JSON);").await;
+    let start = master_status(&db).await;
+    let mut r = open(&db, 7601, &start).await;
+
+    // A small transaction, then one of 20,000 rows (many rows events in one payload).
+    db.exec(r#"INSERT INTO t.a VALUES (1, 'one', '{"k": [1, 2]}'), (2, 'two', NULL)"#).await;
+    let t1 = next_txn(&mut r).await;
+    let idle = master_status(&db).await;
+    assert_eq!(t1.position.file, idle.file);
+    assert_eq!(t1.position.pos, idle.pos, "position after a compressed transaction = the payload's end");
+    assert!(same_gtids(t1.position.gtid.as_deref(), idle.gtid.as_deref()), "{:?} vs {:?}", t1.position.gtid, idle.gtid);
+    assert_eq!(
+        rows_of(&t1, "a", RowKind::Insert),
+        vec![(None, Some(vec![Int(1), s("one"), s(r#"{"k": [1, 2]}"#)])), (None, Some(vec![Int(2), s("two"), NULL]))]
+    );
+    db.exec(
+        "SET SESSION cte_max_recursion_depth = 100000;
+         INSERT INTO t.a (id, v) WITH RECURSIVE n(i) AS (SELECT 3 UNION ALL SELECT i + 1 FROM n WHERE i < 20002)
+         SELECT i, REPEAT('x', 150) FROM n",
+    )
+    .await;
+    let t2 = next_txn(&mut r).await;
+    assert_eq!(rows_of(&t2, "a", RowKind::Insert).len(), 20_000);
+    db.exec("BEGIN; UPDATE t.a SET v = 'changed' WHERE id = 1; DELETE FROM t.a WHERE id = 2; COMMIT;").await;
+    let t3 = next_txn(&mut r).await;
+    assert_eq!(rows_of(&t3, "a", RowKind::Update)[0].1.as_ref().unwrap()[1], s("changed"));
+    assert_eq!(rows_of(&t3, "a", RowKind::Delete).len(), 1);
+    let idle = master_status(&db).await;
+    assert_eq!((t3.position.file.as_str(), t3.position.pos), (idle.file.as_str(), idle.pos));
+    let events = db.exec("SHOW BINLOG EVENTS").await;
+    assert!(events.contains("Transaction_payload"), "the case under test: compressed transactions in\n{events}");
+
+    // Resuming inside the compressed stream at a transaction's end reads exactly the next one.
+    drop(r);
+    let mut again = open(&db, 7602, &t1.position).await;
+    assert_eq!(rows_of(&next_txn(&mut again).await, "a", RowKind::Insert).len(), 20_000);
+    assert_eq!(next_txn(&mut again).await.position, t3.position);
+}
+
+#[tokio::test]
+async fn mysql_tagged_gtids_and_resume_by_gtid_after_a_purge() {
+    let db = mysql_source(&[]).await;
+    db.exec("CREATE DATABASE t; CREATE TABLE t.a (id INT PRIMARY KEY);").await;
+    let start = master_status(&db).await;
+    let mut r = open(&db, 7701, &start).await;
+    // Tagged and untagged transactions of one server, interleaved.
+    db.exec("SET gtid_next = 'AUTOMATIC:blue'; INSERT INTO t.a VALUES (1); INSERT INTO t.a VALUES (2); SET gtid_next = 'AUTOMATIC';")
+        .await;
+    db.exec("INSERT INTO t.a VALUES (3)").await;
+    db.exec("SET gtid_next = 'AUTOMATIC:green_2'; INSERT INTO t.a VALUES (4); SET gtid_next = 'AUTOMATIC';").await;
+    let tagged = next_txn(&mut r).await;
+    let uuid: String = db.conn().await.query_first("SELECT @@server_uuid").await.unwrap().unwrap();
+    assert_eq!(tagged.gtid.as_deref(), Some(format!("{uuid}:blue:1").as_str()));
+    next_txn(&mut r).await;
+    let t3 = next_txn(&mut r).await;
+    let t4 = next_txn(&mut r).await;
+    let idle = master_status(&db).await;
+    assert!(idle.gtid.as_deref().unwrap().contains(":blue:1-2"), "{idle:?}");
+    assert!(same_gtids(t4.position.gtid.as_deref(), idle.gtid.as_deref()), "{:?} vs {:?}", t4.position, idle);
+    drop(r);
+
+    // By a GTID set holding tags: the stream starts right after it.
+    let by_gtid = Position { file: String::new(), pos: 4, gtid: t3.position.gtid.clone() };
+    let mut again = open(&db, 7702, &by_gtid).await;
+    let t4b = next_txn(&mut again).await;
+    assert_eq!(t4b.gtid, t4.gtid);
+    assert_eq!(rows_of(&t4b, "a", RowKind::Insert), vec![(None, Some(vec![Int(4)]))]);
+    drop(again);
+
+    // The checkpoint's file is purged (it holds only what was read): resume() goes by GTID and
+    // reports the checkpoint until the first transaction, then exact positions.
+    db.exec("FLUSH BINARY LOGS; INSERT INTO t.a VALUES (5); FLUSH BINARY LOGS; INSERT INTO t.a VALUES (6);").await;
+    let newest = master_status(&db).await;
+    let mut c = db.conn().await;
+    async fn logs(c: &mut mysql_async::Conn) -> mysql_async::Result<Vec<String>> {
+        c.query_map("SHOW BINARY LOGS", |row: mysql_async::Row| row.get::<String, _>(0).unwrap()).await
+    }
+    let second = logs(&mut c).await.unwrap().into_iter().find(|n| *n > t4.position.file).expect("a newer binlog");
+    // A file a dump thread still reads is kept: retry while the closed streams go away.
+    let t0 = Instant::now();
+    loop {
+        c.query_drop(format!("PURGE BINARY LOGS TO '{second}'")).await.unwrap();
+        let left = logs(&mut c).await.unwrap();
+        if !left.contains(&t4.position.file) {
+            break;
+        }
+        assert!(t0.elapsed() < Duration::from_secs(30), "not purged: {left:?}");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    let server = server_of(&db);
+    let flavor = flavor_of(&db).await;
+    let err = BinlogReader::open(&server, &flavor, 7703, &t4.position, HEARTBEAT).await.expect_err("by file the position is gone");
+    assert!(matches!(err, Error::BinlogPurged { .. }), "{err:?}");
+    let mut resumed = BinlogReader::resume(&server, &flavor, 7704, &t4.position, HEARTBEAT).await.unwrap();
+    assert_eq!(resumed.position(), t4.position, "before its first transaction a resumed stream stands at the checkpoint");
+    let t5 = next_txn(&mut resumed).await;
+    assert_eq!(rows_of(&t5, "a", RowKind::Insert), vec![(None, Some(vec![Int(5)]))]);
+    assert_eq!(t5.position.file, second, "exact once a transaction is read");
+    let t6 = next_txn(&mut resumed).await;
+    assert_eq!((t6.position.file.as_str(), t6.position.pos), (newest.file.as_str(), newest.pos));
+    assert!(same_gtids(t6.position.gtid.as_deref(), newest.gtid.as_deref()));
+}
+
+#[tokio::test]
+async fn mysql_statements_carry_the_session_they_ran_in() {
+    let db = mysql_source(&[]).await;
+    db.exec("CREATE DATABASE t").await;
+    let start = master_status(&db).await;
+    let mut r = open(&db, 7801, &start).await;
+    // A latin1 client: the statement's bytes are latin1 ('é' is one byte, 0xE9), not UTF-8.
+    let mut c = db.conn().await;
+    c.query_drop("SET NAMES latin1 COLLATE latin1_german1_ci, SESSION sql_mode = 'ANSI_QUOTES,NO_ENGINE_SUBSTITUTION'").await.unwrap();
+    c.query_drop(b"CREATE VIEW t.v AS SELECT 'caf\xe9' AS \"w\"".as_slice()).await.unwrap();
+    let (db_name, sql, context) = match next_data(&mut r).await {
+        Event::Query { db, sql, context, .. } => (db, sql, context),
+        other => panic!("expected the CREATE VIEW, got {other:?}"),
+    };
+    assert_eq!(db_name, "");
+    let bytes = ferry_engine::binlog::statement_bytes(&sql, &context).unwrap();
+    assert!(context.bytes_as_chars, "latin1 bytes are not UTF-8");
+    assert!(bytes.windows(4).any(|w| w == b"caf\xe9"), "the original bytes come back: {bytes:?}");
+    let (client, connection, _) = context.charset.expect("the charset status variable");
+    let names: Vec<(u64, String)> = c.query("SELECT ID, COLLATION_NAME FROM information_schema.COLLATIONS WHERE ID IN (8, 5)").await.unwrap();
+    // SET NAMES ... COLLATE gives the client that collation too.
+    assert_eq!((client, connection), (5, 5), "latin1_german1_ci's id: {names:?}");
+    let mode = context.sql_mode.expect("the sql_mode status variable");
+    assert_eq!(mode, (1 << 2) | (1 << 30), "ANSI_QUOTES | NO_ENGINE_SUBSTITUTION");
 }

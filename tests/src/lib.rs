@@ -59,6 +59,9 @@ pub struct ServerOptions {
     /// Put the data folder on a tmpfs of this many MiB (a server whose disk is nearly full).
     /// Mounting needs root, as CI runs.
     pub small_disk_mib: Option<u32>,
+    /// Serve TLS with a certificate for 127.0.0.1 signed by a CA of this server's own
+    /// ([`TestServer::ca_pem`]).
+    pub tls: bool,
 }
 
 impl ServerOptions {
@@ -82,6 +85,12 @@ impl ServerOptions {
     /// takes, with small InnoDB files.
     pub fn small_disk(mut self, mib: u32) -> Self {
         self.small_disk_mib = Some(mib);
+        self
+    }
+
+    /// TLS with a CA of its own (made with `openssl`), the certificate naming 127.0.0.1.
+    pub fn tls(mut self) -> Self {
+        self.tls = true;
         self
     }
 
@@ -178,6 +187,13 @@ impl TestServer {
             args.extend(flavor.no_binlog_args().iter().map(|s| s.to_string()));
         }
         args.extend(small.iter().cloned());
+        if options.tls {
+            let dir = root.join("tls");
+            make_certificates(&dir);
+            for (opt, file) in [("ssl-ca", "ca.pem"), ("ssl-cert", "server-cert.pem"), ("ssl-key", "server-key.pem")] {
+                args.push(format!("--{opt}={}", inner(dir.join(file))));
+            }
+        }
         args.extend(options.extra_args.iter().cloned());
 
         let mut db = TestServer { flavor, dir: Some(dir), root, port: 0, server_id, args, child: None, mount };
@@ -276,6 +292,12 @@ impl TestServer {
             .expect("grant");
         }
         conn.disconnect().await.ok();
+    }
+
+    /// The PEM of the CA that signed this server's certificate (servers started with
+    /// [`ServerOptions::tls`]).
+    pub fn ca_pem(&self) -> Option<String> {
+        std::fs::read_to_string(self.root.join("tls/ca.pem")).ok()
     }
 
     /// Always `127.0.0.1`.
@@ -641,6 +663,34 @@ pub async fn pair() -> (TestServer, TestServer) {
     tokio::join!(TestServer::start(ServerOptions::source()), TestServer::start(ServerOptions::target()))
 }
 
+/// A CA and a server certificate it signed for 127.0.0.1 and localhost, in `dir`: `ca.pem`,
+/// `server-cert.pem`, `server-key.pem` (X.509 v3, as rustls wants them).
+fn make_certificates(dir: &Path) {
+    std::fs::create_dir_all(dir).expect("create the TLS folder");
+    std::fs::write(
+        dir.join("server.ext"),
+        "subjectAltName=IP:127.0.0.1,DNS:localhost\nbasicConstraints=critical,CA:FALSE\n\
+         keyUsage=critical,digitalSignature,keyEncipherment\nextendedKeyUsage=serverAuth\n",
+    )
+    .expect("write the certificate extensions");
+    let steps: [&[&str]; 3] = [
+        &[
+            "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", "ca-key.pem", "-out", "ca.pem", "-days", "3650",
+            "-subj", "/CN=ferry test CA", "-addext", "basicConstraints=critical,CA:TRUE",
+            "-addext", "keyUsage=critical,keyCertSign,cRLSign",
+        ],
+        &["req", "-newkey", "rsa:2048", "-nodes", "-keyout", "server-key.pem", "-out", "server.csr", "-subj", "/CN=127.0.0.1"],
+        &[
+            "x509", "-req", "-in", "server.csr", "-CA", "ca.pem", "-CAkey", "ca-key.pem", "-CAcreateserial",
+            "-out", "server-cert.pem", "-days", "3650", "-extfile", "server.ext",
+        ],
+    ];
+    for args in steps {
+        let out = std::process::Command::new("openssl").args(args).current_dir(dir).output().expect("run openssl");
+        assert!(out.status.success(), "openssl {args:?}: {}", String::from_utf8_lossy(&out.stderr));
+    }
+}
+
 /// `ferry run --no-progress -f MANIFEST --state-dir DIR` to its end (for tasks with
 /// `incremental: false`).
 pub fn run_ferry(manifest: &Path, state_dir: &Path) -> std::process::Output {
@@ -774,7 +824,7 @@ pub async fn try_row_hash_expr(conn: &mut Conn, db: &str, table: &str) -> Result
                 | "json" | "geometry" | "point" | "linestring" | "polygon" | "multipoint"
                 | "multilinestring" | "multipolygon" | "geometrycollection" | "inet6" | "uuid"
                 | "inet4" => format!("SHA2({c}, 256)"),
-                "bit" => format!("HEX({c})"),
+                "bit" | "vector" => format!("HEX({c})"),
                 "timestamp" => format!("UNIX_TIMESTAMP({c})"),
                 _ => format!("CAST({c} AS CHAR)"),
             };

@@ -6,6 +6,7 @@ use std::time::Duration;
 
 use ferry_crds::Phase;
 use ferry_e2e::*;
+use mysql_async::prelude::*;
 
 const SYNC_TIMEOUT: Duration = Duration::from_secs(90);
 
@@ -49,6 +50,25 @@ async fn types_both_ways(source: Flavor, target: Flavor) {
     let (mut s, mut d) = (src.conn().await, dst.conn().await);
     for t in ["t", "nk", "live"] {
         assert_same_values(&mut s, &mut d, "types", t).await;
+    }
+
+    // A view and a routine made live, each replayed in its source session: MySQL's session
+    // collation (utf8mb4_0900_ai_ci) does not exist on MariaDB 10.11, MariaDB's sql_mode holds
+    // NO_AUTO_CREATE_USER, which MySQL 8+ lacks: the target gets what it can hold.
+    src.exec("CREATE VIEW types.vv AS SELECT 'é' AS e, 'a' || 'b' AS o; CREATE PROCEDURE types.pp() SELECT 'ü' AS u;").await;
+    let deadline = std::time::Instant::now() + SYNC_TIMEOUT;
+    let view = "SELECT CONCAT(HEX(e), '/', o) FROM types.vv";
+    let want: Option<String> = s.query_first(view).await.unwrap();
+    loop {
+        let got: Option<String> = d.query_first(view).await.ok().flatten();
+        let routine: Option<String> =
+            d.query_first("SELECT ROUTINE_NAME FROM information_schema.ROUTINES WHERE ROUTINE_SCHEMA = 'types'").await.unwrap();
+        if got.is_some() && routine.as_deref() == Some("pp") {
+            assert_eq!(got, want);
+            break;
+        }
+        assert!(std::time::Instant::now() < deadline, "the view and the procedure never arrived\n{}", ferry.describe());
+        tokio::time::sleep(Duration::from_millis(200)).await;
     }
     ferry.assert_running("after the changes");
 }

@@ -17,6 +17,8 @@
 
 use std::time::Duration;
 
+use ferry_crds::Phase;
+
 use ferry_e2e::*;
 use mysql_async::Conn;
 use mysql_async::prelude::*;
@@ -59,7 +61,8 @@ async fn assert_same_schema_and_rows(src: &mut Conn, src_db: &str, dst: &mut Con
 
 /// MySQL 8+ forms: functional, unique functional and multi-valued indexes, expression defaults,
 /// invisible columns (also a generated one), a generated invisible primary key, CHECK constraints
-/// (one NOT ENFORCED), descending keys, and DDL written with versioned comments.
+/// (one NOT ENFORCED), descending keys, DDL written with versioned comments, and MySQL's own
+/// types: VECTOR (9.0+) and a geometry with an SRID under a spatial index.
 const MYSQL_FORMS: &str = "
     CREATE TABLE forms.doc (
       id INT PRIMARY KEY,
@@ -89,6 +92,14 @@ const MYSQL_FORMS: &str = "
       PRIMARY KEY (id),
       CONSTRAINT qty_small CHECK (qty < 1000) /*!80016 NOT ENFORCED */
     ) /*!50100 PARTITION BY HASH (id) PARTITIONS 2 */;
+    CREATE TABLE forms.mytypes (
+      id INT PRIMARY KEY,
+      v VECTOR(3),
+      g POINT NOT NULL SRID 4326,
+      SPATIAL INDEX sg (g)
+    );
+    INSERT INTO forms.mytypes VALUES (1, STRING_TO_VECTOR('[1.5, -2, 3e10]'), ST_GeomFromText('POINT(10 20)', 4326)),
+      (2, NULL, ST_GeomFromText('POINT(-33.9 151.2)', 4326));
     INSERT INTO forms.doc VALUES (1, 'Ann@Example.com', '{\"t\": [1, 2]}'), (2, 'bob@example.com', '{\"t\": [3]}'), (3, 'cy@x', NULL);
     INSERT INTO forms.mydefaults (n) VALUES (1), (2), (3);
     INSERT INTO forms.gipk VALUES ('one', 1), ('two', 2), (NULL, NULL);
@@ -267,7 +278,10 @@ async fn schema_forms_copy_and_follow_the_binlog() {
              UPDATE forms.gipk SET a = 'ONE' WHERE b = 1;
              DELETE FROM forms.gipk WHERE b = 2;
              INSERT INTO forms.versioned (id, hidden_note, qty) VALUES (4, 'h4', 4);
-             UPDATE forms.versioned SET hidden_note = 'h2' WHERE id = 2;\n",
+             UPDATE forms.versioned SET hidden_note = 'h2' WHERE id = 2;
+             INSERT INTO forms.mytypes VALUES (3, STRING_TO_VECTOR('[0, 0.25, -1]'), ST_GeomFromText('POINT(1 1)', 4326));
+             UPDATE forms.mytypes SET v = STRING_TO_VECTOR('[7, 8, 9]'), g = ST_GeomFromText('POINT(5 6)', 4326) WHERE id = 1;
+             DELETE FROM forms.mytypes WHERE id = 2;\n",
         );
     }
     src.exec(&script).await;
@@ -277,6 +291,73 @@ async fn schema_forms_copy_and_follow_the_binlog() {
     let (mut s, mut d) = (src.conn().await, dst.conn().await);
     assert_same_schema_and_rows(&mut s, "forms", &mut d, "forms").await;
     ferry.assert_running("after the checks");
+}
+
+/// (a) The same forms created while ferry follows the binlog, then changed by the DDL forms
+/// MySQL 8+ users write (RENAME COLUMN, ALGORITHM=INSTANT / INPLACE, functional indexes,
+/// invisible columns, expression DEFAULTs, CHECK constraints, versioned comments, a GIPK table;
+/// MariaDB: the ones it has), rows written between them: every statement is replayed (and
+/// followed by ferry's own copy of the source definitions, since MySQL's row events name no
+/// columns), and every table reads the same on both sides.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn schema_forms_made_and_changed_through_the_binlog() {
+    let (src, dst) = forms_pair(false).await;
+    let flavor = src.flavor();
+    src.exec("CREATE DATABASE forms;").await;
+    let dir = tempfile::tempdir().unwrap();
+    let m = write_task(dir.path(), "liveforms", &src, &dst, "  objects:\n  - database: forms\n");
+    let mut ferry = RunningFerry::start(&m, dir.path());
+    ferry.wait_for_phase(Phase::Synchronizing, SYNC_TIMEOUT).await;
+    let made = forms_script(flavor).replacen("CREATE DATABASE forms;", "", 1);
+    src.exec(&made).await;
+    let mut changes = String::from(
+        "ALTER TABLE forms.defaults RENAME COLUMN lbl TO label;
+         INSERT INTO forms.defaults (n, label) VALUES (9, 'renamed');
+         INSERT INTO forms.checks VALUES (10, 3, 1.5);
+         ALTER TABLE forms.defaults ADD COLUMN extra INT DEFAULT 7, ALGORITHM=INSTANT;
+         INSERT INTO forms.defaults (n) VALUES (10);
+         ALTER TABLE forms.generated ADD INDEX kb (b), ALGORITHM=INPLACE, LOCK=NONE;
+         ALTER TABLE forms.checks ADD CONSTRAINT qty_lt_100 CHECK (qty < 100);
+         ALTER TABLE forms.invisible ADD COLUMN inv2 INT INVISIBLE DEFAULT 3;
+         INSERT INTO forms.invisible (id, secret, v, inv2) VALUES (10, 's10', 100, 30);
+         UPDATE forms.invisible SET inv2 = 31 WHERE id = 1;
+         ALTER TABLE forms.nokey ADD COLUMN d DATE DEFAULT (CURRENT_DATE);
+         INSERT INTO forms.nokey (a, b) VALUES (10, 'ten');\n",
+    );
+    if flavor == Flavor::MySql {
+        changes.push_str(
+            "CREATE INDEX ix_up ON forms.doc ((UPPER(email)));
+             ALTER TABLE forms.doc ADD COLUMN note VARCHAR(20) INVISIBLE, ALGORITHM=INSTANT;
+             INSERT INTO forms.doc (id, email, tags, note) VALUES (10, 'X@y', NULL, 'n10');
+             ALTER TABLE forms.doc ALTER COLUMN note SET VISIBLE;
+             UPDATE forms.doc SET note = 'seen' WHERE id = 1;
+             ALTER TABLE forms.mydefaults ALTER COLUMN n SET DEFAULT (40 + 2);
+             INSERT INTO forms.mydefaults (u) VALUES ('fixed');
+             /*!80016 ALTER TABLE forms.versioned ADD COLUMN v2 INT DEFAULT 2 */;
+             INSERT INTO forms.versioned (id, hidden_note, qty, v2) VALUES (10, 'h10', 10, 20);
+             ALTER TABLE forms.versioned DROP CHECK qty_small;
+             SET SESSION sql_generate_invisible_primary_key = ON;
+             CREATE TABLE forms.gipk_live (a VARCHAR(10));
+             SET SESSION sql_generate_invisible_primary_key = OFF;
+             INSERT INTO forms.gipk_live VALUES ('x'), ('y');
+             UPDATE forms.gipk_live SET a = 'z' WHERE a = 'x';\n",
+        );
+    }
+    src.exec(&changes).await;
+    ferry.wait_until_same(&src, &dst, &["forms"], SYNC_TIMEOUT).await;
+    let (mut s, mut d) = (conn_seeing_gipks(&src).await, conn_seeing_gipks(&dst).await);
+    // The last change is in, then everything reads the same.
+    let last = if flavor == Flavor::MySql { "SELECT COUNT(*) FROM forms.gipk_live WHERE a = 'z'" } else { "SELECT COUNT(*) FROM forms.nokey WHERE a = 10" };
+    let deadline = std::time::Instant::now() + SYNC_TIMEOUT;
+    while d.query_first::<u64, _>(last).await.ok().flatten() != Some(1) {
+        assert!(std::time::Instant::now() < deadline, "`{last}` never held\n{}", ferry.describe());
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    assert_same_schema_and_rows(&mut s, "forms", &mut d, "forms").await;
+    let st = ferry.status().unwrap();
+    let sc = st.schema_changes.unwrap_or_default();
+    assert!(sc.skipped.is_empty(), "{:?}", sc.skipped);
+    ferry.assert_running("at the end");
 }
 
 /// (b) Per-column CHARACTER SET / COLLATE that differ from, or inherit a non-default collation
@@ -356,66 +437,50 @@ async fn column_charsets_and_collations_copy_exactly() {
     assert_eq!(a, b);
 }
 
-/// (c) Views, procedures and functions made under `SET NAMES utf8mb3` and `SET NAMES latin1`,
-/// some while the database had another collation: the target's keep the source's
-/// character_set_client, collation_connection and database collation, and the latin1 ones the
-/// same text.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn routines_and_views_keep_their_character_sets() {
-    let (src, dst) = pair().await;
-    src.exec(
-        "CREATE DATABASE rt CHARACTER SET latin1 COLLATE latin1_swedish_ci;
-         USE rt;
-         CREATE TABLE rt.t (id INT PRIMARY KEY, name VARCHAR(20) CHARACTER SET utf8mb4);
-         INSERT INTO rt.t VALUES (1, 'Ann'), (2, 'Bö');
-         SET NAMES utf8mb3;
-         CREATE VIEW rt.v3 AS SELECT id, CONCAT(name, '!') AS shout FROM rt.t;
-         CREATE FUNCTION rt.f3(x INT) RETURNS VARCHAR(20) DETERMINISTIC RETURN CONCAT('n', x);
-         DELIMITER //
-         CREATE PROCEDURE rt.p3(IN k INT) BEGIN SELECT name FROM rt.t WHERE id = k; END //
-         DELIMITER ;
-         SET NAMES latin1;
-         CREATE VIEW rt.vl AS SELECT 'café' AS w;
-         CREATE FUNCTION rt.fl() RETURNS VARCHAR(20) CHARSET latin1 DETERMINISTIC RETURN 'naïve';
-         SET NAMES utf8mb4;
-         ALTER DATABASE rt CHARACTER SET utf8mb4 COLLATE utf8mb4_general_ci;
-         CREATE PROCEDURE rt.p4() SELECT 4;
-         CREATE VIEW rt.v4 AS SELECT 'plain' AS p;",
-    )
-    .await;
-    let dir = tempfile::tempdir().unwrap();
-    let m = write_task(
-        dir.path(),
-        "rt",
-        &src,
-        &dst,
-        "  objects:\n  - database: rt\n  incremental: false\n",
-    );
-    assert_ok(&run_ferry(&m, dir.path()));
-    let (mut s, mut d) = (src.conn().await, dst.conn().await);
+/// Views, procedures and functions made under `SET NAMES utf8mb3` and `SET NAMES latin1`, some
+/// while the database had another collation, some under a sql_mode of their own (PIPES_AS_CONCAT
+/// makes `||` a concatenation in the view; the procedure records its mode). Run on a database
+/// `rt` created with latin1.
+const ROUTINES_AND_VIEWS: &str = "USE rt;
+     CREATE TABLE rt.t (id INT PRIMARY KEY, name VARCHAR(20) CHARACTER SET utf8mb4);
+     INSERT INTO rt.t VALUES (1, 'Ann'), (2, 'Bö');
+     SET NAMES utf8mb3;
+     CREATE VIEW rt.v3 AS SELECT id, CONCAT(name, '!') AS shout FROM rt.t;
+     CREATE FUNCTION rt.f3(x INT) RETURNS VARCHAR(20) DETERMINISTIC RETURN CONCAT('n', x);
+     DELIMITER //
+     CREATE PROCEDURE rt.p3(IN k INT) BEGIN SELECT name FROM rt.t WHERE id = k; END //
+     DELIMITER ;
+     SET NAMES latin1;
+     CREATE VIEW rt.vl AS SELECT 'café' AS w;
+     CREATE FUNCTION rt.fl() RETURNS VARCHAR(20) CHARSET latin1 DETERMINISTIC RETURN 'naïve';
+     SET NAMES utf8mb4;
+     SET SESSION sql_mode = 'PIPES_AS_CONCAT,ALLOW_INVALID_DATES,NO_ENGINE_SUBSTITUTION';
+     CREATE VIEW rt.vp AS SELECT 'a' || 'b' AS c;
+     CREATE FUNCTION rt.fp() RETURNS VARCHAR(10) DETERMINISTIC RETURN 'x' || 'y';
+     SET SESSION sql_mode = DEFAULT;
+     ALTER DATABASE rt CHARACTER SET utf8mb4 COLLATE utf8mb4_general_ci;
+     CREATE PROCEDURE rt.p4() SELECT 4;
+     CREATE VIEW rt.v4 AS SELECT 'plain' AS p;";
 
-    let routines = "SELECT ROUTINE_NAME, CHARACTER_SET_CLIENT, COLLATION_CONNECTION, DATABASE_COLLATION, ROUTINE_DEFINITION \
+/// Asserts that the target's routines and views of `rt` are the source's: character_set_client,
+/// collation_connection, database collation, sql_mode, definitions and the values they give.
+async fn assert_same_routines_and_views(s: &mut mysql_async::Conn, d: &mut mysql_async::Conn) {
+    let routines = "SELECT ROUTINE_NAME, CHARACTER_SET_CLIENT, COLLATION_CONNECTION, DATABASE_COLLATION, SQL_MODE, ROUTINE_DEFINITION \
                     FROM information_schema.ROUTINES WHERE ROUTINE_SCHEMA = 'rt' ORDER BY ROUTINE_NAME";
-    let a: Vec<(String, String, String, String, String)> = s.query(routines).await.unwrap();
-    let b: Vec<(String, String, String, String, String)> = d.query(routines).await.unwrap();
-    assert_eq!(a.len(), 4, "{a:?}");
-    assert!(
-        a.iter()
-            .any(|r| r.0 == "f3" && r.1 == "utf8mb3" && r.3 == "latin1_swedish_ci"),
-        "{a:?}"
-    );
-    assert!(
-        a.iter()
-            .any(|r| r.0 == "p4" && r.1 == "utf8mb4" && r.3 == "utf8mb4_general_ci"),
-        "{a:?}"
-    );
+    type Routine = (String, String, String, String, String, String);
+    let a: Vec<Routine> = s.query(routines).await.unwrap();
+    let b: Vec<Routine> = d.query(routines).await.unwrap();
+    assert_eq!(a.len(), 5, "{a:?}");
+    assert!(a.iter().any(|r| r.0 == "f3" && r.1 == "utf8mb3" && r.3 == "latin1_swedish_ci"), "{a:?}");
+    assert!(a.iter().any(|r| r.0 == "p4" && r.1 == "utf8mb4" && r.3 == "utf8mb4_general_ci"), "{a:?}");
+    assert!(a.iter().any(|r| r.0 == "fp" && r.4.contains("PIPES_AS_CONCAT")), "{a:?}");
     assert_eq!(a, b, "routines");
 
     let views = "SELECT TABLE_NAME, CHARACTER_SET_CLIENT, COLLATION_CONNECTION, VIEW_DEFINITION \
                  FROM information_schema.VIEWS WHERE TABLE_SCHEMA = 'rt' ORDER BY TABLE_NAME";
     let a: Vec<(String, String, String, String)> = s.query(views).await.unwrap();
     let b: Vec<(String, String, String, String)> = d.query(views).await.unwrap();
-    assert_eq!(a.len(), 3, "{a:?}");
+    assert_eq!(a.len(), 4, "{a:?}");
     assert!(a.iter().any(|r| r.0 == "vl" && r.1 == "latin1"), "{a:?}");
     assert_eq!(a, b, "views");
 
@@ -425,18 +490,54 @@ async fn routines_and_views_keep_their_character_sets() {
         "SELECT HEX(rt.fl())",
         "SELECT HEX(rt.f3(7))",
         "SELECT HEX(GROUP_CONCAT(shout ORDER BY id)) FROM rt.v3",
+        "SELECT c FROM rt.vp",
+        "SELECT rt.fp()",
     ] {
         let x: Option<String> = s.query_first(sql).await.unwrap();
         let y: Option<String> = d.query_first(sql).await.unwrap();
         assert_eq!(x, y, "{sql}");
     }
+    let concat: Option<String> = d.query_first("SELECT rt.fp()").await.unwrap();
+    assert_eq!(concat.as_deref(), Some("xy"), "the function keeps PIPES_AS_CONCAT");
     // The database itself has the source's current collation again after the routines.
-    let dbcoll =
-        "SELECT DEFAULT_COLLATION_NAME FROM information_schema.SCHEMATA WHERE SCHEMA_NAME = 'rt'";
+    let dbcoll = "SELECT DEFAULT_COLLATION_NAME FROM information_schema.SCHEMATA WHERE SCHEMA_NAME = 'rt'";
     let x: Option<String> = s.query_first(dbcoll).await.unwrap();
     let y: Option<String> = d.query_first(dbcoll).await.unwrap();
-    assert_eq!(
-        (x.as_deref(), y.as_deref()),
-        (Some("utf8mb4_general_ci"), Some("utf8mb4_general_ci"))
-    );
+    assert_eq!((x.as_deref(), y.as_deref()), (Some("utf8mb4_general_ci"), Some("utf8mb4_general_ci")));
+}
+
+/// (c) Routines and views that exist when the task starts are created as the source made them
+/// ([`ROUTINES_AND_VIEWS`]).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn routines_and_views_keep_their_character_sets() {
+    let (src, dst) = pair().await;
+    src.exec(&format!("CREATE DATABASE rt CHARACTER SET latin1 COLLATE latin1_swedish_ci; {ROUTINES_AND_VIEWS}")).await;
+    let dir = tempfile::tempdir().unwrap();
+    let m = write_task(dir.path(), "rt", &src, &dst, "  objects:\n  - database: rt\n  incremental: false\n");
+    assert_ok(&run_ferry(&m, dir.path()));
+    assert_same_routines_and_views(&mut src.conn().await, &mut dst.conn().await).await;
+}
+
+/// (d) The same objects created while ferry follows the binlog: each statement is replayed in
+/// the session it ran in on the source (its QUERY event's character set, collations and
+/// sql_mode), its latin1 bytes sent as they were.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn routines_and_views_made_while_syncing_keep_their_session() {
+    let (src, dst) = pair().await;
+    src.exec("CREATE DATABASE rt CHARACTER SET latin1 COLLATE latin1_swedish_ci;").await;
+    let dir = tempfile::tempdir().unwrap();
+    let m = write_task(dir.path(), "rtlive", &src, &dst, "  objects:\n  - database: rt\n");
+    let mut ferry = RunningFerry::start(&m, dir.path());
+    ferry.wait_for_phase(Phase::Synchronizing, Duration::from_secs(60)).await;
+    src.exec(ROUTINES_AND_VIEWS).await;
+    ferry.wait_until_same(&src, &dst, &["rt"], Duration::from_secs(60)).await;
+    // The last statement of the script, replayed in order after the others.
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
+    let mut d = dst.conn().await;
+    while d.query_first::<String, _>("SELECT p FROM rt.v4").await.ok().flatten().is_none() {
+        assert!(std::time::Instant::now() < deadline, "rt.v4 never arrived\n{}", ferry.describe());
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    assert_same_routines_and_views(&mut src.conn().await, &mut d).await;
+    ferry.assert_running("at the end");
 }

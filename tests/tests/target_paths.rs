@@ -491,3 +491,63 @@ async fn json_through_the_binlog() {
     assert_eq!(a.len(), 18, "{a:?}");
     ferry.assert_running("after the JSON changes");
 }
+
+/// TIMESTAMP values are instants: with the source at +05:30 and the target at -07:00 (and ferry's
+/// own sessions in UTC), every TIMESTAMP names the same instant on both sides after the copy (both
+/// load paths) and after the binlog, DATETIME/DATE/TIME keep their text, and the target's own
+/// DEFAULT CURRENT_TIMESTAMP is never what a row gets.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn timestamps_are_exact_between_servers_in_different_time_zones() {
+    let (src, dst) = tokio::join!(
+        TestServer::start(ServerOptions::source().arg("--default-time-zone=+05:30")),
+        TestServer::start(ServerOptions::target().arg("--default-time-zone=-07:00"))
+    );
+    let table = "CREATE DATABASE tz; CREATE TABLE tz.t (
+        id INT PRIMARY KEY,
+        ts TIMESTAMP(6) NULL DEFAULT CURRENT_TIMESTAMP(6),
+        ts0 TIMESTAMP NULL,
+        dt DATETIME(6) NULL,
+        d DATE NULL,
+        tm TIME(3) NULL);";
+    src.exec(&format!(
+        "{table}
+         INSERT INTO tz.t (id, ts0, dt, d, tm) VALUES (1, '1970-01-01 05:30:01', '2024-03-10 02:30:00', '2024-03-10', '-12:00:00.5');
+         INSERT INTO tz.t VALUES (2, '2038-01-19 08:44:07.999999', '2000-02-29 23:59:59', '2000-02-29 23:59:59.123456', '2000-02-29', '838:59:59');
+         INSERT INTO tz.t (id, ts, ts0) VALUES (3, NOW(6), UTC_TIMESTAMP());"
+    ))
+    .await;
+    let dir = tempfile::tempdir().unwrap();
+    let m = write_task(dir.path(), "tz", &src, &dst, "  objects:\n  - database: tz\n");
+    let mut ferry = RunningFerry::start(&m, dir.path());
+    ferry.wait_for_phase(Phase::Synchronizing, SYNC).await;
+    src.exec(
+        "INSERT INTO tz.t (id, ts0, dt) VALUES (4, NOW(), NOW());
+         INSERT INTO tz.t (id) VALUES (5);
+         UPDATE tz.t SET ts = '2001-01-01 00:00:00', ts0 = ts0 + INTERVAL 1 HOUR WHERE id = 1;
+         INSERT INTO tz.t (id, ts) VALUES (6, '1999-12-31 23:59:59.5');",
+    )
+    .await;
+    let values = "SELECT id, UNIX_TIMESTAMP(ts), UNIX_TIMESTAMP(ts0), CAST(ts AS CHAR), CAST(dt AS CHAR), CAST(d AS CHAR), CAST(tm AS CHAR) \
+                  FROM tz.t ORDER BY id";
+    type Row = (i32, Option<String>, Option<String>, Option<String>, Option<String>, Option<String>, Option<String>);
+    let (mut s, mut d) = (src.conn().await, dst.conn().await);
+    for c in [&mut s, &mut d] {
+        c.query_drop("SET time_zone = '+00:00'").await.unwrap();
+    }
+    let deadline = Instant::now() + SYNC;
+    let want: Vec<Row> = s.query(values).await.unwrap();
+    assert_eq!(want.len(), 6);
+    loop {
+        let got: Vec<Row> = d.query(values).await.unwrap();
+        if got == want {
+            break;
+        }
+        assert!(Instant::now() < deadline && ferry.is_running(), "source {want:#?}\ntarget {got:#?}\n{}", ferry.describe());
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    // Seen from each server's own zone the instants read differently: the case under test.
+    let local: Option<String> = src.conn().await.query_first("SELECT CAST(ts0 AS CHAR) FROM tz.t WHERE id = 2").await.unwrap();
+    let there: Option<String> = dst.conn().await.query_first("SELECT CAST(ts0 AS CHAR) FROM tz.t WHERE id = 2").await.unwrap();
+    assert_ne!(local, there);
+    ferry.assert_running("at the end");
+}

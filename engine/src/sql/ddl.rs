@@ -2201,7 +2201,7 @@ mod tests {
         let sql = "CREATE ALGORITHM=UNDEFINED DEFINER=`root`@`localhost` SQL SECURITY DEFINER VIEW `v1` AS select o.id, o.qty, 'orders' AS s from orders o join crm.c on c.id = o.id";
         assert_eq!(
             rw(sql),
-            "CREATE ALGORITHM=UNDEFINED SQL SECURITY DEFINER VIEW `shop2`.`view_one` AS select o.id, o.`quantity`, 'orders' AS s from `shop2`.`purchases` o join `crm2`.`c` on c.id = o.id"
+            "CREATE ALGORITHM=UNDEFINED SQL SECURITY DEFINER VIEW `shop2`.`view_one` AS select o.id, o.`quantity`, 'orders' AS s from `shop2`.`purchases` o join `crm2`.c on c.id = o.id"
         );
         assert_eq!(
             kind(sql),
@@ -2259,11 +2259,11 @@ mod tests {
         );
         assert_eq!(
             rw(sql),
-            "CREATE PROCEDURE `shop2`.`p1`(IN x INT)\nBEGIN\n  UPDATE `shop2`.`purchases` o SET o.`quantity` = x WHERE o.`remark` = 'orders';\nEND"
+            "CREATE PROCEDURE `shop2`.`p1`(IN x INT)\nBEGIN\n  UPDATE `purchases` o SET o.`quantity` = x WHERE o.`remark` = 'orders';\nEND"
         );
         assert_eq!(
             rw("CREATE OR REPLACE FUNCTION crm.f() RETURNS int RETURN (SELECT COUNT(*) FROM t)"),
-            "CREATE OR REPLACE FUNCTION `crm2`.`f`() RETURNS int RETURN (SELECT COUNT(*) FROM `crm2`.`t`)"
+            "CREATE OR REPLACE FUNCTION `crm2`.`f`() RETURNS int RETURN (SELECT COUNT(*) FROM t)"
         );
         assert!(matches!(
             kind("CREATE FUNCTION metaphon RETURNS STRING SONAME 'udf.so'"),

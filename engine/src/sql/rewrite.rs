@@ -1208,9 +1208,14 @@ fn references(
         }
     }
 
+    // A routine's, trigger's or event's unqualified references resolve in the object's own
+    // database whatever the session's: only a view's (and a plain statement's) need their
+    // database spelled out. A reference that is qualified already keeps its text where its names
+    // stay (the target's SHOW CREATE then reads as the source's).
+    let session_resolved = header(&q).is_none_or(|h| h.kind == "view");
     let tables = scan_tables(&q, body, &obj_db);
     for (c, d, t) in &tables.refs {
-        if qualify {
+        if qualify && session_resolved && c.parts.len() == 1 {
             ed.replace(q.chain_span(c), qualified(map.db(d), map.table(d, t)));
             continue;
         }
