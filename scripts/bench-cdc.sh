@@ -182,6 +182,9 @@ t0=$(now)
 sb oltp_write_only --threads="$THREADS" --events="$EVENTS" --time=0 --rand-type=uniform run \
   >"$W/sysbench-run.log" 2>&1 || { tail -5 "$W/sysbench-run.log"; die "sysbench run failed"; }
 echo "source: $EVENTS transactions in $(secs "$t0" "$(now)") s ($(grep -E 'transactions:' "$W/sysbench-run.log" | sed 's/^ *//'))"
+# What the source itself sustains (alone): the lag run never asks sysbench for more, since its
+# event queue overflows (and it exits) when the workers fall behind the asked rate.
+SOURCE_TPS=$(awk '/transactions:/ { gsub(/[(]/, "", $3); printf "%d", $3 }' "$W/sysbench-run.log")
 lab_sql "$SRC" -e "INSERT INTO sbtest.bench_marker VALUES (1)"
 END_GTIDS=""
 read -r END_FILE END_POS END_GTIDS < <(master_status)
@@ -324,6 +327,10 @@ EOF
   echo "ferry: caught up in $FERRY_SECS s: $FERRY_RATE row changes/s, $FERRY_TPS transactions/s; checksums equal"
 
   RATE=${LAG_RATE:-$((FERRY_TPS / 2))}
+  if [ -z "${LAG_RATE:-}" ] && [ "${SOURCE_TPS:-0}" -gt 0 ] && [ "$RATE" -gt $((SOURCE_TPS * 8 / 10)) ]; then
+    echo "half of ferry's rate ($RATE tps) is more than 80 % of what the source sustains alone ($SOURCE_TPS tps): the lag run asks $((SOURCE_TPS * 8 / 10)) tps"
+    RATE=$((SOURCE_TPS * 8 / 10))
+  fi
   [ "$RATE" -ge 1 ] || RATE=1
   say "lag: sysbench at --rate=$RATE (ferry applied $FERRY_TPS tps) for ${LAG_SECONDS}s, heartbeat every 100 ms"
   # The poller: every 20 ms, stamps the heartbeat rows that have become visible on the target.
