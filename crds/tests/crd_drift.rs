@@ -9,13 +9,8 @@ fn workspace_file(rel: &str) -> PathBuf {
 #[test]
 fn committed_crd_matches_the_types() {
     let path = workspace_file(ferry_crds::CRD_FILE);
-    let committed = std::fs::read_to_string(&path)
-        .unwrap_or_else(|e| panic!("{}: {e}; run `make crds`", path.display()));
-    assert!(
-        committed == ferry_crds::crd_yaml(),
-        "{} drifted from crds/src/lib.rs; run `make crds` and commit the result",
-        path.display()
-    );
+    let committed = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}; run `make crds`", path.display()));
+    assert!(committed == ferry_crds::crd_yaml(), "{} drifted from crds/src/lib.rs; run `make crds` and commit the result", path.display());
 }
 
 #[test]

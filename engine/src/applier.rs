@@ -168,10 +168,7 @@ impl ApplyTable {
     /// so the per-row check is one comparison).
     fn check_width(&self, row: &[Value]) -> Result<()> {
         if row.len() < self.binlog_width {
-            return Err(Error::object(
-                &self.source,
-                format!("a binlog row has {} columns; {} expected", row.len(), self.binlog_width),
-            ));
+            return Err(Error::object(&self.source, format!("a binlog row has {} columns; {} expected", row.len(), self.binlog_width)));
         }
         Ok(())
     }
@@ -1127,7 +1124,10 @@ mod tests {
         assert_eq!(
             fallback,
             vec![
-                vec!["DELETE FROM `d`.`t` WHERE `id` IN (1)".to_string(), "REPLACE INTO `d`.`t` (`id`, `v`) VALUES (7, _utf8mb4'b')".to_string()],
+                vec![
+                    "DELETE FROM `d`.`t` WHERE `id` IN (1)".to_string(),
+                    "REPLACE INTO `d`.`t` (`id`, `v`) VALUES (7, _utf8mb4'b')".to_string()
+                ],
                 vec!["DELETE FROM `d`.`t` WHERE `id` IN (2)".to_string()],
             ]
         );
@@ -1239,7 +1239,10 @@ mod tests {
         g.add(&t, Some(row(1, "a")), Some(row(1, "b"))).unwrap();
         assert_eq!(
             texts(&t, g),
-            vec!["INSERT INTO `d`.`t` (`id`, `v`) VALUES (1, _utf8mb4'b') ON DUPLICATE KEY UPDATE `id` = VALUES(`id`), `v` = VALUES(`v`)".to_string()]
+            vec![
+                "INSERT INTO `d`.`t` (`id`, `v`) VALUES (1, _utf8mb4'b') ON DUPLICATE KEY UPDATE `id` = VALUES(`id`), `v` = VALUES(`v`)"
+                    .to_string()
+            ]
         );
     }
 

@@ -36,13 +36,11 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use futures_util::StreamExt;
-use mysql_async::binlog::events::{
-    Event as RawEvent, EventData, OptionalMetaExtractor, RowsEventData, StatusVarVal, TableMapEvent,
-};
-use mysql_common::binlog::consts::StatusVarKey;
+use mysql_async::binlog::events::{Event as RawEvent, EventData, OptionalMetaExtractor, RowsEventData, StatusVarVal, TableMapEvent};
 use mysql_async::consts::ColumnType;
 use mysql_async::prelude::*;
 use mysql_async::{BinlogStream, BinlogStreamRequest, Value};
+use mysql_common::binlog::consts::StatusVarKey;
 use tracing::{debug, info, warn};
 
 use crate::db::{Server, Session, lit};
@@ -237,13 +235,7 @@ impl BinlogReader {
     /// `heartbeat` while the source is idle (zero: none).
     ///
     /// Waits for the stream's first event, so a purged position or missing privileges fail here.
-    pub async fn open(
-        source: &Server,
-        flavor: &Flavor,
-        server_id: u32,
-        start: &Position,
-        heartbeat: Duration,
-    ) -> Result<BinlogReader> {
+    pub async fn open(source: &Server, flavor: &Flavor, server_id: u32, start: &Position, heartbeat: Duration) -> Result<BinlogReader> {
         Self::open_from(source, flavor, server_id, start, start.file.is_empty(), heartbeat).await
     }
 
@@ -251,13 +243,7 @@ impl BinlogReader {
     /// what the checkpoint's GTID set holds, wherever the binlog files went), else by file and
     /// position. Until the stream reaches its first transaction, [`position`](Self::position)
     /// reports the checkpoint.
-    pub async fn resume(
-        source: &Server,
-        flavor: &Flavor,
-        server_id: u32,
-        at: &Position,
-        heartbeat: Duration,
-    ) -> Result<BinlogReader> {
+    pub async fn resume(source: &Server, flavor: &Flavor, server_id: u32, at: &Position, heartbeat: Duration) -> Result<BinlogReader> {
         let has_gtid = at.gtid.as_deref().is_some_and(|g| !g.trim().is_empty());
         let mut by_gtid = at.file.is_empty();
         if has_gtid && !by_gtid {
@@ -346,9 +332,8 @@ impl BinlogReader {
             _ => Vec::new(),
         };
         let file = if by_gtid { "" } else { start.file.as_str() };
-        let mut request = BinlogStreamRequest::new(server_id)
-            .with_filename(file.as_bytes())
-            .with_pos(if by_gtid { 4 } else { start.pos.max(4) });
+        let mut request =
+            BinlogStreamRequest::new(server_id).with_filename(file.as_bytes()).with_pos(if by_gtid { 4 } else { start.pos.max(4) });
         if by_gtid && flavor.kind == Kind::MySql {
             request = request.with_gtid().with_gtid_set(sids);
         }
@@ -444,9 +429,7 @@ impl BinlogReader {
         };
         match item {
             None => Ok(false),
-            Some(Err(e)) => {
-                Err(classify_stream_error(&self.source, self.server_id, &self.position().to_string(), "reading the binlog", e))
-            }
+            Some(Err(e)) => Err(classify_stream_error(&self.source, self.server_id, &self.position().to_string(), "reading the binlog", e)),
             Some(Ok(ev)) => {
                 self.handle(ev)?;
                 Ok(true)
@@ -491,8 +474,7 @@ impl BinlogReader {
         }
         match ty {
             T_ROTATE => {
-                let Some(EventData::RotateEvent(r)) = ev.read_data().map_err(|e| self.err(format!("ROTATE event: {e}")))?
-                else {
+                let Some(EventData::RotateEvent(r)) = ev.read_data().map_err(|e| self.err(format!("ROTATE event: {e}")))? else {
                     return Err(self.err("unreadable ROTATE event"));
                 };
                 let mut name = r.name_raw();
@@ -520,8 +502,7 @@ impl BinlogReader {
             }
             T_HEARTBEAT | T_HEARTBEAT_V2 => self.queue.push_back(Event::Heartbeat),
             T_QUERY => {
-                let Some(EventData::QueryEvent(q)) = ev.read_data().map_err(|e| self.err(format!("QUERY event: {e}")))?
-                else {
+                let Some(EventData::QueryEvent(q)) = ev.read_data().map_err(|e| self.err(format!("QUERY event: {e}")))? else {
                     return Err(self.err("unreadable QUERY event"));
                 };
                 self.advance(h.log_pos(), flags);
@@ -576,8 +557,7 @@ impl BinlogReader {
                 )));
             }
             T_GTID | T_GTID_TAGGED => {
-                let Some(EventData::GtidEvent(g)) = ev.read_data().map_err(|e| self.err(format!("GTID event: {e}")))?
-                else {
+                let Some(EventData::GtidEvent(g)) = ev.read_data().map_err(|e| self.err(format!("GTID event: {e}")))? else {
                     return Err(self.err("unreadable GTID event"));
                 };
                 let gtid = TrxGtid::MySql { sid: g.sid(), tag: g.tag().map(|t| t.to_string()), gno: g.gno() };
@@ -612,14 +592,10 @@ impl BinlogReader {
                 ));
             }
             T_MARIA_QUERY_COMPRESSED..=T_MARIA_DELETE_ROWS_COMPRESSED => {
-                return Err(self.err(format!(
-                    "compressed binlog event (type {ty}): set log_bin_compress=OFF on the source"
-                )));
+                return Err(self.err(format!("compressed binlog event (type {ty}): set log_bin_compress=OFF on the source")));
             }
             T_BEGIN_LOAD_QUERY | T_EXECUTE_LOAD_QUERY | 6..=12 => {
-                return Err(self.err(
-                    "a statement-based LOAD DATA in the binlog: the source must log binlog_format=ROW",
-                ));
+                return Err(self.err("a statement-based LOAD DATA in the binlog: the source must log binlog_format=ROW"));
             }
             T_MARIA_GTID_LIST if flags & FLAG_ARTIFICIAL != 0 && !self.exact && h.log_pos() != 0 => {
                 // Opened by GTID: MariaDB's fake GTID_LIST marks the place in the file where the
@@ -782,9 +758,8 @@ impl BinlogReader {
         {
             return Ok(());
         }
-        let (map, plan) = build_table(id, &tme).map_err(|m| {
-            self.err(format!("table map of {}.{}: {m}", tme.database_name(), tme.table_name()))
-        })?;
+        let (map, plan) =
+            build_table(id, &tme).map_err(|m| self.err(format!("table map of {}.{}: {m}", tme.database_name(), tme.table_name())))?;
         // Table ids grow as tables are reopened; keep the cache bounded.
         if self.tables.len() >= 8192 {
             self.tables.clear();
@@ -866,7 +841,10 @@ fn savepoint_name(sql: &str) -> String {
     let mut rest = s;
     for kw in ["SAVEPOINT", "ROLLBACK", "WORK", "TO", "RELEASE", "SAVEPOINT"] {
         let t = rest.trim_start();
-        if t.len() >= kw.len() && t[..kw.len()].eq_ignore_ascii_case(kw) && t[kw.len()..].starts_with(|c: char| c.is_whitespace() || c == '`') {
+        if t.len() >= kw.len()
+            && t[..kw.len()].eq_ignore_ascii_case(kw)
+            && t[kw.len()..].starts_with(|c: char| c.is_whitespace() || c == '`')
+        {
             rest = &t[kw.len()..];
         }
     }
@@ -1132,9 +1110,7 @@ impl MySqlGtidSet {
                         None => (tok.parse::<u64>(), tok.parse::<u64>()),
                     };
                     match (a, b) {
-                        (Ok(a), Ok(b)) if a >= 1 && a <= b => {
-                            for_interval(set.sets.entry((uuid.clone(), tag.clone())).or_default(), a, b)
-                        }
+                        (Ok(a), Ok(b)) if a >= 1 && a <= b => for_interval(set.sets.entry((uuid.clone(), tag.clone())).or_default(), a, b),
                         _ => return Err(format!("invalid GTID set {text:?}: bad interval {tok:?}")),
                     }
                 } else {
@@ -1260,14 +1236,24 @@ enum Dec {
     Int(u8),
     Float,
     Double,
-    Decimal { precision: u8, scale: u8, size: u8 },
+    Decimal {
+        precision: u8,
+        scale: u8,
+        size: u8,
+    },
     Timestamp,
-    Timestamp2 { fsp: u8 },
+    Timestamp2 {
+        fsp: u8,
+    },
     DateTime,
-    DateTime2 { fsp: u8 },
+    DateTime2 {
+        fsp: u8,
+    },
     Date,
     Time,
-    Time2 { fsp: u8 },
+    Time2 {
+        fsp: u8,
+    },
     Year,
     /// ENUM (1 or 2 bytes) and SET (1 to 8 bytes): a little-endian number.
     Number(u8),
@@ -1388,11 +1374,7 @@ fn rows_flags_raw(re: &RowsEventData<'_>) -> u16 {
     }
 }
 
-fn decode_rows(
-    t: &CachedTable,
-    re: &RowsEventData<'_>,
-    kind: RowKind,
-) -> std::result::Result<Vec<RowChange>, String> {
+fn decode_rows(t: &CachedTable, re: &RowsEventData<'_>, kind: RowKind) -> std::result::Result<Vec<RowChange>, String> {
     let n = t.plan.len();
     if re.num_columns() as usize != n {
         return Err(format!("the rows event has {} columns, its table map {n}", re.num_columns()));
@@ -1764,10 +1746,7 @@ mod tests {
         ));
         let mut out = Vec::new();
         json_text(&obj, &mut out);
-        assert_eq!(
-            String::from_utf8(out).unwrap(),
-            r#"{"a": "x\"\n😀", "c": 18446744073709551615, "ab": null, "bb": [1, 2.5]}"#
-        );
+        assert_eq!(String::from_utf8(out).unwrap(), r#"{"a": "x\"\n😀", "c": 18446744073709551615, "ab": null, "bb": [1, 2.5]}"#);
     }
 
     /// The binary form of a DECIMAL, as the server writes it (for tests).
@@ -1859,10 +1838,7 @@ mod tests {
         s.add("3e11fa47-71ca-11e1-9e33-c80aa9429562", "", 6);
         s.add("4e11fa47-71ca-11e1-9e33-c80aa9429562", "", 2);
         s.add("4e11fa47-71ca-11e1-9e33-c80aa9429562", "blue", 1);
-        assert_eq!(
-            s.to_string(),
-            "3e11fa47-71ca-11e1-9e33-c80aa9429562:1-7,4e11fa47-71ca-11e1-9e33-c80aa9429562:1-2:blue:1"
-        );
+        assert_eq!(s.to_string(), "3e11fa47-71ca-11e1-9e33-c80aa9429562:1-7,4e11fa47-71ca-11e1-9e33-c80aa9429562:1-2:blue:1");
         assert_eq!(MySqlGtidSet::parse(&s.to_string()).unwrap(), s);
         assert!(MySqlGtidSet::parse("nope:1").is_err());
         let m = parse_mariadb_gtids("0-1-100, 2-5-7").unwrap();
@@ -1883,8 +1859,7 @@ mod tests {
     fn purged_messages() {
         assert!(is_position_gone(&"Could not find first log file name in binary log index file".to_ascii_lowercase()));
         assert!(is_position_gone(
-            &"Error: connecting slave requested to start from GTID 0-1-5, which is not in the master's binlog"
-                .to_ascii_lowercase()
+            &"Error: connecting slave requested to start from GTID 0-1-5, which is not in the master's binlog".to_ascii_lowercase()
         ));
         assert!(!is_position_gone(
             &"... which is not in the master's binlog. Since the master's binlog contains GTIDs with higher sequence numbers, it probably means that the slave has diverged"

@@ -130,7 +130,16 @@ pub async fn table(server: &Server, conn: &mut Conn, db: &str, name: &str) -> Re
         let extra = extra.unwrap_or_default().to_ascii_uppercase();
         // MySQL 8 marks expression defaults DEFAULT_GENERATED: those are ordinary columns.
         let generated = extra.contains("VIRTUAL") || extra.contains("STORED") || extra.contains("PERSISTENT");
-        columns.push(Column { name, data_type, column_type, nullable: nullable == "YES", generated, fsp: fsp.unwrap_or(0), charset, ordinal });
+        columns.push(Column {
+            name,
+            data_type,
+            column_type,
+            nullable: nullable == "YES",
+            generated,
+            fsp: fsp.unwrap_or(0),
+            charset,
+            ordinal,
+        });
     }
 
     // (index, non_unique, column, seq, sub_part); the column is NULL for a functional key part
@@ -355,7 +364,16 @@ mod tests {
     use super::*;
 
     fn col(name: &str, nullable: bool) -> Column {
-        Column { name: name.into(), data_type: "int".into(), column_type: "int(11)".into(), nullable, generated: false, fsp: 0, charset: None, ordinal: 0 }
+        Column {
+            name: name.into(),
+            data_type: "int".into(),
+            column_type: "int(11)".into(),
+            nullable,
+            generated: false,
+            fsp: 0,
+            charset: None,
+            ordinal: 0,
+        }
     }
 
     #[test]
@@ -384,7 +402,8 @@ mod tests {
     #[test]
     fn unreadable_catalog_rows_are_errors_naming_the_object() {
         let row = |values: Vec<mysql_async::Value>| {
-            let columns: Vec<mysql_async::Column> = (0..values.len()).map(|_| mysql_async::Column::new(mysql_async::consts::ColumnType::MYSQL_TYPE_VAR_STRING)).collect();
+            let columns: Vec<mysql_async::Column> =
+                (0..values.len()).map(|_| mysql_async::Column::new(mysql_async::consts::ColumnType::MYSQL_TYPE_VAR_STRING)).collect();
             mysql_common::row::new_row(values, columns.into())
         };
         let null = row(vec![mysql_async::Value::NULL, mysql_async::Value::from("x")]);

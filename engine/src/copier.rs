@@ -22,7 +22,7 @@ use futures_util::StreamExt;
 use mysql_async::prelude::*;
 use mysql_async::{Conn, Value};
 use tokio::sync::{Mutex, mpsc};
-use tracing::{debug, info, info_span, warn, Instrument};
+use tracing::{Instrument, debug, info, info_span, warn};
 
 use ferry_crds::ConflictPolicy;
 
@@ -34,7 +34,6 @@ use crate::flavor::{Flavor, Position};
 use crate::mapping::TableMap;
 use crate::meta::{Chunk, Meta, TableState};
 use crate::status::TableCounter;
-
 
 /// Size of the pieces streamed into LOAD DATA.
 const PIECE_BYTES: usize = 256 * 1024;
@@ -186,8 +185,7 @@ impl Copier {
         let table = qt(&t.src_db, &t.src_table);
         let is_int = key.len() == 1
             && t.columns.iter().any(|c| {
-                c.source.name == key[0]
-                    && matches!(c.source.data_type.as_str(), "tinyint" | "smallint" | "mediumint" | "int" | "bigint")
+                c.source.name == key[0] && matches!(c.source.data_type.as_str(), "tinyint" | "smallint" | "mediumint" | "int" | "bigint")
             });
         let mut bounds = vec![None];
         if is_int {
@@ -361,11 +359,7 @@ impl CopierHandles {
                 )
                 .await
                 .map_err(self.target.err("reading indexes"))?;
-            let missing: Vec<&String> = t
-                .deferred_indexes
-                .iter()
-                .filter(|clause| !have.iter().any(|h| clause.contains(&q(h))))
-                .collect();
+            let missing: Vec<&String> = t.deferred_indexes.iter().filter(|clause| !have.iter().any(|h| clause.contains(&q(h)))).collect();
             if !missing.is_empty() {
                 let sql = format!(
                     "ALTER TABLE {dst} {}",
@@ -376,9 +370,7 @@ impl CopierHandles {
             }
         }
         let state = TableState::Done;
-        self.meta
-            .set_table(&self.target, tgt, (&m.src_db, &m.src_table), (&m.dst_db, &m.dst_table), state, None)
-            .await?;
+        self.meta.set_table(&self.target, tgt, (&m.src_db, &m.src_table), (&m.dst_db, &m.dst_table), state, None).await?;
         t.counter.mark_complete();
         Ok(())
     }
@@ -436,7 +428,8 @@ impl Worker {
             let inserts = c.inserts.load(Ordering::SeqCst);
             self.tgt.query_drop("START TRANSACTION").await.map_err(c.target.err("START TRANSACTION"))?;
             let mut written = 0u64;
-            let outcome = if inserts { self.insert_rows(work, &mut written).await.map(Some) } else { self.load_rows(work, &mut written).await };
+            let outcome =
+                if inserts { self.insert_rows(work, &mut written).await.map(Some) } else { self.load_rows(work, &mut written).await };
             let conflicts = match outcome {
                 Ok(Some(conflicts)) => conflicts,
                 Ok(None) => {

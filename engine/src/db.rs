@@ -130,9 +130,7 @@ impl Server {
         let conn = match tokio::time::timeout(Duration::from_secs(20), Conn::new(opts)).await {
             Err(_) => return Err((self.connect_error("timed out after 20 s".into(), true), true)),
             Ok(Ok(c)) => c,
-            Ok(Err(mysql_async::Error::Driver(mysql_async::DriverError::NoClientSslFlagFromServer)))
-                if self.tls_preferred =>
-            {
+            Ok(Err(mysql_async::Error::Driver(mysql_async::DriverError::NoClientSslFlagFromServer))) if self.tls_preferred => {
                 let plain = OptsBuilder::from_opts(self.opts.clone()).ssl_opts(None::<SslOpts>).setup(setup);
                 Conn::new(plain).await.map_err(|e| self.classify(e))?
             }
@@ -280,7 +278,10 @@ fn session_setup(session: Session) -> Vec<String> {
 /// The first column of the first row of `sql`, None when there is no row, the value is NULL or it
 /// does not read as a `T` (a proxy answering `'ON'` for a number): never a panic on what a
 /// server sends.
-pub async fn query_scalar<T: mysql_async::prelude::FromValue>(conn: &mut Conn, sql: &str) -> std::result::Result<Option<T>, mysql_async::Error> {
+pub async fn query_scalar<T: mysql_async::prelude::FromValue>(
+    conn: &mut Conn,
+    sql: &str,
+) -> std::result::Result<Option<T>, mysql_async::Error> {
     let row: Option<mysql_async::Row> = conn.query_first(sql).await?;
     Ok(row.and_then(|mut r| r.take_opt::<Option<T>, _>(0)).and_then(|v| v.ok()).flatten())
 }

@@ -32,28 +32,20 @@ pub enum Error {
 
     /// The binlog position to resume from is gone from the source (purged, or never there).
     #[error("{role} {endpoint}: the binlog position {position} is no longer on the source ({message}); the task needs a new initial sync")]
-    BinlogPurged {
-        role: &'static str,
-        endpoint: String,
-        position: String,
-        message: String,
-    },
+    BinlogPurged { role: &'static str, endpoint: String, position: String, message: String },
 
     /// The source's binlog stream cannot be read on (bad settings, unsupported events, a stolen
     /// replica server id).
     #[error("{role} {endpoint}: binlog at {position}: {message}")]
-    Binlog {
-        role: &'static str,
-        endpoint: String,
-        position: String,
-        message: String,
-    },
+    Binlog { role: &'static str, endpoint: String, position: String, message: String },
 
     #[error("{object}: {message}")]
     Object { object: String, message: String },
 
     /// A schema change that cannot be replayed on the target (onDdlError: Fail).
-    #[error("schema change at binlog {position} not replayed: {reason}; statement: {statement} (set spec.onDdlError: Skip to go on without it)")]
+    #[error(
+        "schema change at binlog {position} not replayed: {reason}; statement: {statement} (set spec.onDdlError: Skip to go on without it)"
+    )]
     SchemaChange { position: String, statement: String, reason: String },
 
     #[error("state file {path}: {source}")]

@@ -36,8 +36,7 @@ pub struct Flavor {
 
 impl Flavor {
     pub async fn detect(server: &Server, conn: &mut Conn) -> Result<Flavor> {
-        let text: String =
-            conn.query_first("SELECT VERSION()").await.map_err(server.err("SELECT VERSION()"))?.unwrap_or_default();
+        let text: String = conn.query_first("SELECT VERSION()").await.map_err(server.err("SELECT VERSION()"))?.unwrap_or_default();
         Ok(Self::from_version(&text))
     }
 
@@ -75,10 +74,8 @@ impl Flavor {
             // The caller holds the global read lock: the server's position is the snapshot's.
             return self.current_position(server, conn).await;
         }
-        let rows: Vec<(String, String)> = conn
-            .query("SHOW STATUS LIKE 'binlog_snapshot_%'")
-            .await
-            .map_err(server.err("reading binlog_snapshot_file/position"))?;
+        let rows: Vec<(String, String)> =
+            conn.query("SHOW STATUS LIKE 'binlog_snapshot_%'").await.map_err(server.err("reading binlog_snapshot_file/position"))?;
         let get = |k: &str| rows.iter().find(|(n, _)| n.eq_ignore_ascii_case(k)).map(|(_, v)| v.clone());
         let file = get("binlog_snapshot_file").unwrap_or_default();
         let pos: u64 = get("binlog_snapshot_position").and_then(|v| v.parse().ok()).unwrap_or(0);
@@ -97,11 +94,7 @@ impl Flavor {
 
     /// The source's current binlog position (a start for tasks without a data copy).
     pub async fn current_position(&self, source: &Server, conn: &mut Conn) -> Result<Option<Position>> {
-        let stmt = if self.kind == Kind::MySql && self.version >= (8, 4, 0) {
-            "SHOW BINARY LOG STATUS"
-        } else {
-            "SHOW MASTER STATUS"
-        };
+        let stmt = if self.kind == Kind::MySql && self.version >= (8, 4, 0) { "SHOW BINARY LOG STATUS" } else { "SHOW MASTER STATUS" };
         let row: Option<mysql_async::Row> = conn.query_first(stmt).await.map_err(source.err(stmt))?;
         let Some(row) = row else { return Ok(None) };
         let file: String = row.get(0).unwrap_or_default();
@@ -117,12 +110,8 @@ impl Flavor {
 
     /// What incremental sync needs from the source's binlog, or the fix.
     pub async fn check_binlog_settings(&self, server: &Server, conn: &mut Conn, binlog: bool) -> Result<BinlogSettings> {
-        let fail = |message: String| Error::Connect {
-            role: server.role.as_str(),
-            endpoint: server.address.clone(),
-            message,
-            transient: false,
-        };
+        let fail =
+            |message: String| Error::Connect { role: server.role.as_str(), endpoint: server.address.clone(), message, transient: false };
         if !binlog {
             return Err(fail("the binary log is off; incremental sync needs it: start the server with log_bin".into()));
         }

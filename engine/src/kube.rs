@@ -38,10 +38,8 @@ fn kube_err(action: String) -> impl FnOnce(kube::Error) -> Error {
 }
 
 fn read_secret_file(path: &Path) -> Result<String> {
-    let bytes = std::fs::read(path).map_err(|e| Error::Manifest {
-        path: path.to_owned(),
-        message: format!("{e} (is the Secret mounted, with this key?)"),
-    })?;
+    let bytes = std::fs::read(path)
+        .map_err(|e| Error::Manifest { path: path.to_owned(), message: format!("{e} (is the Secret mounted, with this key?)") })?;
     String::from_utf8(bytes).map_err(|_| Error::Manifest { path: path.to_owned(), message: "not UTF-8".into() })
 }
 
@@ -139,12 +137,7 @@ impl StatusSink for Sink {
 
 impl KubeStatus {
     pub fn new(client: kube::Client, namespace: &str, name: &str, generation: Option<i64>) -> Self {
-        KubeStatus {
-            api: Api::namespaced(client, namespace),
-            name: name.into(),
-            generation,
-            latest: watch::channel(None).0,
-        }
+        KubeStatus { api: Api::namespaced(client, namespace), name: name.into(), generation, latest: watch::channel(None).0 }
     }
 
     pub fn sink(&self) -> Box<dyn StatusSink> {
@@ -345,17 +338,21 @@ pub fn engine_metrics(task: &str, status: &SyncTaskStatus, now: Timestamp) -> St
         "Bytes of row data (before and after images) applied per second.",
         inc.map(|i| i.bytes_per_second as f64),
     );
-    gauge("ferry_engine_incremental_rows_applied", "Row changes applied since the incremental sync started.", inc.map(|i| i.rows_applied as f64));
+    gauge(
+        "ferry_engine_incremental_rows_applied",
+        "Row changes applied since the incremental sync started.",
+        inc.map(|i| i.rows_applied as f64),
+    );
     let full = status.full_sync.as_ref();
     gauge("ferry_engine_full_sync_rows_per_second", "Rows copied per second by the full sync.", full.map(|f| f.rows_per_second as f64));
-    gauge("ferry_engine_full_sync_bytes_per_second", "Bytes loaded into the target per second by the full sync.", full.map(|f| f.bytes_per_second as f64));
+    gauge(
+        "ferry_engine_full_sync_bytes_per_second",
+        "Bytes loaded into the target per second by the full sync.",
+        full.map(|f| f.bytes_per_second as f64),
+    );
     gauge("ferry_engine_full_sync_rows_done", "Rows copied by the full sync.", full.map(|f| f.rows_done as f64));
     gauge("ferry_engine_full_sync_percent", "Percent of the full sync done, by rows.", full.map(|f| f.percent));
-    let age = status
-        .checkpoint
-        .as_ref()
-        .and_then(|c| c.time.as_ref())
-        .map(|t| (now.as_second() - t.0.as_second()).max(0) as f64);
+    let age = status.checkpoint.as_ref().and_then(|c| c.time.as_ref()).map(|t| (now.as_second() - t.0.as_second()).max(0) as f64);
     gauge("ferry_engine_checkpoint_age_seconds", "Seconds since the checkpoint was recorded.", age);
     if let Some(phase) = status.phase {
         out.push_str("# HELP ferry_engine_phase The engine's stage (1 for the current one).\n# TYPE ferry_engine_phase gauge\n");
@@ -383,10 +380,8 @@ pub async fn serve_metrics(listener: TcpListener, render: Arc<dyn Fn() -> String
             } else {
                 ("text/plain", "ok\n".to_string())
             };
-            let head = format!(
-                "HTTP/1.1 200 OK\r\ncontent-type: {content_type}\r\ncontent-length: {}\r\nconnection: close\r\n\r\n",
-                body.len()
-            );
+            let head =
+                format!("HTTP/1.1 200 OK\r\ncontent-type: {content_type}\r\ncontent-length: {}\r\nconnection: close\r\n\r\n", body.len());
             let _ = socket.write_all(head.as_bytes()).await;
             let _ = socket.write_all(body.as_bytes()).await;
             let _ = socket.shutdown().await;

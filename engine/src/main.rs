@@ -90,9 +90,7 @@ fn main() -> ExitCode {
     let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build().expect("tokio runtime");
     match cli.command {
         Command::Run { file, state_dir, no_progress } => runtime.block_on(run_command(file, state_dir, no_progress)),
-        Command::Precheck { file, output, namespace, name } => {
-            runtime.block_on(precheck_command(file, output, namespace, name))
-        }
+        Command::Precheck { file, output, namespace, name } => runtime.block_on(precheck_command(file, output, namespace, name)),
         Command::Sync { namespace, name, secrets_dir, metrics_addr } => {
             runtime.block_on(ferry_engine::kube::sync_main(&namespace, &name, &secrets_dir, metrics_addr))
         }
@@ -141,9 +139,9 @@ async fn run_command(file: PathBuf, state_dir: PathBuf, no_progress: bool) -> Ex
 async fn precheck_command(file: Option<PathBuf>, output: OutputFormat, namespace: String, name: Option<String>) -> ExitCode {
     let loaded = match (&file, &name) {
         (Some(file), _) => manifest::load(file),
-        (None, Some(name)) => ferry_engine::kube::load_in_cluster(&namespace, name, &ferry_engine::kube::secrets_dir())
-            .await
-            .map(|(_, _, task)| task),
+        (None, Some(name)) => {
+            ferry_engine::kube::load_in_cluster(&namespace, name, &ferry_engine::kube::secrets_dir()).await.map(|(_, _, task)| task)
+        }
         (None, None) => unreachable!("clap requires --file or --name"),
     };
     let task = match loaded {

@@ -90,8 +90,8 @@ struct SyncTaskDoc {
 
 /// Reads and resolves a manifest file.
 pub fn load(path: &Path) -> Result<Task> {
-    let text = std::fs::read_to_string(path)
-        .map_err(|e| Error::Manifest { path: path.to_owned(), message: format!("cannot read: {e}") })?;
+    let text =
+        std::fs::read_to_string(path).map_err(|e| Error::Manifest { path: path.to_owned(), message: format!("cannot read: {e}") })?;
     parse(path, &text)
 }
 
@@ -139,17 +139,13 @@ pub fn parse(path: &Path, text: &str) -> Result<Task> {
         match (head.api_version.as_deref(), head.kind.as_deref()) {
             (Some("v1"), Some("Secret")) => {
                 let secret: SecretDoc = serde_saphyr::from_str(&doc.padded).map_err(|e| err(yaml_error(&e)))?;
-                let name = secret.metadata.name.clone().ok_or_else(|| {
-                    err(format!("line {}: Secret without metadata.name", doc.first_line))
-                })?;
+                let name =
+                    secret.metadata.name.clone().ok_or_else(|| err(format!("line {}: Secret without metadata.name", doc.first_line)))?;
                 secrets.insert(name, (doc.first_line, secret));
             }
             (Some(v), Some("SyncTask")) if v.starts_with("ferry.dev/") => {
                 if v != "ferry.dev/v1alpha1" {
-                    return Err(err(format!(
-                        "line {}: apiVersion {v} is not served; use ferry.dev/v1alpha1",
-                        doc.first_line
-                    )));
+                    return Err(err(format!("line {}: apiVersion {v} is not served; use ferry.dev/v1alpha1", doc.first_line)));
                 }
                 if let Some((line, _)) = &task {
                     return Err(err(format!(
@@ -172,19 +168,13 @@ pub fn parse(path: &Path, text: &str) -> Result<Task> {
     }
 
     let (line, doc) = task.ok_or_else(|| err("no SyncTask (apiVersion ferry.dev/v1alpha1) in the file".into()))?;
-    let name = doc
-        .metadata
-        .name
-        .clone()
-        .ok_or_else(|| err(format!("line {line}: SyncTask without metadata.name")))?;
+    let name = doc.metadata.name.clone().ok_or_else(|| err(format!("line {line}: SyncTask without metadata.name")))?;
     let namespace = doc.metadata.namespace.clone().unwrap_or_else(|| "default".into());
     let spec = doc.spec;
     validate(&spec).map_err(|e| err(e.to_string()))?;
 
     let credentials = |field: &str, secret_name: &str| -> Result<Credentials> {
-        let (_, secret) = secrets.get(secret_name).ok_or_else(|| {
-            err(format!("{field}: Secret {secret_name:?} is not in the file"))
-        })?;
+        let (_, secret) = secrets.get(secret_name).ok_or_else(|| err(format!("{field}: Secret {secret_name:?} is not in the file")))?;
         let key = |k: &str| secret_value(secret, k).map_err(|m| err(format!("Secret {secret_name:?}: {m}")));
         Ok(Credentials { username: key("username")?, password: key("password")? })
     };
@@ -192,9 +182,7 @@ pub fn parse(path: &Path, text: &str) -> Result<Task> {
         match tls.as_ref().and_then(|t| t.ca_secret.as_deref()) {
             None => Ok(None),
             Some(name) => {
-                let (_, secret) = secrets
-                    .get(name)
-                    .ok_or_else(|| err(format!("{field}: Secret {name:?} is not in the file")))?;
+                let (_, secret) = secrets.get(name).ok_or_else(|| err(format!("{field}: Secret {name:?} is not in the file")))?;
                 let pem = secret_value(secret, "ca.crt").map_err(|m| err(format!("Secret {name:?}: {m}")))?;
                 Ok(Some(pem.into_bytes()))
             }
@@ -217,9 +205,8 @@ fn secret_value(secret: &SecretDoc, key: &str) -> std::result::Result<String, St
     }
     match secret.data.get(key) {
         Some(b64) => {
-            let bytes = base64::engine::general_purpose::STANDARD
-                .decode(b64.trim())
-                .map_err(|_| format!("data.{key} is not valid base64"))?;
+            let bytes =
+                base64::engine::general_purpose::STANDARD.decode(b64.trim()).map_err(|_| format!("data.{key} is not valid base64"))?;
             String::from_utf8(bytes).map_err(|_| format!("data.{key} is not UTF-8"))
         }
         None => Err(format!("no key {key:?} in data or stringData")),
@@ -248,10 +235,7 @@ pub fn validate(spec: &SyncTaskSpec) -> Result<()> {
             && tls.ca_secret.is_some()
             && !matches!(tls.mode, TlsMode::VerifyCa | TlsMode::VerifyIdentity)
         {
-            return Err(Error::invalid(
-                format!("spec.{role}.tls.caSecret"),
-                "is only used with mode verify-ca or verify-identity",
-            ));
+            return Err(Error::invalid(format!("spec.{role}.tls.caSecret"), "is only used with mode verify-ca or verify-identity"));
         }
     }
     if spec.objects.is_empty() {

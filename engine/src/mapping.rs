@@ -77,10 +77,7 @@ pub struct DatabaseMap {
 
 /// Resolves the spec's selection against the source's tables. `tables_of(db)` lists a source
 /// database's base tables (None when it does not exist); `describe(db, table)` reads one.
-pub fn resolve(
-    spec: &SyncTaskSpec,
-    tables_of: &BTreeMap<String, Vec<Table>>,
-) -> Result<Vec<DatabaseMap>> {
+pub fn resolve(spec: &SyncTaskSpec, tables_of: &BTreeMap<String, Vec<Table>>) -> Result<Vec<DatabaseMap>> {
     let mut out = Vec::new();
     let mut targets: BTreeMap<(String, String), String> = BTreeMap::new();
     for (i, sel) in spec.objects.iter().enumerate() {
@@ -250,17 +247,12 @@ mod tests {
     }
 
     fn spec(objects: &str) -> SyncTaskSpec {
-        let yaml = format!(
-            "source: {{host: a, credentialsSecret: s}}\ntarget: {{host: b, credentialsSecret: t}}\nobjects:\n{objects}"
-        );
+        let yaml = format!("source: {{host: a, credentialsSecret: s}}\ntarget: {{host: b, credentialsSecret: t}}\nobjects:\n{objects}");
         serde_saphyr::from_str(&yaml).unwrap()
     }
 
     fn catalog() -> BTreeMap<String, Vec<Table>> {
-        BTreeMap::from([(
-            "shop".to_string(),
-            vec![table("orders", &["id", "total", "note"], &["id"]), table("log", &["msg"], &[])],
-        )])
+        BTreeMap::from([("shop".to_string(), vec![table("orders", &["id", "total", "note"], &["id"]), table("log", &["msg"], &[])])])
     }
 
     #[test]
@@ -274,7 +266,9 @@ mod tests {
 
     #[test]
     fn columns_and_renames() {
-        let s = spec("- database: shop\n  tables:\n  - name: orders\n    rename: o2\n    columns:\n    - name: total\n      rename: amount\n    - name: id\n");
+        let s = spec(
+            "- database: shop\n  tables:\n  - name: orders\n    rename: o2\n    columns:\n    - name: total\n      rename: amount\n    - name: id\n",
+        );
         let dbs = resolve(&s, &catalog()).unwrap();
         let t = &dbs[0].tables[0];
         assert_eq!(t.dst_table, "o2");

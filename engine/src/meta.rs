@@ -255,7 +255,10 @@ impl Meta {
         .map_err(target.err("saving the copy plan"))?;
         for c in chunks {
             tx.exec_drop(
-                format!("INSERT INTO {} (task, src_db, src_table, chunk, lower_bound, upper_bound) VALUES (?, ?, ?, ?, ?, ?)", self.t("copy_chunks")),
+                format!(
+                    "INSERT INTO {} (task, src_db, src_table, chunk, lower_bound, upper_bound) VALUES (?, ?, ?, ?, ?, ?)",
+                    self.t("copy_chunks")
+                ),
                 (&self.task, src_db, src_table, c.no, c.lower.as_deref().map(encode_bound), c.upper.as_deref().map(encode_bound)),
             )
             .await
@@ -352,7 +355,13 @@ impl Meta {
     }
 
     /// Records where incremental sync starts, unless a checkpoint exists already.
-    pub async fn init_checkpoint(&self, target: &Server, conn: &mut Conn, start: &Position, consistent_at: Option<&Position>) -> Result<()> {
+    pub async fn init_checkpoint(
+        &self,
+        target: &Server,
+        conn: &mut Conn,
+        start: &Position,
+        consistent_at: Option<&Position>,
+    ) -> Result<()> {
         conn.exec_drop(
             format!(
                 "INSERT IGNORE INTO {} (task, binlog_file, binlog_pos, gtid, consistent_file, consistent_pos) VALUES (?, ?, ?, ?, ?, ?)",
@@ -387,14 +396,10 @@ impl Meta {
         tx.exec_drop(format!("UPDATE {} SET epoch = epoch + 1, owner = ? WHERE task = ?", self.t("checkpoints")), (owner, &self.task))
             .await
             .map_err(err())?;
-        let epoch: Option<u64> = tx
-            .exec_first(format!("SELECT epoch FROM {} WHERE task = ?", self.t("checkpoints")), (&self.task,))
-            .await
-            .map_err(err())?;
+        let epoch: Option<u64> =
+            tx.exec_first(format!("SELECT epoch FROM {} WHERE task = ?", self.t("checkpoints")), (&self.task,)).await.map_err(err())?;
         let epoch = epoch.ok_or_else(|| Error::object(&self.task, "no checkpoint row to claim"))?;
-        tx.exec_drop(format!("UPDATE {} SET epoch = ? WHERE task = ?", self.t("apply_slots")), (epoch, &self.task))
-            .await
-            .map_err(err())?;
+        tx.exec_drop(format!("UPDATE {} SET epoch = ? WHERE task = ?", self.t("apply_slots")), (epoch, &self.task)).await.map_err(err())?;
         tx.commit().await.map_err(err())?;
         Ok(epoch)
     }
@@ -424,7 +429,15 @@ impl Meta {
     }
 
     /// Records that the selected table the spec calls `spec_table` is now `src_table` on the source.
-    pub async fn record_rename(&self, target: &Server, conn: &mut Conn, src_db: &str, spec_table: &str, from: &str, src_table: &str) -> Result<()> {
+    pub async fn record_rename(
+        &self,
+        target: &Server,
+        conn: &mut Conn,
+        src_db: &str,
+        spec_table: &str,
+        from: &str,
+        src_table: &str,
+    ) -> Result<()> {
         conn.exec_drop(
             format!(
                 "INSERT INTO {} (task, src_db, spec_table, src_table) VALUES (?, ?, ?, ?) \
@@ -446,12 +459,9 @@ impl Meta {
 
     /// (source database, spec table name, current source table name) of followed renames.
     pub async fn followed_renames(&self, target: &Server, conn: &mut Conn) -> Result<Vec<(String, String, String)>> {
-        conn.exec(
-            format!("SELECT src_db, spec_table, src_table FROM {} WHERE task = ?", self.t("followed_renames")),
-            (&self.task,),
-        )
-        .await
-        .map_err(target.err("reading followed renames"))
+        conn.exec(format!("SELECT src_db, spec_table, src_table FROM {} WHERE task = ?", self.t("followed_renames")), (&self.task,))
+            .await
+            .map_err(target.err("reading followed renames"))
     }
 
     /// Tables copied without a key, and the snapshot position their copy was read at: replay
@@ -512,9 +522,12 @@ impl Meta {
         let err = || target.err("forgetting a table no longer selected");
         let mut tx = conn.start_transaction(shared_target_tx()).await.map_err(err())?;
         for t in ["copy_chunks", "copy_tables"] {
-            tx.exec_drop(format!("DELETE FROM {} WHERE task = ? AND src_db = ? AND src_table = ?", self.t(t)), (&self.task, src_db, src_table))
-                .await
-                .map_err(err())?;
+            tx.exec_drop(
+                format!("DELETE FROM {} WHERE task = ? AND src_db = ? AND src_table = ?", self.t(t)),
+                (&self.task, src_db, src_table),
+            )
+            .await
+            .map_err(err())?;
         }
         tx.commit().await.map_err(err())
     }
@@ -626,10 +639,7 @@ impl TaskLock {
             .map_err(self.target.err("taking the task lock"))?;
         if got.flatten() != Some(1) {
             let holder: Option<(u64, String)> = conn
-                .exec_first(
-                    "SELECT ID, HOST FROM information_schema.PROCESSLIST WHERE ID = IS_USED_LOCK(?)",
-                    (&self.name,),
-                )
+                .exec_first("SELECT ID, HOST FROM information_schema.PROCESSLIST WHERE ID = IS_USED_LOCK(?)", (&self.name,))
                 .await
                 .map_err(self.target.err("reading the task lock's holder"))?;
             let holder = holder

@@ -9,8 +9,8 @@ use std::time::{Duration, Instant};
 
 use ferry_crds::{Checkpoint, DdlErrorPolicy, IncrementalSyncStatus, Phase, SkippedSchemaChange, SyncTaskSpec};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
-use mysql_async::prelude::*;
 use mysql_async::Value;
+use mysql_async::prelude::*;
 use tokio::sync::mpsc;
 use tracing::{info, warn};
 
@@ -20,9 +20,9 @@ use crate::db::{Server, Session, qt};
 use crate::error::{Error, Result};
 use crate::flavor::{Flavor, Position};
 use crate::mapping::{ColumnMap, TableMap};
+use crate::meta::{APPLY_SLOTS, Meta, TableState, TaskLock, slot_of};
 use crate::selection::{DmlKinds, LiveSelection, Selected};
 use crate::sql::ddl::{DdlKind, parse_ddl, retain_objects, rewrite_alter_selected_columns, rewrite_ddl};
-use crate::meta::{APPLY_SLOTS, Meta, TableState, TaskLock, slot_of};
 use crate::status::Reporter;
 
 /// A group commits when it holds this many source row changes...
@@ -75,13 +75,8 @@ impl Player {
     pub async fn run(&self) -> Result<()> {
         let mut tgt = self.target.connect(Session::Write).await?;
         let epoch = self.meta.claim(&self.target, &mut tgt, &self.owner).await?;
-        let skip: HashMap<(String, String), Position> = self
-            .meta
-            .keyless_copy_positions(&self.target, &mut tgt)
-            .await?
-            .into_iter()
-            .map(|(d, t, p)| ((d, t), p))
-            .collect();
+        let skip: HashMap<(String, String), Position> =
+            self.meta.keyless_copy_positions(&self.target, &mut tgt).await?.into_iter().map(|(d, t, p)| ((d, t), p)).collect();
         let followed = self.meta.followed_renames(&self.target, &mut tgt).await?;
         let snapshots = self.meta.copy_snapshots(&self.target, &mut tgt).await?;
         let mut selection = LiveSelection::new(&self.spec, &followed);
@@ -156,9 +151,16 @@ impl Player {
             done: drx,
             _writers: Vec::new(),
             applied_ts: 0,
-            epoch, task: self.meta.task.clone(), started_at: slot_done };
+            epoch,
+            task: self.meta.task.clone(),
+            started_at: slot_done,
+        };
         for lane in 0..self.lanes {
-            let conn = if lane == 0 { std::mem::replace(&mut tgt, self.target.connect(Session::Write).await?) } else { self.target.connect(Session::Write).await? };
+            let conn = if lane == 0 {
+                std::mem::replace(&mut tgt, self.target.connect(Session::Write).await?)
+            } else {
+                self.target.connect(Session::Write).await?
+            };
             let (wtx, wrx) = mpsc::channel::<Write>(1);
             let writer = LaneWriter { lane, target: self.target.clone(), meta: self.meta.clone() };
             lanes._writers.push(AbortOnDrop(tokio::spawn(writer.run(conn, wrx, dtx.clone()))));
@@ -451,9 +453,10 @@ impl Player {
         let create = create?;
         info!(table = %format!("{}.{}", sel.src_db, sel.src_table), "row events name no columns: tracking the table's definition from the source now");
         self.tracker.track(&self.target, conn, &sel.src_db, &sel.src_table, &create).await?;
-        self.tracker.columns(&self.target, conn, &sel.src_db, &sel.src_table).await?.ok_or_else(|| {
-            Error::object(format!("{}.{}", sel.src_db, sel.src_table), "its tracked definition has no columns")
-        })
+        self.tracker
+            .columns(&self.target, conn, &sel.src_db, &sel.src_table)
+            .await?
+            .ok_or_else(|| Error::object(format!("{}.{}", sel.src_db, sel.src_table), "its tracked definition has no columns"))
     }
 
     /// A selected table as the target has it now, in source names: the target has replayed every
@@ -565,7 +568,10 @@ impl Player {
                 sets.push(vec![
                     format!("character_set_client = {cs_client}, collation_connection = {coll_conn}"),
                     // The target lacks the collation: the character set, with its default collation there.
-                    format!("character_set_client = {cs_client}, character_set_connection = {}", name(connection).map_or("utf8mb4", |(_, c)| c.as_str())),
+                    format!(
+                        "character_set_client = {cs_client}, character_set_connection = {}",
+                        name(connection).map_or("utf8mb4", |(_, c)| c.as_str())
+                    ),
                 ]);
             }
             if let Some((coll_server, _)) = name(server) {
@@ -599,10 +605,8 @@ impl Player {
         }
         let ran = conn.query_drop(bytes).await;
         if changed {
-            let restore = format!(
-                "SET NAMES utf8mb4, SESSION collation_server = DEFAULT, SESSION sql_mode = '{}'",
-                crate::db::WRITE_SQL_MODE
-            );
+            let restore =
+                format!("SET NAMES utf8mb4, SESSION collation_server = DEFAULT, SESSION sql_mode = '{}'", crate::db::WRITE_SQL_MODE);
             conn.query_drop(&restore).await.map_err(self.target.err("restoring ferry's session"))?;
         }
         Ok(ran)
@@ -777,7 +781,13 @@ impl Player {
                     info!(%pos, code = se.code, "schema change of a merged table found applied already (by another task writing it)");
                 }
                 mysql_async::Error::Server(se) => {
-                    return Ok(Err(format!("the target refused `{}`: ERROR {} ({}): {}", crate::db::short(&rewritten), se.code, se.state, se.message)));
+                    return Ok(Err(format!(
+                        "the target refused `{}`: ERROR {} ({}): {}",
+                        crate::db::short(&rewritten),
+                        se.code,
+                        se.state,
+                        se.message
+                    )));
                 }
                 other => return Err(self.target.err("replaying a schema change")(other)),
             }
@@ -824,9 +834,7 @@ impl Player {
         p.last_status = now;
         let unix_now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0);
         let lag = if caught_up || source_ts == 0 { 0 } else { unix_now.saturating_sub(source_ts as u64) as i64 };
-        let event_time = (source_ts > 0)
-            .then(|| k8s_openapi::jiff::Timestamp::from_second(source_ts as i64).ok().map(Time))
-            .flatten();
+        let event_time = (source_ts > 0).then(|| k8s_openapi::jiff::Timestamp::from_second(source_ts as i64).ok().map(Time)).flatten();
         let (rows, txns, bytes, rates, merge_conflicts) = (p.rows, p.txns, p.bytes, p.rates, p.merge_conflicts);
         self.reporter.update(|s| {
             s.phase = Some(Phase::Synchronizing);
@@ -873,7 +881,8 @@ impl Player {
             Some(k) => k.clone(),
             None => {
                 // The foreign keys of the target databases, read once until the next schema change.
-                let mut dbs: Vec<String> = self.spec.objects.iter().map(|o| o.rename.clone().unwrap_or_else(|| o.database.clone())).collect();
+                let mut dbs: Vec<String> =
+                    self.spec.objects.iter().map(|o| o.rename.clone().unwrap_or_else(|| o.database.clone())).collect();
                 dbs.sort();
                 dbs.dedup();
                 let mut all = Vec::new();
@@ -902,8 +911,7 @@ impl Player {
             return Ok(None);
         }
         table.cascade = Some(Cascade { on_delete, on_update });
-        let mut tied: Vec<(String, String)> =
-            keys.iter().filter(|k| same(&k.child, db, name)).map(|k| k.parent.clone()).collect();
+        let mut tied: Vec<(String, String)> = keys.iter().filter(|k| same(&k.child, db, name)).map(|k| k.parent.clone()).collect();
         let mut queue = vec![(db.to_string(), name.to_string())];
         let mut seen = queue.clone();
         while let Some((d, t)) = queue.pop() {
@@ -945,7 +953,10 @@ impl Player {
             }
             let mapped = o.tables.iter().flatten().filter(|t| t.rename.as_deref().is_some_and(|r| r.eq_ignore_ascii_case(table)));
             for name in std::iter::once(table.to_string()).chain(mapped.map(|t| t.name.clone())) {
-                if selection.table(&o.database, &name).is_some_and(|s| s.dst_db.eq_ignore_ascii_case(db) && s.dst_table.eq_ignore_ascii_case(table)) {
+                if selection
+                    .table(&o.database, &name)
+                    .is_some_and(|s| s.dst_db.eq_ignore_ascii_case(db) && s.dst_table.eq_ignore_ascii_case(table))
+                {
                     return Some((o.database.clone(), name));
                 }
             }
@@ -1080,12 +1091,16 @@ impl Lanes {
         if !all_slots && !l.pending() && l.sent >= *at {
             return Ok(());
         }
-        let params: Vec<Value> =
-            vec![at.file.clone().into(), at.pos.into(), at.gtid.clone().into(), (ts as i64).into(), self.task.clone().into(), self.epoch.into()];
-        let slots: Vec<usize> = (0..APPLY_SLOTS)
-            .filter(|&s| all_slots || self.owner[s] == i)
-            .filter(|&s| self.started_at[s] <= *at)
-            .collect();
+        let params: Vec<Value> = vec![
+            at.file.clone().into(),
+            at.pos.into(),
+            at.gtid.clone().into(),
+            (ts as i64).into(),
+            self.task.clone().into(),
+            self.epoch.into(),
+        ];
+        let slots: Vec<usize> =
+            (0..APPLY_SLOTS).filter(|&s| all_slots || self.owner[s] == i).filter(|&s| self.started_at[s] <= *at).collect();
         let l = &mut self.lanes[i];
         if slots.is_empty() && !l.pending() {
             return Ok(()); // a lane whose tables all joined others
@@ -1189,13 +1204,7 @@ impl Lanes {
 
     /// Everything before this position is on the target.
     fn low_water(&self, last_end: &Position) -> Position {
-        self.lanes
-            .iter()
-            .filter(|l| l.in_flight > 0 || l.pending())
-            .map(|l| &l.durable)
-            .min()
-            .unwrap_or(last_end)
-            .clone()
+        self.lanes.iter().filter(|l| l.in_flight > 0 || l.pending()).map(|l| &l.durable).min().unwrap_or(last_end).clone()
     }
 }
 
@@ -1359,4 +1368,3 @@ pub fn server_id_for(task_id: &str) -> u32 {
     }
     1_000_000 + h % 2_000_000_000
 }
-

@@ -9,9 +9,7 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use ferry_crds::{
-    ExistingTables, PrecheckItem, PrecheckLevel, PrecheckResult, PrecheckStatus, SyncTaskSpec,
-};
+use ferry_crds::{ExistingTables, PrecheckItem, PrecheckLevel, PrecheckResult, PrecheckStatus, SyncTaskSpec};
 use futures_util::StreamExt;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 use mysql_async::prelude::*;
@@ -52,16 +50,11 @@ pub enum PairVerdict {
 /// The `version-pair` verdict: by product and major.minor of each side (patch releases within a
 /// tested line count as tested).
 pub fn version_pair(source: &Flavor, target: &Flavor) -> PairVerdict {
-    let (s, t) = (
-        (source.kind, source.release()),
-        (target.kind, target.release()),
-    );
+    let (s, t) = ((source.kind, source.release()), (target.kind, target.release()));
     if TESTED_PAIRS.contains(&(s, t)) {
         return PairVerdict::Tested;
     }
-    PairVerdict::Untested {
-        older_target: source.kind == target.kind && target.release() < source.release(),
-    }
+    PairVerdict::Untested { older_target: source.kind == target.kind && target.release() < source.release() }
 }
 
 fn release_text((kind, (major, minor)): Release) -> String {
@@ -69,20 +62,12 @@ fn release_text((kind, (major, minor)): Release) -> String {
 }
 
 fn release_pair(source: &Flavor, target: &Flavor) -> String {
-    format!(
-        "{} -> {}",
-        release_text((source.kind, source.release())),
-        release_text((target.kind, target.release()))
-    )
+    format!("{} -> {}", release_text((source.kind, source.release())), release_text((target.kind, target.release())))
 }
 
 /// "MariaDB 10.11 -> MariaDB 10.11, MySQL 9.7 -> MySQL 9.7, ..."
 pub fn tested_pairs_text() -> String {
-    TESTED_PAIRS
-        .iter()
-        .map(|(s, t)| format!("{} -> {}", release_text(*s), release_text(*t)))
-        .collect::<Vec<_>>()
-        .join(", ")
+    TESTED_PAIRS.iter().map(|(s, t)| format!("{} -> {}", release_text(*s), release_text(*t))).collect::<Vec<_>>().join(", ")
 }
 
 /// How an item's level is decided.
@@ -145,11 +130,7 @@ pub fn level_for(id: &str, spec: &SyncTaskSpec) -> Option<Option<PrecheckLevel>>
 }
 
 fn existing_tables_level(spec: &SyncTaskSpec) -> PrecheckLevel {
-    if spec.existing_tables == ExistingTables::PrecheckAndIntercept {
-        E
-    } else {
-        W
-    }
+    if spec.existing_tables == ExistingTables::PrecheckAndIntercept { E } else { W }
 }
 
 /// Checks `spec.precheck.skip`: known ids, warning-level only.
@@ -159,13 +140,7 @@ pub fn validate_skip(spec: &SyncTaskSpec) -> Result<()> {
         match level_for(id, spec) {
             None => {
                 let known: Vec<&str> = ITEMS.iter().map(|(i, _)| *i).collect();
-                return Err(Error::invalid(
-                    field,
-                    format!(
-                        "{id:?} is not a precheck item; items are {}",
-                        known.join(", ")
-                    ),
-                ));
+                return Err(Error::invalid(field, format!("{id:?} is not a precheck item; items are {}", known.join(", "))));
             }
             Some(Some(PrecheckLevel::Error)) => {
                 return Err(Error::invalid(
@@ -229,20 +204,8 @@ struct Check<'a> {
     items: Vec<PrecheckItem>,
 }
 
-fn item(
-    id: &str,
-    level: PrecheckLevel,
-    result: PrecheckResult,
-    message: impl Into<String>,
-    remedy: impl Into<String>,
-) -> PrecheckItem {
-    PrecheckItem {
-        id: id.into(),
-        level,
-        result,
-        message: message.into(),
-        remedy: remedy.into(),
-    }
+fn item(id: &str, level: PrecheckLevel, result: PrecheckResult, message: impl Into<String>, remedy: impl Into<String>) -> PrecheckItem {
+    PrecheckItem { id: id.into(), level, result, message: message.into(), remedy: remedy.into() }
 }
 
 impl Check<'_> {
@@ -251,38 +214,24 @@ impl Check<'_> {
     }
     fn pass(&mut self, id: &str, message: impl Into<String>) {
         let l = self.level(id);
-        self.items
-            .push(item(id, l, PrecheckResult::Passed, message, ""));
+        self.items.push(item(id, l, PrecheckResult::Passed, message, ""));
     }
     fn fail(&mut self, id: &str, message: impl Into<String>, remedy: impl Into<String>) {
         let l = self.level(id);
-        self.items
-            .push(item(id, l, PrecheckResult::Failed, message, remedy));
+        self.items.push(item(id, l, PrecheckResult::Failed, message, remedy));
     }
     fn skip(&mut self, id: &str, message: impl Into<String>) {
         let l = self.level(id);
-        self.items
-            .push(item(id, l, PrecheckResult::Skipped, message, ""));
+        self.items.push(item(id, l, PrecheckResult::Skipped, message, ""));
     }
     fn unreachable(&mut self, ids: &[&str], role: Role) {
         for id in ids {
-            self.skip(
-                id,
-                format!(
-                    "not checked: the {} is not reachable (see {}-connection)",
-                    role.as_str(),
-                    role.as_str()
-                ),
-            );
+            self.skip(id, format!("not checked: the {} is not reachable (see {}-connection)", role.as_str(), role.as_str()));
         }
     }
     /// A server error while checking an item: the item cannot tell, so it fails with the error.
     fn broken(&mut self, id: &str, e: Error) {
-        self.fail(
-            id,
-            format!("could not check: {e}"),
-            "see the message; rerun the precheck once the server answers",
-        );
+        self.fail(id, format!("could not check: {e}"), "see the message; rerun the precheck once the server answers");
     }
 }
 
@@ -334,21 +283,10 @@ pub async fn precheck(task: &Task) -> PrecheckStatus {
         let _ = t.disconnect().await;
     }
     let mut items = c.items;
-    items.sort_by_key(|i| {
-        ITEMS
-            .iter()
-            .position(|(id, _)| *id == i.id)
-            .unwrap_or(usize::MAX)
-    });
+    items.sort_by_key(|i| ITEMS.iter().position(|(id, _)| *id == i.id).unwrap_or(usize::MAX));
     apply_skips(spec, &mut items);
-    let passed = !items
-        .iter()
-        .any(|i| i.level == E && i.result == PrecheckResult::Failed);
-    PrecheckStatus {
-        items,
-        passed,
-        time: Some(Time(k8s_openapi::jiff::Timestamp::now())),
-    }
+    let passed = !items.iter().any(|i| i.level == E && i.result == PrecheckResult::Failed);
+    PrecheckStatus { items, passed, time: Some(Time(k8s_openapi::jiff::Timestamp::now())) }
 }
 
 /// Failed warnings named in `spec.precheck.skip` become Skipped. Error-level outcomes never do.
@@ -397,14 +335,8 @@ pub async fn task_has_state(task: &Task) -> Result<bool> {
         .map_err(target.err("looking for ferry's metadata"))?;
     let mut found = false;
     for t in tables {
-        let sql = format!(
-            "SELECT COUNT(*) FROM {} WHERE task = ?",
-            qt(&spec.metadata_database, &t)
-        );
-        let n: Option<u64> = conn
-            .exec_first(&sql, (task.id(),))
-            .await
-            .map_err(target.err(sql.clone()))?;
+        let sql = format!("SELECT COUNT(*) FROM {} WHERE task = ?", qt(&spec.metadata_database, &t));
+        let n: Option<u64> = conn.exec_first(&sql, (task.id(),)).await.map_err(target.err(sql.clone()))?;
         found |= n.unwrap_or(0) > 0;
     }
     let _ = conn.disconnect().await;
@@ -414,17 +346,8 @@ pub async fn task_has_state(task: &Task) -> Result<bool> {
 /// Renders the report as a table for people.
 pub fn render_table(report: &PrecheckStatus) -> String {
     let mut out = String::new();
-    let w = report
-        .items
-        .iter()
-        .map(|i| i.id.len())
-        .max()
-        .unwrap_or(4)
-        .max(4);
-    out.push_str(&format!(
-        "{:<w$}  {:<7}  {:<7}  MESSAGE\n",
-        "ITEM", "LEVEL", "RESULT"
-    ));
+    let w = report.items.iter().map(|i| i.id.len()).max().unwrap_or(4).max(4);
+    out.push_str(&format!("{:<w$}  {:<7}  {:<7}  MESSAGE\n", "ITEM", "LEVEL", "RESULT"));
     for i in &report.items {
         let level = match i.level {
             E => "error",
@@ -435,34 +358,16 @@ pub fn render_table(report: &PrecheckStatus) -> String {
             PrecheckResult::Failed => "FAILED",
             PrecheckResult::Skipped => "skipped",
         };
-        out.push_str(&format!(
-            "{:<w$}  {level:<7}  {result:<7}  {}\n",
-            i.id, i.message
-        ));
+        out.push_str(&format!("{:<w$}  {level:<7}  {result:<7}  {}\n", i.id, i.message));
         if !i.remedy.is_empty() && i.result == PrecheckResult::Failed {
-            out.push_str(&format!(
-                "{:<w$}  {:<7}  {:<7}  remedy: {}\n",
-                "", "", "", i.remedy
-            ));
+            out.push_str(&format!("{:<w$}  {:<7}  {:<7}  remedy: {}\n", "", "", "", i.remedy));
         }
     }
-    let errors = report
-        .items
-        .iter()
-        .filter(|i| i.level == E && i.result == PrecheckResult::Failed)
-        .count();
-    let warnings = report
-        .items
-        .iter()
-        .filter(|i| i.level == W && i.result == PrecheckResult::Failed)
-        .count();
+    let errors = report.items.iter().filter(|i| i.level == E && i.result == PrecheckResult::Failed).count();
+    let warnings = report.items.iter().filter(|i| i.level == W && i.result == PrecheckResult::Failed).count();
     out.push_str(&format!(
         "\n{}: {errors} error(s), {warnings} warning(s)\n",
-        if report.passed {
-            "precheck passed"
-        } else {
-            "precheck FAILED"
-        }
+        if report.passed { "precheck passed" } else { "precheck FAILED" }
     ));
     out
 }
@@ -482,21 +387,11 @@ fn denied(code: Option<u16>) -> bool {
     matches!(code, Some(1044 | 1045 | 1142 | 1143 | 1227 | 1370))
 }
 
-async fn global_vars(
-    server: &Server,
-    conn: &mut Conn,
-    names: &[&str],
-) -> Result<BTreeMap<String, String>> {
+async fn global_vars(server: &Server, conn: &mut Conn, names: &[&str]) -> Result<BTreeMap<String, String>> {
     let list = names.iter().map(|n| lit(n)).collect::<Vec<_>>().join(", ");
     let sql = format!("SHOW GLOBAL VARIABLES WHERE Variable_name IN ({list})");
-    let rows: Vec<(String, String)> = conn
-        .query(&sql)
-        .await
-        .map_err(server.err("reading server variables"))?;
-    Ok(rows
-        .into_iter()
-        .map(|(k, v)| (k.to_ascii_lowercase(), v))
-        .collect())
+    let rows: Vec<(String, String)> = conn.query(&sql).await.map_err(server.err("reading server variables"))?;
+    Ok(rows.into_iter().map(|(k, v)| (k.to_ascii_lowercase(), v)).collect())
 }
 
 fn is_on(v: Option<&String>) -> bool {
@@ -505,10 +400,7 @@ fn is_on(v: Option<&String>) -> bool {
 
 impl Check<'_> {
     async fn connections(&mut self) {
-        let (s, t) = tokio::join!(
-            self.source.connect(Session::Control),
-            self.target.connect(Session::Control)
-        );
+        let (s, t) = tokio::join!(self.source.connect(Session::Control), self.target.connect(Session::Control));
         for (role, res) in [(Role::Source, s), (Role::Target, t)] {
             let id = format!("{}-connection", role.as_str());
             let (server, secret) = match role {
@@ -531,16 +423,11 @@ impl Check<'_> {
                                 Role::Target => self.tgt = Some(conn),
                             }
                         }
-                        Err(e) => self.fail(
-                            &id,
-                            e.to_string(),
-                            "check that the endpoint is a MySQL-compatible server",
-                        ),
+                        Err(e) => self.fail(&id, e.to_string(), "check that the endpoint is a MySQL-compatible server"),
                     }
                 }
                 Err(e) => {
-                    let remedy = if matches!(&e, Error::Connect { message, .. } if message.contains("refused the connection"))
-                    {
+                    let remedy = if matches!(&e, Error::Connect { message, .. } if message.contains("refused the connection")) {
                         format!(
                             "check the username and password in Secret {secret} and that the user may connect from this host (CREATE USER / GRANT ... TO 'user'@'host')"
                         )
@@ -561,15 +448,8 @@ impl Check<'_> {
         match self.src_flavor.clone() {
             None => self.unreachable(&["source-version"], Role::Source),
             Some(f) => match f.check_supported_source(&self.source) {
-                Ok(()) => self.pass(
-                    "source-version",
-                    format!("source {} is supported", f.version_text),
-                ),
-                Err(e) => self.fail(
-                    "source-version",
-                    e.to_string(),
-                    "use a source running MySQL 5.1-8.x or MariaDB 10 or later",
-                ),
+                Ok(()) => self.pass("source-version", format!("source {} is supported", f.version_text)),
+                Err(e) => self.fail("source-version", e.to_string(), "use a source running MySQL 5.1-8.x or MariaDB 10 or later"),
             },
         }
         match self.tgt_flavor.clone() {
@@ -580,17 +460,11 @@ impl Check<'_> {
                     Kind::MariaDb => f.version >= (5, 1, 0),
                 };
                 if ok {
-                    self.pass(
-                        "target-version",
-                        format!("target {} is MySQL-compatible", f.version_text),
-                    );
+                    self.pass("target-version", format!("target {} is MySQL-compatible", f.version_text));
                 } else {
                     self.fail(
                         "target-version",
-                        format!(
-                            "target version {:?} is not a MySQL 5.1+ or MariaDB server",
-                            f.version_text
-                        ),
+                        format!("target version {:?} is not a MySQL 5.1+ or MariaDB server", f.version_text),
                         "use a MySQL 5.1+ or MariaDB target",
                     );
                 }
@@ -600,12 +474,7 @@ impl Check<'_> {
             (Some(s), Some(t)) => match version_pair(&s, &t) {
                 PairVerdict::Tested => self.pass(
                     "version-pair",
-                    format!(
-                        "{} -> {} is a tested pair (ferry's test suite runs {})",
-                        s.version_text,
-                        t.version_text,
-                        release_pair(&s, &t)
-                    ),
+                    format!("{} -> {} is a tested pair (ferry's test suite runs {})", s.version_text, t.version_text, release_pair(&s, &t)),
                 ),
                 PairVerdict::Untested { older_target } => {
                     let why = if older_target {
@@ -640,16 +509,12 @@ impl Check<'_> {
             Err(e) => self.broken("objects-exist", e),
             Ok(missing) if missing.is_empty() => {
                 let n = self.tables.len();
-                self.pass(
-                    "objects-exist",
-                    format!(
-                        "{} database(s), {n} table(s) selected, all on the source",
-                        self.dbs.len()
-                    ),
-                )
+                self.pass("objects-exist", format!("{} database(s), {n} table(s) selected, all on the source", self.dbs.len()))
             }
             Ok(missing) => {
-                let remedy = "correct the names in spec.objects (names are case-sensitive on most servers), or create the objects on the source".to_string();
+                let remedy =
+                    "correct the names in spec.objects (names are case-sensitive on most servers), or create the objects on the source"
+                        .to_string();
                 self.fail("objects-exist", missing.join("; "), remedy)
             }
         }
@@ -662,10 +527,7 @@ impl Check<'_> {
         for (i, sel) in self.spec.objects.iter().enumerate() {
             let field = format!("spec.objects[{i}]");
             if !existing.contains(&sel.database) {
-                missing.push(format!(
-                    "{field}.database: database {} does not exist on the source {}",
-                    sel.database, source.address
-                ));
+                missing.push(format!("{field}.database: database {} does not exist on the source {}", sel.database, source.address));
                 continue;
             }
             let dst = sel.rename.clone().unwrap_or_else(|| sel.database.clone());
@@ -677,23 +539,17 @@ impl Check<'_> {
                 )
                 .await
                 .map_err(source.err(format!("listing tables of {}", sel.database)))?;
-            let mk =
-                |name: &str,
-                 rename: Option<&String>,
-                 merge: bool,
-                 r: &(String, Option<u64>, Option<u64>, Option<u64>)| Sel {
-                    src_db: sel.database.clone(),
-                    src_table: name.to_string(),
-                    dst_db: dst.clone(),
-                    dst_table: rename.cloned().unwrap_or_else(|| name.to_string()),
-                    rows: r.1.unwrap_or(0),
-                    bytes: r.2.unwrap_or(0) + r.3.unwrap_or(0),
-                    merge: merge || sel.merge,
-                };
+            let mk = |name: &str, rename: Option<&String>, merge: bool, r: &(String, Option<u64>, Option<u64>, Option<u64>)| Sel {
+                src_db: sel.database.clone(),
+                src_table: name.to_string(),
+                dst_db: dst.clone(),
+                dst_table: rename.cloned().unwrap_or_else(|| name.to_string()),
+                rows: r.1.unwrap_or(0),
+                bytes: r.2.unwrap_or(0) + r.3.unwrap_or(0),
+                merge: merge || sel.merge,
+            };
             match &sel.tables {
-                None => self
-                    .tables
-                    .extend(rows.iter().map(|r| mk(&r.0, None, false, r))),
+                None => self.tables.extend(rows.iter().map(|r| mk(&r.0, None, false, r))),
                 Some(list) => {
                     for (j, ts) in list.iter().enumerate() {
                         match rows.iter().find(|r| r.0 == ts.name) {
@@ -706,11 +562,7 @@ impl Check<'_> {
                     }
                 }
             }
-            self.dbs.push(SelDb {
-                src: sel.database.clone(),
-                dst,
-                whole: sel.tables.is_none(),
-            });
+            self.dbs.push(SelDb { src: sel.database.clone(), dst, whole: sel.tables.is_none() });
         }
         Ok(missing)
     }
@@ -720,11 +572,7 @@ impl Check<'_> {
     async fn name_collisions(&mut self) {
         let mut fold = false;
         if let Some(mut tgt) = self.tgt.take() {
-            let v: Option<u32> = tgt
-                .query_first("SELECT @@lower_case_table_names")
-                .await
-                .ok()
-                .flatten();
+            let v: Option<u32> = tgt.query_first("SELECT @@lower_case_table_names").await.ok().flatten();
             fold = v.unwrap_or(0) != 0;
             self.tgt = Some(tgt);
         }
@@ -734,32 +582,17 @@ impl Check<'_> {
         let mut seen: BTreeMap<(String, String), String> = BTreeMap::new();
         let mut clashes = Vec::new();
         for t in &self.tables {
-            let key = if fold {
-                (t.dst_db.to_lowercase(), t.dst_table.to_lowercase())
-            } else {
-                (t.dst_db.clone(), t.dst_table.clone())
-            };
+            let key = if fold { (t.dst_db.to_lowercase(), t.dst_table.to_lowercase()) } else { (t.dst_db.clone(), t.dst_table.clone()) };
             if let Some(other) = seen.insert(key, t.source_name()) {
-                clashes.push(format!(
-                    "{other} and {} both map to target table {}",
-                    t.source_name(),
-                    t.target_name()
-                ));
+                clashes.push(format!("{other} and {} both map to target table {}", t.source_name(), t.target_name()));
             }
         }
         if clashes.is_empty() {
-            self.pass(
-                "name-collisions",
-                format!("{} target table name(s), all distinct", seen.len()),
-            );
+            self.pass("name-collisions", format!("{} target table name(s), all distinct", seen.len()));
         } else {
             // Merging (merge: true) is between tasks, one per source; within one task every
             // source table keeps a target table of its own.
-            let why = if fold {
-                " (the target has lower_case_table_names set, so names differing only in case are one)"
-            } else {
-                ""
-            };
+            let why = if fold { " (the target has lower_case_table_names set, so names differing only in case are one)" } else { "" };
             self.fail(
                 "name-collisions",
                 format!("{}{why}", clashes.join("; ")),
@@ -770,14 +603,7 @@ impl Check<'_> {
 
     /// Item 3.
     async fn binlog(&mut self) {
-        let ids = [
-            "binlog-enabled",
-            "binlog-format",
-            "binlog-row-image",
-            "binlog-row-metadata",
-            "binlog-compression",
-            "server-id",
-        ];
+        let ids = ["binlog-enabled", "binlog-format", "binlog-row-image", "binlog-row-metadata", "binlog-compression", "server-id"];
         if !self.spec.incremental {
             for id in ids {
                 self.skip(id, "incremental: false: the binlog is not read");
@@ -788,13 +614,7 @@ impl Check<'_> {
             return self.unreachable(&ids, Role::Source);
         };
         let source = self.source.clone();
-        let mut names = vec![
-            "log_bin",
-            "binlog_format",
-            "binlog_row_image",
-            "binlog_row_metadata",
-            "server_id",
-        ];
+        let mut names = vec!["log_bin", "binlog_format", "binlog_row_image", "binlog_row_metadata", "server_id"];
         names.extend(f.binlog_compression_variable());
         let vars = global_vars(&source, &mut src, &names).await;
         self.src = Some(src);
@@ -840,10 +660,8 @@ impl Check<'_> {
         let tracked = "ferry maps row-event columns by position through its own copy of each table's definition, \
                        kept in step with the binlog's schema changes";
         match get("binlog_row_metadata").as_deref() {
-            Some("FULL") => self.pass(
-                "binlog-row-metadata",
-                format!("binlog_row_metadata is FULL: row events name their columns; not needed: {tracked}"),
-            ),
+            Some("FULL") => self
+                .pass("binlog-row-metadata", format!("binlog_row_metadata is FULL: row events name their columns; not needed: {tracked}")),
             other => self.pass(
                 "binlog-row-metadata",
                 format!(
@@ -854,18 +672,11 @@ impl Check<'_> {
             ),
         }
         match f.binlog_compression_variable() {
-            None => self.pass(
-                "binlog-compression",
-                format!("{} does not compress binlog events", f.version_text),
-            ),
+            None => self.pass("binlog-compression", format!("{} does not compress binlog events", f.version_text)),
             // MySQL 8.0.20+ compresses whole transactions into TRANSACTION_PAYLOAD events, which
             // the binlog reader unpacks (see `binlog`); MariaDB's compressed events it cannot read.
             Some(var) if f.kind == Kind::MySql => {
-                let state = if is_on(vars.get(var)) {
-                    "ON: compressed transactions (TRANSACTION_PAYLOAD events) are read"
-                } else {
-                    "OFF"
-                };
+                let state = if is_on(vars.get(var)) { "ON: compressed transactions (TRANSACTION_PAYLOAD events) are read" } else { "OFF" };
                 self.pass("binlog-compression", format!("{var} is {state}"));
             }
             Some(var) => {
@@ -873,30 +684,18 @@ impl Check<'_> {
                     self.pass("binlog-compression", format!("{var} is OFF"));
                 } else if f.kind == Kind::MySql {
                     // TRANSACTION_PAYLOAD events: the stream hands out their events decompressed.
-                    self.pass(
-                        "binlog-compression",
-                        format!("{var} is ON: compressed transactions are read"),
-                    );
+                    self.pass("binlog-compression", format!("{var} is ON: compressed transactions are read"));
                 } else {
                     self.fail(
                         "binlog-compression",
-                        format!(
-                            "{var} is ON on {addr}: MariaDB's compressed events are not supported"
-                        ),
+                        format!("{var} is ON on {addr}: MariaDB's compressed events are not supported"),
                         format!("SET GLOBAL {var} = OFF; and {var}=OFF in the server's config"),
                     );
                 }
             }
         }
-        let server_id: u64 = vars
-            .get("server_id")
-            .and_then(|v| v.parse().ok())
-            .unwrap_or(0);
-        let replica_id = self
-            .spec
-            .engine
-            .server_id
-            .unwrap_or_else(|| crate::player::server_id_for(&self.task.id()));
+        let server_id: u64 = vars.get("server_id").and_then(|v| v.parse().ok()).unwrap_or(0);
+        let replica_id = self.spec.engine.server_id.unwrap_or_else(|| crate::player::server_id_for(&self.task.id()));
         if server_id == 0 {
             self.fail(
                 "server-id",
@@ -910,10 +709,7 @@ impl Check<'_> {
                 "set spec.engine.serverId to a number no server in the replication topology uses",
             );
         } else {
-            self.pass(
-                "server-id",
-                format!("source server_id {server_id}, ferry's replica id {replica_id}"),
-            );
+            self.pass("server-id", format!("source server_id {server_id}, ferry's replica id {replica_id}"));
         }
     }
 
@@ -927,33 +723,17 @@ impl Check<'_> {
             return self.unreachable(&[id], Role::Source);
         };
         let source = self.source.clone();
-        let vars = global_vars(
-            &source,
-            &mut src,
-            &[
-                "expire_logs_days",
-                "binlog_expire_logs_seconds",
-                "binlog_expire_logs_auto_purge",
-            ],
-        )
-        .await;
+        let vars =
+            global_vars(&source, &mut src, &["expire_logs_days", "binlog_expire_logs_seconds", "binlog_expire_logs_auto_purge"]).await;
         self.src = Some(src);
         let vars = match vars {
             Ok(v) => v,
             Err(e) => return self.broken(id, e),
         };
-        let secs = vars
-            .get("binlog_expire_logs_seconds")
-            .and_then(|v| v.parse::<u64>().ok())
-            .unwrap_or(0);
-        let days = vars
-            .get("expire_logs_days")
-            .and_then(|v| v.parse::<f64>().ok())
-            .unwrap_or(0.0);
+        let secs = vars.get("binlog_expire_logs_seconds").and_then(|v| v.parse::<u64>().ok()).unwrap_or(0);
+        let days = vars.get("expire_logs_days").and_then(|v| v.parse::<f64>().ok()).unwrap_or(0.0);
         // MySQL 8.0.29+: with binlog_expire_logs_auto_purge OFF nothing expires by itself.
-        let auto_purge = vars
-            .get("binlog_expire_logs_auto_purge")
-            .is_none_or(|v| is_on(Some(v)));
+        let auto_purge = vars.get("binlog_expire_logs_auto_purge").is_none_or(|v| is_on(Some(v)));
         let retention = if !auto_purge {
             0
         } else if secs > 0 {
@@ -963,11 +743,7 @@ impl Check<'_> {
         };
         let rows: u64 = self.tables.iter().map(|t| t.rows).sum();
         let bytes: u64 = self.tables.iter().map(|t| t.bytes).sum();
-        let read = if self.spec.initial_sync.data && rows > 0 {
-            self.source_sample().await
-        } else {
-            None
-        };
+        let read = if self.spec.initial_sync.data && rows > 0 { self.source_sample().await } else { None };
         let (estimate, how) = if !self.spec.initial_sync.data {
             (0, "initialSync.data: false: no rows are copied".to_string())
         } else if rows == 0 {
@@ -983,31 +759,16 @@ impl Check<'_> {
             human(needed)
         );
         if retention == 0 {
-            let how = if auto_purge {
-                ""
-            } else {
-                " (binlog_expire_logs_auto_purge is OFF)"
-            };
-            return self.pass(
-                id,
-                format!("binlogs never expire on {}{how}; {basis}", source.address),
-            );
+            let how = if auto_purge { "" } else { " (binlog_expire_logs_auto_purge is OFF)" };
+            return self.pass(id, format!("binlogs never expire on {}{how}; {basis}", source.address));
         }
         if retention >= needed {
-            self.pass(
-                id,
-                format!("binlogs are kept {}; {basis}", human(retention)),
-            );
+            self.pass(id, format!("binlogs are kept {}; {basis}", human(retention)));
         } else {
             let remedy = if f.retention_in_seconds() {
-                format!(
-                    "SET GLOBAL binlog_expire_logs_seconds = {needed}; and the same in the server's config"
-                )
+                format!("SET GLOBAL binlog_expire_logs_seconds = {needed}; and the same in the server's config")
             } else {
-                format!(
-                    "SET GLOBAL expire_logs_days = {}; and the same in the server's config",
-                    needed.div_ceil(86400)
-                )
+                format!("SET GLOBAL expire_logs_days = {}; and the same in the server's config", needed.div_ceil(86400))
             };
             self.fail(
                 id,
@@ -1038,18 +799,10 @@ impl Check<'_> {
     /// Reads the first rows of the largest selected table (at most `SAMPLE_MAX_ROWS` or about
     /// `SAMPLE_MAX_BYTES`): read-only, a bounded cost on the source.
     async fn sample_source_read(&mut self) -> Option<ReadSample> {
-        let t = self
-            .tables
-            .iter()
-            .filter(|t| t.rows > 0)
-            .max_by_key(|t| t.rows)?
-            .clone();
+        let t = self.tables.iter().filter(|t| t.rows > 0).max_by_key(|t| t.rows)?.clone();
         let mut src = self.src.take()?;
         let limit = (SAMPLE_MAX_BYTES / (t.bytes / t.rows).max(1)).clamp(100, SAMPLE_MAX_ROWS);
-        let sql = format!(
-            "SELECT * FROM {} LIMIT {limit}",
-            qt(&t.src_db, &t.src_table)
-        );
+        let sql = format!("SELECT * FROM {} LIMIT {limit}", qt(&t.src_db, &t.src_table));
         let started = std::time::Instant::now();
         let (mut rows, mut bytes) = (0u64, 0u64);
         let read = async {
@@ -1071,12 +824,7 @@ impl Check<'_> {
         let seconds = started.elapsed().as_secs_f64();
         self.src = Some(src);
         match read {
-            Ok(()) if rows > 0 => Some(ReadSample {
-                table: t.source_name(),
-                rows,
-                bytes,
-                seconds,
-            }),
+            Ok(()) if rows > 0 => Some(ReadSample { table: t.source_name(), rows, bytes, seconds }),
             Ok(()) => None,
             Err(e) => {
                 debug!(error = %e, table = %t.source_name(), "sampling the source's read rate");
@@ -1137,70 +885,38 @@ impl Check<'_> {
             Err(e) => return self.broken(id, e),
         };
         let addr = &source.address;
-        let by_ferry = (!ferry_metas.is_empty()).then(|| {
-            format!(
-                "it is the target of another ferry task (checkpoints in {})",
-                ferry_metas.join(", ")
-            )
-        });
+        let by_ferry = (!ferry_metas.is_empty())
+            .then(|| format!("it is the target of another ferry task (checkpoints in {})", ferry_metas.join(", ")));
         let mut problems = Vec::new();
         let mut remedies = Vec::new();
         if let (Some(why), false) = (&by_ferry, log_bin) {
-            problems.push(format!(
-                "{why}, and its binary log is off: what that task applies never reaches this one"
-            ));
-            remedies.push("start the source with log_bin (and binlog_format=ROW); ferry's writes are then logged as any client's".to_string());
+            problems.push(format!("{why}, and its binary log is off: what that task applies never reaches this one"));
+            remedies
+                .push("start the source with log_bin (and binlog_format=ROW); ferry's writes are then logged as any client's".to_string());
         }
         if replica && !updates_on {
             problems.push(format!("it is a replica, and {var} is OFF: what its replication thread applies would not reach its binlog"));
-            remedies.push(format!(
-                "start the source with {var}=ON (and log_bin); it cannot be changed at runtime"
-            ));
+            remedies.push(format!("start the source with {var}=ON (and log_bin); it cannot be changed at runtime"));
         }
         if !problems.is_empty() {
-            return self.fail(
-                id,
-                format!(
-                    "the source {addr} is written by replication: {}",
-                    problems.join("; ")
-                ),
-                remedies.join("; "),
-            );
+            return self.fail(id, format!("the source {addr} is written by replication: {}", problems.join("; ")), remedies.join("; "));
         }
-        let ferry_note = by_ferry.map(|why| {
-            format!("{why}; ferry writes there as a client, so its binary log records those changes whatever {var} says")
-        });
+        let ferry_note = by_ferry
+            .map(|why| format!("{why}; ferry writes there as a client, so its binary log records those changes whatever {var} says"));
         if updates_on {
             let note = ferry_note.map(|n| format!("; {n}")).unwrap_or_default();
-            self.pass(
-                id,
-                format!("{var} is ON: the source logs what it applies{note}"),
-            );
+            self.pass(id, format!("{var} is ON: the source logs what it applies{note}"));
         } else if let Some(note) = ferry_note {
             self.pass(id, format!("the source {addr}: {note}"));
         } else {
-            let extra = if unknown {
-                format!(
-                    " (could not run {}: replica state unknown)",
-                    f.replica_status_statement()
-                )
-            } else {
-                String::new()
-            };
-            self.pass(
-                id,
-                format!("the source is not written by replication{extra}"),
-            );
+            let extra =
+                if unknown { format!(" (could not run {}: replica state unknown)", f.replica_status_statement()) } else { String::new() };
+            self.pass(id, format!("the source is not written by replication{extra}"));
         }
     }
 
     async fn current_user(server: &Server, conn: &mut Conn) -> String {
-        let u: Option<String> = conn
-            .query_first("SELECT CURRENT_USER()")
-            .await
-            .map_err(server.err("CURRENT_USER()"))
-            .ok()
-            .flatten();
+        let u: Option<String> = conn.query_first("SELECT CURRENT_USER()").await.map_err(server.err("CURRENT_USER()")).ok().flatten();
         match u.as_deref().and_then(|u| u.rsplit_once('@')) {
             Some((user, host)) => format!("{}@{}", lit(user), lit(host)),
             None => "'user'@'host'".to_string(),
@@ -1232,11 +948,7 @@ impl Check<'_> {
         let mut missing: BTreeMap<(String, String), &str> = BTreeMap::new();
         let mut tried_fail: Vec<String> = Vec::new();
         let parsed = !grants.is_empty();
-        let want = |missing: &mut BTreeMap<(String, String), &str>,
-                    p: &str,
-                    db: Option<&str>,
-                    table: Option<&str>,
-                    why: &'static str| {
+        let want = |missing: &mut BTreeMap<(String, String), &str>, p: &str, db: Option<&str>, table: Option<&str>, why: &'static str| {
             if parsed && !granted(&f, &grants, p, db, table) {
                 missing.insert((p.to_string(), scope(db, table)), why);
             }
@@ -1245,28 +957,14 @@ impl Check<'_> {
         let (routine_priv, routine_db, routine_table) = f.routine_read_privilege();
         let routine_why = "reading the stored routines of whole databases";
         for d in self.dbs.iter().filter(|d| d.whole) {
-            want(
-                &mut missing,
-                "SELECT",
-                Some(&d.src),
-                None,
-                "reading the tables",
-            );
+            want(&mut missing, "SELECT", Some(&d.src), None, "reading the tables");
             if !schema {
                 continue;
             }
             // A whole database brings its views and routines (those there now, and views created
             // later); a user may not even see those it lacks privileges on.
-            want(
-                &mut missing,
-                "SHOW VIEW",
-                Some(&d.src),
-                None,
-                "reading the views of whole databases",
-            );
-            let views = catalog::views(&source, &mut src, &d.src)
-                .await
-                .unwrap_or_default();
+            want(&mut missing, "SHOW VIEW", Some(&d.src), None, "reading the views of whole databases");
+            let views = catalog::views(&source, &mut src, &d.src).await.unwrap_or_default();
             if !views.is_empty() {
                 let sql = format!("SHOW CREATE VIEW {}", qt(&d.src, &views[0]));
                 if let Err(e) = src.query_drop(&sql).await.map_err(source.err(sql.clone()))
@@ -1282,32 +980,17 @@ impl Check<'_> {
                     tried_fail.push(e.to_string());
                 }
             }
-            want(
-                &mut missing,
-                routine_priv,
-                routine_db,
-                routine_table,
-                routine_why,
-            );
-            let routines = catalog::routines(&source, &mut src, &d.src)
-                .await
-                .unwrap_or_default();
+            want(&mut missing, routine_priv, routine_db, routine_table, routine_why);
+            let routines = catalog::routines(&source, &mut src, &d.src).await.unwrap_or_default();
             if let Some((kind, name)) = routines.first() {
-                let body =
-                    catalog::show_create_routine(&source, &mut src, &d.src, kind, name).await;
+                let body = catalog::show_create_routine(&source, &mut src, &d.src, kind, name).await;
                 let failed = match body {
-                    Ok(r) if r.create.is_empty() => Some(format!(
-                        "SHOW CREATE {kind} {}.{name} returned no body",
-                        d.src
-                    )),
+                    Ok(r) if r.create.is_empty() => Some(format!("SHOW CREATE {kind} {}.{name} returned no body", d.src)),
                     Err(e) if denied(server_code(&e)) => Some(e.to_string()),
                     _ => None,
                 };
                 if let Some(t) = failed {
-                    missing.insert(
-                        (routine_priv.to_string(), scope(routine_db, routine_table)),
-                        routine_why,
-                    );
+                    missing.insert((routine_priv.to_string(), scope(routine_db, routine_table)), routine_why);
                     tried_fail.push(t);
                 }
             }
@@ -1315,106 +998,59 @@ impl Check<'_> {
         for t in self.tables.iter().take(500) {
             let whole = self.dbs.iter().any(|d| d.src == t.src_db && d.whole);
             if !whole {
-                want(
-                    &mut missing,
-                    "SELECT",
-                    Some(&t.src_db),
-                    Some(&t.src_table),
-                    "reading the tables",
-                );
+                want(&mut missing, "SELECT", Some(&t.src_db), Some(&t.src_table), "reading the tables");
             }
             let sql = format!("SELECT * FROM {} LIMIT 0", qt(&t.src_db, &t.src_table));
             if let Err(e) = src.query_drop(&sql).await.map_err(source.err(sql.clone())) {
                 if denied(server_code(&e)) {
-                    let sc = if whole {
-                        scope(Some(&t.src_db), None)
-                    } else {
-                        scope(Some(&t.src_db), Some(&t.src_table))
-                    };
+                    let sc = if whole { scope(Some(&t.src_db), None) } else { scope(Some(&t.src_db), Some(&t.src_table)) };
                     missing.insert(("SELECT".into(), sc), "reading the tables");
                     tried_fail.push(e.to_string());
                 }
             } else if parsed {
                 // The server let it through (a role, a wildcard we read differently): it is there.
-                missing.retain(|(p, s), _| {
-                    !(p == "SELECT" && (*s == scope(Some(&t.src_db), Some(&t.src_table))))
-                });
+                missing.retain(|(p, s), _| !(p == "SELECT" && (*s == scope(Some(&t.src_db), Some(&t.src_table)))));
             }
         }
         let monitor = f.binlog_monitor_privilege();
         let mut needs_monitor = self.spec.incremental;
         if self.spec.initial_sync.data {
             // The engine reads the position under the snapshot's lock when the source has a binlog.
-            let binlog = Flavor::binlog_enabled(&source, &mut src)
-                .await
-                .unwrap_or(true);
+            let binlog = Flavor::binlog_enabled(&source, &mut src).await.unwrap_or(true);
             for p in f.snapshot_privileges(binlog) {
                 if p == monitor {
                     needs_monitor = true;
                 } else {
-                    want(
-                        &mut missing,
-                        p,
-                        None,
-                        None,
-                        "FLUSH TABLES WITH READ LOCK, for the copy's consistent snapshot",
-                    );
+                    want(&mut missing, p, None, None, "FLUSH TABLES WITH READ LOCK, for the copy's consistent snapshot");
                 }
             }
         }
         let mut pos = None;
         if needs_monitor {
-            want(
-                &mut missing,
-                monitor,
-                None,
-                None,
-                "reading the binlog position",
-            );
+            want(&mut missing, monitor, None, None, "reading the binlog position");
             let stmt = f.binlog_status_statement();
-            match src
-                .query_first::<mysql_async::Row, _>(stmt)
-                .await
-                .map_err(source.err(stmt))
-            {
+            match src.query_first::<mysql_async::Row, _>(stmt).await.map_err(source.err(stmt)) {
                 Err(e) if denied(server_code(&e)) => {
-                    missing.insert(
-                        (monitor.to_string(), "*.*".into()),
-                        "reading the binlog position",
-                    );
+                    missing.insert((monitor.to_string(), "*.*".into()), "reading the binlog position");
                     tried_fail.push(e.to_string());
                 }
                 Ok(Some(row)) => {
                     missing.remove(&(monitor.to_string(), "*.*".to_string()));
-                    pos = Some((
-                        row.get::<String, _>(0).unwrap_or_default(),
-                        row.get::<u64, _>(1).unwrap_or(4),
-                    ));
+                    pos = Some((row.get::<String, _>(0).unwrap_or_default(), row.get::<u64, _>(1).unwrap_or(4)));
                 }
                 _ => {}
             }
         }
-        if self.spec.incremental && parsed && !granted(&f, &grants, "REPLICATION SLAVE", None, None)
-        {
+        if self.spec.incremental && parsed && !granted(&f, &grants, "REPLICATION SLAVE", None, None) {
             // SHOW GRANTS may not show everything (roles not active by default): ask the server.
             if try_binlog_dump(&source, pos).await != Some(true) {
-                missing.insert(
-                    ("REPLICATION SLAVE".into(), "*.*".into()),
-                    "reading the binlog as a replica does",
-                );
+                missing.insert(("REPLICATION SLAVE".into(), "*.*".into()), "reading the binlog as a replica does");
             }
         }
         self.src = Some(src);
         if missing.is_empty() {
-            let how = if parsed {
-                "SHOW GRANTS and trial reads"
-            } else {
-                "trial reads (SHOW GRANTS could not be read)"
-            };
-            return self.pass(
-                id,
-                format!("{user} has what the task needs on the source ({how})"),
-            );
+            let how = if parsed { "SHOW GRANTS and trial reads" } else { "trial reads (SHOW GRANTS could not be read)" };
+            return self.pass(id, format!("{user} has what the task needs on the source ({how})"));
         }
         let (list, remedy) = grant_statements(&missing.keys().cloned().collect(), &user);
         let mut msg = format!("{user} on the source {} lacks {list}", source.address);
@@ -1457,8 +1093,7 @@ impl Check<'_> {
         }
         dbs.push(self.spec.metadata_database.clone());
         if self.spec.incremental {
-            let tracker =
-                crate::tracker::SchemaTracker::new(&self.spec.metadata_database, &self.task.id());
+            let tracker = crate::tracker::SchemaTracker::new(&self.spec.metadata_database, &self.task.id());
             for d in &self.dbs {
                 let shadow = tracker.shadow_db(&d.src);
                 if !dbs.contains(&shadow) {
@@ -1467,10 +1102,7 @@ impl Check<'_> {
             }
         }
         // The trial in ferry's own database also times writing rows the size of the source's.
-        let payload = self
-            .source_sample()
-            .await
-            .map(|r| (r.bytes / r.rows).clamp(1, 1 << 20) as usize);
+        let payload = self.source_sample().await.map(|r| (r.bytes / r.rows).clamp(1, 1 << 20) as usize);
         let mut missing: BTreeSet<(String, String)> = BTreeSet::new();
         let mut tried_fail = Vec::new();
         for db in &dbs {
@@ -1498,20 +1130,10 @@ impl Check<'_> {
             }
         }
         let mut gipk_note = String::new();
-        let gipk: Option<i64> = crate::db::query_scalar(
-            &mut tgt,
-            "SELECT @@GLOBAL.sql_generate_invisible_primary_key",
-        )
-        .await
-        .ok()
-        .flatten();
+        let gipk: Option<i64> =
+            crate::db::query_scalar(&mut tgt, "SELECT @@GLOBAL.sql_generate_invisible_primary_key").await.ok().flatten();
         if gipk == Some(1) {
-            let privilege = self
-                .tgt_flavor
-                .as_ref()
-                .map_or("SESSION_VARIABLES_ADMIN", |f| {
-                    f.session_variables_privilege()
-                });
+            let privilege = self.tgt_flavor.as_ref().map_or("SESSION_VARIABLES_ADMIN", |f| f.session_variables_privilege());
             let sql = "SET SESSION sql_generate_invisible_primary_key = OFF";
             match tgt.query_drop(sql).await.map_err(target.err(sql)) {
                 Err(e) if denied(server_code(&e)) => {
@@ -1522,31 +1144,21 @@ impl Check<'_> {
                     );
                     tried_fail.push(e.to_string());
                 }
-                _ => gipk_note = "; sql_generate_invisible_primary_key is ON on the target, and ferry may turn it off in its sessions".into(),
+                _ => {
+                    gipk_note = "; sql_generate_invisible_primary_key is ON on the target, and ferry may turn it off in its sessions".into()
+                }
             }
         }
         self.tgt = Some(tgt);
         if missing.is_empty() && tried_fail.is_empty() {
-            return self.pass(
-                id,
-                format!(
-                    "{user} may create, write and drop in {}{gipk_note}",
-                    dbs.join(", ")
-                ),
-            );
+            return self.pass(id, format!("{user} may create, write and drop in {}{gipk_note}", dbs.join(", ")));
         }
         let (list, remedy) = if missing.is_empty() {
-            (
-                "nothing in SHOW GRANTS, but a trial failed".to_string(),
-                "see the message".to_string(),
-            )
+            ("nothing in SHOW GRANTS, but a trial failed".to_string(), "see the message".to_string())
         } else {
             grant_statements(&missing, &user)
         };
-        let mut msg = format!(
-            "{user} on the target {} lacks {list}{gipk_note}",
-            target.address
-        );
+        let mut msg = format!("{user} on the target {} lacks {list}{gipk_note}", target.address);
         if let Some(t) = tried_fail.first() {
             msg.push_str(&format!(" (tried: {t})"));
         }
@@ -1591,10 +1203,7 @@ impl Check<'_> {
     async fn existing_tables(&mut self) {
         let id = "existing-tables";
         if !self.spec.initial_sync.schema {
-            return self.skip(
-                id,
-                "initialSync.schema: false: the tables are expected to exist on the target",
-            );
+            return self.skip(id, "initialSync.schema: false: the tables are expected to exist on the target");
         }
         let Some(mut tgt) = self.tgt.take() else {
             return self.unreachable(&[id], Role::Target);
@@ -1634,24 +1243,13 @@ impl Check<'_> {
             && let Some(mut src) = self.src.take()
         {
             for d in self.dbs.iter().filter(|d| d.whole) {
-                let views = catalog::views(&self.source, &mut src, &d.src)
-                    .await
-                    .unwrap_or_default();
+                let views = catalog::views(&self.source, &mut src, &d.src).await.unwrap_or_default();
                 if views.is_empty() {
                     continue;
                 }
                 let there: BTreeSet<String> =
-                    catalog::existing_relations(&target, &mut tgt, &d.dst)
-                        .await
-                        .unwrap_or_default()
-                        .into_iter()
-                        .collect();
-                clashes.extend(
-                    views
-                        .iter()
-                        .filter(|v| there.contains(*v))
-                        .map(|v| format!("{}.{v} (view)", d.dst)),
-                );
+                    catalog::existing_relations(&target, &mut tgt, &d.dst).await.unwrap_or_default().into_iter().collect();
+                clashes.extend(views.iter().filter(|v| there.contains(*v)).map(|v| format!("{}.{v} (view)", d.dst)));
             }
             self.src = Some(src);
         }
@@ -1660,13 +1258,7 @@ impl Check<'_> {
             return self.broken(id, e);
         }
         if clashes.is_empty() {
-            return self.pass(
-                id,
-                format!(
-                    "none of the {} target table(s) exists on the target yet",
-                    self.tables.len()
-                ),
-            );
+            return self.pass(id, format!("none of the {} target table(s) exists on the target yet", self.tables.len()));
         }
         let drops = clashes
             .iter()
@@ -1721,10 +1313,7 @@ impl Check<'_> {
             return self.broken(id, e);
         }
         if keyless.is_empty() {
-            return self.pass(
-                id,
-                "every selected table has a primary key or a unique key on NOT NULL columns",
-            );
+            return self.pass(id, "every selected table has a primary key or a unique key on NOT NULL columns");
         }
         let remedy = keyless
             .iter()
@@ -1786,27 +1375,15 @@ impl Check<'_> {
             Err(e) => return self.broken(id, e),
         };
         let num = |k: &str| vars.get(k).and_then(|v| v.parse::<u64>().ok()).unwrap_or(1);
-        let (inc, off) = (
-            num("auto_increment_increment"),
-            num("auto_increment_offset"),
-        );
+        let (inc, off) = (num("auto_increment_increment"), num("auto_increment_offset"));
         let addr = &source.address;
         let policy = format!("{:?}", self.spec.conflict_policy);
-        let names = |v: &[Sel]| {
-            v.iter()
-                .map(|t| format!("{} -> {}", t.source_name(), t.target_name()))
-                .collect::<Vec<_>>()
-                .join(", ")
-        };
+        let names = |v: &[Sel]| v.iter().map(|t| format!("{} -> {}", t.source_name(), t.target_name())).collect::<Vec<_>>().join(", ");
         let auto_tables: Vec<Sel> = auto.iter().map(|(t, _)| t.clone()).collect();
         let mut problems = Vec::new();
         let mut remedies = Vec::new();
         if !auto.is_empty() && inc <= 1 {
-            let cols = auto
-                .iter()
-                .map(|(t, c)| format!("{}.{c}", t.source_name()))
-                .collect::<Vec<_>>()
-                .join(", ");
+            let cols = auto.iter().map(|(t, c)| format!("{}.{c}", t.source_name())).collect::<Vec<_>>().join(", ");
             problems.push(format!(
                 "merged tables {} take their keys from AUTO_INCREMENT ({cols}) and the source {addr} has auto_increment_increment = 1: \
                  every source counts 1, 2, 3, ... and their rows collide on the target (spec.conflictPolicy {policy} decides what happens)",
@@ -1831,14 +1408,18 @@ impl Check<'_> {
             return self.fail(id, problems.join("; "), remedies.join("; "));
         }
         let note = if auto.is_empty() {
-            "their keys come from the data, not from AUTO_INCREMENT: they must be unique across the sources merged into each table".to_string()
+            "their keys come from the data, not from AUTO_INCREMENT: they must be unique across the sources merged into each table"
+                .to_string()
         } else {
             format!(
                 "AUTO_INCREMENT keys of {addr} are {off} modulo {inc} (auto_increment_offset {off}, auto_increment_increment {inc}); every other source merged into {} needs another offset",
                 names(&auto_tables)
             )
         };
-        self.pass(id, format!("{} merged table(s); {note}; a key taken all the same is handled by spec.conflictPolicy {policy}", merged.len()))
+        self.pass(
+            id,
+            format!("{} merged table(s); {note}; a key taken all the same is handled by spec.conflictPolicy {policy}", merged.len()),
+        )
     }
 
     /// Item 10.
@@ -1848,11 +1429,7 @@ impl Check<'_> {
             return self.unreachable(&[id], Role::Source);
         };
         let source = self.source.clone();
-        let selected: BTreeSet<(String, String)> = self
-            .tables
-            .iter()
-            .map(|t| (t.src_db.clone(), t.src_table.clone()))
-            .collect();
+        let selected: BTreeSet<(String, String)> = self.tables.iter().map(|t| (t.src_db.clone(), t.src_table.clone())).collect();
         let mut orphans = Vec::new();
         let mut remedies = Vec::new();
         let mut err = None;
@@ -1867,26 +1444,17 @@ impl Check<'_> {
             match rows {
                 Ok(rows) => {
                     for (child, fk, pdb, parent) in rows {
-                        if !selected.contains(&(d.src.clone(), child.clone()))
-                            || selected.contains(&(pdb.clone(), parent.clone()))
-                        {
+                        if !selected.contains(&(d.src.clone(), child.clone())) || selected.contains(&(pdb.clone(), parent.clone())) {
                             continue;
                         }
-                        orphans.push(format!(
-                            "{}.{child} ({fk}) references {pdb}.{parent}",
-                            d.src
-                        ));
+                        orphans.push(format!("{}.{child} ({fk}) references {pdb}.{parent}", d.src));
                         let dst = self
                             .tables
                             .iter()
                             .find(|t| t.src_db == d.src && t.src_table == child)
                             .map(|t| (t.dst_db.clone(), t.dst_table.clone()));
                         if let Some((dd, dt)) = dst {
-                            remedies.push(format!(
-                                "ALTER TABLE {} DROP FOREIGN KEY {};",
-                                qt(&dd, &dt),
-                                q(&fk)
-                            ));
+                            remedies.push(format!("ALTER TABLE {} DROP FOREIGN KEY {};", qt(&dd, &dt), q(&fk)));
                         }
                     }
                 }
@@ -1901,10 +1469,7 @@ impl Check<'_> {
             return self.broken(id, e);
         }
         if orphans.is_empty() {
-            return self.pass(
-                id,
-                "every foreign key of a selected table references a selected table",
-            );
+            return self.pass(id, "every foreign key of a selected table references a selected table");
         }
         self.fail(
             id,
@@ -1933,11 +1498,7 @@ impl Check<'_> {
             Ok(r) => r,
             Err(e) => return self.broken(id, self.source.err("reading triggers")(e)),
         };
-        let selected: BTreeSet<(String, String)> = self
-            .tables
-            .iter()
-            .map(|t| (t.src_db.clone(), t.src_table.clone()))
-            .collect();
+        let selected: BTreeSet<(String, String)> = self.tables.iter().map(|t| (t.src_db.clone(), t.src_table.clone())).collect();
         let mut found = Vec::new();
         for (tdb, name, edb, etable, body) in rows {
             let on_selected = selected.contains(&(edb.clone(), etable.clone()));
@@ -1946,8 +1507,7 @@ impl Check<'_> {
                 .tables
                 .iter()
                 .filter(|t| {
-                    mentions(&body_lc, &t.src_table.to_lowercase())
-                        && (t.src_db == tdb || mentions(&body_lc, &t.src_db.to_lowercase()))
+                    mentions(&body_lc, &t.src_table.to_lowercase()) && (t.src_db == tdb || mentions(&body_lc, &t.src_db.to_lowercase()))
                 })
                 .map(|t| t.source_name())
                 .collect();
@@ -2030,11 +1590,8 @@ impl Check<'_> {
                 .map_err(target.err("reading the target's collations"))?;
             let have_co: BTreeSet<String> = have.iter().map(|(c, _)| c.to_lowercase()).collect();
             let have_cs: BTreeSet<String> = have.iter().filter_map(|(_, s)| s.as_ref().map(|s| s.to_lowercase())).collect();
-            let missing: Vec<(String, String, String)> = used
-                .into_iter()
-                .filter(|(co, _)| !have_co.contains(&co.to_lowercase()))
-                .map(|(co, (cs, who))| (co, cs, who))
-                .collect();
+            let missing: Vec<(String, String, String)> =
+                used.into_iter().filter(|(co, _)| !have_co.contains(&co.to_lowercase())).map(|(co, (cs, who))| (co, cs, who)).collect();
             Ok::<_, Error>((missing, have_cs))
         }
         .await;
@@ -2045,10 +1602,7 @@ impl Check<'_> {
             Err(e) => return self.broken(id, e),
         };
         if missing.is_empty() {
-            return self.pass(
-                id,
-                "every character set and collation the selected objects use exists on the target",
-            );
+            return self.pass(id, "every character set and collation the selected objects use exists on the target");
         }
         let list = missing
             .iter()
@@ -2077,17 +1631,8 @@ impl Check<'_> {
         let (Some(mut src), Some(mut tgt)) = (self.src.take(), self.tgt.take()) else {
             return self.skip(id, "not checked: a server is not reachable");
         };
-        let names = [
-            "sql_mode",
-            "time_zone",
-            "system_time_zone",
-            "lower_case_table_names",
-            "explicit_defaults_for_timestamp",
-        ];
-        let (s, t) = (
-            global_vars(&self.source, &mut src, &names).await,
-            global_vars(&self.target, &mut tgt, &names).await,
-        );
+        let names = ["sql_mode", "time_zone", "system_time_zone", "lower_case_table_names", "explicit_defaults_for_timestamp"];
+        let (s, t) = (global_vars(&self.source, &mut src, &names).await, global_vars(&self.target, &mut tgt, &names).await);
         self.src = Some(src);
         self.tgt = Some(tgt);
         let (s, t) = match (s, t) {
@@ -2097,13 +1642,7 @@ impl Check<'_> {
         let mut diffs = Vec::new();
         let mut remedies = Vec::new();
         let modes = |m: Option<&String>| -> BTreeSet<String> {
-            m.map(|m| {
-                m.split(',')
-                    .filter(|x| !x.is_empty())
-                    .map(|x| x.trim().to_uppercase())
-                    .collect()
-            })
-            .unwrap_or_default()
+            m.map(|m| m.split(',').filter(|x| !x.is_empty()).map(|x| x.trim().to_uppercase()).collect()).unwrap_or_default()
         };
         let (sm, tm) = (modes(s.get("sql_mode")), modes(t.get("sql_mode")));
         if sm != tm {
@@ -2114,17 +1653,11 @@ impl Check<'_> {
                 if only_s.is_empty() { "-".into() } else { only_s.join(",") },
                 if only_t.is_empty() { "-".into() } else { only_t.join(",") }
             ));
-            remedies.push(format!(
-                "SET GLOBAL sql_mode = {};",
-                lit(s.get("sql_mode").map(String::as_str).unwrap_or(""))
-            ));
+            remedies.push(format!("SET GLOBAL sql_mode = {};", lit(s.get("sql_mode").map(String::as_str).unwrap_or(""))));
         }
         let tz = |v: &BTreeMap<String, String>| -> String {
             match v.get("time_zone").map(String::as_str) {
-                Some("SYSTEM") | None => format!(
-                    "SYSTEM ({})",
-                    v.get("system_time_zone").cloned().unwrap_or_default()
-                ),
+                Some("SYSTEM") | None => format!("SYSTEM ({})", v.get("system_time_zone").cloned().unwrap_or_default()),
                 Some(z) => z.to_string(),
             }
         };
@@ -2134,18 +1667,10 @@ impl Check<'_> {
                 tz(&s),
                 tz(&t)
             ));
-            let zone = s
-                .get("time_zone")
-                .filter(|z| *z != "SYSTEM")
-                .or(s.get("system_time_zone"))
-                .cloned()
-                .unwrap_or_default();
+            let zone = s.get("time_zone").filter(|z| *z != "SYSTEM").or(s.get("system_time_zone")).cloned().unwrap_or_default();
             remedies.push(format!("SET GLOBAL time_zone = {};", lit(&zone)));
         }
-        let (sl, tl) = (
-            s.get("lower_case_table_names"),
-            t.get("lower_case_table_names"),
-        );
+        let (sl, tl) = (s.get("lower_case_table_names"), t.get("lower_case_table_names"));
         if sl != tl {
             diffs.push(format!(
                 "lower_case_table_names differs (source {}, target {}): table names that differ only in case become one on the target, or change case",
@@ -2157,20 +1682,14 @@ impl Check<'_> {
                 sl.map(String::as_str).unwrap_or("0")
             ));
         }
-        let (se, te) = (
-            s.get("explicit_defaults_for_timestamp"),
-            t.get("explicit_defaults_for_timestamp"),
-        );
+        let (se, te) = (s.get("explicit_defaults_for_timestamp"), t.get("explicit_defaults_for_timestamp"));
         if se.is_some() && te.is_some() && is_on(se) != is_on(te) {
             diffs.push(format!(
                 "explicit_defaults_for_timestamp differs (source {}, target {}): TIMESTAMP columns created on the target get other defaults and nullability",
                 se.unwrap(),
                 te.unwrap()
             ));
-            remedies.push(format!(
-                "SET GLOBAL explicit_defaults_for_timestamp = {};",
-                if is_on(se) { "ON" } else { "OFF" }
-            ));
+            remedies.push(format!("SET GLOBAL explicit_defaults_for_timestamp = {};", if is_on(se) { "ON" } else { "OFF" }));
         }
         if diffs.is_empty() {
             self.pass(id, "sql_mode, time_zone, lower_case_table_names and explicit_defaults_for_timestamp agree");
@@ -2184,49 +1703,27 @@ impl Check<'_> {
     async fn free_space(&mut self) {
         let id = "target-free-space";
         if !self.spec.initial_sync.data {
-            self.items.push(item(
-                id,
-                W,
-                PrecheckResult::Skipped,
-                "initialSync.data: false: no rows are copied",
-                "",
-            ));
+            self.items.push(item(id, W, PrecheckResult::Skipped, "initialSync.data: false: no rows are copied", ""));
             return;
         }
         let Some(mut tgt) = self.tgt.take() else {
-            self.items.push(item(
-                id,
-                E,
-                PrecheckResult::Skipped,
-                "not checked: the target is not reachable (see target-connection)",
-                "",
-            ));
+            self.items.push(item(id, E, PrecheckResult::Skipped, "not checked: the target is not reachable (see target-connection)", ""));
             return;
         };
         if self.src.is_none() {
             self.tgt = Some(tgt);
-            self.items.push(item(
-                id,
-                E,
-                PrecheckResult::Skipped,
-                "not checked: the source is not reachable (see source-connection)",
-                "",
-            ));
+            self.items.push(item(id, E, PrecheckResult::Skipped, "not checked: the source is not reachable (see source-connection)", ""));
             return;
         }
         let needed: u64 = self.tables.iter().map(|t| t.bytes).sum();
         let datadir: Option<String> = tgt.query_first("SELECT @@datadir").await.ok().flatten();
         // MariaDB's `disks` plugin is the only way a server tells its free space over SQL.
-        let disks: std::result::Result<Vec<(String, u64)>, _> = tgt
-            .query("SELECT Path, Available FROM information_schema.DISKS")
-            .await;
+        let disks: std::result::Result<Vec<(String, u64)>, _> = tgt.query("SELECT Path, Available FROM information_schema.DISKS").await;
         self.tgt = Some(tgt);
         let free = match (&datadir, disks) {
-            (Some(dir), Ok(d)) => d
-                .into_iter()
-                .filter(|(p, _)| dir.starts_with(p.as_str()))
-                .max_by_key(|(p, _)| p.len())
-                .map(|(_, kib)| kib * 1024),
+            (Some(dir), Ok(d)) => {
+                d.into_iter().filter(|(p, _)| dir.starts_with(p.as_str())).max_by_key(|(p, _)| p.len()).map(|(_, kib)| kib * 1024)
+            }
             _ => None,
         };
         let mib = |b: u64| b.div_ceil(1 << 20);
@@ -2307,12 +1804,7 @@ pub struct WriteSample {
 /// with how it was reckoned. The copy reads and writes at once, so the slower side bounds it;
 /// one session was measured, and the copy's parallel sessions only make it faster. Without a
 /// source sample it falls back to the assumed rates (and says so).
-pub fn copy_estimate(
-    rows: u64,
-    bytes: u64,
-    read: Option<&ReadSample>,
-    write: Option<&WriteSample>,
-) -> (u64, String) {
+pub fn copy_estimate(rows: u64, bytes: u64, read: Option<&ReadSample>, write: Option<&WriteSample>) -> (u64, String) {
     let Some(r) = read.filter(|r| r.rows > 0 && r.seconds > 0.0) else {
         let secs = (rows / ASSUMED_ROWS_PER_SECOND).max(bytes / ASSUMED_BYTES_PER_SECOND);
         return (
@@ -2326,10 +1818,7 @@ pub fn copy_estimate(
     let read_rows_per_s = r.rows as f64 / r.seconds;
     let bytes_per_row = r.bytes as f64 / r.rows as f64;
     let read_secs = rows as f64 / read_rows_per_s;
-    let mut how = format!(
-        "measured reading {}: {:.0} rows/s of {:.0} bytes",
-        r.table, read_rows_per_s, bytes_per_row
-    );
+    let mut how = format!("measured reading {}: {:.0} rows/s of {:.0} bytes", r.table, read_rows_per_s, bytes_per_row);
     let mut secs = read_secs;
     // The target was written rows of the sample's size: per-row costs count as they will.
     match write.filter(|w| w.seconds > 0.0 && w.rows > 0) {
@@ -2392,43 +1881,24 @@ fn mentions(body: &str, name: &str) -> bool {
 
 /// The tables this task recorded on the target (a re-run's own tables are not "existing").
 async fn own_tables(conn: &mut Conn, meta_db: &str, task: &str) -> BTreeSet<(String, String)> {
-    let sql = format!(
-        "SELECT src_db, src_table FROM {} WHERE task = ?",
-        qt(meta_db, "copy_tables")
-    );
-    conn.exec::<(String, String), _, _>(sql, (task,))
-        .await
-        .map(|v| v.into_iter().collect())
-        .unwrap_or_default()
+    let sql = format!("SELECT src_db, src_table FROM {} WHERE task = ?", qt(meta_db, "copy_tables"));
+    conn.exec::<(String, String), _, _>(sql, (task,)).await.map(|v| v.into_iter().collect()).unwrap_or_default()
 }
 
 /// Creates and drops a scratch table in `db` (and `db` itself when it is not there yet).
 /// Several tasks may share a target (many-to-one): the database lock keeps another precheck or
 /// engine from creating the database, or dropping it, while this trial runs.
 /// With `measure` (a row size in bytes), also times writing such rows into the scratch table.
-async fn try_create_drop(
-    target: &Server,
-    conn: &mut Conn,
-    db: &str,
-    measure: Option<usize>,
-) -> Result<Option<WriteSample>> {
+async fn try_create_drop(target: &Server, conn: &mut Conn, db: &str, measure: Option<usize>) -> Result<Option<WriteSample>> {
     crate::db::lock_databases(target, conn, &[db]).await?;
     let result = create_drop_locked(target, conn, db, measure).await;
     crate::db::unlock_databases(conn, &[db]).await;
     result
 }
 
-async fn create_drop_locked(
-    target: &Server,
-    conn: &mut Conn,
-    db: &str,
-    measure: Option<usize>,
-) -> Result<Option<WriteSample>> {
+async fn create_drop_locked(target: &Server, conn: &mut Conn, db: &str, measure: Option<usize>) -> Result<Option<WriteSample>> {
     let exists: Option<String> = conn
-        .exec_first(
-            "SELECT SCHEMA_NAME FROM information_schema.SCHEMATA WHERE SCHEMA_NAME = ?",
-            (db,),
-        )
+        .exec_first("SELECT SCHEMA_NAME FROM information_schema.SCHEMATA WHERE SCHEMA_NAME = ?", (db,))
         .await
         .map_err(target.err("listing databases"))?;
     let scratch = qt(db, &format!("ferry_precheck_{}", std::process::id()));
@@ -2447,9 +1917,7 @@ async fn create_drop_locked(
         }
     }
     if let (Ok(_), Some(row_bytes)) = (&result, measure) {
-        result = time_writes(target, conn, &scratch, row_bytes)
-            .await
-            .map(Some);
+        result = time_writes(target, conn, &scratch, row_bytes).await.map(Some);
     }
     if result.is_ok() {
         let drop = format!("DROP TABLE {scratch}");
@@ -2459,21 +1927,12 @@ async fn create_drop_locked(
     }
     // Leave nothing behind, whatever step failed. A database this created goes only when empty:
     // a table in it is not ours to drop.
-    let _ = conn
-        .query_drop(format!("DROP TABLE IF EXISTS {scratch}"))
-        .await;
+    let _ = conn.query_drop(format!("DROP TABLE IF EXISTS {scratch}")).await;
     if exists.is_none() {
-        let tables: Option<u64> = conn
-            .exec_first(
-                "SELECT COUNT(*) FROM information_schema.TABLES WHERE TABLE_SCHEMA = ?",
-                (db,),
-            )
-            .await
-            .unwrap_or(None);
+        let tables: Option<u64> =
+            conn.exec_first("SELECT COUNT(*) FROM information_schema.TABLES WHERE TABLE_SCHEMA = ?", (db,)).await.unwrap_or(None);
         if tables == Some(0) {
-            let _ = conn
-                .query_drop(format!("DROP DATABASE IF EXISTS {}", q(db)))
-                .await;
+            let _ = conn.query_drop(format!("DROP DATABASE IF EXISTS {}", q(db))).await;
         }
     }
     result
@@ -2482,16 +1941,9 @@ async fn create_drop_locked(
 /// Inserts rows of `row_bytes` into `scratch`, about 1 MiB per autocommitted statement, for up
 /// to `WRITE_SAMPLE_MAX_SECONDS` or `WRITE_SAMPLE_MAX_BYTES`, kept out of the target's binlog
 /// when the user may set sql_log_bin.
-async fn time_writes(
-    target: &Server,
-    conn: &mut Conn,
-    scratch: &str,
-    row_bytes: usize,
-) -> Result<WriteSample> {
+async fn time_writes(target: &Server, conn: &mut Conn, scratch: &str, row_bytes: usize) -> Result<WriteSample> {
     let per_statement = ((1usize << 20) / row_bytes).max(1);
-    let values: Vec<String> = (0..per_statement)
-        .map(|i| format!("({})", sample_payload(row_bytes, i as u64 + 1)))
-        .collect();
+    let values: Vec<String> = (0..per_statement).map(|i| format!("({})", sample_payload(row_bytes, i as u64 + 1))).collect();
     let insert = format!("INSERT INTO {scratch} (v) VALUES {}", values.join(","));
     drop(values);
     let statement_bytes = (per_statement * row_bytes) as u64;
@@ -2500,10 +1952,7 @@ async fn time_writes(
     let started = std::time::Instant::now();
     let (mut rows, mut bytes) = (0u64, 0u64);
     let mut written = Ok(());
-    while written.is_ok()
-        && bytes < WRITE_SAMPLE_MAX_BYTES
-        && started.elapsed().as_secs_f64() < WRITE_SAMPLE_MAX_SECONDS
-    {
+    while written.is_ok() && bytes < WRITE_SAMPLE_MAX_BYTES && started.elapsed().as_secs_f64() < WRITE_SAMPLE_MAX_SECONDS {
         written = conn.query_drop(&insert).await;
         rows += per_statement as u64;
         bytes += statement_bytes;
@@ -2513,11 +1962,7 @@ async fn time_writes(
         let _ = conn.query_drop("SET SESSION sql_log_bin = 1").await;
     }
     written.map_err(target.err(format!("INSERT INTO {scratch} (v) VALUES …")))?;
-    Ok(WriteSample {
-        rows,
-        bytes,
-        seconds,
-    })
+    Ok(WriteSample { rows, bytes, seconds })
 }
 
 /// Opens a non-blocking binlog dump (server id 0: it registers no replica and kicks none off)
@@ -2525,10 +1970,7 @@ async fn time_writes(
 async fn try_binlog_dump(source: &Server, pos: Option<(String, u64)>) -> Option<bool> {
     let conn = source.connect(Session::Control).await.ok()?;
     let (file, p) = pos.unwrap_or_default();
-    let req = BinlogStreamRequest::new(0)
-        .with_non_blocking()
-        .with_filename(file.as_bytes())
-        .with_pos(p.max(4));
+    let req = BinlogStreamRequest::new(0).with_non_blocking().with_filename(file.as_bytes()).with_pos(p.max(4));
     let mut stream = match conn.get_binlog_stream(req).await {
         Ok(s) => s,
         Err(mysql_async::Error::Server(e)) if denied(Some(e.code)) => return Some(false),
@@ -2589,10 +2031,7 @@ pub fn parse_grant(line: &str) -> Option<Grant> {
     let on_at = on_at?;
     let privs_text = &rest[..on_at];
     let object = rest[on_at + 4..].trim_start();
-    if object.starts_with("FUNCTION ")
-        || object.starts_with("PROCEDURE ")
-        || object.starts_with("PACKAGE ")
-    {
+    if object.starts_with("FUNCTION ") || object.starts_with("PROCEDURE ") || object.starts_with("PACKAGE ") {
         return None;
     }
     let (db, after) = ident_or_star(object)?;
@@ -2625,19 +2064,9 @@ pub fn parse_grant(line: &str) -> Option<Grant> {
         .into_iter()
         .map(|p| p.trim().to_uppercase())
         .filter(|p| !p.contains('(') && !p.is_empty())
-        .map(|p| {
-            if p == "ALL PRIVILEGES" {
-                "ALL".to_string()
-            } else {
-                p
-            }
-        })
+        .map(|p| if p == "ALL PRIVILEGES" { "ALL".to_string() } else { p })
         .collect();
-    Some(Grant {
-        privileges,
-        db,
-        table,
-    })
+    Some(Grant { privileges, db, table })
 }
 
 /// `*`, `` `name` `` or a bare name; returns the name (None for `*`) and the rest.
@@ -2661,9 +2090,7 @@ fn ident_or_star(s: &str) -> Option<(Option<String>, &str)> {
         }
         return None;
     }
-    let end = s
-        .find(|c: char| c == '.' || c.is_whitespace())
-        .unwrap_or(s.len());
+    let end = s.find(|c: char| c == '.' || c.is_whitespace()).unwrap_or(s.len());
     if end == 0 {
         return None;
     }
@@ -2688,26 +2115,13 @@ fn db_pattern_matches(pattern: &str, name: &str) -> bool {
 
 /// Whether `privilege` on `db`.`table` is granted as itself or through a privilege that covers
 /// it on this server ([`Flavor::privileges_covering`]).
-fn granted(
-    f: &Flavor,
-    grants: &[Grant],
-    privilege: &str,
-    db: Option<&str>,
-    table: Option<&str>,
-) -> bool {
-    f.privileges_covering(privilege)
-        .iter()
-        .any(|p| has_privilege(grants, p, db, table))
+fn granted(f: &Flavor, grants: &[Grant], privilege: &str, db: Option<&str>, table: Option<&str>) -> bool {
+    f.privileges_covering(privilege).iter().any(|p| has_privilege(grants, p, db, table))
 }
 
 /// Whether `privilege` on `db`.`table` (None: any/all) is granted, directly or through ALL, at the
 /// global, database or table level.
-pub fn has_privilege(
-    grants: &[Grant],
-    privilege: &str,
-    db: Option<&str>,
-    table: Option<&str>,
-) -> bool {
+pub fn has_privilege(grants: &[Grant], privilege: &str, db: Option<&str>, table: Option<&str>) -> bool {
     grants.iter().any(|g| {
         let covers = match (&g.db, &g.table, db, table) {
             (None, _, _, _) => true,
@@ -2734,16 +2148,8 @@ fn grant_statements(missing: &BTreeSet<(String, String)>, user: &str) -> (String
     for (p, s) in missing {
         by_scope.entry(s).or_default().push(p);
     }
-    let list = by_scope
-        .iter()
-        .map(|(s, ps)| format!("{} on {s}", ps.join(", ")))
-        .collect::<Vec<_>>()
-        .join(", ");
-    let stmts = by_scope
-        .iter()
-        .map(|(s, ps)| format!("GRANT {} ON {s} TO {user};", ps.join(", ")))
-        .collect::<Vec<_>>()
-        .join(" ");
+    let list = by_scope.iter().map(|(s, ps)| format!("{} on {s}", ps.join(", "))).collect::<Vec<_>>().join(", ");
+    let stmts = by_scope.iter().map(|(s, ps)| format!("GRANT {} ON {s} TO {user};", ps.join(", "))).collect::<Vec<_>>().join(" ");
     (list, stmts)
 }
 
@@ -2756,27 +2162,12 @@ mod tests {
         let g = parse_grant("GRANT SELECT, REPLICATION SLAVE, BINLOG MONITOR ON *.* TO `u`@`%` IDENTIFIED BY PASSWORD '*D8'").unwrap();
         assert_eq!(
             g,
-            Grant {
-                privileges: vec![
-                    "SELECT".into(),
-                    "REPLICATION SLAVE".into(),
-                    "BINLOG MONITOR".into()
-                ],
-                db: None,
-                table: None
-            }
+            Grant { privileges: vec!["SELECT".into(), "REPLICATION SLAVE".into(), "BINLOG MONITOR".into()], db: None, table: None }
         );
-        let g =
-            parse_grant("GRANT ALL PRIVILEGES ON `sh_p%`.* TO `u`@`%` WITH GRANT OPTION").unwrap();
-        assert_eq!(
-            (g.privileges, g.db, g.table),
-            (vec!["ALL".to_string()], Some("sh_p%".to_string()), None)
-        );
+        let g = parse_grant("GRANT ALL PRIVILEGES ON `sh_p%`.* TO `u`@`%` WITH GRANT OPTION").unwrap();
+        assert_eq!((g.privileges, g.db, g.table), (vec!["ALL".to_string()], Some("sh_p%".to_string()), None));
         let g = parse_grant("GRANT SELECT (a, b), INSERT ON `shop`.`t` TO 'u'@'%'").unwrap();
-        assert_eq!(
-            (g.privileges, g.table),
-            (vec!["INSERT".to_string()], Some("t".to_string()))
-        );
+        assert_eq!((g.privileges, g.table), (vec!["INSERT".to_string()], Some("t".to_string())));
         assert!(parse_grant("GRANT `r1` TO `u`@`%`").is_none());
         assert!(parse_grant("GRANT EXECUTE ON PROCEDURE `db`.`p` TO `u`@`%`").is_none());
         let g = parse_grant("GRANT SELECT ON shop.* TO `u`@`%`").unwrap();
@@ -2785,19 +2176,13 @@ mod tests {
 
     #[test]
     fn privileges_cover_levels_and_patterns() {
-        let grants: Vec<Grant> = [
-            "GRANT SELECT ON `sh\\_p%`.* TO `u`@`%`",
-            "GRANT INSERT ON `crm`.`t` TO `u`@`%`",
-            "GRANT REPLICATION SLAVE ON *.* TO `u`@`%`",
-        ]
-        .iter()
-        .filter_map(|l| parse_grant(l))
-        .collect();
+        let grants: Vec<Grant> =
+            ["GRANT SELECT ON `sh\\_p%`.* TO `u`@`%`", "GRANT INSERT ON `crm`.`t` TO `u`@`%`", "GRANT REPLICATION SLAVE ON *.* TO `u`@`%`"]
+                .iter()
+                .filter_map(|l| parse_grant(l))
+                .collect();
         assert!(has_privilege(&grants, "SELECT", Some("sh_prod"), Some("x")));
-        assert!(
-            !has_privilege(&grants, "SELECT", Some("shXprod"), None),
-            "an escaped _ is literal"
-        );
+        assert!(!has_privilege(&grants, "SELECT", Some("shXprod"), None), "an escaped _ is literal");
         assert!(has_privilege(&grants, "INSERT", Some("crm"), Some("t")));
         assert!(!has_privilege(&grants, "INSERT", Some("crm"), None));
         assert!(has_privilege(&grants, "REPLICATION SLAVE", None, None));
@@ -2809,42 +2194,19 @@ mod tests {
         let f = Flavor::from_version;
         let (maria, mysql) = (f("10.11.19-MariaDB-0+deb12u1-log"), f("9.7.4-2"));
         // The four pairs the suite runs, patch releases of the same lines included.
-        for (s, t) in [
-            (&maria, &maria),
-            (&mysql, &mysql),
-            (&mysql, &maria),
-            (&maria, &mysql),
-        ] {
-            assert_eq!(
-                version_pair(s, t),
-                PairVerdict::Tested,
-                "{} -> {}",
-                s.version_text,
-                t.version_text
-            );
+        for (s, t) in [(&maria, &maria), (&mysql, &mysql), (&mysql, &maria), (&maria, &mysql)] {
+            assert_eq!(version_pair(s, t), PairVerdict::Tested, "{} -> {}", s.version_text, t.version_text);
         }
-        assert_eq!(
-            version_pair(&f("10.11.2-MariaDB"), &f("10.11.14-MariaDB-log")),
-            PairVerdict::Tested
-        );
-        assert_eq!(
-            version_pair(&f("9.7.0"), &f("5.5.5-10.11.6-MariaDB")),
-            PairVerdict::Tested
-        );
+        assert_eq!(version_pair(&f("10.11.2-MariaDB"), &f("10.11.14-MariaDB-log")), PairVerdict::Tested);
+        assert_eq!(version_pair(&f("9.7.0"), &f("5.5.5-10.11.6-MariaDB")), PairVerdict::Tested);
         // Anything else is untested, the suite's own flavours in other releases included.
-        let untested = PairVerdict::Untested {
-            older_target: false,
-        };
+        let untested = PairVerdict::Untested { older_target: false };
         assert_eq!(version_pair(&f("8.0.36"), &f("8.0.36")), untested);
         assert_eq!(version_pair(&f("5.7.44-log"), &mysql), untested);
         assert_eq!(version_pair(&maria, &f("11.8.2-MariaDB-log")), untested);
         assert_eq!(version_pair(&f("10.6.20-MariaDB"), &maria), untested);
         assert_eq!(version_pair(&f("8.0.36"), &maria), untested);
-        assert_eq!(
-            version_pair(&f("11.8.2-MariaDB"), &mysql),
-            untested,
-            "other products are never older"
-        );
+        assert_eq!(version_pair(&f("11.8.2-MariaDB"), &mysql), untested, "other products are never older");
         // The same product into an older line keeps its reason.
         let older = PairVerdict::Untested { older_target: true };
         assert_eq!(version_pair(&f("11.8.2-MariaDB-log"), &maria), older);
@@ -2866,26 +2228,10 @@ mod tests {
             "GRANT `r1`@`%` TO `lim`@`%`",
         ];
         let grants: Vec<Grant> = lines.iter().filter_map(|l| parse_grant(l)).collect();
-        assert_eq!(
-            grants.len(),
-            4,
-            "the role line is no privilege grant: {grants:?}"
-        );
-        assert_eq!(
-            grants[2].privileges,
-            vec![
-                "BACKUP_ADMIN".to_string(),
-                "SESSION_VARIABLES_ADMIN".to_string()
-            ]
-        );
+        assert_eq!(grants.len(), 4, "the role line is no privilege grant: {grants:?}");
+        assert_eq!(grants[2].privileges, vec!["BACKUP_ADMIN".to_string(), "SESSION_VARIABLES_ADMIN".to_string()]);
         let mysql = Flavor::from_version("9.7.4-2");
-        assert!(granted(
-            &mysql,
-            &grants,
-            "SESSION_VARIABLES_ADMIN",
-            None,
-            None
-        ));
+        assert!(granted(&mysql, &grants, "SESSION_VARIABLES_ADMIN", None, None));
         assert!(granted(&mysql, &grants, "RELOAD", None, None));
         assert!(!granted(&mysql, &grants, "SHOW_ROUTINE", None, None));
         assert!(!granted(&mysql, &grants, "REPLICATION SLAVE", None, None));
@@ -2893,47 +2239,29 @@ mod tests {
 
     #[test]
     fn privileges_count_through_those_that_cover_them() {
-        let parse =
-            |ls: &[&str]| -> Vec<Grant> { ls.iter().filter_map(|l| parse_grant(l)).collect() };
+        let parse = |ls: &[&str]| -> Vec<Grant> { ls.iter().filter_map(|l| parse_grant(l)).collect() };
         let mysql = Flavor::from_version("9.7.4-2");
         let maria = Flavor::from_version("10.11.19-MariaDB-log");
         let old_maria = Flavor::from_version("10.4.30-MariaDB");
         // MySQL: SUPER gives SHOW BINARY LOG STATUS and restricted session variables;
         // FLUSH_TABLES gives FLUSH TABLES WITH READ LOCK; global SELECT reads routines.
-        let g = parse(&[
-            "GRANT SUPER, SELECT ON *.* TO `u`@`%`",
-            "GRANT FLUSH_TABLES ON *.* TO `u`@`%`",
-        ]);
-        for p in [
-            "REPLICATION CLIENT",
-            "SESSION_VARIABLES_ADMIN",
-            "RELOAD",
-            "SHOW_ROUTINE",
-        ] {
+        let g = parse(&["GRANT SUPER, SELECT ON *.* TO `u`@`%`", "GRANT FLUSH_TABLES ON *.* TO `u`@`%`"]);
+        for p in ["REPLICATION CLIENT", "SESSION_VARIABLES_ADMIN", "RELOAD", "SHOW_ROUTINE"] {
             assert!(granted(&mysql, &g, p, None, None), "{p}");
         }
         // MariaDB 10.5+ took the binlog's rights out of SUPER; its old name still counts.
         assert!(!granted(&maria, &g, "BINLOG MONITOR", None, None));
         assert!(granted(&old_maria, &g, "REPLICATION CLIENT", None, None));
-        assert!(
-            !granted(&maria, &g, "RELOAD", None, None),
-            "FLUSH_TABLES is MySQL's"
-        );
+        assert!(!granted(&maria, &g, "RELOAD", None, None), "FLUSH_TABLES is MySQL's");
         let g = parse(&["GRANT REPLICATION CLIENT ON *.* TO `u`@`%`"]);
         assert!(granted(&maria, &g, "BINLOG MONITOR", None, None));
         // Routines: SHOW_ROUTINE on MySQL 8.0.20+, SELECT on mysql.proc on MariaDB.
         assert_eq!(mysql.routine_read_privilege(), ("SHOW_ROUTINE", None, None));
-        assert_eq!(
-            maria.routine_read_privilege(),
-            ("SELECT", Some("mysql"), Some("proc"))
-        );
+        assert_eq!(maria.routine_read_privilege(), ("SELECT", Some("mysql"), Some("proc")));
         let g = parse(&["GRANT SELECT ON `mysql`.`proc` TO `u`@`%`"]);
         assert!(granted(&maria, &g, "SELECT", Some("mysql"), Some("proc")));
         // The snapshot: MySQL's brief global read lock, and the position read under it.
-        assert_eq!(
-            mysql.snapshot_privileges(true),
-            vec!["RELOAD", "REPLICATION CLIENT"]
-        );
+        assert_eq!(mysql.snapshot_privileges(true), vec!["RELOAD", "REPLICATION CLIENT"]);
         assert_eq!(mysql.snapshot_privileges(false), vec!["RELOAD"]);
         assert!(maria.snapshot_privileges(true).is_empty());
     }
@@ -2946,30 +2274,13 @@ mod tests {
             ))
             .unwrap()
         };
-        assert!(
-            validate_skip(&spec("precheck: {skip: [primary-keys, target-free-space]}")).is_ok()
-        );
-        let e = validate_skip(&spec("precheck: {skip: [primary-keys, binlog-format]}"))
-            .unwrap_err()
-            .to_string();
-        assert!(
-            e.starts_with("spec.precheck.skip[1]") && e.contains("cannot be skipped"),
-            "{e}"
-        );
-        let e = validate_skip(&spec("precheck: {skip: [nope]}"))
-            .unwrap_err()
-            .to_string();
-        assert!(
-            e.contains("spec.precheck.skip[0]") && e.contains("binlog-format"),
-            "{e}"
-        );
+        assert!(validate_skip(&spec("precheck: {skip: [primary-keys, target-free-space]}")).is_ok());
+        let e = validate_skip(&spec("precheck: {skip: [primary-keys, binlog-format]}")).unwrap_err().to_string();
+        assert!(e.starts_with("spec.precheck.skip[1]") && e.contains("cannot be skipped"), "{e}");
+        let e = validate_skip(&spec("precheck: {skip: [nope]}")).unwrap_err().to_string();
+        assert!(e.contains("spec.precheck.skip[0]") && e.contains("binlog-format"), "{e}");
         assert!(validate_skip(&spec("precheck: {skip: [existing-tables]}")).is_err());
-        assert!(
-            validate_skip(&spec(
-                "existingTables: Ignore\nprecheck: {skip: [existing-tables]}"
-            ))
-            .is_ok()
-        );
+        assert!(validate_skip(&spec("existingTables: Ignore\nprecheck: {skip: [existing-tables]}")).is_ok());
     }
 
     #[test]
@@ -2980,35 +2291,18 @@ mod tests {
 
     #[test]
     fn copy_estimate_takes_the_slower_of_reading_and_writing() {
-        let read = ReadSample {
-            table: "shop.orders".into(),
-            rows: 10_000,
-            bytes: 10_000 * 1000,
-            seconds: 0.5,
-        };
+        let read = ReadSample { table: "shop.orders".into(), rows: 10_000, bytes: 10_000 * 1000, seconds: 0.5 };
         // 20k rows/s read: 1M rows take 50 s to read; writing at 100k rows/s takes 10 s.
-        let fast = WriteSample {
-            rows: 100_000,
-            bytes: 100_000_000,
-            seconds: 1.0,
-        };
+        let fast = WriteSample { rows: 100_000, bytes: 100_000_000, seconds: 1.0 };
         let (secs, how) = copy_estimate(1_000_000, 0, Some(&read), Some(&fast));
         assert_eq!(secs, 50);
         assert!(
-            how.contains("measured reading shop.orders: 20000 rows/s of 1000 bytes")
-                && how.contains("100000 rows/s (95.4 MiB/s)"),
+            how.contains("measured reading shop.orders: 20000 rows/s of 1000 bytes") && how.contains("100000 rows/s (95.4 MiB/s)"),
             "{how}"
         );
         // A target that takes 1k rows/s bounds it instead.
-        let slow = WriteSample {
-            rows: 2_000,
-            bytes: 2_000_000,
-            seconds: 2.0,
-        };
-        assert_eq!(
-            copy_estimate(1_000_000, 0, Some(&read), Some(&slow)).0,
-            1000
-        );
+        let slow = WriteSample { rows: 2_000, bytes: 2_000_000, seconds: 2.0 };
+        assert_eq!(copy_estimate(1_000_000, 0, Some(&read), Some(&slow)).0, 1000);
         // Unmeasured target: the read alone, said so.
         let (secs, how) = copy_estimate(1_000_000, 0, Some(&read), None);
         assert_eq!(secs, 50);

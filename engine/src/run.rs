@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 use ferry_crds::{Checkpoint, Phase, SchemaSyncStatus, SyncTaskStatus};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 use mysql_async::Conn;
-use tracing::{info, info_span, warn, Instrument};
+use tracing::{Instrument, info, info_span, warn};
 
 use crate::catalog;
 use crate::copier::{Copier, TableCopy};
@@ -19,9 +19,9 @@ use crate::manifest::Task;
 use crate::mapping;
 use crate::meta::{Meta, TableState, TaskLock};
 use crate::player::Player;
-use crate::tracker::SchemaTracker;
 use crate::schema::{PreparedTable, SchemaSync};
 use crate::status::{Reporter, TableCounter};
+use crate::tracker::SchemaTracker;
 
 /// Runs the task to its end (or first error), keeping `reporter` current. The caller records
 /// a returned error as the Failed phase.
@@ -213,9 +213,12 @@ async fn run_inner(task: &Task, reporter: Arc<Reporter>, connected: &mut bool, s
     let start_without_copy = match (&spec.start_position, spec.incremental && !spec.initial_sync.data) {
         (_, false) => None,
         (Some(sp), true) => Some(start_position(sp)?),
-        (None, true) => Some(flavor.current_position(&source, &mut src).await?.ok_or_else(|| {
-            Error::invalid("spec.incremental", format!("the source {} writes no binlog", source.address))
-        })?),
+        (None, true) => Some(
+            flavor
+                .current_position(&source, &mut src)
+                .await?
+                .ok_or_else(|| Error::invalid("spec.incremental", format!("the source {} writes no binlog", source.address)))?,
+        ),
     };
     // Where the binlog starts if the copy finds no table to snapshot (databases selected whole
     // that are empty yet): what is created in them from now on is replayed.
@@ -249,9 +252,10 @@ async fn run_inner(task: &Task, reporter: Arc<Reporter>, connected: &mut bool, s
             reporter.update(|s| s.checkpoint = Some(cp));
         }
         if spec.incremental {
-            let first = positions.iter().min().or(start_if_nothing_copied.as_ref()).ok_or_else(|| {
-                Error::invalid("spec.incremental", format!("the source {} writes no binlog to follow", source.address))
-            })?;
+            let first =
+                positions.iter().min().or(start_if_nothing_copied.as_ref()).ok_or_else(|| {
+                    Error::invalid("spec.incremental", format!("the source {} writes no binlog to follow", source.address))
+                })?;
             let last = positions.iter().max().filter(|l| *l != first);
             meta.init_checkpoint(&target, &mut tgt, first, last).await?;
         }
@@ -286,7 +290,10 @@ async fn track_definitions(
         tracker.track(target, tgt, &t.src_db, &t.src_table, &create).await?;
     }
     let _ = src.disconnect().await;
-    info!(tables = dbs.iter().map(|d| d.tables.len()).sum::<usize>(), "row events name no columns on this source: table definitions tracked");
+    info!(
+        tables = dbs.iter().map(|d| d.tables.len()).sum::<usize>(),
+        "row events name no columns on this source: table definitions tracked"
+    );
     Ok(())
 }
 
@@ -395,12 +402,8 @@ async fn selection_changes(
     };
     let mut added = Vec::new();
     for d in dbs {
-        let tables: Vec<mapping::TableMap> = d
-            .tables
-            .iter()
-            .filter(|t| pending(state_of.get(&(t.src_db.as_str(), t.src_table.as_str())).copied()))
-            .cloned()
-            .collect();
+        let tables: Vec<mapping::TableMap> =
+            d.tables.iter().filter(|t| pending(state_of.get(&(t.src_db.as_str(), t.src_table.as_str())).copied())).cloned().collect();
         if tables.is_empty() {
             continue;
         }
@@ -491,7 +494,11 @@ async fn follow(
         meta: meta.clone(),
         server_id: task.spec.engine.server_id.unwrap_or_else(|| crate::player::server_id_for(&task.id())),
         spec: task.spec.clone(),
-        merges: dbs.iter().flat_map(|d| &d.tables).filter_map(|t| Some(((t.dst_db.clone(), t.dst_table.clone()), t.merge.clone()?))).collect(),
+        merges: dbs
+            .iter()
+            .flat_map(|d| &d.tables)
+            .filter_map(|t| Some(((t.dst_db.clone(), t.dst_table.clone()), t.merge.clone()?)))
+            .collect(),
         reporter,
         owner: format!("{}:{}", hostname(), std::process::id()),
         lanes: (task.spec.engine.parallelism as usize).clamp(1, crate::meta::APPLY_SLOTS),

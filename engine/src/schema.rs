@@ -56,8 +56,7 @@ impl SchemaSync<'_> {
         let mut plans = Vec::new();
         let mut conflicts = Vec::new();
         for d in dbs {
-            let present: BTreeSet<String> =
-                catalog::existing_relations(self.target, &mut tgt, &d.dst).await?.into_iter().collect();
+            let present: BTreeSet<String> = catalog::existing_relations(self.target, &mut tgt, &d.dst).await?.into_iter().collect();
             for t in &d.tables {
                 let record = self.meta.table_record(self.target, &mut tgt, &t.src_db, &t.src_table).await?;
                 let exists = present.contains(&t.dst_table);
@@ -119,7 +118,14 @@ impl SchemaSync<'_> {
                 Plan::Existing => {
                     let columns = self.common_columns(&mut tgt, t).await?;
                     self.meta
-                        .set_table(self.target, &mut tgt, (&t.src_db, &t.src_table), (&t.dst_db, &t.dst_table), TableState::Existing, Some(&[]))
+                        .set_table(
+                            self.target,
+                            &mut tgt,
+                            (&t.src_db, &t.src_table),
+                            (&t.dst_db, &t.dst_table),
+                            TableState::Existing,
+                            Some(&[]),
+                        )
                         .await?;
                     status.kept_existing.push(t.target_name());
                     PreparedTable {
@@ -207,11 +213,8 @@ impl SchemaSync<'_> {
             )
             .await
             .map_err(self.target.err(format!("reading columns of {}", t.target_name())))?;
-        let unfillable: Vec<String> = required
-            .into_iter()
-            .filter_map(|(c,)| c)
-            .filter(|c| !common.iter().any(|(_, d)| d.eq_ignore_ascii_case(c)))
-            .collect();
+        let unfillable: Vec<String> =
+            required.into_iter().filter_map(|(c,)| c).filter(|c| !common.iter().any(|(_, d)| d.eq_ignore_ascii_case(c))).collect();
         if common.is_empty() || !unfillable.is_empty() {
             let mut why = Vec::new();
             if common.is_empty() {
@@ -287,10 +290,7 @@ impl SchemaSync<'_> {
         let mut created = 0;
         tgt.query_drop(format!("USE {}", q(&d.dst))).await.map_err(self.target.err("USE"))?;
         let existing: Vec<(String, String)> = tgt
-            .exec(
-                "SELECT ROUTINE_TYPE, ROUTINE_NAME FROM information_schema.ROUTINES WHERE ROUTINE_SCHEMA = ?",
-                (&d.dst,),
-            )
+            .exec("SELECT ROUTINE_TYPE, ROUTINE_NAME FROM information_schema.ROUTINES WHERE ROUTINE_SCHEMA = ?", (&d.dst,))
             .await
             .map_err(self.target.err("listing routines"))?;
         for (kind, name) in catalog::routines(self.source, src, &d.src).await? {
@@ -311,7 +311,10 @@ impl SchemaSync<'_> {
             }
             let routine = catalog::show_create_routine(self.source, src, &d.src, &kind, &name).await?;
             if routine.create.is_empty() {
-                return Err(Error::object(object, "SHOW CREATE returned no body: the source user needs SELECT on mysql.proc or SHOW_ROUTINE"));
+                return Err(Error::object(
+                    object,
+                    "SHOW CREATE returned no body: the source user needs SELECT on mysql.proc or SHOW_ROUTINE",
+                ));
             }
             let ddl = rewrite::rewrite_references(&rewrite::strip_definer(&routine.create), &d.src, names)
                 .map_err(|e| Error::object(object.clone(), format!("cannot rewrite: {e}")))?;
@@ -322,9 +325,13 @@ impl SchemaSync<'_> {
             let restore_db = self.switch_database_collation(tgt, &d.dst, db_collation, &object).await?;
             // Whatever fails in between, the database gets its own collation back.
             let made = async {
-                tgt.query_drop(format!("SET SESSION sql_mode = {}", lit(&routine.sql_mode))).await.map_err(self.target.err("SET sql_mode"))?;
+                tgt.query_drop(format!("SET SESSION sql_mode = {}", lit(&routine.sql_mode)))
+                    .await
+                    .map_err(self.target.err("SET sql_mode"))?;
                 let res = self.create_as_created(tgt, &ddl, &routine.context, &object).await;
-                tgt.query_drop(format!("SET SESSION sql_mode = '{}'", crate::db::WRITE_SQL_MODE)).await.map_err(self.target.err("SET sql_mode"))?;
+                tgt.query_drop(format!("SET SESSION sql_mode = '{}'", crate::db::WRITE_SQL_MODE))
+                    .await
+                    .map_err(self.target.err("SET sql_mode"))?;
                 res
             }
             .await;
@@ -366,7 +373,10 @@ impl SchemaSync<'_> {
             .map_err(self.target.err("reading the session character set"))?
             .unwrap_or_default();
         let plain = |n: &str| !n.is_empty() && n.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_');
-        if !plain(client) || !plain(connection) || (client.eq_ignore_ascii_case(&own_client) && connection.eq_ignore_ascii_case(&own_connection)) {
+        if !plain(client)
+            || !plain(connection)
+            || (client.eq_ignore_ascii_case(&own_client) && connection.eq_ignore_ascii_case(&own_connection))
+        {
             return Ok(tgt.query_drop(ddl).await);
         }
         let bytes: Vec<u8> = if ddl.is_ascii() || client.to_ascii_lowercase().starts_with("utf8") {
@@ -375,14 +385,18 @@ impl SchemaSync<'_> {
             let sql = format!("SELECT CAST(CONVERT(? USING {client}) AS BINARY)");
             match tgt.exec_first::<Vec<u8>, _, _>(&sql, (ddl,)).await {
                 Ok(b) => b.unwrap_or_default(),
-                Err(mysql_async::Error::Server(e)) if unknown_charset(e.code) => return Ok(self.create_with_session_charset(tgt, ddl, object, &e.message).await),
+                Err(mysql_async::Error::Server(e)) if unknown_charset(e.code) => {
+                    return Ok(self.create_with_session_charset(tgt, ddl, object, &e.message).await);
+                }
                 Err(e) => return Err(self.target.err(format!("converting {object} to {client}"))(e)),
             }
         };
         let set = format!("SET SESSION character_set_client = {client}, collation_connection = {connection}");
         match tgt.query_drop(&set).await {
             Ok(()) => {}
-            Err(mysql_async::Error::Server(e)) if unknown_charset(e.code) => return Ok(self.create_with_session_charset(tgt, ddl, object, &e.message).await),
+            Err(mysql_async::Error::Server(e)) if unknown_charset(e.code) => {
+                return Ok(self.create_with_session_charset(tgt, ddl, object, &e.message).await);
+            }
             Err(e) => return Err(self.target.err(set)(e)),
         }
         let res = tgt.query_drop(bytes).await;
@@ -392,8 +406,18 @@ impl SchemaSync<'_> {
     }
 
     /// The CREATE under ferry's own session character set, when the target lacks the object's.
-    async fn create_with_session_charset(&self, tgt: &mut Conn, ddl: &str, object: &str, why: &str) -> std::result::Result<(), mysql_async::Error> {
-        warn!(object, reason = why, "the target lacks the character set or collation the object was created with; creating it with ferry's session character set");
+    async fn create_with_session_charset(
+        &self,
+        tgt: &mut Conn,
+        ddl: &str,
+        object: &str,
+        why: &str,
+    ) -> std::result::Result<(), mysql_async::Error> {
+        warn!(
+            object,
+            reason = why,
+            "the target lacks the character set or collation the object was created with; creating it with ferry's session character set"
+        );
         tgt.query_drop(ddl).await
     }
 
@@ -404,7 +428,10 @@ impl SchemaSync<'_> {
             return Ok(None);
         }
         let now: Option<(String, String)> = tgt
-            .exec_first("SELECT DEFAULT_CHARACTER_SET_NAME, DEFAULT_COLLATION_NAME FROM information_schema.SCHEMATA WHERE SCHEMA_NAME = ?", (db,))
+            .exec_first(
+                "SELECT DEFAULT_CHARACTER_SET_NAME, DEFAULT_COLLATION_NAME FROM information_schema.SCHEMATA WHERE SCHEMA_NAME = ?",
+                (db,),
+            )
             .await
             .map_err(self.target.err(format!("reading database {db}")))?;
         let Some((charset, current)) = now else { return Ok(None) };

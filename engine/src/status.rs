@@ -141,13 +141,7 @@ impl Reporter {
             );
             bar
         });
-        Arc::new(Reporter {
-            sink,
-            status: Mutex::new(initial),
-            tables: Mutex::new(Vec::new()),
-            copy_started: Mutex::new(None),
-            bar,
-        })
+        Arc::new(Reporter { sink, status: Mutex::new(initial), tables: Mutex::new(Vec::new()), copy_started: Mutex::new(None), bar })
     }
 
     pub fn update(&self, f: impl FnOnce(&mut SyncTaskStatus)) {

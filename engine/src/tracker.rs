@@ -77,11 +77,7 @@ impl SchemaTracker {
                 "its definition cannot be tracked (ferry keeps a copy of it to map binlog columns)",
             ));
         };
-        let stmts = [
-            format!("CREATE DATABASE IF NOT EXISTS {}", q(&shadow)),
-            format!("DROP TABLE IF EXISTS {}", qt(&shadow, table)),
-            sql,
-        ];
+        let stmts = [format!("CREATE DATABASE IF NOT EXISTS {}", q(&shadow)), format!("DROP TABLE IF EXISTS {}", qt(&shadow, table)), sql];
         target.exec_each(conn, &stmts).await?;
         debug!(table = %format!("{src_db}.{table}"), "definition tracked");
         Ok(())

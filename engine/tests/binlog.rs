@@ -56,9 +56,7 @@ async fn master_status(db: &TestServer) -> Position {
 
 async fn open(db: &TestServer, server_id: u32, at: &Position) -> BinlogReader {
     let server = server_of(db);
-    BinlogReader::open(&server, &flavor_of(db).await, server_id, at, HEARTBEAT)
-        .await
-        .unwrap_or_else(|e| panic!("open at {at}: {e}"))
+    BinlogReader::open(&server, &flavor_of(db).await, server_id, at, HEARTBEAT).await.unwrap_or_else(|e| panic!("open at {at}: {e}"))
 }
 
 /// The next event that is not a heartbeat.
@@ -385,11 +383,49 @@ async fn decodes_every_type_frames_transactions_and_tracks_positions() {
     assert_eq!(
         kinds,
         [
-            K::Int, K::Year, K::Decimal, K::Decimal, K::Int, K::Int, K::Int, K::Int, K::Int, K::Int, K::Int, K::Int,
-            K::Int, K::Int, K::Float, K::Double, K::Bit, K::Bit, K::Bit, K::Enum, K::Set, K::String, K::String,
-            K::String, K::String, K::String, K::Blob, K::Blob, K::Date, K::Time, K::Time, K::Time, K::Time,
-            K::DateTime, K::DateTime, K::DateTime, K::Timestamp, K::Timestamp, K::Timestamp, K::Blob, K::Geometry,
-            K::Enum, K::Set
+            K::Int,
+            K::Year,
+            K::Decimal,
+            K::Decimal,
+            K::Int,
+            K::Int,
+            K::Int,
+            K::Int,
+            K::Int,
+            K::Int,
+            K::Int,
+            K::Int,
+            K::Int,
+            K::Int,
+            K::Float,
+            K::Double,
+            K::Bit,
+            K::Bit,
+            K::Bit,
+            K::Enum,
+            K::Set,
+            K::String,
+            K::String,
+            K::String,
+            K::String,
+            K::String,
+            K::Blob,
+            K::Blob,
+            K::Date,
+            K::Time,
+            K::Time,
+            K::Time,
+            K::Time,
+            K::DateTime,
+            K::DateTime,
+            K::DateTime,
+            K::Timestamp,
+            K::Timestamp,
+            K::Timestamp,
+            K::Blob,
+            K::Geometry,
+            K::Enum,
+            K::Set
         ]
     );
     let unsigned: Vec<&str> = table.columns.iter().filter(|c| c.unsigned).map(|c| c.name.as_deref().unwrap()).collect();
@@ -605,10 +641,7 @@ async fn a_purged_binlog_is_a_distinct_error() {
 
     let server = server_of(&db);
     let flavor = flavor_of(&db).await;
-    for at in [
-        old.clone(),
-        Position { file: String::new(), pos: 4, gtid: after_first.gtid.clone() },
-    ] {
+    for at in [old.clone(), Position { file: String::new(), pos: 4, gtid: after_first.gtid.clone() }] {
         let err = BinlogReader::open(&server, &flavor, 7201, &at, HEARTBEAT).await.expect_err("the position is gone");
         assert!(matches!(err, Error::BinlogPurged { .. }), "{err:?}");
         let msg = err.to_string();
@@ -678,10 +711,13 @@ async fn decoding_speed() {
     // One transaction of 100k rows, 8 columns.
     const N: usize = 100_000;
     let start = master_status(&db).await;
-    db.exec_in(Some("t"), &format!(
-        "INSERT INTO t.bench SELECT seq, seq * 1000, CONCAT('row number ', seq), '2024-01-02 03:04:05.123456',
+    db.exec_in(
+        Some("t"),
+        &format!(
+            "INSERT INTO t.bench SELECT seq, seq * 1000, CONCAT('row number ', seq), '2024-01-02 03:04:05.123456',
          seq / 7, seq / 3, '2024-05-06 07:08:09', seq FROM seq_1_to_{N}"
-    ))
+        ),
+    )
     .await;
     let (secs, rows, t) = time_reading(&db, 7401, &start, 1).await;
     assert_eq!(rows, N);
@@ -799,8 +835,7 @@ async fn mysql_tagged_gtids_and_resume_by_gtid_after_a_purge() {
     let start = master_status(&db).await;
     let mut r = open(&db, 7701, &start).await;
     // Tagged and untagged transactions of one server, interleaved.
-    db.exec("SET gtid_next = 'AUTOMATIC:blue'; INSERT INTO t.a VALUES (1); INSERT INTO t.a VALUES (2); SET gtid_next = 'AUTOMATIC';")
-        .await;
+    db.exec("SET gtid_next = 'AUTOMATIC:blue'; INSERT INTO t.a VALUES (1); INSERT INTO t.a VALUES (2); SET gtid_next = 'AUTOMATIC';").await;
     db.exec("INSERT INTO t.a VALUES (3)").await;
     db.exec("SET gtid_next = 'AUTOMATIC:green_2'; INSERT INTO t.a VALUES (4); SET gtid_next = 'AUTOMATIC';").await;
     let tagged = next_txn(&mut r).await;
@@ -875,7 +910,8 @@ async fn mysql_statements_carry_the_session_they_ran_in() {
     assert!(context.bytes_as_chars, "latin1 bytes are not UTF-8");
     assert!(bytes.windows(4).any(|w| w == b"caf\xe9"), "the original bytes come back: {bytes:?}");
     let (client, connection, _) = context.charset.expect("the charset status variable");
-    let names: Vec<(u64, String)> = c.query("SELECT ID, COLLATION_NAME FROM information_schema.COLLATIONS WHERE ID IN (8, 5)").await.unwrap();
+    let names: Vec<(u64, String)> =
+        c.query("SELECT ID, COLLATION_NAME FROM information_schema.COLLATIONS WHERE ID IN (8, 5)").await.unwrap();
     // SET NAMES ... COLLATE gives the client that collation too.
     assert_eq!((client, connection), (5, 5), "latin1_german1_ci's id: {names:?}");
     let mode = context.sql_mode.expect("the sql_mode status variable");

@@ -7,8 +7,8 @@ use ferry_crds::{SyncTask, SyncTaskSpec};
 use k8s_openapi::api::apps::v1::{StatefulSet, StatefulSetSpec};
 use k8s_openapi::api::batch::v1::{Job, JobSpec, PodFailurePolicy, PodFailurePolicyOnExitCodesRequirement, PodFailurePolicyRule};
 use k8s_openapi::api::core::v1::{
-    Capabilities, Container, ContainerPort, EnvVar, KeyToPath, PodSecurityContext, PodSpec, PodTemplateSpec,
-    SeccompProfile, SecretVolumeSource, SecurityContext, Volume, VolumeMount,
+    Capabilities, Container, ContainerPort, EnvVar, KeyToPath, PodSecurityContext, PodSpec, PodTemplateSpec, SeccompProfile,
+    SecretVolumeSource, SecurityContext, Volume, VolumeMount,
 };
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{LabelSelector, ObjectMeta, OwnerReference};
 use kube::Resource;
@@ -115,11 +115,7 @@ pub fn engine_name(task: &str) -> String {
 
 /// A label value naming the task (label values are at most 63 characters).
 pub fn task_label_value(task: &str) -> String {
-    if task.len() <= 63 {
-        task.to_string()
-    } else {
-        child_name(task, "t", 63)
-    }
+    if task.len() <= 63 { task.to_string() } else { child_name(task, "t", 63) }
 }
 
 pub fn labels(task: &str, component: &str) -> BTreeMap<String, String> {
@@ -294,10 +290,7 @@ pub fn engine_statefulset(task: &SyncTask, settings: &Settings, running: bool) -
         name: "engine".into(),
         image: Some(image(task, settings)),
         args: Some(vec!["sync".into(), "--namespace".into(), ns.clone(), "--name".into(), name.clone()]),
-        env: Some(vec![
-            env("FERRY_SECRETS_DIR", SECRETS_DIR),
-            env("FERRY_METRICS_ADDR", &format!("0.0.0.0:{ENGINE_METRICS_PORT}")),
-        ]),
+        env: Some(vec![env("FERRY_SECRETS_DIR", SECRETS_DIR), env("FERRY_METRICS_ADDR", &format!("0.0.0.0:{ENGINE_METRICS_PORT}"))]),
         ports: Some(vec![ContainerPort {
             name: Some("metrics".into()),
             container_port: ENGINE_METRICS_PORT,

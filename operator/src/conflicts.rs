@@ -174,7 +174,15 @@ mod tests {
             tables: Some(
                 names
                     .iter()
-                    .map(|n| TableSelection { name: n.to_string(), rename: None, columns: None, filter: None, merge: false, ddl: None, dml: None })
+                    .map(|n| TableSelection {
+                        name: n.to_string(),
+                        rename: None,
+                        columns: None,
+                        filter: None,
+                        merge: false,
+                        ddl: None,
+                        dml: None,
+                    })
                     .collect(),
             ),
             merge: false,

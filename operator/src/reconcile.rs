@@ -158,13 +158,8 @@ async fn reconcile_malformed(invalid: &kube::core::error_boundary::InvalidObject
 }
 
 async fn publish(ctx: &Context, reference: &k8s_openapi::api::core::v1::ObjectReference, type_: EventType, reason: &str, note: &str) {
-    let event = Event {
-        type_,
-        reason: reason.into(),
-        note: Some(note.chars().take(1000).collect()),
-        action: "Reconcile".into(),
-        secondary: None,
-    };
+    let event =
+        Event { type_, reason: reason.into(), note: Some(note.chars().take(1000).collect()), action: "Reconcile".into(), secondary: None };
     // An event lost is not worth failing the reconcile for.
     if let Err(e) = ctx.recorder.publish(&event, reference).await {
         warn!(error = %e, reason, "cannot publish event");
@@ -180,13 +175,7 @@ pub fn validate(task: &SyncTask, others: &[SyncTask]) -> Option<Refusal> {
 }
 
 fn known_tasks(ctx: &Context) -> Vec<SyncTask> {
-    ctx.store
-        .state()
-        .iter()
-        .filter_map(|g| g.0.as_ref().ok())
-        .filter(|t| t.metadata.deletion_timestamp.is_none())
-        .cloned()
-        .collect()
+    ctx.store.state().iter().filter_map(|g| g.0.as_ref().ok()).filter(|t| t.metadata.deletion_timestamp.is_none()).cloned().collect()
 }
 
 /// The precheck outcome already recorded in the status for this Job (the Job may be gone).

@@ -29,7 +29,9 @@ pub enum PrecheckState {
     Running,
     Passed,
     /// The check ran and found problems, or could not run; the message says which.
-    Failed { message: String },
+    Failed {
+        message: String,
+    },
 }
 
 /// The engine StatefulSet as observed.
@@ -155,10 +157,8 @@ pub fn derive(task: &SyncTask, observed: &Observed, now: Timestamp) -> OperatorS
         message: Some(message),
         conditions: merge_conditions(current, &conditions, task.metadata.generation, now),
         observed_generation: task.metadata.generation,
-        children: (observed.precheck_job.is_some() || observed.engine_name.is_some()).then(|| ChildrenStatus {
-            precheck_job: observed.precheck_job.clone(),
-            engine: observed.engine_name.clone(),
-        }),
+        children: (observed.precheck_job.is_some() || observed.engine_name.is_some())
+            .then(|| ChildrenStatus { precheck_job: observed.precheck_job.clone(), engine: observed.engine_name.clone() }),
         precheck: observed.precheck_report.clone(),
     }
 }

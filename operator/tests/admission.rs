@@ -44,7 +44,9 @@ fn check(schema: &Value, v: &Value, path: &str, errs: &mut Vec<String>) {
         }
         return;
     }
-    if schema["x-kubernetes-int-or-string"].as_bool().unwrap_or(false) || schema["x-kubernetes-preserve-unknown-fields"].as_bool().unwrap_or(false) {
+    if schema["x-kubernetes-int-or-string"].as_bool().unwrap_or(false)
+        || schema["x-kubernetes-preserve-unknown-fields"].as_bool().unwrap_or(false)
+    {
         return;
     }
     if let Some(options) = schema["enum"].as_array()
@@ -142,43 +144,60 @@ fn bad_tasks_are_refused_with_the_field_or_the_other_task() {
         ("port above 65535", |s| s["source"]["port"] = json!(70000), &["schema", "spec.source.port", "less than or equal to 65535"]),
         ("port 0", |s| s["target"]["port"] = json!(0), &["schema", "spec.target.port", "greater than or equal to 1"]),
         ("port as text", |s| s["target"]["port"] = json!("3306"), &["schema", "spec.target.port", "must be an integer"]),
-        ("no Secret named", |s| s["source"].as_object_mut().unwrap().retain(|k, _| k != "credentialsSecret"), &[
-            "schema",
-            "spec.source.credentialsSecret: Required value",
-        ]),
+        (
+            "no Secret named",
+            |s| s["source"].as_object_mut().unwrap().retain(|k, _| k != "credentialsSecret"),
+            &["schema", "spec.source.credentialsSecret: Required value"],
+        ),
         ("no target", |s| s.as_object_mut().unwrap().retain(|k, _| k != "target"), &["schema", "spec.target: Required value"]),
-        ("unknown existingTables mode", |s| s["existingTables"] = json!("Drop"), &["schema", "spec.existingTables: Unsupported value: \"Drop\""]),
+        (
+            "unknown existingTables mode",
+            |s| s["existingTables"] = json!("Drop"),
+            &["schema", "spec.existingTables: Unsupported value: \"Drop\""],
+        ),
         ("unknown conflict policy", |s| s["conflictPolicy"] = json!("Merge"), &["schema", "spec.conflictPolicy: Unsupported value"]),
         ("unknown onDdlError", |s| s["onDdlError"] = json!("Retry"), &["schema", "spec.onDdlError: Unsupported value"]),
         ("unknown TLS mode", |s| s["source"]["tls"] = json!({"mode": "maybe"}), &["schema", "spec.source.tls.mode: Unsupported value"]),
-        ("65 copy sessions", |s| s["engine"] = json!({"parallelism": 65}), &["schema", "spec.engine.parallelism", "less than or equal to 64"]),
+        (
+            "65 copy sessions",
+            |s| s["engine"] = json!({"parallelism": 65}),
+            &["schema", "spec.engine.parallelism", "less than or equal to 64"],
+        ),
         ("misspelt field", |s| s["objectz"] = json!([]), &["schema", "spec.objectz: unknown field"]),
-        ("a start position without its position", |s| {
-            s["initialSync"] = json!({"data": false});
-            s["startPosition"] = json!({"file": "mysql-bin.000042"});
-        }, &["cel", "give file and position, or gtidSet"]),
+        (
+            "a start position without its position",
+            |s| {
+                s["initialSync"] = json!({"data": false});
+                s["startPosition"] = json!({"file": "mysql-bin.000042"});
+            },
+            &["cel", "give file and position, or gtidSet"],
+        ),
         ("no objects", |s| s["objects"] = json!([]), &["operator InvalidSpec", "spec.objects: select at least one database"]),
-        ("a database twice", |s| s["objects"] = json!([{"database": "shop"}, {"database": "shop"}]), &[
-            "operator InvalidSpec",
-            "spec.objects[1].database: shop is selected twice",
-        ]),
-        ("a table twice", |s| s["objects"] = json!([{"database": "shop", "tables": [{"name": "t"}, {"name": "t"}]}]), &[
-            "operator InvalidSpec",
-            "spec.objects[0].tables[1].name: t is selected twice",
-        ]),
-        ("an empty table list", |s| s["objects"] = json!([{"database": "shop", "tables": []}]), &[
-            "operator InvalidSpec",
-            "spec.objects[0].tables: is empty",
-        ]),
-        ("a rename ending in a space", |s| s["objects"] = json!([{"database": "shop", "rename": "shop2 "}]), &[
-            "operator InvalidSpec",
-            "spec.objects[0].rename: \"shop2 \" is not a valid MySQL identifier",
-        ]),
-        ("an error-level precheck item skipped", |s| s["precheck"] = json!({"skip": ["binlog-format"]}), &[
-            "operator InvalidSpec",
-            "spec.precheck.skip[0]",
-            "cannot be skipped",
-        ]),
+        (
+            "a database twice",
+            |s| s["objects"] = json!([{"database": "shop"}, {"database": "shop"}]),
+            &["operator InvalidSpec", "spec.objects[1].database: shop is selected twice"],
+        ),
+        (
+            "a table twice",
+            |s| s["objects"] = json!([{"database": "shop", "tables": [{"name": "t"}, {"name": "t"}]}]),
+            &["operator InvalidSpec", "spec.objects[0].tables[1].name: t is selected twice"],
+        ),
+        (
+            "an empty table list",
+            |s| s["objects"] = json!([{"database": "shop", "tables": []}]),
+            &["operator InvalidSpec", "spec.objects[0].tables: is empty"],
+        ),
+        (
+            "a rename ending in a space",
+            |s| s["objects"] = json!([{"database": "shop", "rename": "shop2 "}]),
+            &["operator InvalidSpec", "spec.objects[0].rename: \"shop2 \" is not a valid MySQL identifier"],
+        ),
+        (
+            "an error-level precheck item skipped",
+            |s| s["precheck"] = json!({"skip": ["binlog-format"]}),
+            &["operator InvalidSpec", "spec.precheck.skip[0]", "cannot be skipped"],
+        ),
         ("an empty host", |s| s["source"]["host"] = json!(" "), &["operator InvalidSpec", "spec.source.host: must not be empty"]),
     ];
     assert!(cases.len() >= 15);

@@ -20,11 +20,8 @@ fn chart() -> PathBuf {
 }
 
 fn helm() -> Option<PathBuf> {
-    let candidates = [
-        std::env::var_os("FERRY_HELM").map(PathBuf::from),
-        Some(workspace().join(".tools/bin/helm")),
-        Some(PathBuf::from("helm")),
-    ];
+    let candidates =
+        [std::env::var_os("FERRY_HELM").map(PathBuf::from), Some(workspace().join(".tools/bin/helm")), Some(PathBuf::from("helm"))];
     let found = candidates.into_iter().flatten().find(|p| Command::new(p).arg("version").output().is_ok_and(|o| o.status.success()));
     if found.is_none() {
         missing("helm (FERRY_HELM, .tools/bin/helm, PATH)", "scripts/install-helm.sh");
@@ -86,8 +83,8 @@ fn find<'a>(docs: &'a [Value], kind: &str, name_suffix: &str) -> &'a Value {
 #[test]
 fn chart_crd_is_the_generated_one_byte_for_byte() {
     let generated = std::fs::read(workspace().join(ferry_crds::CRD_FILE)).unwrap();
-    let in_chart = std::fs::read(chart().join("crds/ferry.dev_synctasks.yaml"))
-        .expect("charts/ferry/crds/ferry.dev_synctasks.yaml: run `make crds`");
+    let in_chart =
+        std::fs::read(chart().join("crds/ferry.dev_synctasks.yaml")).expect("charts/ferry/crds/ferry.dev_synctasks.yaml: run `make crds`");
     assert!(generated == in_chart, "charts/ferry/crds drifted from crds/; run `make crds`");
     assert_eq!(String::from_utf8(in_chart).unwrap(), ferry_crds::crd_yaml(), "run `make crds`");
 }
@@ -96,8 +93,16 @@ fn chart_crd_is_the_generated_one_byte_for_byte() {
 fn helm_lint_passes() {
     let Some(helm) = helm() else { return };
     run_helm(&helm, &["lint", chart().to_str().unwrap()]).unwrap_or_else(|e| panic!("helm lint: {e}"));
-    run_helm(&helm, &["lint", chart().to_str().unwrap(), "--set", "leaderElection.enabled=true,operator.replicas=2,metrics.serviceMonitor.enabled=true"])
-        .unwrap_or_else(|e| panic!("helm lint: {e}"));
+    run_helm(
+        &helm,
+        &[
+            "lint",
+            chart().to_str().unwrap(),
+            "--set",
+            "leaderElection.enabled=true,operator.replicas=2,metrics.serviceMonitor.enabled=true",
+        ],
+    )
+    .unwrap_or_else(|e| panic!("helm lint: {e}"));
 }
 
 #[test]
@@ -145,7 +150,13 @@ fn default_render_has_the_operator_and_least_privilege_rbac() {
             assert_eq!(verbs, ["list"], "pods are only read (precheck termination messages)");
         }
     }
-    let resources: Vec<&str> = operator["rules"].as_array().unwrap().iter().flat_map(|r| r["resources"].as_array().unwrap()).map(|r| r.as_str().unwrap()).collect();
+    let resources: Vec<&str> = operator["rules"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .flat_map(|r| r["resources"].as_array().unwrap())
+        .map(|r| r.as_str().unwrap())
+        .collect();
     assert_eq!(resources, ["synctasks", "synctasks/status", "jobs", "statefulsets", "pods", "events"]);
 }
 
@@ -154,10 +165,18 @@ fn options_render_leader_election_monitors_and_engine_namespaces() {
     let Some(helm) = helm() else { return };
     let docs = template(
         &helm,
-        &["--set", "leaderElection.enabled=true,operator.replicas=2,metrics.serviceMonitor.enabled=true", "--set-json", r#"engine.namespaces=["team-a","team-b"]"#],
+        &[
+            "--set",
+            "leaderElection.enabled=true,operator.replicas=2,metrics.serviceMonitor.enabled=true",
+            "--set-json",
+            r#"engine.namespaces=["team-a","team-b"]"#,
+        ],
     );
     let lease_role = find(&docs, "Role", "-leader-election");
-    assert_eq!(lease_role["rules"], json!([{"apiGroups": ["coordination.k8s.io"], "resources": ["leases"], "verbs": ["get", "create", "update"]}]));
+    assert_eq!(
+        lease_role["rules"],
+        json!([{"apiGroups": ["coordination.k8s.io"], "resources": ["leases"], "verbs": ["get", "create", "update"]}])
+    );
     assert_eq!(lease_role["metadata"]["namespace"], "ferry-system");
     assert!(docs.iter().any(|d| d["kind"] == "ServiceMonitor"));
     assert!(docs.iter().any(|d| d["kind"] == "PodMonitor"));

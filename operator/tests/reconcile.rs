@@ -10,6 +10,7 @@ use ferry_operator::metrics::Metrics;
 use ferry_operator::reconcile::{self, Context, FINALIZER};
 use http::{Method, Request, Response};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{Condition, ObjectMeta, Time};
+use kube::Client;
 use kube::client::Body;
 use kube::core::DeserializeGuard;
 use kube::core::error_boundary::InvalidObject;
@@ -17,7 +18,6 @@ use kube::runtime::controller::Action;
 use kube::runtime::events::{Recorder, Reporter};
 use kube::runtime::reflector::{self, store::Writer};
 use kube::runtime::watcher;
-use kube::Client;
 use serde_json::{Value, json};
 
 /// The fixtures the unit tests use (`task`), shared with these tests.
@@ -186,7 +186,10 @@ fn echo_sts(ready: i32) -> impl FnOnce(&Value) -> (u16, Value) + Send + 'static 
 async fn a_new_task_gets_the_finalizer_first() {
     let mut t = task("t1");
     t.metadata.finalizers = None;
-    let (action, seen) = run(DeserializeGuard(Ok(t.clone())), vec![expect(Method::PATCH, format!("{TASKS}/t1"), respond(serde_json::to_value(&t).unwrap()))])
+    let (action, seen) = run(
+        DeserializeGuard(Ok(t.clone())),
+        vec![expect(Method::PATCH, format!("{TASKS}/t1"), respond(serde_json::to_value(&t).unwrap()))],
+    )
     .await;
     assert_eq!(action, Action::await_change());
     let ops = seen[0].body.as_array().expect("a JSON patch");
@@ -269,12 +272,10 @@ async fn a_succeeded_precheck_starts_the_engine() {
     let report = json!({"passed": true, "items": [{"id": "binlog-format", "level": "Error", "result": "Passed", "message": "ROW"}]});
     let (action, seen) = run(
         DeserializeGuard(Ok(t.clone())),
-        finished_precheck(&job, "Complete", &report).into_iter().chain([
-            apply_engine(0),
-            apply_status(&t),
-            expect(Method::POST, EVENTS, echo),
-        ])
-        .collect(),
+        finished_precheck(&job, "Complete", &report)
+            .into_iter()
+            .chain([apply_engine(0), apply_status(&t), expect(Method::POST, EVENTS, echo)])
+            .collect(),
     )
     .await;
     assert_eq!(action, Action::requeue(Duration::from_secs(300)));
@@ -300,11 +301,7 @@ async fn a_failed_precheck_names_the_failing_items_and_waits() {
     ]});
     let (action, seen) = run(
         DeserializeGuard(Ok(t.clone())),
-        finished_precheck(&job, "Failed", &report).into_iter().chain([
-            apply_status(&t),
-            expect(Method::POST, EVENTS, echo),
-        ])
-        .collect(),
+        finished_precheck(&job, "Failed", &report).into_iter().chain([apply_status(&t), expect(Method::POST, EVENTS, echo)]).collect(),
     )
     .await;
     assert_eq!(action, Action::await_change(), "no hot loop on a failed precheck");
@@ -335,15 +332,8 @@ async fn suspend_scales_the_engine_to_zero() {
     let mut t = running(&task("t1"));
     t.spec.suspend = true;
     t.metadata.generation = Some(2);
-    let (action, seen) = run(
-        DeserializeGuard(Ok(t.clone())),
-        vec![
-            apply_engine(1),
-            apply_status(&t),
-            expect(Method::POST, EVENTS, echo),
-        ],
-    )
-    .await;
+    let (action, seen) =
+        run(DeserializeGuard(Ok(t.clone())), vec![apply_engine(1), apply_status(&t), expect(Method::POST, EVENTS, echo)]).await;
     assert_eq!(action, Action::await_change());
     assert_eq!(seen[0].body["spec"]["replicas"], 0);
     let status = &seen[1].body["status"];
@@ -360,14 +350,7 @@ async fn suspend_scales_the_engine_to_zero() {
 async fn resume_restarts_the_engine_without_a_new_precheck() {
     let mut t = running(&task("t1"));
     t.spec.suspend = false;
-    let (_, seen) = run(
-        DeserializeGuard(Ok(t.clone())),
-        vec![
-            apply_engine(1),
-            apply_status(&t),
-        ],
-    )
-    .await;
+    let (_, seen) = run(DeserializeGuard(Ok(t.clone())), vec![apply_engine(1), apply_status(&t)]).await;
     assert_eq!(seen[0].body["spec"]["replicas"], 1);
     assert_eq!(seen[1].body["status"]["phase"], "Synchronizing");
 }
@@ -376,14 +359,7 @@ async fn resume_restarts_the_engine_without_a_new_precheck() {
 async fn unchanged_status_is_not_written() {
     // First pass writes the derived status; a second pass over the result writes nothing.
     let t = running(&task("t1"));
-    let (_, seen) = run(
-        DeserializeGuard(Ok(t.clone())),
-        vec![
-            apply_engine(1),
-            apply_status(&t),
-        ],
-    )
-    .await;
+    let (_, seen) = run(DeserializeGuard(Ok(t.clone())), vec![apply_engine(1), apply_status(&t)]).await;
     let mut again = t.clone();
     again.status = Some({
         let mut s: SyncTaskStatus = serde_json::from_value(seen[1].body["status"].clone()).unwrap();
@@ -449,11 +425,7 @@ async fn delete_removes_engine_and_jobs_then_the_finalizer() {
 async fn an_invalid_spec_is_refused_and_waits_for_a_change() {
     let mut t = task("t1");
     t.spec.objects[0].database = "ferry_meta".into();
-    let (action, seen) = run(
-        DeserializeGuard(Ok(t.clone())),
-        vec![apply_status(&t), expect(Method::POST, EVENTS, echo)],
-    )
-    .await;
+    let (action, seen) = run(DeserializeGuard(Ok(t.clone())), vec![apply_status(&t), expect(Method::POST, EVENTS, echo)]).await;
     assert_eq!(action, Action::await_change());
     let status = &seen[0].body["status"];
     assert_eq!(status["phase"], "Failed");
@@ -471,13 +443,8 @@ async fn a_task_writing_anothers_table_is_refused_naming_it() {
     newer.metadata.creation_timestamp = Some(Time("2026-01-05T00:00:00Z".parse().unwrap()));
     writer.apply_watcher_event(&watcher::Event::Apply(DeserializeGuard(Ok(older))));
     writer.apply_watcher_event(&watcher::Event::Apply(DeserializeGuard(Ok(newer.clone()))));
-    let (action, seen) = run_with(
-        ctx,
-        handle,
-        DeserializeGuard(Ok(newer.clone())),
-        vec![apply_status(&newer), expect(Method::POST, EVENTS, echo)],
-    )
-    .await;
+    let (action, seen) =
+        run_with(ctx, handle, DeserializeGuard(Ok(newer.clone())), vec![apply_status(&newer), expect(Method::POST, EVENTS, echo)]).await;
     assert_eq!(action, Action::await_change());
     let degraded = seen[0].body["status"]["conditions"].as_array().unwrap().iter().find(|c| c["type"] == "Degraded").unwrap().clone();
     assert_eq!(degraded["reason"], "TargetConflict");
@@ -494,7 +461,9 @@ async fn a_malformed_object_is_reported_once_and_does_not_stop_the_controller() 
         generation: Some(3),
         ..Default::default()
     };
-    let bad = || DeserializeGuard::<SyncTask>(Err(InvalidObject { error: "spec.objects: invalid type: string".into(), metadata: metadata.clone() }));
+    let bad = || {
+        DeserializeGuard::<SyncTask>(Err(InvalidObject { error: "spec.objects: invalid type: string".into(), metadata: metadata.clone() }))
+    };
     let reply = respond(serde_json::to_value(task("bad")).unwrap());
     let server = tokio::spawn(serve(
         handle,
@@ -513,7 +482,8 @@ async fn a_malformed_object_is_reported_once_and_does_not_stop_the_controller() 
     // And the next, valid object is reconciled as usual.
     let mut good = task("t1");
     good.metadata.finalizers = None;
-    let server = tokio::spawn(serve(handle, vec![expect(Method::PATCH, format!("{TASKS}/t1"), respond(serde_json::to_value(&good).unwrap()))]));
+    let server =
+        tokio::spawn(serve(handle, vec![expect(Method::PATCH, format!("{TASKS}/t1"), respond(serde_json::to_value(&good).unwrap()))]));
     reconcile::reconcile(Arc::new(DeserializeGuard(Ok(good))), ctx).await.unwrap();
     server.await.unwrap();
 }

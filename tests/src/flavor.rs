@@ -61,9 +61,11 @@ impl Flavor {
             Flavor::MariaDb => outer.to_path_buf(),
             Flavor::MySql => {
                 let root = mysql_root();
-                Path::new("/").join(outer.strip_prefix(&root).unwrap_or_else(|_| {
-                    panic!("{} is not inside the MySQL root {}", outer.display(), root.display())
-                }))
+                Path::new("/").join(
+                    outer
+                        .strip_prefix(&root)
+                        .unwrap_or_else(|_| panic!("{} is not inside the MySQL root {}", outer.display(), root.display())),
+                )
             }
         }
     }
@@ -112,12 +114,7 @@ impl Flavor {
             // MySQL's own defaults otherwise (utf8mb4_0900_ai_ci, strict sql_mode,
             // caching_sha2_password). local_infile is OFF by default on MySQL; the harness turns
             // it on so that targets take ferry's LOAD DATA path unless a test says otherwise.
-            Flavor::MySql => &[
-                "--mysqlx=OFF",
-                "--secure-file-priv=",
-                "--local-infile=ON",
-                "--innodb-redo-log-capacity=32M",
-            ],
+            Flavor::MySql => &["--mysqlx=OFF", "--secure-file-priv=", "--local-infile=ON", "--innodb-redo-log-capacity=32M"],
         };
         common.iter().chain(own).map(|s| s.to_string()).collect()
     }
@@ -136,12 +133,7 @@ impl Flavor {
                 "--gtid-strict-mode=ON",
                 "--binlog-checksum=CRC32",
             ],
-            Flavor::MySql => &[
-                "--log-bin=mysql-bin",
-                "--gtid-mode=ON",
-                "--enforce-gtid-consistency=ON",
-                "--binlog-checksum=CRC32",
-            ],
+            Flavor::MySql => &["--log-bin=mysql-bin", "--gtid-mode=ON", "--enforce-gtid-consistency=ON", "--binlog-checksum=CRC32"],
         }
     }
 
@@ -156,11 +148,9 @@ impl Flavor {
     /// Small InnoDB files for a data folder on a small tmpfs.
     pub(crate) fn small_disk_args(self) -> &'static [&'static str] {
         match self {
-            Flavor::MariaDb => &[
-                "--innodb-log-file-size=4M",
-                "--innodb-data-file-path=ibdata1:4M:autoextend",
-                "--innodb-autoextend-increment=1",
-            ],
+            Flavor::MariaDb => {
+                &["--innodb-log-file-size=4M", "--innodb-data-file-path=ibdata1:4M:autoextend", "--innodb-autoextend-increment=1"]
+            }
             Flavor::MySql => &["--innodb-autoextend-increment=1", "--innodb-redo-log-capacity=8M"],
         }
     }
@@ -262,9 +252,7 @@ impl Flavor {
 
 /// The Debian sid root holding MySQL: `$FERRY_MYSQL_ROOT`, else `/var/cache/ferry/mysql-sid`.
 pub fn mysql_root() -> PathBuf {
-    let root = std::env::var_os("FERRY_MYSQL_ROOT")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from("/var/cache/ferry/mysql-sid"));
+    let root = std::env::var_os("FERRY_MYSQL_ROOT").map(PathBuf::from).unwrap_or_else(|| PathBuf::from("/var/cache/ferry/mysql-sid"));
     if !root.join("usr/sbin/mysqld").is_file() {
         panic!(
             "no MySQL server in {} (run scripts/install-mysql.sh, or `make deps`; \
@@ -297,11 +285,7 @@ async fn install_mariadb(datadir: &Path, tmpdir: &Path, server_args: &[String]) 
         .await
         .expect("run mariadb-install-db (is mariadb-server installed? see scripts/install-deps.sh)");
     if !out.status.success() {
-        panic!(
-            "mariadb-install-db failed:\n{}\n{}",
-            String::from_utf8_lossy(&out.stdout),
-            String::from_utf8_lossy(&out.stderr)
-        );
+        panic!("mariadb-install-db failed:\n{}\n{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
     }
 }
 
@@ -389,7 +373,12 @@ mod tests {
         let my = Flavor::MySql.portable_sql(sql);
         assert!(my.starts_with("SET SESSION cte_max_recursion_depth"), "{my}");
         assert!(my.contains("FROM (WITH RECURSIVE s (seq) AS (SELECT 1 UNION ALL SELECT seq + 1 FROM s WHERE seq < 400) SELECT seq FROM s) AS seq_1_to_400;"), "{my}");
-        assert!(my.contains("FROM (WITH RECURSIVE s (seq) AS (SELECT 1 UNION ALL SELECT seq + 1 FROM s WHERE seq < 6) SELECT seq FROM s) AS seq_1_to_6;"), "{my}");
+        assert!(
+            my.contains(
+                "FROM (WITH RECURSIVE s (seq) AS (SELECT 1 UNION ALL SELECT seq + 1 FROM s WHERE seq < 6) SELECT seq FROM s) AS seq_1_to_6;"
+            ),
+            "{my}"
+        );
         assert!(my.contains("INSERT INTO big.t SELECT"), "{my}");
     }
 }

@@ -158,11 +158,8 @@ impl TestServer {
         let datadir = root.join("data");
         let mount = options.small_disk_mib.map(|mib| Tmpfs::mount(&datadir, mib + flavor.fresh_datadir_mib()));
         // InnoDB's files small, and grown 1 MiB at a time, so the data fits.
-        let small: Vec<String> = if mount.is_some() {
-            flavor.small_disk_args().iter().map(|s| s.to_string()).collect()
-        } else {
-            Vec::new()
-        };
+        let small: Vec<String> =
+            if mount.is_some() { flavor.small_disk_args().iter().map(|s| s.to_string()).collect() } else { Vec::new() };
         let init_args: Vec<String> = small
             .iter()
             .chain(options.extra_args.iter())
@@ -246,11 +243,7 @@ impl TestServer {
         let log_path = self.root.join("error.log");
         let log_start = std::fs::metadata(&log_path).map(|m| m.len()).unwrap_or(0);
         let mut cmd = self.flavor.server_command();
-        cmd.args(&self.args)
-            .arg(format!("--port={}", self.port))
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::null());
+        cmd.args(&self.args).arg(format!("--port={}", self.port)).stdin(Stdio::null()).stdout(Stdio::null()).stderr(Stdio::null());
         self.child = Some(spawn_tied(cmd).expect("spawn the server"));
         let log_tail = || {
             let log = std::fs::read(&log_path).unwrap_or_default();
@@ -280,16 +273,8 @@ impl TestServer {
     async fn create_user(&self) {
         let mut conn = Conn::new(self.root_opts()).await.expect("connect as root over the socket");
         for host in ["%", "localhost", "127.0.0.1"] {
-            conn.query_drop(format!(
-                "CREATE USER IF NOT EXISTS '{USER}'@'{host}' IDENTIFIED BY '{PASSWORD}'"
-            ))
-            .await
-            .expect("create user");
-            conn.query_drop(format!(
-                "GRANT ALL PRIVILEGES ON *.* TO '{USER}'@'{host}' WITH GRANT OPTION"
-            ))
-            .await
-            .expect("grant");
+            conn.query_drop(format!("CREATE USER IF NOT EXISTS '{USER}'@'{host}' IDENTIFIED BY '{PASSWORD}'")).await.expect("create user");
+            conn.query_drop(format!("GRANT ALL PRIVILEGES ON *.* TO '{USER}'@'{host}' WITH GRANT OPTION")).await.expect("grant");
         }
         conn.disconnect().await.ok();
     }
@@ -347,11 +332,7 @@ impl TestServer {
 
     /// A mysql_async URL for the `ferry` user over TCP (never silently switched to the socket).
     pub fn url(&self) -> String {
-        format!(
-            "mysql://{USER}:{PASSWORD}@{}:{}?prefer_socket=false",
-            self.host(),
-            self.port
-        )
+        format!("mysql://{USER}:{PASSWORD}@{}:{}?prefer_socket=false", self.host(), self.port)
     }
 
     /// Connection options for the `ferry` user over TCP.
@@ -360,17 +341,12 @@ impl TestServer {
     }
 
     fn root_opts(&self) -> Opts {
-        OptsBuilder::default()
-            .socket(Some(self.socket().to_string_lossy().into_owned()))
-            .user(Some("root"))
-            .into()
+        OptsBuilder::default().socket(Some(self.socket().to_string_lossy().into_owned())).user(Some("root")).into()
     }
 
     /// A new connection as `ferry` over TCP.
     pub async fn conn(&self) -> Conn {
-        Conn::new(self.opts())
-            .await
-            .unwrap_or_else(|e| panic!("connect to the server on port {}: {e}", self.port))
+        Conn::new(self.opts()).await.unwrap_or_else(|e| panic!("connect to the server on port {}: {e}", self.port))
     }
 
     /// Runs a SQL script (several statements; `DELIMITER` works) with the `mariadb` client as root
@@ -427,9 +403,7 @@ impl TestServer {
     /// Shuts the server down cleanly (SIGTERM; SIGKILL after a grace period), keeping its data.
     pub async fn stop(&mut self) {
         if let Some(mut child) = self.child.take() {
-            tokio::task::spawn_blocking(move || terminate(&mut child, STOP_GRACE))
-                .await
-                .expect("stop the server");
+            tokio::task::spawn_blocking(move || terminate(&mut child, STOP_GRACE)).await.expect("stop the server");
         }
     }
 
@@ -474,11 +448,7 @@ struct Tmpfs(PathBuf);
 impl Tmpfs {
     fn mount(dir: &Path, mib: u32) -> Tmpfs {
         std::fs::create_dir_all(dir).expect("create the folder to mount on");
-        let out = Command::new("mount")
-            .args(["-t", "tmpfs", "-o", &format!("size={mib}m"), "tmpfs"])
-            .arg(dir)
-            .output()
-            .expect("run mount");
+        let out = Command::new("mount").args(["-t", "tmpfs", "-o", &format!("size={mib}m"), "tmpfs"]).arg(dir).output().expect("run mount");
         assert!(
             out.status.success(),
             "a small disk for a server is a tmpfs mounted on {} (this needs root, as CI runs): {}",
@@ -515,10 +485,7 @@ pub(crate) fn tool(name: &str, debian_path: &str) -> PathBuf {
 }
 
 fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .expect("find a free port on 127.0.0.1")
+    std::net::TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).map(|a| a.port()).expect("find a free port on 127.0.0.1")
 }
 
 fn truncate(s: &str, max: usize) -> &str {
@@ -567,11 +534,7 @@ fn spawn_tied(mut cmd: Command) -> io::Result<Child> {
         });
     }
     let (tx, rx) = mpsc::channel();
-    sender
-        .lock()
-        .unwrap_or_else(|e| e.into_inner())
-        .send(SpawnRequest { cmd, reply: tx })
-        .expect("spawner thread alive");
+    sender.lock().unwrap_or_else(|e| e.into_inner()).send(SpawnRequest { cmd, reply: tx }).expect("spawner thread alive");
     rx.recv().expect("spawner thread replies")
 }
 
@@ -599,10 +562,7 @@ fn exited(child: &mut Child) -> bool {
 pub fn process_exited(pid: u32) -> bool {
     match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
         Err(_) => true,
-        Ok(stat) => matches!(
-            stat.rsplit_once(')').and_then(|(_, rest)| rest.trim_start().chars().next()),
-            Some('Z') | Some('X')
-        ),
+        Ok(stat) => matches!(stat.rsplit_once(')').and_then(|(_, rest)| rest.trim_start().chars().next()), Some('Z') | Some('X')),
     }
 }
 
@@ -675,14 +635,41 @@ fn make_certificates(dir: &Path) {
     .expect("write the certificate extensions");
     let steps: [&[&str]; 3] = [
         &[
-            "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", "ca-key.pem", "-out", "ca.pem", "-days", "3650",
-            "-subj", "/CN=ferry test CA", "-addext", "basicConstraints=critical,CA:TRUE",
-            "-addext", "keyUsage=critical,keyCertSign,cRLSign",
+            "req",
+            "-x509",
+            "-newkey",
+            "rsa:2048",
+            "-nodes",
+            "-keyout",
+            "ca-key.pem",
+            "-out",
+            "ca.pem",
+            "-days",
+            "3650",
+            "-subj",
+            "/CN=ferry test CA",
+            "-addext",
+            "basicConstraints=critical,CA:TRUE",
+            "-addext",
+            "keyUsage=critical,keyCertSign,cRLSign",
         ],
         &["req", "-newkey", "rsa:2048", "-nodes", "-keyout", "server-key.pem", "-out", "server.csr", "-subj", "/CN=127.0.0.1"],
         &[
-            "x509", "-req", "-in", "server.csr", "-CA", "ca.pem", "-CAkey", "ca-key.pem", "-CAcreateserial",
-            "-out", "server-cert.pem", "-days", "3650", "-extfile", "server.ext",
+            "x509",
+            "-req",
+            "-in",
+            "server.csr",
+            "-CA",
+            "ca.pem",
+            "-CAkey",
+            "ca-key.pem",
+            "-CAcreateserial",
+            "-out",
+            "server-cert.pem",
+            "-days",
+            "3650",
+            "-extfile",
+            "server.ext",
         ],
     ];
     for args in steps {
@@ -714,12 +701,7 @@ pub fn run_ferry_with(manifest: &Path, state_dir: &Path, extra_args: &[&str]) ->
 pub fn assert_ok(out: &std::process::Output) -> String {
     let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
     assert!(out.status.code() != Some(101), "ferry panicked:\n{stderr}");
-    assert!(
-        out.status.success(),
-        "ferry failed ({}):\nstdout: {}\nstderr: {stderr}",
-        out.status,
-        String::from_utf8_lossy(&out.stdout)
-    );
+    assert!(out.status.success(), "ferry failed ({}):\nstdout: {}\nstderr: {stderr}", out.status, String::from_utf8_lossy(&out.stdout));
     stderr
 }
 
@@ -738,13 +720,7 @@ pub async fn show_create_table(conn: &mut Conn, db: &str, table: &str) -> String
 /// credentials, and SyncTask `<name>` whose spec has `source` and `target` (TLS disabled) followed
 /// by `spec_yaml_tail`: YAML lines indented by two spaces, e.g.
 /// `"  objects:\n  - database: shop\n  incremental: false\n"`.
-pub fn write_task(
-    dir: &Path,
-    name: &str,
-    source: &TestServer,
-    target: &TestServer,
-    spec_yaml_tail: &str,
-) -> PathBuf {
+pub fn write_task(dir: &Path, name: &str, source: &TestServer, target: &TestServer, spec_yaml_tail: &str) -> PathBuf {
     let secret = |role: &str, db: &TestServer| {
         format!(
             "apiVersion: v1\nkind: Secret\nmetadata:\n  name: {name}-{role}\ntype: Opaque\n\
@@ -819,11 +795,9 @@ pub async fn try_row_hash_expr(conn: &mut Conn, db: &str, table: &str) -> Result
         .map(|(name, ty)| {
             let c = quote_ident(name);
             let v = match ty.to_ascii_lowercase().as_str() {
-                "char" | "varchar" | "tinytext" | "text" | "mediumtext" | "longtext" | "binary"
-                | "varbinary" | "tinyblob" | "blob" | "mediumblob" | "longblob" | "enum" | "set"
-                | "json" | "geometry" | "point" | "linestring" | "polygon" | "multipoint"
-                | "multilinestring" | "multipolygon" | "geometrycollection" | "inet6" | "uuid"
-                | "inet4" => format!("SHA2({c}, 256)"),
+                "char" | "varchar" | "tinytext" | "text" | "mediumtext" | "longtext" | "binary" | "varbinary" | "tinyblob" | "blob"
+                | "mediumblob" | "longblob" | "enum" | "set" | "json" | "geometry" | "point" | "linestring" | "polygon" | "multipoint"
+                | "multilinestring" | "multipolygon" | "geometrycollection" | "inet6" | "uuid" | "inet4" => format!("SHA2({c}, 256)"),
                 "bit" | "vector" => format!("HEX({c})"),
                 "timestamp" => format!("UNIX_TIMESTAMP({c})"),
                 _ => format!("CAST({c} AS CHAR)"),
@@ -853,8 +827,7 @@ pub async fn try_table_checksum(conn: &mut Conn, db: &str, table: &str) -> Resul
         quote_ident(db),
         quote_ident(table)
     );
-    let row: Option<(u64, String, String)> =
-        conn.query_first(sql).await.map_err(|e| format!("checksum of {db}.{table}: {e}"))?;
+    let row: Option<(u64, String, String)> = conn.query_first(sql).await.map_err(|e| format!("checksum of {db}.{table}: {e}"))?;
     let (n, hi, lo) = row.ok_or_else(|| format!("checksum of {db}.{table}: no row"))?;
     Ok((n, format!("{hi}:{lo}")))
 }
@@ -869,10 +842,7 @@ pub async fn duplicate_rows(conn: &mut Conn, db: &str, table: &str) -> u64 {
         quote_ident(db),
         quote_ident(table)
     );
-    conn.query_first::<u64, _>(sql)
-        .await
-        .unwrap_or_else(|e| panic!("duplicates of {db}.{table}: {e}"))
-        .unwrap_or(0)
+    conn.query_first::<u64, _>(sql).await.unwrap_or_else(|e| panic!("duplicates of {db}.{table}: {e}")).unwrap_or(0)
 }
 
 /// Asserts that two tables (`db.table` each) hold the same rows, byte for byte, in any order.
@@ -881,10 +851,7 @@ pub async fn assert_same_table(src: &mut Conn, src_table: &str, dst: &mut Conn, 
     let (dd, dt) = split_qualified(dst_table);
     let (sn, sc) = table_checksum(src, sd, st).await;
     let (dn, dc) = table_checksum(dst, dd, dt).await;
-    assert_eq!(
-        sn, dn,
-        "row counts differ: source {src_table} has {sn}, target {dst_table} has {dn}"
-    );
+    assert_eq!(sn, dn, "row counts differ: source {src_table} has {sn}, target {dst_table} has {dn}");
     assert_eq!(
         sc, dc,
         "contents differ: source {src_table} and target {dst_table} both have {sn} rows \
@@ -943,9 +910,8 @@ pub const TYPES_COLUMNS_DDL: &str = "
 /// The writable columns of the every-type table, `id` first (no generated columns; `inv` named,
 /// as `SELECT *` leaves invisible columns out).
 pub const TYPES_WRITABLE_COLUMNS: &[&str] = &[
-    "id", "ti", "tiu", "si", "siu", "mi", "miu", "i", "iu", "bi", "biu", "d65", "d2", "f", "f2", "dbl", "b1", "b13",
-    "b64", "e", "s", "c", "vc", "tx", "lt", "l1", "bn", "vb", "bl", "dt", "tm", "tm6", "dtm", "dtm6", "ts", "y", "j",
-    "g", "pt", "inv",
+    "id", "ti", "tiu", "si", "siu", "mi", "miu", "i", "iu", "bi", "biu", "d65", "d2", "f", "f2", "dbl", "b1", "b13", "b64", "e", "s", "c",
+    "vc", "tx", "lt", "l1", "bn", "vb", "bl", "dt", "tm", "tm6", "dtm", "dtm6", "ts", "y", "j", "g", "pt", "inv",
 ];
 
 /// Four rows of edge values (`id` 1 to 4: minima, maxima, odd text, all NULL), in the order of
@@ -1035,20 +1001,14 @@ pub async fn assert_same_values(src: &mut Conn, dst: &mut Conn, db: &str, table:
         let a: Option<String> = src.query_first(&sql).await.unwrap();
         let b: Option<String> = dst.query_first(&sql).await.unwrap();
         if a != b {
-            differing.push(format!(
-                "{col}: source {} vs target {}",
-                truncate(&format!("{a:?}"), 300),
-                truncate(&format!("{b:?}"), 300)
-            ));
+            differing.push(format!("{col}: source {} vs target {}", truncate(&format!("{a:?}"), 300), truncate(&format!("{b:?}"), 300)));
         }
     }
     assert!(differing.is_empty(), "{db}.{table}: columns differ:\n{}", differing.join("\n"));
     let floats = format!("SELECT id, f, f2, dbl FROM {q} ORDER BY {order}");
     type FloatRow = (i32, Option<f32>, Option<f32>, Option<f64>);
     let bits = |rows: Vec<FloatRow>| {
-        rows.into_iter()
-            .map(|(id, f, f2, d)| (id, f.map(f32::to_bits), f2.map(f32::to_bits), d.map(f64::to_bits)))
-            .collect::<Vec<_>>()
+        rows.into_iter().map(|(id, f, f2, d)| (id, f.map(f32::to_bits), f2.map(f32::to_bits), d.map(f64::to_bits))).collect::<Vec<_>>()
     };
     let a = bits(src.exec(&floats, ()).await.unwrap());
     let b = bits(dst.exec(&floats, ()).await.unwrap());
@@ -1158,15 +1118,7 @@ impl RunningFerry {
             .stdout(std::fs::File::create(&stdout_path).expect("create the stdout file"))
             .stderr(std::fs::File::create(&stderr_path).expect("create the stderr file"));
         let child = spawn_tied(cmd).expect("spawn ferry");
-        RunningFerry {
-            pid: child.id(),
-            child: Some(child),
-            exit: None,
-            state_dir: state_dir.to_owned(),
-            task,
-            stderr_path,
-            stdout_path,
-        }
+        RunningFerry { pid: child.id(), child: Some(child), exit: None, state_dir: state_dir.to_owned(), task, stderr_path, stdout_path }
     }
 
     pub fn pid(&self) -> u32 {
@@ -1313,10 +1265,7 @@ impl RunningFerry {
     /// [`wait_until_same`], failing at once (with ferry's stderr and status) if ferry exits.
     pub async fn wait_until_same(&mut self, src: &TestServer, dst: &TestServer, dbs: &[&str], timeout: Duration) {
         let (s, d) = (src.opts(), dst.opts());
-        wait_same_inner(&s, &d, dbs, timeout, |timed_out| {
-            if timed_out || !self.is_running() { Some(self.describe()) } else { None }
-        })
-        .await;
+        wait_same_inner(&s, &d, dbs, timeout, |timed_out| if timed_out || !self.is_running() { Some(self.describe()) } else { None }).await;
         self.assert_running("after the databases converged");
     }
 }
@@ -1360,10 +1309,7 @@ async fn wait_same_inner(
             Some(why) if !timed_out => {
                 panic!("gave up waiting for the target to catch up: {why}\n--- still different ---\n{last}")
             }
-            why if timed_out => panic!(
-                "source and target still differ after {timeout:?}:\n{last}\n{}",
-                why.unwrap_or_default()
-            ),
+            why if timed_out => panic!("source and target still differ after {timeout:?}:\n{last}\n{}", why.unwrap_or_default()),
             _ => {}
         }
         tokio::time::sleep(Duration::from_millis(500)).await;
@@ -1509,7 +1455,6 @@ struct WorkloadShared {
     next_code: AtomicU64,
     bulk_base: AtomicI64,
 }
-
 
 /// A bounded mixed write workload running in the background on a source (tables made by
 /// [`Workload::create_tables`]):
@@ -1668,10 +1613,7 @@ impl Drop for Workload {
 pub async fn check_workload_invariants(conn: &mut Conn, db: &str) -> Result<(), String> {
     let db = quote_ident(db);
     let missing = |e: &mysql_async::Error| matches!(e, mysql_async::Error::Server(s) if s.code == 1146);
-    match conn
-        .query_first::<(i64, Option<String>), _>(format!("SELECT COUNT(*), CAST(SUM(balance) AS CHAR) FROM {db}.ledger"))
-        .await
-    {
+    match conn.query_first::<(i64, Option<String>), _>(format!("SELECT COUNT(*), CAST(SUM(balance) AS CHAR) FROM {db}.ledger")).await {
         Ok(Some((n, sum))) => {
             if n != LEDGER_ACCOUNTS || sum.as_deref() != Some(&LEDGER_TOTAL.to_string()) {
                 return Err(format!(
@@ -1752,9 +1694,7 @@ async fn workload_connection(
             }
             // Deadlocks and lock wait timeouts; with several connections also a duplicate key: a
             // key swap may move a row onto an id another connection has drawn but not inserted yet.
-            Err(mysql_async::Error::Server(e))
-                if e.code == 1213 || e.code == 1205 || (e.code == 1062 && o.connections > 1) =>
-            {
+            Err(mysql_async::Error::Server(e)) if e.code == 1213 || e.code == 1205 || (e.code == 1062 && o.connections > 1) => {
                 let _ = conn.query_drop("ROLLBACK").await;
                 shared.aborted.fetch_add(1, Ordering::Relaxed);
             }
@@ -1849,10 +1789,12 @@ impl WorkloadGen {
         match w {
             0..=13 => {
                 let n = self.rng.range(1, 5);
-                let rows: Vec<String> = (0..n).map(|_| {
-                    let id = self.fresh_id();
-                    self.pk_int_row(id)
-                }).collect();
+                let rows: Vec<String> = (0..n)
+                    .map(|_| {
+                        let id = self.fresh_id();
+                        self.pk_int_row(id)
+                    })
+                    .collect();
                 vec![format!("INSERT INTO {db}.pk_int (id, v, s, amount, ts) VALUES {}", rows.join(", "))]
             }
             14..=27 => {
@@ -1914,16 +1856,12 @@ impl WorkloadGen {
             63..=66 => {
                 let region = *self.rng.pick(&REGIONS);
                 let code = self.fresh_code();
-                vec![format!(
-                    "UPDATE {db}.pk_composite SET code = 'm{code}', n = n - 1 WHERE region = '{region}' ORDER BY code LIMIT 1"
-                )]
+                vec![format!("UPDATE {db}.pk_composite SET code = 'm{code}', n = n - 1 WHERE region = '{region}' ORDER BY code LIMIT 1")]
             }
             67..=68 => {
                 let from = *self.rng.pick(&REGIONS);
                 let to = *self.rng.pick(&REGIONS);
-                vec![format!(
-                    "UPDATE {db}.pk_composite SET region = '{to}' WHERE region = '{from}' ORDER BY code DESC LIMIT 1"
-                )]
+                vec![format!("UPDATE {db}.pk_composite SET region = '{to}' WHERE region = '{from}' ORDER BY code DESC LIMIT 1")]
             }
             69..=73 => {
                 let region = *self.rng.pick(&REGIONS);
@@ -2009,7 +1947,13 @@ pub async fn compare_databases_mapped(src: &Opts, dst: &Opts, pairs: &[(&str, &s
 
 /// Polls [`compare_databases_mapped`] until it finds no difference; panics after `timeout`, or as
 /// soon as `ferry` is no longer running, with what still differs and ferry's state.
-pub async fn wait_until_same_mapped(src: &TestServer, dst: &TestServer, pairs: &[(&str, &str)], timeout: Duration, ferry: &mut RunningFerry) {
+pub async fn wait_until_same_mapped(
+    src: &TestServer,
+    dst: &TestServer,
+    pairs: &[(&str, &str)],
+    timeout: Duration,
+    ferry: &mut RunningFerry,
+) {
     let deadline = Instant::now() + timeout;
     loop {
         let last = match compare_databases_mapped(&src.opts(), &dst.opts(), pairs).await {

@@ -28,10 +28,7 @@ type Row = (i64, String, String, i64, Option<String>);
 
 async fn selection_follows_the_source_layout(metadata: &str) {
     let flavor = default_flavor();
-    let (src, dst) = tokio::join!(
-        TestServer::start(ServerOptions::source().arg(metadata)),
-        TestServer::start(ServerOptions::target())
-    );
+    let (src, dst) = tokio::join!(TestServer::start(ServerOptions::source().arg(metadata)), TestServer::start(ServerOptions::target()));
     // The setting took: without names the test is about positions, with them about names.
     let names = src.exec("SELECT @@binlog_row_metadata").await;
     assert_eq!(names.trim(), metadata.trim_start_matches("--binlog-row-metadata="), "{flavor:?}");
@@ -109,11 +106,12 @@ async fn selected_columns_map_by_name_with_full_row_metadata() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn whole_tables_follow_layout_changes_without_column_names() {
     let flavor = default_flavor();
-    let (src, dst) = tokio::join!(
-        TestServer::start(ServerOptions::source().arg(unnamed_metadata(flavor))),
-        TestServer::start(ServerOptions::target())
+    let (src, dst) =
+        tokio::join!(TestServer::start(ServerOptions::source().arg(unnamed_metadata(flavor))), TestServer::start(ServerOptions::target()));
+    assert_eq!(
+        src.exec("SELECT @@binlog_row_metadata").await.trim(),
+        unnamed_metadata(flavor).trim_start_matches("--binlog-row-metadata=")
     );
-    assert_eq!(src.exec("SELECT @@binlog_row_metadata").await.trim(), unnamed_metadata(flavor).trim_start_matches("--binlog-row-metadata="));
     src.exec(
         "CREATE DATABASE w; CREATE TABLE w.t (id INT PRIMARY KEY, a TINYINT UNSIGNED, b VARCHAR(10), c BIGINT UNSIGNED, d MEDIUMINT UNSIGNED);
          INSERT INTO w.t VALUES (1, 255, 'one', 18446744073709551615, 16777215);",

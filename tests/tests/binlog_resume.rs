@@ -17,8 +17,7 @@ async fn purge_through(src: &TestServer, file: &str) {
     let mut c = src.conn().await;
     let deadline = Instant::now() + Duration::from_secs(30);
     loop {
-        let logs: Vec<String> =
-            c.query_map("SHOW BINARY LOGS", |row: mysql_async::Row| row.get::<String, _>(0).unwrap()).await.unwrap();
+        let logs: Vec<String> = c.query_map("SHOW BINARY LOGS", |row: mysql_async::Row| row.get::<String, _>(0).unwrap()).await.unwrap();
         if logs.first().is_some_and(|oldest| oldest.as_str() > file) {
             return;
         }

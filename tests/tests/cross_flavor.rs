@@ -11,10 +11,8 @@ use mysql_async::prelude::*;
 const SYNC_TIMEOUT: Duration = Duration::from_secs(90);
 
 async fn types_both_ways(source: Flavor, target: Flavor) {
-    let (src, dst) = tokio::join!(
-        TestServer::start(ServerOptions::source().flavor(source)),
-        TestServer::start(ServerOptions::target().flavor(target))
-    );
+    let (src, dst) =
+        tokio::join!(TestServer::start(ServerOptions::source().flavor(source)), TestServer::start(ServerOptions::target().flavor(target)));
     // The copy: the every-type table with its key, and a keyless twin.
     // MariaDB's TIME reaches 838:59:59.999999, MySQL's stops at 838:59:59: a value the target
     // cannot hold fails the copy naming the column (checked first); the rest of the test keeps

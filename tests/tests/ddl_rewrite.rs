@@ -15,11 +15,7 @@ fn cases() -> Vec<(&'static str, &'static str, &'static str)> {
         .map(|case| {
             let (db_line, rest) = case.split_once('\n').unwrap();
             let (orig, rewritten) = rest.split_once("\n=>").unwrap();
-            (
-                db_line.strip_prefix("db: ").unwrap(),
-                orig,
-                rewritten.trim_matches('\n'),
-            )
+            (db_line.strip_prefix("db: ").unwrap(), orig, rewritten.trim_matches('\n'))
         })
         .collect()
 }
@@ -55,19 +51,15 @@ async fn rewritten_ddl_builds_the_same_schema_under_mapped_names() {
             .replace("CREATE TABLE `orders`", "CREATE TABLE `purchases`")
             .replace("`crm`.", "`crm2`.")
     };
-    for (src_db, src_t, dst_db, dst_t) in [
-        ("shop", "orders", "shop2", "purchases"),
-        ("crm", "contacts", "crm2", "contacts"),
-        ("shop", "t2", "shop2", "t2"),
-    ] {
+    for (src_db, src_t, dst_db, dst_t) in
+        [("shop", "orders", "shop2", "purchases"), ("crm", "contacts", "crm2", "contacts"), ("shop", "t2", "shop2", "t2")]
+    {
         let src = to_target(show_create_table(&mut c, src_db, src_t).await);
         let dst = show_create_table(&mut c, dst_db, dst_t).await;
         assert_eq!(src, dst, "{src_db}.{src_t} vs {dst_db}.{dst_t}");
     }
     let tables = |db: &'static str| {
-        let sql = format!(
-            "SELECT TABLE_NAME FROM information_schema.TABLES WHERE TABLE_SCHEMA = '{db}' ORDER BY TABLE_NAME"
-        );
+        let sql = format!("SELECT TABLE_NAME FROM information_schema.TABLES WHERE TABLE_SCHEMA = '{db}' ORDER BY TABLE_NAME");
         sql
     };
     let src: Vec<String> = c.query(tables("shop")).await.unwrap();

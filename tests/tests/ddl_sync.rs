@@ -13,8 +13,8 @@ use std::time::{Duration, Instant};
 
 use ferry_crds::Phase;
 use ferry_e2e::*;
-use mysql_async::prelude::*;
 use mysql_async::Conn;
+use mysql_async::prelude::*;
 
 const SYNC_TIMEOUT: Duration = Duration::from_secs(60);
 const CONVERGE: Duration = Duration::from_secs(60);
@@ -102,15 +102,16 @@ async fn columns(c: &mut Conn, db: &str, table: &str) -> Result<Vec<String>, Str
 
 /// `name [unique] (col,col)` of every index of `db.table`, sorted by name (bytes: PRIMARY first).
 async fn indexes(c: &mut Conn, db: &str, table: &str) -> Result<Vec<String>, String> {
-    let mut v: Vec<String> = c.exec(
-        "SELECT CONCAT(INDEX_NAME, IF(NON_UNIQUE = 0, ' unique', ''), ' (', \
+    let mut v: Vec<String> = c
+        .exec(
+            "SELECT CONCAT(INDEX_NAME, IF(NON_UNIQUE = 0, ' unique', ''), ' (', \
            GROUP_CONCAT(COLUMN_NAME ORDER BY SEQ_IN_INDEX), ')') \
          FROM information_schema.STATISTICS WHERE TABLE_SCHEMA = ? AND TABLE_NAME = ? \
          GROUP BY INDEX_NAME, NON_UNIQUE ORDER BY INDEX_NAME",
-        (db, table),
-    )
-    .await
-    .map_err(|e| format!("indexes of {db}.{table}: {e}"))?;
+            (db, table),
+        )
+        .await
+        .map_err(|e| format!("indexes of {db}.{table}: {e}"))?;
     v.sort();
     Ok(v)
 }
@@ -144,8 +145,7 @@ async fn routines_of(c: &mut Conn, db: &str) -> Result<Vec<String>, String> {
 }
 
 async fn triggers_of(c: &mut Conn, db: &str) -> Result<Vec<String>, String> {
-    list(c, "SELECT TRIGGER_NAME FROM information_schema.TRIGGERS WHERE TRIGGER_SCHEMA = ? ORDER BY TRIGGER_NAME", db)
-        .await
+    list(c, "SELECT TRIGGER_NAME FROM information_schema.TRIGGERS WHERE TRIGGER_SCHEMA = ? ORDER BY TRIGGER_NAME", db).await
 }
 
 async fn databases(c: &mut Conn) -> Vec<String> {
@@ -172,14 +172,7 @@ async fn db_diff(src: &TestServer, src_db: &str, dst: &TestServer, dst_db: &str)
 }
 
 /// Differences between one source table and one target table (columns, indexes, rows).
-async fn table_diff(
-    s: &mut Conn,
-    sdb: &str,
-    st: &str,
-    d: &mut Conn,
-    ddb: &str,
-    dt: &str,
-) -> Result<Vec<String>, String> {
+async fn table_diff(s: &mut Conn, sdb: &str, st: &str, d: &mut Conn, ddb: &str, dt: &str) -> Result<Vec<String>, String> {
     let mut diffs = Vec::new();
     let (sc, dc) = (columns(s, sdb, st).await?, columns(d, ddb, dt).await?);
     if sc != dc {
@@ -321,14 +314,9 @@ async fn database_selection_replays_every_statement_kind_with_and_without_mappin
     let dbs = [("mapped", "mapped_copy"), ("plain", "plain")];
     src.exec(&(kinds_fixture("mapped") + &kinds_fixture("plain"))).await;
     let dir = tempfile::tempdir().unwrap();
-    let mut ferry = start_task(
-        dir.path(),
-        "kinds",
-        &src,
-        &dst,
-        "  objects:\n  - database: mapped\n    rename: mapped_copy\n  - database: plain\n",
-    )
-    .await;
+    let mut ferry =
+        start_task(dir.path(), "kinds", &src, &dst, "  objects:\n  - database: mapped\n    rename: mapped_copy\n  - database: plain\n")
+            .await;
     for (s, d) in dbs {
         wait_db_same(&mut ferry, &src, s, &dst, d).await;
     }
@@ -356,10 +344,7 @@ async fn database_selection_replays_every_statement_kind_with_and_without_mappin
         assert_eq!(a, b, "view {d}.v_orders selects what the source's does (the ALTER VIEW form)");
         assert!(!a.is_empty());
         let def: String = dc
-            .exec_first(
-                "SELECT VIEW_DEFINITION FROM information_schema.VIEWS WHERE TABLE_SCHEMA = ? AND TABLE_NAME = 'v_orders'",
-                (d,),
-            )
+            .exec_first("SELECT VIEW_DEFINITION FROM information_schema.VIEWS WHERE TABLE_SCHEMA = ? AND TABLE_NAME = 'v_orders'", (d,))
             .await
             .unwrap()
             .unwrap();
@@ -409,7 +394,8 @@ async fn database_selection_replays_every_statement_kind_with_and_without_mappin
         if dbs.iter().any(|d| d == "mapped_copy" || d == "plain") { Err(format!("{dbs:?}")) } else { Ok(()) }
     })
     .await;
-    let mut script = String::from("CREATE DATABASE unselected; CREATE TABLE unselected.t (id INT PRIMARY KEY); INSERT INTO unselected.t VALUES (1);\n");
+    let mut script =
+        String::from("CREATE DATABASE unselected; CREATE TABLE unselected.t (id INT PRIMARY KEY); INSERT INTO unselected.t VALUES (1);\n");
     for (s, _) in dbs {
         script += &format!(
             "CREATE DATABASE {s}; CREATE TABLE {s}.reborn (id INT PRIMARY KEY, v VARCHAR(10));
@@ -524,8 +510,7 @@ async fn table_selection_replays_only_selected_tables_and_follows_renames() {
     let cols_sql = "SELECT CONCAT(COLUMN_NAME, ' ', COLUMN_TYPE) FROM information_schema.COLUMNS \
                     WHERE TABLE_SCHEMA = 'shop2' AND TABLE_NAME = 'purchases' ORDER BY ORDINAL_POSITION";
     let ty = |t: &str| dst.flavor().int_display(t);
-    wait_rows::<String>(&mut ferry, &dst, cols_sql, &[ty("id int(11)"), ty("quantity bigint(20)"), ty("note varchar(20)")])
-        .await;
+    wait_rows::<String>(&mut ferry, &dst, cols_sql, &[ty("id int(11)"), ty("quantity bigint(20)"), ty("note varchar(20)")]).await;
     wait_same_rows::<(i32, i64, Option<String>)>(
         &mut ferry,
         &src,
@@ -569,10 +554,7 @@ async fn table_selection_replays_only_selected_tables_and_follows_renames() {
         })
         .await;
     let changes = schema_changes(&st);
-    assert!(
-        !changes.followed_renames.iter().any(|r| r.contains("other")),
-        "an unselected table's rename is not followed: {changes:?}"
-    );
+    assert!(!changes.followed_renames.iter().any(|r| r.contains("other")), "an unselected table's rename is not followed: {changes:?}");
     assert!(changes.applied >= 12, "{changes:?}");
 
     // The followed table keeps being selected: DROP TABLE reaches the target too.
@@ -605,7 +587,8 @@ async fn columns_added_dropped_and_reordered_between_row_events() {
     };
     src.exec(&(fixture("evo") + &fixture("evo_sel"))).await;
     let dir = tempfile::tempdir().unwrap();
-    let tail = "  objects:\n  - database: evo\n  - database: evo_sel\n    rename: evo_sel2\n    tables:\n    - name: t\n      rename: t_mapped\n";
+    let tail =
+        "  objects:\n  - database: evo\n  - database: evo_sel\n    rename: evo_sel2\n    tables:\n    - name: t\n      rename: t_mapped\n";
     let mut ferry = start_task(dir.path(), "evo", &src, &dst, tail).await;
 
     // First half, with ferry following live (all in one go: ferry cannot look at the schema
@@ -706,9 +689,7 @@ async fn dml_kinds_and_ddl_switches() {
     .await;
     let mut script = String::new();
     for t in ["kinds.ins_only", "kinds.no_delete", "kinds.upd_del", "kinds.with_ddl", "kinds_all.t"] {
-        script += &format!(
-            "INSERT INTO {t} VALUES (5, 'e'); UPDATE {t} SET v = 'upd' WHERE id = 1; DELETE FROM {t} WHERE id = 2;\n"
-        );
+        script += &format!("INSERT INTO {t} VALUES (5, 'e'); UPDATE {t} SET v = 'upd' WHERE id = 1; DELETE FROM {t} WHERE id = 2;\n");
     }
     script += "CREATE INDEX k_v ON kinds.no_delete (v);
                CREATE INDEX k_v ON kinds.with_ddl (v);
@@ -850,33 +831,26 @@ impl Writer {
                         next += 1;
                         c.query_drop(format!("INSERT INTO `{db}`.`t` (id, v) VALUES ({id}, {v})")).await.unwrap();
                         if *gate {
-                            c.query_drop(format!(
-                                "replace /* gh-ost {ghost} */ into {ghost} (`id`, `v`) values ({id}, {v})"
-                            ))
-                            .await
-                            .unwrap();
+                            c.query_drop(format!("replace /* gh-ost {ghost} */ into {ghost} (`id`, `v`) values ({id}, {v})"))
+                                .await
+                                .unwrap();
                         }
                     }
                     5..=7 => {
                         let id = rng.range(1, next);
                         c.query_drop(format!("UPDATE `{db}`.`t` SET v = v + 1 WHERE id = {id}")).await.unwrap();
-                        let now: Option<i64> =
-                            c.query_first(format!("SELECT v FROM `{db}`.`t` WHERE id = {id}")).await.unwrap();
+                        let now: Option<i64> = c.query_first(format!("SELECT v FROM `{db}`.`t` WHERE id = {id}")).await.unwrap();
                         if let (true, Some(v)) = (*gate, now) {
-                            c.query_drop(format!(
-                                "update /* gh-ost {ghost} */ {ghost} set `id`={id}, `v`={v} where ((`id` = {id}))"
-                            ))
-                            .await
-                            .unwrap();
+                            c.query_drop(format!("update /* gh-ost {ghost} */ {ghost} set `id`={id}, `v`={v} where ((`id` = {id}))"))
+                                .await
+                                .unwrap();
                         }
                     }
                     _ => {
                         let id = rng.range(1, next);
                         c.query_drop(format!("DELETE FROM `{db}`.`t` WHERE id = {id}")).await.unwrap();
                         if *gate && c.affected_rows() > 0 {
-                            c.query_drop(format!("delete /* gh-ost {ghost} */ from {ghost} where ((`id` = {id}))"))
-                                .await
-                                .unwrap();
+                            c.query_drop(format!("delete /* gh-ost {ghost} */ from {ghost} where ((`id` = {id}))")).await.unwrap();
                         }
                     }
                 }
@@ -941,9 +915,7 @@ async fn gh_ost_run(src: &TestServer, db: &str, seed: u64) {
         .await
         .unwrap();
         c.query_drop(format!("create /* gh-ost */ table {gho} like {t}")).await.unwrap();
-        c.query_drop(format!("alter /* gh-ost */ table {gho} add column c int not null default 0, add key k_v (v)"))
-            .await
-            .unwrap();
+        c.query_drop(format!("alter /* gh-ost */ table {gho} add column c int not null default 0, add key k_v (v)")).await.unwrap();
         c.query_drop(format!(
             "insert /* gh-ost */ into {ghc} (id, hint, value) values (NULLIF(2, 0), 'state', 'GhostTableMigrated') \
              on duplicate key update last_update=NOW(), value=VALUES(value)"
@@ -1026,8 +998,12 @@ async fn gh_ost_run(src: &TestServer, db: &str, seed: u64) {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn gh_ost_migration_under_writes() {
     let (src, dst) = pair().await;
-    src.exec(&(osc_fixture("gh") + &osc_fixture("ghsel") + "CREATE TABLE gh.bystander (id INT PRIMARY KEY); INSERT INTO gh.bystander VALUES (1);"))
-        .await;
+    src.exec(
+        &(osc_fixture("gh")
+            + &osc_fixture("ghsel")
+            + "CREATE TABLE gh.bystander (id INT PRIMARY KEY); INSERT INTO gh.bystander VALUES (1);"),
+    )
+    .await;
     let dir = tempfile::tempdir().unwrap();
     let mut ferry = start_task(
         dir.path(),
@@ -1166,12 +1142,10 @@ async fn failing_ddl_fails_or_is_skipped_by_policy() {
         TestServer::start(ServerOptions::target()),
         TestServer::start(ServerOptions::target())
     );
-    src.exec("CREATE DATABASE e; CREATE TABLE e.t (id INT PRIMARY KEY, v VARCHAR(10)); INSERT INTO e.t VALUES (1, 'a'), (2, 'b');")
-        .await;
+    src.exec("CREATE DATABASE e; CREATE TABLE e.t (id INT PRIMARY KEY, v VARCHAR(10)); INSERT INTO e.t VALUES (1, 'a'), (2, 'b');").await;
     let dir = tempfile::tempdir().unwrap();
     let mut fail = start_task(dir.path(), "ddl-fail", &src, &dst_fail, "  objects:\n  - database: e\n").await;
-    let mut skip =
-        start_task(dir.path(), "ddl-skip", &src, &dst_skip, "  objects:\n  - database: e\n  onDdlError: Skip\n").await;
+    let mut skip = start_task(dir.path(), "ddl-skip", &src, &dst_skip, "  objects:\n  - database: e\n  onDdlError: Skip\n").await;
 
     // Not schema changes of selected objects: nothing to replay, nothing to fail.
     src.exec(
@@ -1199,8 +1173,7 @@ async fn failing_ddl_fails_or_is_skipped_by_policy() {
     let before = src.binlog_position().await;
     src.exec("ALTER TABLE e.t ADD UNIQUE KEY uk_v (v);").await;
     let after = src.binlog_position().await;
-    src.exec("INSERT INTO e.t VALUES (6, 'f'); ALTER TABLE e.t ADD COLUMN w INT DEFAULT 5; INSERT INTO e.t VALUES (7, 'g', 8);")
-        .await;
+    src.exec("INSERT INTO e.t VALUES (6, 'f'); ALTER TABLE e.t ADD COLUMN w INT DEFAULT 5; INSERT INTO e.t VALUES (7, 'g', 8);").await;
 
     // Fail: the task stops, saying what, where and why.
     let st = fail.wait_for_phase(Phase::Failed, SYNC_TIMEOUT).await;
@@ -1248,10 +1221,7 @@ async fn failing_ddl_fails_or_is_skipped_by_policy() {
     let changes = schema_changes(&st);
     let skipped = changes.skipped.iter().find(|k| k.statement.contains("uk_v")).unwrap();
     assert!(names_position_between(&skipped.position, &before, &after), "position {} not in {before:?}..{after:?}", skipped.position);
-    assert!(
-        skipped.reason.contains("Duplicate entry") || skipped.reason.contains("1062"),
-        "the reason is the server's error: {skipped:?}"
-    );
+    assert!(skipped.reason.contains("Duplicate entry") || skipped.reason.contains("1062"), "the reason is the server's error: {skipped:?}");
     assert_eq!(changes.skipped.len(), 1, "only the failing statement is listed: {changes:?}");
     assert!(changes.applied >= 1, "the ADD COLUMN after it was applied: {changes:?}");
     let mut ds = dst_skip.conn().await;

@@ -30,8 +30,7 @@ fn every_example_manifest_is_a_valid_synctask() {
         let mut tasks = Vec::new();
         for doc in documents(&text) {
             if doc.contains("kind: SyncTask") {
-                let task: ferry_crds::SyncTask = serde_saphyr::from_str(&doc)
-                    .unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+                let task: ferry_crds::SyncTask = serde_saphyr::from_str(&doc).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
                 tasks.push(task);
             } else if doc.contains("kind: Secret") {
                 let name = doc

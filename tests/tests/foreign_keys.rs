@@ -34,35 +34,17 @@ CREATE TABLE fk.ballast (id INT AUTO_INCREMENT PRIMARY KEY, pad VARCHAR(200) NOT
 CREATE TABLE fk.events (id INT AUTO_INCREMENT PRIMARY KEY, pad VARCHAR(200) NOT NULL);
 ";
 
-const TABLES: [&str; 10] = [
-    "p",
-    "c_cascade",
-    "c_null",
-    "c_upd",
-    "c_keep",
-    "gc",
-    "other",
-    "loose",
-    "ballast",
-    "events",
-];
+const TABLES: [&str; 10] = ["p", "c_cascade", "c_null", "c_upd", "c_keep", "gc", "other", "loose", "ballast", "events"];
 
 /// Rows to copy: parents 1-60, a few children of each kind per parent.
 fn seed() -> String {
     let mut s = String::new();
     for i in 1..=60 {
         s += &format!("INSERT INTO fk.p VALUES ({i}, 'k{i}', 0);");
-        s += &format!(
-            "INSERT INTO fk.c_cascade VALUES ({i}, {i}, 0), ({}, {i}, 0);",
-            i + 1000
-        );
+        s += &format!("INSERT INTO fk.c_cascade VALUES ({i}, {i}, 0), ({}, {i}, 0);", i + 1000);
         s += &format!("INSERT INTO fk.c_null VALUES ({i}, {i}, 0);");
         s += &format!("INSERT INTO fk.c_upd VALUES ({i}, 'k{i}', 0);");
-        s += &format!(
-            "INSERT INTO fk.gc VALUES ({i}, {i}, 0), ({}, {}, 0);",
-            i + 1000,
-            i + 1000
-        );
+        s += &format!("INSERT INTO fk.gc VALUES ({i}, {i}, 0), ({}, {}, 0);", i + 1000, i + 1000);
         s += &format!("INSERT INTO fk.other VALUES ({i}, 0);");
         if i % 3 == 0 {
             s += &format!("INSERT INTO fk.c_keep VALUES ({i}, {i});");
@@ -73,26 +55,11 @@ fn seed() -> String {
 
 /// Rows whose parent is missing, per child table (the source never has any).
 const ORPHANS: [(&str, &str); 5] = [
-    (
-        "c_cascade",
-        "SELECT COUNT(*) FROM fk.c_cascade c LEFT JOIN fk.p p ON p.id = c.p_id WHERE p.id IS NULL",
-    ),
-    (
-        "c_null",
-        "SELECT COUNT(*) FROM fk.c_null c LEFT JOIN fk.p p ON p.id = c.p_id WHERE c.p_id IS NOT NULL AND p.id IS NULL",
-    ),
-    (
-        "c_upd",
-        "SELECT COUNT(*) FROM fk.c_upd c LEFT JOIN fk.p p ON p.code = c.p_code WHERE c.p_code IS NOT NULL AND p.id IS NULL",
-    ),
-    (
-        "c_keep",
-        "SELECT COUNT(*) FROM fk.c_keep c LEFT JOIN fk.p p ON p.id = c.p_id WHERE p.id IS NULL",
-    ),
-    (
-        "gc",
-        "SELECT COUNT(*) FROM fk.gc g LEFT JOIN fk.c_cascade c ON c.id = g.c_id WHERE c.id IS NULL",
-    ),
+    ("c_cascade", "SELECT COUNT(*) FROM fk.c_cascade c LEFT JOIN fk.p p ON p.id = c.p_id WHERE p.id IS NULL"),
+    ("c_null", "SELECT COUNT(*) FROM fk.c_null c LEFT JOIN fk.p p ON p.id = c.p_id WHERE c.p_id IS NOT NULL AND p.id IS NULL"),
+    ("c_upd", "SELECT COUNT(*) FROM fk.c_upd c LEFT JOIN fk.p p ON p.code = c.p_code WHERE c.p_code IS NOT NULL AND p.id IS NULL"),
+    ("c_keep", "SELECT COUNT(*) FROM fk.c_keep c LEFT JOIN fk.p p ON p.id = c.p_id WHERE p.id IS NULL"),
+    ("gc", "SELECT COUNT(*) FROM fk.gc g LEFT JOIN fk.c_cascade c ON c.id = g.c_id WHERE c.id IS NULL"),
 ];
 
 async fn assert_no_orphans(conn: &mut mysql_async::Conn, side: &str) {
@@ -148,12 +115,7 @@ fn transaction(rng: &mut Rng, n: u64) -> Vec<String> {
 }
 
 /// Runs `count` workload transactions on `conn` (seeded), `pause` apart.
-async fn run_workload(
-    conn: &mut mysql_async::Conn,
-    seed: u64,
-    count: u64,
-    pause: Duration,
-) -> (u64, u64) {
+async fn run_workload(conn: &mut mysql_async::Conn, seed: u64, count: u64, pause: Duration) -> (u64, u64) {
     let mut rng = Rng::new(seed);
     let (mut committed, mut refused) = (0, 0);
     for n in 0..count {
@@ -171,9 +133,7 @@ async fn run_workload(
                 }
             }
         }
-        conn.query_drop(if ok { "COMMIT" } else { "ROLLBACK" })
-            .await
-            .unwrap();
+        conn.query_drop(if ok { "COMMIT" } else { "ROLLBACK" }).await.unwrap();
         if ok {
             committed += 1;
         } else {
@@ -189,10 +149,7 @@ async fn run_workload(
 /// The lanes the tables start in differ: a parent and its children are applied by different
 /// lanes unless ferry joins them.
 fn assert_tables_spread() {
-    let lanes: std::collections::HashSet<usize> = TABLES
-        .iter()
-        .map(|t| ferry_engine::meta::slot_of("fk", t) % LANES)
-        .collect();
+    let lanes: std::collections::HashSet<usize> = TABLES.iter().map(|t| ferry_engine::meta::slot_of("fk", t) % LANES).collect();
     assert!(lanes.len() > 1, "the test tables all hash to one lane");
 }
 
@@ -210,9 +167,7 @@ async fn start_task(
     let dir = tempfile::tempdir().unwrap();
     let m = write_task(dir.path(), name, src, dst, &spec());
     let mut ferry = RunningFerry::start(&m, dir.path());
-    let st = ferry
-        .wait_for_phase(Phase::Synchronizing, SYNC_TIMEOUT)
-        .await;
+    let st = ferry.wait_for_phase(Phase::Synchronizing, SYNC_TIMEOUT).await;
     (dir, m, ferry, st)
 }
 
@@ -220,37 +175,19 @@ async fn start_task(
 async fn cascades_follow(src: TestServer, dst: TestServer, name: &str) {
     assert_tables_spread();
     let (_dir, _m, mut ferry, st) = start_task(&src, &dst, name).await;
-    assert!(
-        st.full_sync.map(|f| f.rows_done).unwrap_or(0) > 300,
-        "the seed rows were copied"
-    );
+    assert!(st.full_sync.map(|f| f.rows_done).unwrap_or(0) > 300, "the seed rows were copied");
     let mut s = src.conn().await;
     // The issue's case first.
     s.query_drop("DELETE FROM fk.p WHERE id = 1").await.unwrap();
-    s.query_drop("UPDATE fk.p SET code = 'k2-renamed' WHERE id = 2")
-        .await
-        .unwrap();
-    s.query_drop("UPDATE fk.p SET id = 1002 WHERE id = 4")
-        .await
-        .unwrap();
+    s.query_drop("UPDATE fk.p SET code = 'k2-renamed' WHERE id = 2").await.unwrap();
+    s.query_drop("UPDATE fk.p SET id = 1002 WHERE id = 4").await.unwrap();
     // Then children written just before their parent goes or changes, each in a transaction of
     // its own: the children's tables start in other lanes than the parent's, so the parent's
     // lane must not cascade before theirs has written them. Their lanes have more to write
     // first (`ballast` shares c_null's slot, `events` c_upd's).
-    assert_eq!(
-        ferry_engine::meta::slot_of("fk", "ballast"),
-        ferry_engine::meta::slot_of("fk", "c_null")
-    );
-    assert_eq!(
-        ferry_engine::meta::slot_of("fk", "events"),
-        ferry_engine::meta::slot_of("fk", "c_upd")
-    );
-    let ballast = |t: &str| {
-        format!(
-            "INSERT INTO fk.{t} (pad) VALUES {}",
-            vec![format!("('{}')", "x".repeat(150)); 3000].join(", ")
-        )
-    };
+    assert_eq!(ferry_engine::meta::slot_of("fk", "ballast"), ferry_engine::meta::slot_of("fk", "c_null"));
+    assert_eq!(ferry_engine::meta::slot_of("fk", "events"), ferry_engine::meta::slot_of("fk", "c_upd"));
+    let ballast = |t: &str| format!("INSERT INTO fk.{t} (pad) VALUES {}", vec![format!("('{}')", "x".repeat(150)); 3000].join(", "));
     for round in 0..8 {
         s.query_drop(ballast("ballast")).await.unwrap();
         s.query_drop(ballast("events")).await.unwrap();
@@ -260,10 +197,7 @@ async fn cascades_follow(src: TestServer, dst: TestServer, name: &str) {
                 format!("INSERT INTO fk.c_cascade VALUES ({k}, {k}, 0)"),
                 format!("INSERT INTO fk.gc VALUES ({k}, {k}, 0)"),
                 format!("INSERT INTO fk.c_null VALUES ({k}, {k}, 0)"),
-                format!(
-                    "INSERT INTO fk.c_upd VALUES ({k}, 'k{k}', 0), ({}, 'k{k}', 0)",
-                    k + 10_000
-                ),
+                format!("INSERT INTO fk.c_upd VALUES ({k}, 'k{k}', 0), ({}, 'k{k}', 0)", k + 10_000),
                 if k % 2 == 0 {
                     format!("DELETE FROM fk.p WHERE id = {k}")
                 } else {
@@ -285,19 +219,9 @@ async fn cascades_follow(src: TestServer, dst: TestServer, name: &str) {
     assert_same_database(&mut s, "fk", &mut d, "fk").await;
     // Followed in order, the target never refuses a cascading change (that fallback is for a
     // target that is not where the source was).
-    assert!(
-        !ferry.stderr().contains("the target refused a change"),
-        "{}",
-        ferry.describe()
-    );
-    let children: Option<u64> = s
-        .query_first("SELECT COUNT(*) FROM fk.c_cascade")
-        .await
-        .unwrap();
-    assert!(
-        children.unwrap_or(0) > 0,
-        "the workload leaves children to compare"
-    );
+    assert!(!ferry.stderr().contains("the target refused a change"), "{}", ferry.describe());
+    let children: Option<u64> = s.query_first("SELECT COUNT(*) FROM fk.c_cascade").await.unwrap();
+    assert!(children.unwrap_or(0) > 0, "the workload leaves children to compare");
 }
 
 /// The source's own foreign keys, on the default flavour (MariaDB, or MySQL 9.7 whose SQL layer
@@ -313,21 +237,14 @@ async fn cascaded_deletes_and_updates_reach_the_target() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn mysql_native_foreign_keys_log_no_cascades() {
     if default_flavor() != Flavor::MySql {
-        eprintln!(
-            "skipped: innodb_native_foreign_keys is a MySQL 9 setting (FERRY_TEST_FLAVOR=mysql runs it)"
-        );
+        eprintln!("skipped: innodb_native_foreign_keys is a MySQL 9 setting (FERRY_TEST_FLAVOR=mysql runs it)");
         return;
     }
     let (src, dst) = tokio::join!(
         TestServer::start(ServerOptions::source().arg("--innodb-native-foreign-keys=ON")),
         TestServer::start(ServerOptions::target())
     );
-    let on: Option<i64> = src
-        .conn()
-        .await
-        .query_first("SELECT @@innodb_native_foreign_keys")
-        .await
-        .unwrap();
+    let on: Option<i64> = src.conn().await.query_first("SELECT @@innodb_native_foreign_keys").await.unwrap();
     assert_eq!(on, Some(1));
     cascades_follow(src, dst, "native").await;
 }
@@ -349,20 +266,11 @@ async fn cascades_survive_kill_and_resume() {
     let started = Instant::now();
     let mut kills = 0;
     while !writer.is_finished() || kills < 3 {
-        assert!(
-            started.elapsed() < Duration::from_secs(180),
-            "the kill loop did not end"
-        );
+        assert!(started.elapsed() < Duration::from_secs(180), "the kill loop did not end");
         // (Lanes commit independently, so the target may show a child a moment before its
         // parent: orphans are only counted once it has caught up.)
-        tokio::time::sleep(rng.duration(Duration::from_millis(700), Duration::from_millis(2500)))
-            .await;
-        assert!(
-            ferry.kill(),
-            "ferry exited by itself before kill {}\n{}",
-            kills + 1,
-            ferry.describe()
-        );
+        tokio::time::sleep(rng.duration(Duration::from_millis(700), Duration::from_millis(2500))).await;
+        assert!(ferry.kill(), "ferry exited by itself before kill {}\n{}", kills + 1, ferry.describe());
         kills += 1;
         tokio::time::sleep(rng.duration(Duration::ZERO, Duration::from_millis(300))).await;
         ferry = RunningFerry::start(&m, dir.path());
@@ -373,9 +281,7 @@ async fn cascades_survive_kill_and_resume() {
         .filter_map(|e| std::fs::read_to_string(e.ok()?.path()).ok())
         .map(|text| text.matches("the target refused a change").count())
         .sum();
-    eprintln!(
-        "{kills} kills; workload: {committed} committed, {refused} refused; {fallbacks} cascading changes refused by the target"
-    );
+    eprintln!("{kills} kills; workload: {committed} committed, {refused} refused; {fallbacks} cascading changes refused by the target");
     ferry.wait_until_same(&src, &dst, &["fk"], CATCH_UP).await;
     assert_no_orphans(&mut s, "source").await;
     assert_no_orphans(&mut d, "target").await;
@@ -394,38 +300,22 @@ async fn no_cascade_where_the_source_checked_no_foreign_keys() {
     s.query_drop("DELETE FROM fk.p WHERE id = 5").await.unwrap();
     s.query_drop("SET foreign_key_checks = 0").await.unwrap();
     s.query_drop("DELETE FROM fk.p WHERE id = 1").await.unwrap();
-    s.query_drop("UPDATE fk.p SET code = 'k2-unchecked' WHERE id = 2")
-        .await
-        .unwrap();
-    s.query_drop("UPDATE fk.p SET id = 1003 WHERE id = 3")
-        .await
-        .unwrap();
+    s.query_drop("UPDATE fk.p SET code = 'k2-unchecked' WHERE id = 2").await.unwrap();
+    s.query_drop("UPDATE fk.p SET id = 1003 WHERE id = 3").await.unwrap();
     s.query_drop("BEGIN").await.unwrap();
     s.query_drop("DELETE FROM fk.p WHERE id = 6").await.unwrap();
     s.query_drop("SET foreign_key_checks = 1").await.unwrap();
     s.query_drop("DELETE FROM fk.p WHERE id = 7").await.unwrap();
     s.query_drop("COMMIT").await.unwrap();
-    let kept: Option<u64> = s
-        .query_first("SELECT COUNT(*) FROM fk.c_cascade WHERE p_id IN (1, 6)")
-        .await
-        .unwrap();
-    assert_eq!(
-        kept,
-        Some(4),
-        "the source kept the children of the parents deleted without checks"
-    );
-    ferry
-        .wait_until_same(&src, &dst, &["fk"], SYNC_TIMEOUT)
-        .await;
+    let kept: Option<u64> = s.query_first("SELECT COUNT(*) FROM fk.c_cascade WHERE p_id IN (1, 6)").await.unwrap();
+    assert_eq!(kept, Some(4), "the source kept the children of the parents deleted without checks");
+    ferry.wait_until_same(&src, &dst, &["fk"], SYNC_TIMEOUT).await;
     let mut d = dst.conn().await;
     assert_same_database(&mut s, "fk", &mut d, "fk").await;
     for (sql, expected) in [
         ("SELECT COUNT(*) FROM fk.c_cascade WHERE p_id IN (1, 6)", 4),
         ("SELECT COUNT(*) FROM fk.c_cascade WHERE p_id IN (5, 7)", 0),
-        (
-            "SELECT COUNT(*) FROM fk.gc WHERE c_id IN (1, 1001, 6, 1006)",
-            4,
-        ),
+        ("SELECT COUNT(*) FROM fk.gc WHERE c_id IN (1, 1001, 6, 1006)", 4),
         ("SELECT COUNT(*) FROM fk.c_upd WHERE p_code = 'k2'", 1),
         ("SELECT COUNT(*) FROM fk.c_null WHERE p_id = 3", 1),
     ] {

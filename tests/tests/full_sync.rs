@@ -11,7 +11,6 @@ fn status(state_dir: &Path, task: &str) -> ferry_crds::SyncTaskStatus {
     serde_saphyr::from_str(&text).expect("status parses")
 }
 
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_type_round_trips_byte_for_byte() {
     let (src, dst) = pair().await;
@@ -42,9 +41,7 @@ async fn every_type_round_trips_byte_for_byte() {
     // Floats compared bit for bit through the binary protocol, beyond what their text form shows.
     let floats = "SELECT id, f, f2, dbl FROM types.t ORDER BY id";
     let read = |rows: Vec<(i32, Option<f32>, Option<f32>, Option<f64>)>| {
-        rows.into_iter()
-            .map(|(id, f, f2, d)| (id, f.map(f32::to_bits), f2.map(f32::to_bits), d.map(f64::to_bits)))
-            .collect::<Vec<_>>()
+        rows.into_iter().map(|(id, f, f2, d)| (id, f.map(f32::to_bits), f2.map(f32::to_bits), d.map(f64::to_bits))).collect::<Vec<_>>()
     };
     let a = read(s.exec(floats, ()).await.unwrap());
     let b = read(d.exec(floats, ()).await.unwrap());
@@ -106,7 +103,9 @@ async fn key_shapes_split_into_ranges_and_copy_in_parallel() {
     assert_eq!(chunks("shapes.nokey"), 1, "a table without a key is copied whole");
     // The deferred secondary index is back after the load.
     let idx: Option<String> = d
-        .query_first("SELECT INDEX_NAME FROM information_schema.STATISTICS WHERE TABLE_SCHEMA='shapes' AND TABLE_NAME='ints' AND INDEX_NAME='kv'")
+        .query_first(
+            "SELECT INDEX_NAME FROM information_schema.STATISTICS WHERE TABLE_SCHEMA='shapes' AND TABLE_NAME='ints' AND INDEX_NAME='kv'",
+        )
         .await
         .unwrap();
     assert_eq!(idx.as_deref(), Some("kv"));
@@ -151,8 +150,7 @@ async fn views_functions_procedures_and_deferred_triggers() {
     assert_ok(&run_ferry(&m, dir.path()));
     let total: Option<String> = d.query_first("SELECT CAST(s AS CHAR) FROM app_copy.a_paid_total").await.unwrap();
     assert_eq!(total.as_deref(), Some("104.99"));
-    let (_, view, _, _): (String, String, String, String) =
-        d.query_first("SHOW CREATE VIEW app_copy.z_paid").await.unwrap().unwrap();
+    let (_, view, _, _): (String, String, String, String) = d.query_first("SHOW CREATE VIEW app_copy.z_paid").await.unwrap().unwrap();
     assert!(view.contains("`app_copy`.`orders`") && !view.contains("`app`."), "{view}");
     assert!(view.contains("'paid'"), "{view}");
     d.query_drop("CALL app_copy.close_order(2)").await.unwrap();
@@ -194,13 +192,11 @@ async fn existing_tables_intercept_refuses_and_ignore_keeps_target_rows() {
     assert_eq!(st.phase, Some(ferry_crds::Phase::Failed));
     assert!(st.message.unwrap().contains("shop.items"));
 
-    let m = write_task(dir.path(), "ignore", &src, &dst, "  objects:\n  - database: shop\n  existingTables: Ignore\n  incremental: false\n");
+    let m =
+        write_task(dir.path(), "ignore", &src, &dst, "  objects:\n  - database: shop\n  existingTables: Ignore\n  incremental: false\n");
     assert_ok(&run_ferry(&m, dir.path()));
     let rows: Vec<(i32, String, Option<String>)> = d.query("SELECT id, name, note FROM shop.items ORDER BY id").await.unwrap();
-    assert_eq!(
-        rows,
-        vec![(1, "src-1".into(), None), (2, "target-2".into(), Some("mine".into())), (3, "src-3".into(), None)]
-    );
+    assert_eq!(rows, vec![(1, "src-1".into(), None), (2, "target-2".into(), Some("mine".into())), (3, "src-3".into(), None)]);
     assert_eq!(count_rows(&mut d, "shop.other").await, 1);
     assert_eq!(status(dir.path(), "ignore").schema_sync.unwrap().kept_existing, vec!["shop.items".to_string()]);
 
@@ -324,8 +320,7 @@ async fn killed_copy_resumes_from_completed_ranges_without_duplicates() {
     committed(&mut d, &mut child, done_before.len() + 1).await;
     child.kill().unwrap();
     child.wait().unwrap();
-    let chunks_total: u64 =
-        d.query_first("SELECT COUNT(*) FROM ferry_meta.copy_chunks WHERE src_table = 't'").await.unwrap().unwrap();
+    let chunks_total: u64 = d.query_first("SELECT COUNT(*) FROM ferry_meta.copy_chunks WHERE src_table = 't'").await.unwrap().unwrap();
     assert!((done_before.len() as u64) < chunks_total, "killed mid-table: {} of {chunks_total} ranges done", done_before.len());
     let partial = count_rows(&mut d, "big.t").await;
     assert!(partial < 600_000, "killed before the end");
@@ -339,16 +334,12 @@ async fn killed_copy_resumes_from_completed_ranges_without_duplicates() {
     assert_eq!(duplicate_rows(&mut d, "big", "nokey").await, duplicate_rows(&mut s, "big", "nokey").await);
     // Ranges committed before the kill were not copied again: their records are unchanged.
     for (chunk, rows) in &done_before {
-        let now: Option<u64> = d
-            .exec_first("SELECT rows_copied FROM ferry_meta.copy_chunks WHERE src_table = 't' AND chunk = ?", (chunk,))
-            .await
-            .unwrap();
+        let now: Option<u64> =
+            d.exec_first("SELECT rows_copied FROM ferry_meta.copy_chunks WHERE src_table = 't' AND chunk = ?", (chunk,)).await.unwrap();
         assert_eq!(now, Some(*rows));
     }
-    let positions: Vec<(String, u64)> = d
-        .query("SELECT DISTINCT snapshot_file, snapshot_pos FROM ferry_meta.copy_chunks WHERE task = 'default/resume'")
-        .await
-        .unwrap();
+    let positions: Vec<(String, u64)> =
+        d.query("SELECT DISTINCT snapshot_file, snapshot_pos FROM ferry_meta.copy_chunks WHERE task = 'default/resume'").await.unwrap();
     assert!(positions.len() >= 2, "ranges from both runs keep their own snapshot positions: {positions:?}");
     let st = status(dir.path(), "resume");
     let cp = st.checkpoint.unwrap();
@@ -380,10 +371,7 @@ async fn copy_survives_a_target_crash_without_exiting() {
         assert!(Instant::now() < deadline, "no range was copied in time\n{}", ferry.describe());
         ferry.assert_running("before the target is killed");
         let mut d = dst.conn().await;
-        let done: Option<u64> = d
-            .query_first("SELECT COUNT(*) FROM ferry_meta.copy_chunks WHERE done = 1")
-            .await
-            .unwrap_or_default();
+        let done: Option<u64> = d.query_first("SELECT COUNT(*) FROM ferry_meta.copy_chunks WHERE done = 1").await.unwrap_or_default();
         if done.unwrap_or(0) >= 1 {
             break;
         }
@@ -412,7 +400,8 @@ async fn bad_input_gives_one_clear_line_and_writes_nothing_misleading() {
     let dir = tempfile::tempdir().unwrap();
 
     // A misspelt field: file, line and field named; exit 2; no state file.
-    let m = write_task(dir.path(), "typo", &src, &dst, "  objects:\n  - database: shop\n  engine:\n    paralelism: 2\n  incremental: false\n");
+    let m =
+        write_task(dir.path(), "typo", &src, &dst, "  objects:\n  - database: shop\n  engine:\n    paralelism: 2\n  incremental: false\n");
     let out = run_ferry(&m, dir.path());
     assert_eq!(out.status.code(), Some(2));
     let err = String::from_utf8_lossy(&out.stderr);
@@ -446,7 +435,13 @@ async fn bad_input_gives_one_clear_line_and_writes_nothing_misleading() {
     assert!(err.contains(&format!("target 127.0.0.1:{free}")), "{err}");
 
     // A selected table that does not exist: the field is named, nothing is created on the target.
-    let m = write_task(dir.path(), "missing", &src, &dst, "  objects:\n  - database: shop\n    tables:\n    - name: nope\n  incremental: false\n");
+    let m = write_task(
+        dir.path(),
+        "missing",
+        &src,
+        &dst,
+        "  objects:\n  - database: shop\n    tables:\n    - name: nope\n  incremental: false\n",
+    );
     let out = run_ferry(&m, dir.path());
     assert_eq!(out.status.code(), Some(1));
     let err = String::from_utf8_lossy(&out.stderr);

@@ -5,11 +5,7 @@ use mysql_async::prelude::*;
 
 /// A server variable as text, booleans as "1"/"0".
 async fn var(conn: &mut mysql_async::Conn, name: &str) -> String {
-    let v = conn
-        .query_first::<String, _>(format!("SELECT CAST(@@{name} AS CHAR)"))
-        .await
-        .unwrap()
-        .unwrap();
+    let v = conn.query_first::<String, _>(format!("SELECT CAST(@@{name} AS CHAR)")).await.unwrap().unwrap();
     match v.as_str() {
         "ON" => "1".into(),
         "OFF" => "0".into(),
@@ -19,10 +15,7 @@ async fn var(conn: &mut mysql_async::Conn, name: &str) -> String {
 
 #[tokio::test]
 async fn two_servers_start_with_the_right_settings_and_vanish_on_drop() {
-    let (src, dst) = tokio::join!(
-        TestServer::start(ServerOptions::source()),
-        TestServer::start(ServerOptions::target())
-    );
+    let (src, dst) = tokio::join!(TestServer::start(ServerOptions::source()), TestServer::start(ServerOptions::target()));
     assert_ne!(src.port(), dst.port());
     assert_ne!(src.server_id(), dst.server_id());
     assert_eq!(src.host(), "127.0.0.1");
@@ -54,7 +47,8 @@ async fn two_servers_start_with_the_right_settings_and_vanish_on_drop() {
     // MySQL lists ALL PRIVILEGES one by one, its dynamic privileges in a line of their own.
     let all = |g: &String| g.contains("ALL PRIVILEGES ON *.*") || g.contains("GRANT SELECT, INSERT, UPDATE, DELETE, CREATE, DROP, RELOAD");
     assert!(grants.iter().any(|g| all(g) && g.contains("WITH GRANT OPTION")), "{grants:?}");
-    let via_tcp: Option<String> = s.query_first("SELECT HOST FROM information_schema.PROCESSLIST WHERE ID = CONNECTION_ID()").await.unwrap();
+    let via_tcp: Option<String> =
+        s.query_first("SELECT HOST FROM information_schema.PROCESSLIST WHERE ID = CONNECTION_ID()").await.unwrap();
     assert!(via_tcp.unwrap().starts_with("127.0.0.1:"), "not a TCP connection");
     s.disconnect().await.unwrap();
 
@@ -130,10 +124,7 @@ async fn exec_runs_scripts_with_delimiters_and_reports_errors() {
 
 #[tokio::test]
 async fn checksums_are_order_independent_and_byte_exact() {
-    let (a, b) = tokio::join!(
-        TestServer::start(ServerOptions::target()),
-        TestServer::start(ServerOptions::target())
-    );
+    let (a, b) = tokio::join!(TestServer::start(ServerOptions::target()), TestServer::start(ServerOptions::target()));
     let schema = "CREATE DATABASE d; CREATE TABLE d.t (
         id INT, s VARCHAR(20) COLLATE utf8mb4_general_ci, b VARBINARY(8), n DECIMAL(10,2),
         f DOUBLE, ts TIMESTAMP(3) NULL, dt DATETIME(6), j JSON, e ENUM('x','y'), bits BIT(5),
@@ -159,9 +150,9 @@ async fn checksums_are_order_independent_and_byte_exact() {
 
     // Each of these must be seen as a difference.
     let changes = [
-        "UPDATE d.t SET s = 'HÉLLO 😀' WHERE id = 1",     // equal under the collation, not in bytes
-        "UPDATE d.t SET s = '' WHERE id = 2",             // NULL vs empty
-        "UPDATE d.t SET n = 1.5 WHERE id = 3",            // 0.00 vs 1.50
+        "UPDATE d.t SET s = 'HÉLLO 😀' WHERE id = 1", // equal under the collation, not in bytes
+        "UPDATE d.t SET s = '' WHERE id = 2",         // NULL vs empty
+        "UPDATE d.t SET n = 1.5 WHERE id = 3",        // 0.00 vs 1.50
         "UPDATE d.t SET big = CONCAT(REPEAT('z', 99999), 'y') WHERE id = 1", // late byte of a big value
         "UPDATE d.t SET bits = b'10100' WHERE id = 1",
         "UPDATE d.t SET dt = '2024-01-02 03:04:05.123457' WHERE id = 1",
@@ -181,35 +172,31 @@ async fn checksums_are_order_independent_and_byte_exact() {
 #[tokio::test]
 async fn duplicates_are_counted() {
     let db = TestServer::start(ServerOptions::target()).await;
-    db.exec("CREATE DATABASE d; CREATE TABLE d.a (x INT, y TEXT); CREATE TABLE d.b LIKE d.a;
+    db.exec(
+        "CREATE DATABASE d; CREATE TABLE d.a (x INT, y TEXT); CREATE TABLE d.b LIKE d.a;
              INSERT INTO d.a VALUES (1,'p'),(1,'p'),(2,'q'),(2,'q');
-             INSERT INTO d.b VALUES (3,'r'),(3,'r'),(3,'r'),(4,NULL),(4,NULL),(5,'s');")
-        .await;
+             INSERT INTO d.b VALUES (3,'r'),(3,'r'),(3,'r'),(4,NULL),(4,NULL),(5,'s');",
+    )
+    .await;
     let mut c = db.conn().await;
     assert_eq!(duplicate_rows(&mut c, "d", "a").await, 2);
     assert_eq!(duplicate_rows(&mut c, "d", "b").await, 3);
     // A multiset: {A,A,B,B} and {A,B} differ although an XOR of row hashes would not see it.
-    db.exec("CREATE TABLE d.c LIKE d.a; INSERT INTO d.c VALUES (1,'p'),(2,'q'),(1,'p'),(2,'q');
-             CREATE TABLE d.e LIKE d.a; INSERT INTO d.e VALUES (1,'p'),(1,'p'),(1,'p'),(1,'p');")
-        .await;
+    db.exec(
+        "CREATE TABLE d.c LIKE d.a; INSERT INTO d.c VALUES (1,'p'),(2,'q'),(1,'p'),(2,'q');
+             CREATE TABLE d.e LIKE d.a; INSERT INTO d.e VALUES (1,'p'),(1,'p'),(1,'p'),(1,'p');",
+    )
+    .await;
     assert_eq!(table_checksum(&mut c, "d", "a").await, table_checksum(&mut c, "d", "c").await);
     assert_ne!(table_checksum(&mut c, "d", "a").await, table_checksum(&mut c, "d", "e").await);
 }
 
 #[tokio::test]
 async fn write_task_produces_a_valid_synctask() {
-    let (src, dst) = tokio::join!(
-        TestServer::start(ServerOptions::source()),
-        TestServer::start(ServerOptions::target())
-    );
+    let (src, dst) = tokio::join!(TestServer::start(ServerOptions::source()), TestServer::start(ServerOptions::target()));
     let dir = tempfile::tempdir().unwrap();
-    let path = write_task(
-        dir.path(),
-        "t1",
-        &src,
-        &dst,
-        "  objects:\n  - database: shop\n  incremental: false\n  engine:\n    parallelism: 2\n",
-    );
+    let path =
+        write_task(dir.path(), "t1", &src, &dst, "  objects:\n  - database: shop\n  incremental: false\n  engine:\n    parallelism: 2\n");
     let text = std::fs::read_to_string(&path).unwrap();
     let docs: Vec<&str> = text.split("\n---\n").collect();
     assert_eq!(docs.len(), 3, "{text}");

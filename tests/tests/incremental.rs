@@ -109,9 +109,7 @@ async fn every_type_through_the_binlog() {
     assert!(scratch.is_empty(), "an unselected database stays out of the target");
 
     // 36 row changes in 16 source transactions on the selected tables (more with the scratch ones).
-    let st = ferry
-        .wait_for_status("incrementalSync counting the changes", Duration::from_secs(10), |s| applied(s).0 >= 36)
-        .await;
+    let st = ferry.wait_for_status("incrementalSync counting the changes", Duration::from_secs(10), |s| applied(s).0 >= 36).await;
     assert_eq!(st.phase, Some(Phase::Synchronizing));
     assert!(applied(&st).1 >= 16, "{:?}", st.incremental_sync);
     let inc = st.incremental_sync.as_ref().unwrap();
@@ -207,8 +205,7 @@ async fn writes_during_the_full_copy_are_handed_off_to_the_binlog() {
     let (src, dst) = pair().await;
     Workload::create_tables(&src, "wl", 300_000).await;
     let workload =
-        Workload::start(&src, WorkloadOptions::new("wl", 3).pause(Duration::from_millis(2)).duration(Duration::from_secs(90)))
-            .await;
+        Workload::start(&src, WorkloadOptions::new("wl", 3).pause(Duration::from_millis(2)).duration(Duration::from_secs(90))).await;
     tokio::time::sleep(Duration::from_secs(1)).await;
     let dir = tempfile::tempdir().unwrap();
     let m = write_task(
@@ -222,10 +219,7 @@ async fn writes_during_the_full_copy_are_handed_off_to_the_binlog() {
     let mut ferry = RunningFerry::start(&m, dir.path());
     let st = ferry.wait_for_phase(Phase::Synchronizing, Duration::from_secs(90)).await;
     let at_sync = workload.committed();
-    assert!(
-        at_sync >= at_start + 20,
-        "the workload wrote during the full copy ({at_start} -> {at_sync} transactions)"
-    );
+    assert!(at_sync >= at_start + 20, "the workload wrote during the full copy ({at_start} -> {at_sync} transactions)");
     assert!(st.full_sync.as_ref().is_some_and(|f| f.rows_done >= 250_000), "{:?}", st.full_sync);
     // Writes go on after the hand-off, then stop. Meanwhile the status file moves, at most about
     // once a second.
@@ -301,8 +295,7 @@ async fn survives_target_crash_and_source_restart() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn purged_binlog_fails_with_a_clear_message() {
     let (src, dst) = pair().await;
-    src.exec("CREATE DATABASE p; CREATE TABLE p.t (id INT PRIMARY KEY, v VARCHAR(20)); INSERT INTO p.t VALUES (1, 'a');")
-        .await;
+    src.exec("CREATE DATABASE p; CREATE TABLE p.t (id INT PRIMARY KEY, v VARCHAR(20)); INSERT INTO p.t VALUES (1, 'a');").await;
     let dir = tempfile::tempdir().unwrap();
     let m = write_task(dir.path(), "purged", &src, &dst, "  objects:\n  - database: p\n");
     let mut ferry = RunningFerry::start(&m, dir.path());
@@ -364,8 +357,7 @@ async fn start_position_skips_earlier_writes() {
                CREATE TABLE inc.t (id INT PRIMARY KEY, v VARCHAR(20));
                CREATE TABLE inc.nk (a INT, b VARCHAR(10));";
     tokio::join!(src.exec(ddl), dst.exec(ddl), dst2.exec(ddl));
-    src.exec("INSERT INTO inc.t VALUES (1, 'before'), (2, 'before'), (3, 'before'); INSERT INTO inc.nk VALUES (1, 'before');")
-        .await;
+    src.exec("INSERT INTO inc.t VALUES (1, 'before'), (2, 'before'), (3, 'before'); INSERT INTO inc.nk VALUES (1, 'before');").await;
     let mut s = src.conn().await;
     let (file, pos) = src.binlog_position().await;
     let gtid = src.gtid_position().await;
@@ -397,8 +389,13 @@ async fn start_position_skips_earlier_writes() {
     let mut f2 = RunningFerry::start(&m2, dir.path());
     for (target, ferry) in [(&dst, &mut f1), (&dst2, &mut f2)] {
         let mut d = target.conn().await;
-        wait_for_rows::<(i32, String)>(&mut d, "SELECT id, v FROM inc.t ORDER BY id", &[(4, "after-upd".into()), (6, "after".into())], ferry)
-            .await;
+        wait_for_rows::<(i32, String)>(
+            &mut d,
+            "SELECT id, v FROM inc.t ORDER BY id",
+            &[(4, "after-upd".into()), (6, "after".into())],
+            ferry,
+        )
+        .await;
         wait_for_rows::<(i32, String)>(&mut d, "SELECT a, b FROM inc.nk ORDER BY a", &[(2, "after".into()), (2, "after".into())], ferry)
             .await;
     }
@@ -520,10 +517,8 @@ async fn parallel_lanes_keep_transactions_whole_across_kills() {
     let y = names.iter().find(|n| lane(n) != lane(&x)).expect("two lanes").clone();
     const ACCOUNTS: i64 = 50;
     // MySQL has no @@last_gtid: there the audit reads the transaction from performance_schema.
-    let (src, dst) = tokio::join!(
-        TestServer::start(ServerOptions::source()),
-        TestServer::start(ServerOptions::source().arg("--performance-schema=ON"))
-    );
+    let (src, dst) =
+        tokio::join!(TestServer::start(ServerOptions::source()), TestServer::start(ServerOptions::source().arg("--performance-schema=ON")));
     let mut ddl = String::from("CREATE DATABASE par;");
     for t in &keyed {
         ddl += &format!("CREATE TABLE par.{t} (id INT PRIMARY KEY, v INT NOT NULL, s VARCHAR(40));");

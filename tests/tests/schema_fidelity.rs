@@ -42,20 +42,11 @@ async fn assert_same_schema_and_rows(src: &mut Conn, src_db: &str, dst: &mut Con
         let a = show_create_table(src, src_db, t).await;
         let b = show_create_table(dst, dst_db, t).await;
         if a != b {
-            differing.push(format!(
-                "--- source {src_db}.{t}:\n{a}\n--- target {dst_db}.{t}:\n{b}"
-            ));
+            differing.push(format!("--- source {src_db}.{t}:\n{a}\n--- target {dst_db}.{t}:\n{b}"));
         }
     }
-    assert!(
-        differing.is_empty(),
-        "SHOW CREATE TABLE differs:\n{}",
-        differing.join("\n")
-    );
-    assert_eq!(
-        show_create_database(src, src_db).await,
-        show_create_database(dst, dst_db).await
-    );
+    assert!(differing.is_empty(), "SHOW CREATE TABLE differs:\n{}", differing.join("\n"));
+    assert_eq!(show_create_database(src, src_db).await, show_create_database(dst, dst_db).await);
     assert_same_database(src, src_db, dst, dst_db).await;
 }
 
@@ -162,9 +153,7 @@ async fn forms_pair(gipk_settings: bool) -> (TestServer, TestServer) {
 async fn conn_seeing_gipks(server: &TestServer) -> Conn {
     let mut c = server.conn().await;
     if server.flavor() == Flavor::MySql {
-        c.query_drop("SET SESSION show_gipk_in_create_table_and_information_schema = ON")
-            .await
-            .unwrap();
+        c.query_drop("SET SESSION show_gipk_in_create_table_and_information_schema = ON").await.unwrap();
     }
     c
 }
@@ -182,9 +171,7 @@ fn forms_script(flavor: Flavor) -> String {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn mysql_schema_forms_copy_exactly() {
     if default_flavor() != Flavor::MySql {
-        eprintln!(
-            "MySQL only: functional and multi-valued indexes, GIPK and /*!80016 forms do not exist on MariaDB"
-        );
+        eprintln!("MySQL only: functional and multi-valued indexes, GIPK and /*!80016 forms do not exist on MariaDB");
         return;
     }
     let (src, dst) = forms_pair(true).await;
@@ -192,31 +179,19 @@ async fn mysql_schema_forms_copy_exactly() {
     let mut s = conn_seeing_gipks(&src).await;
     // The forms are what the test means them to be.
     let nulls: Vec<String> = s
-        .query("SELECT DISTINCT INDEX_NAME FROM information_schema.STATISTICS WHERE TABLE_SCHEMA = 'forms' AND COLUMN_NAME IS NULL ORDER BY 1")
+        .query(
+            "SELECT DISTINCT INDEX_NAME FROM information_schema.STATISTICS WHERE TABLE_SCHEMA = 'forms' AND COLUMN_NAME IS NULL ORDER BY 1",
+        )
         .await
         .unwrap();
     assert_eq!(nulls, ["ix_doc", "ix_tags", "ub", "ux_doc"]);
     let gipk = show_create_table(&mut s, "forms", "gipk").await;
-    assert!(
-        gipk.contains("`my_row_id` bigint unsigned NOT NULL AUTO_INCREMENT /*!80023 INVISIBLE */"),
-        "{gipk}"
-    );
+    assert!(gipk.contains("`my_row_id` bigint unsigned NOT NULL AUTO_INCREMENT /*!80023 INVISIBLE */"), "{gipk}");
 
     let dir = tempfile::tempdir().unwrap();
-    let m = write_task(
-        dir.path(),
-        "forms",
-        &src,
-        &dst,
-        "  objects:\n  - database: forms\n  incremental: false\n",
-    );
+    let m = write_task(dir.path(), "forms", &src, &dst, "  objects:\n  - database: forms\n  incremental: false\n");
     let out = run_ferry(&m, dir.path());
-    assert_ne!(
-        out.status.code(),
-        Some(101),
-        "ferry panicked:\n{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    assert_ne!(out.status.code(), Some(101), "ferry panicked:\n{}", String::from_utf8_lossy(&out.stderr));
     assert_ok(&out);
     let mut d = dst.conn().await;
     assert_same_schema_and_rows(&mut s, "forms", &mut d, "forms").await;
@@ -241,17 +216,9 @@ async fn schema_forms_copy_and_follow_the_binlog() {
     let flavor = src.flavor();
     src.exec(&forms_script(flavor)).await;
     let dir = tempfile::tempdir().unwrap();
-    let m = write_task(
-        dir.path(),
-        "forms",
-        &src,
-        &dst,
-        "  objects:\n  - database: forms\n  incremental: true\n",
-    );
+    let m = write_task(dir.path(), "forms", &src, &dst, "  objects:\n  - database: forms\n  incremental: true\n");
     let mut ferry = RunningFerry::start(&m, dir.path());
-    ferry
-        .wait_for_phase(ferry_crds::Phase::Synchronizing, SYNC_TIMEOUT)
-        .await;
+    ferry.wait_for_phase(ferry_crds::Phase::Synchronizing, SYNC_TIMEOUT).await;
     let mut script = String::from(
         "INSERT INTO forms.defaults (n) VALUES (4), (5);
          UPDATE forms.defaults SET n = n + 10 WHERE id = 1;
@@ -285,9 +252,7 @@ async fn schema_forms_copy_and_follow_the_binlog() {
         );
     }
     src.exec(&script).await;
-    ferry
-        .wait_until_same(&src, &dst, &["forms"], SYNC_TIMEOUT)
-        .await;
+    ferry.wait_until_same(&src, &dst, &["forms"], SYNC_TIMEOUT).await;
     let (mut s, mut d) = (src.conn().await, dst.conn().await);
     assert_same_schema_and_rows(&mut s, "forms", &mut d, "forms").await;
     ferry.assert_running("after the checks");
@@ -347,7 +312,11 @@ async fn schema_forms_made_and_changed_through_the_binlog() {
     ferry.wait_until_same(&src, &dst, &["forms"], SYNC_TIMEOUT).await;
     let (mut s, mut d) = (conn_seeing_gipks(&src).await, conn_seeing_gipks(&dst).await);
     // The last change is in, then everything reads the same.
-    let last = if flavor == Flavor::MySql { "SELECT COUNT(*) FROM forms.gipk_live WHERE a = 'z'" } else { "SELECT COUNT(*) FROM forms.nokey WHERE a = 10" };
+    let last = if flavor == Flavor::MySql {
+        "SELECT COUNT(*) FROM forms.gipk_live WHERE a = 'z'"
+    } else {
+        "SELECT COUNT(*) FROM forms.nokey WHERE a = 10"
+    };
     let deadline = std::time::Instant::now() + SYNC_TIMEOUT;
     while d.query_first::<u64, _>(last).await.ok().flatten() != Some(1) {
         assert!(std::time::Instant::now() < deadline, "`{last}` never held\n{}", ferry.describe());
@@ -410,27 +379,16 @@ async fn column_charsets_and_collations_copy_exactly() {
     if src.flavor() == Flavor::MySql {
         // The case of issue 11: a lone COLLATE on the source.
         let ddl = show_create_table(&mut s, "coll", "inherit").await;
-        assert!(
-            ddl.contains("`a` varchar(20) COLLATE utf8mb4_unicode_ci DEFAULT NULL"),
-            "{ddl}"
-        );
+        assert!(ddl.contains("`a` varchar(20) COLLATE utf8mb4_unicode_ci DEFAULT NULL"), "{ddl}");
     }
     let dir = tempfile::tempdir().unwrap();
-    let m = write_task(
-        dir.path(),
-        "coll",
-        &src,
-        &dst,
-        "  objects:\n  - database: coll\n    rename: coll_copy\n  incremental: false\n",
-    );
+    let m = write_task(dir.path(), "coll", &src, &dst, "  objects:\n  - database: coll\n    rename: coll_copy\n  incremental: false\n");
     assert_ok(&run_ferry(&m, dir.path()));
     let mut d = dst.conn().await;
     assert_same_schema_and_rows(&mut s, "coll", &mut d, "coll_copy").await;
     // Sorting follows the column collations on the target too.
     let sql = |db: &str| {
-        format!(
-            "SELECT COLLATION_NAME FROM information_schema.COLUMNS WHERE TABLE_SCHEMA = '{db}' ORDER BY TABLE_NAME, ORDINAL_POSITION"
-        )
+        format!("SELECT COLLATION_NAME FROM information_schema.COLUMNS WHERE TABLE_SCHEMA = '{db}' ORDER BY TABLE_NAME, ORDINAL_POSITION")
     };
     let a: Vec<Option<String>> = s.query(sql("coll")).await.unwrap();
     let b: Vec<Option<String>> = d.query(sql("coll_copy")).await.unwrap();

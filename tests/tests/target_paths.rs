@@ -21,15 +21,8 @@ fn status(state_dir: &Path, task: &str) -> SyncTaskStatus {
 /// The precheck's `target-local-infile` item of a run: passed, its message.
 #[track_caller]
 fn load_path_item(st: &SyncTaskStatus) -> String {
-    let report = st
-        .precheck
-        .as_ref()
-        .expect("the run's precheck in the status");
-    let item = report
-        .items
-        .iter()
-        .find(|i| i.id == "target-local-infile")
-        .expect("a target-local-infile item");
+    let report = st.precheck.as_ref().expect("the run's precheck in the status");
+    let item = report.items.iter().find(|i| i.id == "target-local-infile").expect("a target-local-infile item");
     assert_eq!(item.result, PrecheckResult::Passed, "{item:#?}");
     item.message.clone()
 }
@@ -40,13 +33,7 @@ fn no_infile_target() -> ServerOptions {
 }
 
 async fn global_local_infile(server: &TestServer) -> i64 {
-    server
-        .conn()
-        .await
-        .query_first("SELECT @@GLOBAL.local_infile")
-        .await
-        .unwrap()
-        .unwrap()
+    server.conn().await.query_first("SELECT @@GLOBAL.local_infile").await.unwrap().unwrap()
 }
 
 /// A keyed table of `rows` rows in `qualified` (`db.t`, the database created): latin1, utf8mb3
@@ -69,19 +56,8 @@ fn bulk_table(qualified: &str, rows: u32) -> String {
 
 /// The every-type table (keyed and keyless) and a bulk table of 20,000 rows, copied in 4 chunks
 /// by 2 workers in statements of at most 64 KiB, into `dst`. Returns ferry's log and status.
-async fn copy_every_type(
-    src: &TestServer,
-    dst: &TestServer,
-    dir: &Path,
-    task: &str,
-) -> (String, SyncTaskStatus) {
-    src.exec(&format!(
-        "{}{}{}",
-        types_ddl(),
-        types_table_ddl("types.nk", false),
-        types_insert("types.nk")
-    ))
-    .await;
+async fn copy_every_type(src: &TestServer, dst: &TestServer, dir: &Path, task: &str) -> (String, SyncTaskStatus) {
+    src.exec(&format!("{}{}{}", types_ddl(), types_table_ddl("types.nk", false), types_insert("types.nk"))).await;
     src.exec(&bulk_table("bulk.t", 20_000)).await;
     let m = write_task(
         dir,
@@ -103,35 +79,16 @@ async fn copy_every_type(
     let a: Vec<(i32, Option<String>)> = s.query(json).await.unwrap();
     let b: Vec<(i32, Option<String>)> = d.query(json).await.unwrap();
     assert_eq!(a, b);
-    assert!(
-        a.iter().filter(|(_, j)| j.is_some()).count() == 2,
-        "two JSON values in the data: {a:?}"
-    );
-    let (_, src_ddl): (String, String) = s
-        .query_first("SHOW CREATE TABLE types.t")
-        .await
-        .unwrap()
-        .unwrap();
-    let (_, dst_ddl): (String, String) = d
-        .query_first("SHOW CREATE TABLE types.t")
-        .await
-        .unwrap()
-        .unwrap();
+    assert!(a.iter().filter(|(_, j)| j.is_some()).count() == 2, "two JSON values in the data: {a:?}");
+    let (_, src_ddl): (String, String) = s.query_first("SHOW CREATE TABLE types.t").await.unwrap().unwrap();
+    let (_, dst_ddl): (String, String) = d.query_first("SHOW CREATE TABLE types.t").await.unwrap().unwrap();
     assert_eq!(src_ddl, dst_ddl);
 
     let st = status(dir, task);
     assert_eq!(st.phase, Some(Phase::Finished));
     let fs = st.full_sync.clone().expect("fullSync in status");
-    assert_eq!(
-        (fs.rows_done, fs.tables_done, fs.tables_total),
-        (20_008, 3, 3),
-        "{fs:?}"
-    );
-    let bulk = fs
-        .tables
-        .iter()
-        .find(|t| t.name == "bulk.t")
-        .expect("bulk.t in the status");
+    assert_eq!((fs.rows_done, fs.tables_done, fs.tables_total), (20_008, 3, 3), "{fs:?}");
+    let bulk = fs.tables.iter().find(|t| t.name == "bulk.t").expect("bulk.t in the status");
     assert!(bulk.chunks_total >= 4, "{bulk:?}");
     (log, st)
 }
@@ -140,26 +97,13 @@ async fn copy_every_type(
 /// every value of every type arrives exactly as through LOAD DATA.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_type_through_batched_inserts_when_local_infile_is_off() {
-    let (src, dst) = tokio::join!(
-        TestServer::start(ServerOptions::source()),
-        TestServer::start(no_infile_target())
-    );
-    assert_eq!(
-        global_local_infile(&dst).await,
-        0,
-        "the target refuses LOAD DATA LOCAL"
-    );
+    let (src, dst) = tokio::join!(TestServer::start(ServerOptions::source()), TestServer::start(no_infile_target()));
+    assert_eq!(global_local_infile(&dst).await, 0, "the target refuses LOAD DATA LOCAL");
     let dir = tempfile::tempdir().unwrap();
     let (log, st) = copy_every_type(&src, &dst, dir.path(), "inserts").await;
     let msg = load_path_item(&st);
-    assert!(
-        msg.contains("batched INSERTs (local_infile is OFF on the target)"),
-        "{msg}"
-    );
-    assert!(
-        log.contains("batched INSERTs"),
-        "the copy names its path:\n{log}"
-    );
+    assert!(msg.contains("batched INSERTs (local_infile is OFF on the target)"), "{msg}");
+    assert!(log.contains("batched INSERTs"), "the copy names its path:\n{log}");
     // Chosen from the target's setting, not learnt from a refused LOAD DATA.
     assert!(!log.contains("refuses LOAD DATA"), "{log}");
 }
@@ -173,14 +117,8 @@ async fn every_type_through_load_data_when_local_infile_is_on() {
     let dir = tempfile::tempdir().unwrap();
     let (log, st) = copy_every_type(&src, &dst, dir.path(), "loaddata").await;
     let msg = load_path_item(&st);
-    assert!(
-        msg.contains("LOAD DATA LOCAL INFILE") && !msg.contains("INSERTs"),
-        "{msg}"
-    );
-    assert!(
-        log.contains("LOAD DATA LOCAL INFILE") && !log.contains("batched INSERTs"),
-        "{log}"
-    );
+    assert!(msg.contains("LOAD DATA LOCAL INFILE") && !msg.contains("INSERTs"), "{msg}");
+    assert!(log.contains("LOAD DATA LOCAL INFILE") && !log.contains("batched INSERTs"), "{log}");
 }
 
 /// A target that stops taking LOAD DATA LOCAL in mid-copy: the refused chunk is copied again as
@@ -206,11 +144,7 @@ async fn a_refused_load_data_turns_the_copy_to_inserts() {
     let mut d = dst.conn().await;
     let deadline = Instant::now() + SYNC;
     let (done, total) = loop {
-        assert!(
-            Instant::now() < deadline,
-            "no chunk copied in time\n{}",
-            ferry.describe()
-        );
+        assert!(Instant::now() < deadline, "no chunk copied in time\n{}", ferry.describe());
         let counts: Option<(u64, u64)> = d
             .query_first("SELECT CAST(IFNULL(SUM(done), 0) AS UNSIGNED), COUNT(*) FROM ferry_meta.copy_chunks WHERE src_table = 't'")
             .await
@@ -223,37 +157,22 @@ async fn a_refused_load_data_turns_the_copy_to_inserts() {
         tokio::time::sleep(Duration::from_millis(10)).await;
     };
     d.query_drop("SET GLOBAL local_infile = 0").await.unwrap();
-    assert!(
-        done < total,
-        "the copy went on past the switch ({done} of {total} chunks done)"
-    );
-    let code = ferry
-        .wait_exit(Duration::from_secs(180))
-        .await
-        .unwrap_or_else(|| panic!("ferry kept running\n{}", ferry.describe()));
+    assert!(done < total, "the copy went on past the switch ({done} of {total} chunks done)");
+    let code = ferry.wait_exit(Duration::from_secs(180)).await.unwrap_or_else(|| panic!("ferry kept running\n{}", ferry.describe()));
     assert!(code.success(), "{}", ferry.describe());
     let log = ferry.stderr();
-    assert_eq!(
-        log.matches("refuses LOAD DATA LOCAL INFILE").count(),
-        1,
-        "switched once:\n{log}"
-    );
+    assert_eq!(log.matches("refuses LOAD DATA LOCAL INFILE").count(), 1, "switched once:\n{log}");
     let mut s = src.conn().await;
     assert_same_table(&mut s, "big.t", &mut d, "big.t").await;
     let (rows, undone): (u64, u64) = d
-        .query_first("SELECT CAST(SUM(rows_copied) AS UNSIGNED), CAST(SUM(1 - done) AS UNSIGNED) FROM ferry_meta.copy_chunks WHERE src_table = 't'")
+        .query_first(
+            "SELECT CAST(SUM(rows_copied) AS UNSIGNED), CAST(SUM(1 - done) AS UNSIGNED) FROM ferry_meta.copy_chunks WHERE src_table = 't'",
+        )
         .await
         .unwrap()
         .unwrap();
-    assert_eq!(
-        (rows, undone),
-        (ROWS, 0),
-        "every chunk recorded once with its rows"
-    );
-    assert_eq!(
-        status(dir.path(), "refused").full_sync.map(|f| f.rows_done),
-        Some(ROWS)
-    );
+    assert_eq!((rows, undone), (ROWS, 0), "every chunk recorded once with its rows");
+    assert_eq!(status(dir.path(), "refused").full_sync.map(|f| f.rows_done), Some(ROWS));
 }
 
 /// (d) The conflict policies through the INSERT path (and, for comparison, through LOAD DATA):
@@ -266,30 +185,17 @@ async fn conflict_policies_through_inserts_and_load_data() {
         TestServer::start(no_infile_target()),
         TestServer::start(ServerOptions::target())
     );
-    let cases = [
-        ("po", "Overwrite"),
-        ("pi", "Ignore"),
-        ("pf", "Fail"),
-        ("pe", "existingTables"),
-        ("pn", "narrow"),
-    ];
-    let ddl = |db: &str| {
-        format!(
-            "CREATE DATABASE {db}; USE {db}; CREATE TABLE {db}.t (id INT PRIMARY KEY, v VARCHAR(20), pad VARCHAR(200));"
-        )
-    };
+    let cases = [("po", "Overwrite"), ("pi", "Ignore"), ("pf", "Fail"), ("pe", "existingTables"), ("pn", "narrow")];
+    let ddl =
+        |db: &str| format!("CREATE DATABASE {db}; USE {db}; CREATE TABLE {db}.t (id INT PRIMARY KEY, v VARCHAR(20), pad VARCHAR(200));");
     let mut script = String::new();
     let mut target_script = String::new();
     for (db, policy) in cases {
-        script.push_str(&format!(
-            "{} INSERT INTO {db}.t SELECT seq, 'src', REPEAT('s', 150) FROM seq_1_to_3000;\n",
-            ddl(db)
-        ));
+        script.push_str(&format!("{} INSERT INTO {db}.t SELECT seq, 'src', REPEAT('s', 150) FROM seq_1_to_3000;\n", ddl(db)));
         if policy == "narrow" {
             // A kept target table too narrow for the source's values (IGNORE must not truncate).
-            target_script.push_str(&format!(
-                "CREATE DATABASE {db}; CREATE TABLE {db}.t (id INT PRIMARY KEY, v VARCHAR(2), pad VARCHAR(200));\n"
-            ));
+            target_script
+                .push_str(&format!("CREATE DATABASE {db}; CREATE TABLE {db}.t (id INT PRIMARY KEY, v VARCHAR(2), pad VARCHAR(200));\n"));
             continue;
         }
         // Every 30th key is taken, and 10 rows are the target's own.
@@ -299,11 +205,7 @@ async fn conflict_policies_through_inserts_and_load_data() {
             ddl(db)
         ));
     }
-    tokio::join!(
-        src.exec(&script),
-        off.exec(&target_script),
-        on.exec(&target_script)
-    );
+    tokio::join!(src.exec(&script), off.exec(&target_script), on.exec(&target_script));
     let dir = tempfile::tempdir().unwrap();
     for (dst, path) in [(&off, "inserts"), (&on, "load")] {
         let mut t = dst.conn().await;
@@ -312,21 +214,11 @@ async fn conflict_policies_through_inserts_and_load_data() {
             let spec = if policy == "existingTables" || policy == "narrow" {
                 format!("  objects:\n  - database: {db}\n  existingTables: Ignore\n")
             } else {
-                let p = if policy == "Fail" {
-                    String::new()
-                } else {
-                    format!("  conflictPolicy: {policy}\n")
-                };
+                let p = if policy == "Fail" { String::new() } else { format!("  conflictPolicy: {policy}\n") };
                 format!("  objects:\n  - database: {db}\n    merge: true\n{p}")
             };
             let task = format!("{db}-{path}");
-            let m = write_task(
-                dir.path(),
-                &task,
-                &src,
-                dst,
-                &format!("{spec}  engine:\n    batchBytes: 4096\n  incremental: false\n"),
-            );
+            let m = write_task(dir.path(), &task, &src, dst, &format!("{spec}  engine:\n    batchBytes: 4096\n  incremental: false\n"));
             let out = run_ferry_with(&m, dir.path(), &["-v"]);
             let ctx = format!("{policy} through {path}");
             if policy == "Fail" {
@@ -335,35 +227,20 @@ async fn conflict_policies_through_inserts_and_load_data() {
                 for needle in ["merge conflict", "pf.t", "'30'", "conflictPolicy"] {
                     assert!(err.contains(needle), "{ctx}: {needle:?} missing in:\n{err}");
                 }
-                assert_eq!(
-                    count_rows(&mut t, "pf.t").await,
-                    110,
-                    "{ctx}: nothing of the failed chunk stays"
-                );
+                assert_eq!(count_rows(&mut t, "pf.t").await, 110, "{ctx}: nothing of the failed chunk stays");
                 continue;
             }
             if policy == "narrow" {
-                assert!(
-                    !out.status.success(),
-                    "{ctx}: values the target would cut fail the copy"
-                );
+                assert!(!out.status.success(), "{ctx}: values the target would cut fail the copy");
                 let err = String::from_utf8_lossy(&out.stderr);
                 for needle in ["pn.t", "changed or refused values", "'v'"] {
                     assert!(err.contains(needle), "{ctx}: {needle:?} missing in:\n{err}");
                 }
-                assert_eq!(
-                    count_rows(&mut t, "pn.t").await,
-                    0,
-                    "{ctx}: the failed chunk was rolled back"
-                );
+                assert_eq!(count_rows(&mut t, "pn.t").await, 0, "{ctx}: the failed chunk was rolled back");
                 continue;
             }
             let log = assert_ok(&out);
-            assert_eq!(
-                log.contains("batched INSERTs"),
-                path == "inserts",
-                "{ctx}:\n{log}"
-            );
+            assert_eq!(log.contains("batched INSERTs"), path == "inserts", "{ctx}:\n{log}");
             let table = format!("{db}.t");
             assert_eq!(count_rows(&mut t, &table).await, 3010, "{ctx}");
             let own = table_checksum_where(&mut t, db, "t", "id > 3000").await;
@@ -374,31 +251,17 @@ async fn conflict_policies_through_inserts_and_load_data() {
                 let a = table_checksum_where(&mut s, db, "t", "TRUE").await;
                 let b = table_checksum_where(&mut t, db, "t", "id <= 3000").await;
                 assert_eq!(a, b, "{ctx}");
-                assert_eq!(
-                    (fs.rows_done, fs.merge_conflicts),
-                    (3000, 100),
-                    "{ctx}: {fs:?}"
-                );
+                assert_eq!((fs.rows_done, fs.merge_conflicts), (3000, 100), "{ctx}: {fs:?}");
             } else {
                 // The taken keys keep the target's rows; the others are the source's.
                 let a = table_checksum_where(&mut s, db, "t", "id % 30 <> 0").await;
                 let b = table_checksum_where(&mut t, db, "t", "id <= 3000 AND id % 30 <> 0").await;
                 assert_eq!(a, b, "{ctx}");
-                let kept = table_checksum_where(
-                    &mut t,
-                    db,
-                    "t",
-                    "id <= 3000 AND v = 'tgt' AND pad = 'kept'",
-                )
-                .await;
+                let kept = table_checksum_where(&mut t, db, "t", "id <= 3000 AND v = 'tgt' AND pad = 'kept'").await;
                 assert_eq!(kept.0, 100, "{ctx}");
                 // Conflicts are counted for merged tables (another task's rows), not existing ones.
                 let conflicts = if policy == "Ignore" { 100 } else { 0 };
-                assert_eq!(
-                    (fs.rows_done, fs.merge_conflicts),
-                    (2900, conflicts),
-                    "{ctx}: {fs:?}"
-                );
+                assert_eq!((fs.rows_done, fs.merge_conflicts), (2900, conflicts), "{ctx}: {fs:?}");
             }
         }
     }
@@ -418,13 +281,7 @@ async fn json_through_the_binlog() {
     )
     .await;
     let dir = tempfile::tempdir().unwrap();
-    let m = write_task(
-        dir.path(),
-        "json",
-        &src,
-        &dst,
-        "  objects:\n  - database: js\n  incremental: true\n",
-    );
+    let m = write_task(dir.path(), "json", &src, &dst, "  objects:\n  - database: js\n  incremental: true\n");
     let mut ferry = RunningFerry::start(&m, dir.path());
     ferry.wait_for_phase(Phase::Synchronizing, SYNC).await;
 
@@ -444,15 +301,8 @@ async fn json_through_the_binlog() {
     let mut script = String::new();
     for (i, doc) in docs.iter().enumerate() {
         let id = i + 10;
-        script.push_str(&format!(
-            "INSERT INTO js.docs VALUES ({id}, {}, 'ins');\n",
-            quote(doc)
-        ));
-        script.push_str(&format!(
-            "INSERT INTO js.nk VALUES ({}, {id}), ({}, {id});\n",
-            quote(doc),
-            quote(doc)
-        ));
+        script.push_str(&format!("INSERT INTO js.docs VALUES ({id}, {}, 'ins');\n", quote(doc)));
+        script.push_str(&format!("INSERT INTO js.nk VALUES ({}, {id}), ({}, {id});\n", quote(doc), quote(doc)));
     }
     script.push_str("INSERT INTO js.docs VALUES (100, NULL, 'sql null'); INSERT INTO js.nk VALUES (NULL, 100);\n");
     // Updates: document to document, to NULL, from NULL; the copied row; a keyless row by value.

@@ -32,7 +32,8 @@ async fn tls_only_user(db: &TestServer, user: &str) {
 fn tls_manifest(dir: &Path, name: &str, src: &TestServer, dst: &TestServer, mode: &str, cas: Option<(&str, &str)>) -> PathBuf {
     let m = write_task(dir, name, src, dst, "  objects:\n  - database: s\n");
     let mut text = std::fs::read_to_string(&m).unwrap();
-    text = text.replace(&format!("username: '{USER}'\n  password: '{PASSWORD}'"), &format!("username: 'tls_user'\n  password: '{TLS_PASSWORD}'"));
+    text = text
+        .replace(&format!("username: '{USER}'\n  password: '{PASSWORD}'"), &format!("username: 'tls_user'\n  password: '{TLS_PASSWORD}'"));
     let mut extra = String::new();
     for role in ["source", "target"] {
         let old = format!("credentialsSecret: {name}-{role}\n    tls:\n      mode: disabled\n");
@@ -54,10 +55,7 @@ fn tls_manifest(dir: &Path, name: &str, src: &TestServer, dst: &TestServer, mode
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn tls_only_servers_verified_by_their_own_ca() {
-    let (src, dst) = tokio::join!(
-        TestServer::start(ServerOptions::source().tls()),
-        TestServer::start(ServerOptions::target().tls())
-    );
+    let (src, dst) = tokio::join!(TestServer::start(ServerOptions::source().tls()), TestServer::start(ServerOptions::target().tls()));
     tokio::join!(tls_only_user(&src, "tls_user"), tls_only_user(&dst, "tls_user"));
     src.exec("CREATE DATABASE s; CREATE TABLE s.t (id INT PRIMARY KEY, v VARCHAR(20)); INSERT INTO s.t VALUES (1, 'a'), (2, 'b');").await;
     let (src_ca, dst_ca) = (src.ca_pem().unwrap(), dst.ca_pem().unwrap());
@@ -111,8 +109,7 @@ async fn caching_sha2_password_without_tls() {
     ferry.wait_for_phase(Phase::Synchronizing, SYNC).await;
     src.exec("INSERT INTO s.t VALUES (3);").await;
     ferry.wait_until_same(&src, &dst, &["s"], SYNC).await;
-    let plugin: Option<String> =
-        src.conn().await.query_first("SELECT plugin FROM mysql.user WHERE user = 'tls_user'").await.unwrap();
+    let plugin: Option<String> = src.conn().await.query_first("SELECT plugin FROM mysql.user WHERE user = 'tls_user'").await.unwrap();
     assert_eq!(plugin.as_deref(), Some("caching_sha2_password"));
     ferry.interrupt(Duration::from_secs(15)).await;
 

@@ -63,7 +63,11 @@ async fn one_to_many_tasks_read_one_source_at_once_and_survive_each_other() {
     // Both stream the binlog at once: two server ids (one id for both would kick one off, 4052).
     wait_readers(&src, 2).await;
 
-    let workload = Workload::start(&src, WorkloadOptions::new("wl", 11).connections(2).duration(Duration::from_secs(16)).pause(Duration::from_millis(5))).await;
+    let workload = Workload::start(
+        &src,
+        WorkloadOptions::new("wl", 11).connections(2).duration(Duration::from_secs(16)).pause(Duration::from_millis(5)),
+    )
+    .await;
     tokio::time::sleep(Duration::from_secs(4)).await;
     assert!(f1.kill(), "fan1 ran until killed\n{}", f1.describe());
     wait_readers(&src, 1).await;
@@ -122,7 +126,8 @@ async fn cascade() -> (TestServer, TestServer, TestServer, tempfile::TempDir, Ru
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn cascade_a_to_b_to_c_carries_row_changes_through_b() {
     let (a, b, c, _dir, mut fab, mut fbc) = cascade().await;
-    let workload = Workload::start(&a, WorkloadOptions::new("wl", 5).duration(Duration::from_secs(8)).pause(Duration::from_millis(3))).await;
+    let workload =
+        Workload::start(&a, WorkloadOptions::new("wl", 5).duration(Duration::from_secs(8)).pause(Duration::from_millis(3))).await;
     a.exec(
         "INSERT INTO shop.orders (total, note) VALUES (1, 'x'), (2, 'y');
          UPDATE shop.orders SET total = total * 2, note = CONCAT(IFNULL(note, ''), '!') WHERE id <= 2;
@@ -227,7 +232,8 @@ async fn many_to_one_merged_into_one_table_under_each_conflict_policy() {
     s1.exec(&format!("{users} INSERT INTO app.t (name, origin) VALUES ('ann', 's1'), ('bob', 's1'), ('cy', 's1');")).await;
     s2.exec(&format!("{users} INSERT INTO app.t (name, origin) VALUES ('dan', 's2'), ('eve', 's2');")).await;
     let dir = tempfile::tempdir().unwrap();
-    let merged = |db: &str, policy: &str| format!("  objects:\n  - database: {db}\n    tables:\n    - name: t\n      merge: true\n{policy}");
+    let merged =
+        |db: &str, policy: &str| format!("  objects:\n  - database: {db}\n    tables:\n    - name: t\n      merge: true\n{policy}");
     let u1 = write_task(dir.path(), "users1", &s1, &d, &merged("app", ""));
     let u2 = write_task(dir.path(), "users2", &s2, &d, &merged("app", ""));
     let r = precheck(&u1);
@@ -243,7 +249,8 @@ async fn many_to_one_merged_into_one_table_under_each_conflict_policy() {
     let mut f2 = RunningFerry::start(&u2, dir.path());
     f2.wait_for_phase(Phase::Synchronizing, SYNC).await;
     s1.exec("INSERT INTO app.t (name, origin) VALUES ('fay', 's1'); UPDATE app.t SET name = 'ANN' WHERE name = 'ann'; DELETE FROM app.t WHERE name = 'bob';").await;
-    s2.exec("INSERT INTO app.t (name, origin) VALUES ('gus', 's2'), ('hal', 's2'); UPDATE app.t SET name = 'DAN' WHERE name = 'dan';").await;
+    s2.exec("INSERT INTO app.t (name, origin) VALUES ('gus', 's2'), ('hal', 's2'); UPDATE app.t SET name = 'DAN' WHERE name = 'dan';")
+        .await;
     let mut t = d.conn().await;
     wait_value(&mut t, "SELECT CAST(COUNT(*) AS CHAR) FROM app.t", "7", &mut f2).await;
     // Offsets 1 and 2 under increment 2: s1 wrote 1, 3, 5, 7 and s2 2, 4, 6, 8.
@@ -327,7 +334,9 @@ async fn many_to_one_merged_into_one_table_under_each_conflict_policy() {
         if policy != "Fail" {
             // Each collision counted once in the status: key 3 in the copy, key 10 in the binlog.
             let st = f2
-                .wait_for_status("the incremental conflict counted", SYNC, |s| s.incremental_sync.as_ref().is_some_and(|i| i.merge_conflicts > 0))
+                .wait_for_status("the incremental conflict counted", SYNC, |s| {
+                    s.incremental_sync.as_ref().is_some_and(|i| i.merge_conflicts > 0)
+                })
                 .await;
             assert_eq!(st.full_sync.as_ref().map(|f| f.merge_conflicts), Some(1), "{policy}: {:?}", st.full_sync);
             assert_eq!(st.incremental_sync.as_ref().map(|i| i.merge_conflicts), Some(1), "{policy}: {:?}", st.incremental_sync);

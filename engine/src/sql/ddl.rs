@@ -29,8 +29,7 @@ use std::fmt;
 
 use super::lexer::{TokenKind, quote_ident};
 use super::rewrite::{
-    Chain, Edits, NameMap, RewriteError, Sql, definer_clause, qualified, referenced_tables,
-    rewrite_references_qualified, strip_definer,
+    Chain, Edits, NameMap, RewriteError, Sql, definer_clause, qualified, referenced_tables, rewrite_references_qualified, strip_definer,
 };
 
 /// A schema object: `db`.`name`. For a database itself, `name` is empty.
@@ -42,10 +41,7 @@ pub struct ObjName {
 
 impl ObjName {
     pub fn new(db: impl Into<String>, name: impl Into<String>) -> Self {
-        ObjName {
-            db: db.into(),
-            name: name.into(),
-        }
+        ObjName { db: db.into(), name: name.into() }
     }
 
     /// The database itself.
@@ -60,11 +56,7 @@ impl ObjName {
 
 impl fmt::Display for ObjName {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        if self.name.is_empty() {
-            f.write_str(&quote_ident(&self.db))
-        } else {
-            f.write_str(&qualified(&self.db, &self.name))
-        }
+        if self.name.is_empty() { f.write_str(&quote_ident(&self.db)) } else { f.write_str(&qualified(&self.db, &self.name)) }
     }
 }
 
@@ -151,9 +143,7 @@ impl AlterTable {
         self.clauses
             .iter()
             .filter_map(|c| match c {
-                AlterClause::ChangeColumn { from, to } | AlterClause::RenameColumn { from, to }
-                    if !from.eq_ignore_ascii_case(to) =>
-                {
+                AlterClause::ChangeColumn { from, to } | AlterClause::RenameColumn { from, to } if !from.eq_ignore_ascii_case(to) => {
                     Some((from.as_str(), to.as_str()))
                 }
                 _ => None,
@@ -304,15 +294,8 @@ pub fn objects(ddl: &Ddl) -> Vec<ObjName> {
     use DdlKind::*;
     let mut out = Vec::new();
     match &ddl.kind {
-        CreateDatabase { db, .. } | DropDatabase { db, .. } | AlterDatabase { db } => {
-            out.push(ObjName::database(db.clone()))
-        }
-        CreateTable {
-            table,
-            like,
-            references,
-            ..
-        } => {
+        CreateDatabase { db, .. } | DropDatabase { db, .. } | AlterDatabase { db } => out.push(ObjName::database(db.clone())),
+        CreateTable { table, like, references, .. } => {
             out.push(table.clone());
             out.extend(like.iter().cloned());
             out.extend(references.iter().cloned());
@@ -329,9 +312,7 @@ pub fn objects(ddl: &Ddl) -> Vec<ObjName> {
                 out.push(b.clone());
             }
         }
-        Truncate { table } | CreateIndex { table, .. } | DropIndex { table, .. } => {
-            out.push(table.clone())
-        }
+        Truncate { table } | CreateIndex { table, .. } | DropIndex { table, .. } => out.push(table.clone()),
         CreateView { view, reads, .. } | AlterView { view, reads } => {
             out.push(view.clone());
             out.extend(reads.iter().cloned());
@@ -341,9 +322,7 @@ pub fn objects(ddl: &Ddl) -> Vec<ObjName> {
             out.push(name.clone());
             out.extend(reads.iter().cloned());
         }
-        AlterRoutine { name, .. } | DropRoutine { name, .. } | DropTrigger { name, .. } => {
-            out.push(name.clone())
-        }
+        AlterRoutine { name, .. } | DropRoutine { name, .. } | DropTrigger { name, .. } => out.push(name.clone()),
         CreateTrigger { name, table, reads } => {
             out.push(name.clone());
             out.push(table.clone());
@@ -466,12 +445,7 @@ pub fn rewrite_alter_selected_columns(
     let spans = p.span_ranges();
     let head = text(0..spans[0].start);
     let tail = text(spans.last().unwrap().end..src.len());
-    let kept: Vec<String> = spans
-        .iter()
-        .zip(&keep_span)
-        .filter(|(_, k)| **k)
-        .map(|(r, _)| text(r.clone()))
-        .collect();
+    let kept: Vec<String> = spans.iter().zip(&keep_span).filter(|(_, k)| **k).map(|(r, _)| text(r.clone())).collect();
     Ok(Some(format!("{head}{}{tail}", kept.join(", "))))
 }
 
@@ -479,11 +453,7 @@ pub fn rewrite_alter_selected_columns(
 /// RENAME TABLE (a rename pair is kept when either side is accepted), so the player
 /// can run the part about selected objects. None when nothing is kept; other
 /// statements come back unchanged. Run [`rewrite_ddl`] on the result.
-pub fn retain_objects(
-    sql: &str,
-    default_db: &str,
-    keep: &dyn Fn(&ObjName) -> bool,
-) -> Result<Option<String>, RewriteError> {
+pub fn retain_objects(sql: &str, default_db: &str, keep: &dyn Fn(&ObjName) -> bool) -> Result<Option<String>, RewriteError> {
     let p = Parser::run(sql, default_db)?;
     let flags: Vec<bool> = match &p.ddl.kind {
         DdlKind::DropTable { tables, .. } => tables.iter().map(keep).collect(),
@@ -499,18 +469,8 @@ pub fn retain_objects(
     }
     let src = p.q.src;
     let spans = p.span_ranges();
-    let kept: Vec<&str> = spans
-        .iter()
-        .zip(&flags)
-        .filter(|(_, k)| **k)
-        .map(|(r, _)| &src[r.clone()])
-        .collect();
-    Ok(Some(format!(
-        "{}{}{}",
-        &src[..spans[0].start],
-        kept.join(", "),
-        &src[spans.last().unwrap().end..]
-    )))
+    let kept: Vec<&str> = spans.iter().zip(&flags).filter(|(_, k)| **k).map(|(r, _)| &src[r.clone()]).collect();
+    Ok(Some(format!("{}{}{}", &src[..spans[0].start], kept.join(", "), &src[spans.last().unwrap().end..])))
 }
 
 /// What a helper table of an online schema change tool is for.
@@ -570,16 +530,12 @@ pub fn shadow_of(table: &str) -> Option<Shadow> {
         ShadowRole::PtoscNew | ShadowRole::PtoscOld => base = stem.trim_start_matches('_'),
         _ => {}
     }
-    (!base.is_empty()).then(|| Shadow {
-        base: base.to_string(),
-        role,
-    })
+    (!base.is_empty()).then(|| Shadow { base: base.to_string(), role })
 }
 
 /// pt-online-schema-change's triggers: `pt_osc_<db>_<table>_ins|upd|del`.
 pub fn is_osc_trigger(name: &str) -> bool {
-    name.starts_with("pt_osc_")
-        && (name.ends_with("_ins") || name.ends_with("_upd") || name.ends_with("_del"))
+    name.starts_with("pt_osc_") && (name.ends_with("_ins") || name.ends_with("_upd") || name.ends_with("_del"))
 }
 
 // ---------------------------------------------------------------------------
@@ -657,16 +613,14 @@ fn other_reason(w: &str) -> Option<&'static str> {
         "grant" | "revoke" => "privileges are not synchronized",
         "set" => "SET is not a schema change",
         "flush" | "reset" | "purge" | "kill" | "shutdown" => "server administration",
-        "savepoint" | "rollback" | "release" | "begin" | "commit" | "xa" | "start" => {
-            "transaction control"
-        }
+        "savepoint" | "rollback" | "release" | "begin" | "commit" | "xa" | "start" => "transaction control",
         "analyze" | "optimize" | "check" | "repair" | "checksum" => "table maintenance",
         "install" | "uninstall" => "plugins are not synchronized",
-        "insert" | "update" | "delete" | "replace" | "load" | "call" | "do" | "select"
-        | "handler" | "with" | "values" | "table" => "data statements are not schema changes",
-        "lock" | "unlock" | "use" | "prepare" | "execute" | "deallocate" | "show" | "explain"
-        | "describe" | "desc" | "help" | "binlog" | "change" | "stop" | "cache" | "signal"
-        | "resignal" | "get" | "backup" => "not a schema change",
+        "insert" | "update" | "delete" | "replace" | "load" | "call" | "do" | "select" | "handler" | "with" | "values" | "table" => {
+            "data statements are not schema changes"
+        }
+        "lock" | "unlock" | "use" | "prepare" | "execute" | "deallocate" | "show" | "explain" | "describe" | "desc" | "help" | "binlog"
+        | "change" | "stop" | "cache" | "signal" | "resignal" | "get" | "backup" => "not a schema change",
         _ => return None,
     })
 }
@@ -676,11 +630,7 @@ impl<'a> Parser<'a> {
         let mut p = Parser {
             q: Sql::new(sql)?,
             db: default_db.to_string(),
-            ddl: Ddl {
-                kind: DdlKind::Other {
-                    reason: String::new(),
-                },
-            },
+            ddl: Ddl { kind: DdlKind::Other { reason: String::new() } },
             sites: Vec::new(),
             clause: None,
             spans: Vec::new(),
@@ -695,17 +645,12 @@ impl<'a> Parser<'a> {
 
     /// Byte ranges of `spans`.
     fn span_ranges(&self) -> Vec<std::ops::Range<usize>> {
-        self.spans
-            .iter()
-            .map(|&(f, l)| self.q.span(f).start..self.q.span(l).end)
-            .collect()
+        self.spans.iter().map(|&(f, l)| self.q.span(f).start..self.q.span(l).end).collect()
     }
 
     fn check_rewritable(&self) -> Result<(), RewriteError> {
         if let DdlKind::Other { reason } = &self.ddl.kind {
-            return Err(self
-                .q
-                .conflict(format!("not a schema change to replay: {reason}"), 0));
+            return Err(self.q.conflict(format!("not a schema change to replay: {reason}"), 0));
         }
         if let Some(e) = &self.problem {
             return Err(e.clone());
@@ -714,9 +659,7 @@ impl<'a> Parser<'a> {
     }
 
     fn other(reason: impl Into<String>) -> Result<DdlKind, RewriteError> {
-        Ok(DdlKind::Other {
-            reason: reason.into(),
-        })
+        Ok(DdlKind::Other { reason: reason.into() })
     }
 
     fn site(&mut self, site: Site) {
@@ -731,19 +674,11 @@ impl<'a> Parser<'a> {
 
     /// `IF EXISTS` at `s`: (found, next).
     fn if_exists(&self, s: usize) -> (bool, usize) {
-        if self.q.word(s, "IF") && self.q.word(s + 1, "EXISTS") {
-            (true, s + 2)
-        } else {
-            (false, s)
-        }
+        if self.q.word(s, "IF") && self.q.word(s + 1, "EXISTS") { (true, s + 2) } else { (false, s) }
     }
 
     fn if_not_exists(&self, s: usize) -> (bool, usize) {
-        if self.q.word(s, "IF") && self.q.word(s + 1, "NOT") && self.q.word(s + 2, "EXISTS") {
-            (true, s + 3)
-        } else {
-            (false, s)
-        }
+        if self.q.word(s, "IF") && self.q.word(s + 1, "NOT") && self.q.word(s + 2, "EXISTS") { (true, s + 3) } else { (false, s) }
     }
 
     /// The object named by the chain at `s`: (name, chain).
@@ -758,10 +693,7 @@ impl<'a> Parser<'a> {
             _ => return Err(self.q.parse_err(what, s)),
         };
         if o.db.is_empty() {
-            let what = format!(
-                "{what} {} without a database and no default database",
-                quote_ident(&o.name)
-            );
+            let what = format!("{what} {} without a database and no default database", quote_ident(&o.name));
             return Err(self.q.conflict(what, s));
         }
         Ok((o, c))
@@ -852,11 +784,7 @@ impl<'a> Parser<'a> {
             "database" | "schema" => {
                 let (if_not_exists, s) = self.if_not_exists(s);
                 let db = self.db_name(s)?;
-                Ok(DdlKind::CreateDatabase {
-                    db,
-                    if_not_exists,
-                    or_replace,
-                })
+                Ok(DdlKind::CreateDatabase { db, if_not_exists, or_replace })
             }
             "table" if temporary => Self::other("temporary tables are not synchronized"),
             "table" => self.create_table(s, or_replace),
@@ -872,43 +800,27 @@ impl<'a> Parser<'a> {
                     true => self.key_parts(end, &table),
                     false => return Err(self.q.parse_err("index columns", end)),
                 };
-                Ok(DdlKind::CreateIndex {
-                    table,
-                    index,
-                    columns,
-                })
+                Ok(DdlKind::CreateIndex { table, index, columns })
             }
             "view" => {
                 let (_, s) = self.if_not_exists(s);
                 let (view, _) = self.obj(s, "view name")?;
                 self.whole_references = true;
                 let reads = self.reads()?;
-                Ok(DdlKind::CreateView {
-                    view,
-                    or_replace,
-                    reads,
-                })
+                Ok(DdlKind::CreateView { view, or_replace, reads })
             }
             "function" | "procedure" => {
                 let kind = routine_kind(&kw);
                 let (_, s) = self.if_not_exists(s);
                 let (name, c) = self.obj(s, "routine name")?;
                 let n = self.end();
-                let udf = kind == RoutineKind::Function
-                    && self.q.word(c.end, "RETURNS")
-                    && n >= 2
-                    && self.q.word(n - 2, "SONAME");
+                let udf = kind == RoutineKind::Function && self.q.word(c.end, "RETURNS") && n >= 2 && self.q.word(n - 2, "SONAME");
                 if udf {
                     return Self::other("loadable (UDF) functions are not synchronized");
                 }
                 self.whole_references = true;
                 let reads = self.reads()?;
-                Ok(DdlKind::CreateRoutine {
-                    kind,
-                    name,
-                    or_replace,
-                    reads,
-                })
+                Ok(DdlKind::CreateRoutine { kind, name, or_replace, reads })
             }
             "trigger" => {
                 let (_, s) = self.if_not_exists(s);
@@ -924,10 +836,8 @@ impl<'a> Parser<'a> {
                 reads.retain(|r| r != &table);
                 Ok(DdlKind::CreateTrigger { name, table, reads })
             }
-            "event" | "user" | "role" | "server" | "tablespace" | "logfile" | "resource"
-            | "sequence" | "package" | "synonym" | "spatial" => {
-                Self::other(format!("CREATE {} is not synchronized", kw.to_uppercase()))
-            }
+            "event" | "user" | "role" | "server" | "tablespace" | "logfile" | "resource" | "sequence" | "package" | "synonym"
+            | "spatial" => Self::other(format!("CREATE {} is not synchronized", kw.to_uppercase())),
             _ => Err(self.q.parse_err("CREATE statement", s - 1)),
         }
     }
@@ -959,10 +869,7 @@ impl<'a> Parser<'a> {
         } else if self.q.punct(s, "(") && q_like(&self.q, s + 1) {
             like = Some(self.table(s + 2)?.0);
         } else if self.q.punct(s, "(") && !self.q.word(s + 1, "SELECT") {
-            let close = self
-                .q
-                .close_of(s)
-                .ok_or_else(|| self.q.parse_err("unbalanced parentheses", s))?;
+            let close = self.q.close_of(s).ok_or_else(|| self.q.parse_err("unbalanced parentheses", s))?;
             for (first, last) in self.q.split_commas(s + 1, close) {
                 if first > last {
                     return Err(self.q.parse_err("empty table element", first));
@@ -983,61 +890,41 @@ impl<'a> Parser<'a> {
                     depth -= 1;
                 }
                 let w = self.q.lower_word(n);
-                if depth <= 1 && matches!(w.as_str(), "select" | "with" | "values" | "table")
-                    || depth == 0 && w == "as"
-                {
+                if depth <= 1 && matches!(w.as_str(), "select" | "with" | "values" | "table") || depth == 0 && w == "as" {
                     as_select = true;
                     break;
                 }
                 if depth == 0 && w == "union" {
-                    self.problem(
-                        "UNION= table lists (MERGE tables) are not supported".into(),
-                        n,
-                    );
+                    self.problem("UNION= table lists (MERGE tables) are not supported".into(), n);
                 }
             }
             if as_select {
-                self.problem("CREATE TABLE ... SELECT cannot be replayed: the binlog should carry it as CREATE TABLE and rows (binlog_format=ROW)".into(), s);
+                self.problem(
+                    "CREATE TABLE ... SELECT cannot be replayed: the binlog should carry it as CREATE TABLE and rows (binlog_format=ROW)"
+                        .into(),
+                    s,
+                );
             }
             if end >= 2 && self.q.word(end - 2, "START") && self.q.word(end - 1, "TRANSACTION") {
                 self.site(Site::Remove(end - 2, end - 1));
             }
         }
-        Ok(DdlKind::CreateTable {
-            table,
-            if_not_exists,
-            or_replace,
-            like,
-            as_select,
-            references,
-        })
+        Ok(DdlKind::CreateTable { table, if_not_exists, or_replace, like, as_select, references })
     }
 
     /// A create_definition (column, index, constraint) in `first..=last` of `table`.
     /// Returns the clause and the tables it references.
-    fn definition(
-        &mut self,
-        first: usize,
-        last: usize,
-        table: &ObjName,
-    ) -> Result<(AlterClause, Vec<ObjName>), RewriteError> {
+    fn definition(&mut self, first: usize, last: usize, table: &ObjName) -> Result<(AlterClause, Vec<ObjName>), RewriteError> {
         let q = &self.q;
         let mut s = first;
         let quoted = q.tok(s).is_some_and(|t| t.kind == TokenKind::QuotedIdent);
         if !quoted && q.word(s, "CONSTRAINT") {
             s += 1;
-            if !["PRIMARY", "UNIQUE", "FOREIGN", "CHECK"]
-                .iter()
-                .any(|k| q.word(s, k))
-            {
+            if !["PRIMARY", "UNIQUE", "FOREIGN", "CHECK"].iter().any(|k| q.word(s, k)) {
                 s += 1; // the constraint's name
             }
         }
-        let w = if quoted {
-            String::new()
-        } else {
-            q.lower_word(s)
-        };
+        let w = if quoted { String::new() } else { q.lower_word(s) };
         match w.as_str() {
             "primary" | "unique" | "key" | "index" | "fulltext" | "spatial" | "period" => {
                 let columns = self.first_key_parts(s, last, table);
@@ -1077,12 +964,7 @@ impl<'a> Parser<'a> {
     }
 
     /// A column definition `name type attributes` in `first..=last`.
-    fn column_def(
-        &mut self,
-        first: usize,
-        last: usize,
-        table: &ObjName,
-    ) -> Result<(String, Vec<ObjName>), RewriteError> {
+    fn column_def(&mut self, first: usize, last: usize, table: &ObjName) -> Result<(String, Vec<ObjName>), RewriteError> {
         if !self.q.is_ident(first) {
             return Err(self.q.parse_err("column definition", first));
         }
@@ -1093,10 +975,7 @@ impl<'a> Parser<'a> {
         while s <= last {
             if self.q.punct(s, "(") {
                 let close = self.q.close_of(s).unwrap_or(last);
-                if ["DEFAULT", "AS", "CHECK"]
-                    .iter()
-                    .any(|k| self.q.word(s - 1, k))
-                {
+                if ["DEFAULT", "AS", "CHECK"].iter().any(|k| self.q.word(s - 1, k)) {
                     self.expr(s, table);
                 }
                 s = close + 1;
@@ -1153,14 +1032,8 @@ impl<'a> Parser<'a> {
             }
             let c = self.q.chain(s);
             let called = self.q.punct(c.end, "(");
-            let next_is_string = self
-                .q
-                .tok(c.end)
-                .is_some_and(|t| t.kind == TokenKind::String);
-            let quoted = self
-                .q
-                .tok(s)
-                .is_some_and(|t| t.kind == TokenKind::QuotedIdent);
+            let next_is_string = self.q.tok(c.end).is_some_and(|t| t.kind == TokenKind::String);
+            let quoted = self.q.tok(s).is_some_and(|t| t.kind == TokenKind::QuotedIdent);
             s = c.end;
             match (c.parts.len(), c.star, called) {
                 (1, false, false) if quoted => {
@@ -1227,16 +1100,8 @@ impl<'a> Parser<'a> {
                 let named = self.q.tok(s).is_some_and(|t| {
                     t.kind == TokenKind::QuotedIdent
                         || t.kind == TokenKind::Ident
-                            && ![
-                                "default",
-                                "character",
-                                "charset",
-                                "collate",
-                                "comment",
-                                "read",
-                                "encryption",
-                            ]
-                            .contains(&t.text.to_ascii_lowercase().as_str())
+                            && !["default", "character", "charset", "collate", "comment", "read", "encryption"]
+                                .contains(&t.text.to_ascii_lowercase().as_str())
                 });
                 if named && self.q.word(s + 1, "UPGRADE") {
                     return Self::other("ALTER DATABASE ... UPGRADE DATA DIRECTORY NAME");
@@ -1245,10 +1110,7 @@ impl<'a> Parser<'a> {
                     self.db_name(s)?
                 } else {
                     if self.db.is_empty() {
-                        return Err(self.q.conflict(
-                            "ALTER DATABASE without a name and no default database".into(),
-                            s,
-                        ));
+                        return Err(self.q.conflict("ALTER DATABASE without a name and no default database".into(), s));
                     }
                     let db = self.db.clone();
                     self.site(Site::DbAfter(s - 1, db.clone()));
@@ -1265,13 +1127,9 @@ impl<'a> Parser<'a> {
             "function" | "procedure" => {
                 let (name, c) = self.obj(s, "routine name")?;
                 self.site(Site::Routine(c, name.clone()));
-                Ok(DdlKind::AlterRoutine {
-                    kind: routine_kind(&kw),
-                    name,
-                })
+                Ok(DdlKind::AlterRoutine { kind: routine_kind(&kw), name })
             }
-            "event" | "user" | "role" | "server" | "tablespace" | "logfile" | "resource"
-            | "sequence" | "instance" | "package" | "undo" => {
+            "event" | "user" | "role" | "server" | "tablespace" | "logfile" | "resource" | "sequence" | "instance" | "package" | "undo" => {
                 Self::other(format!("ALTER {} is not synchronized", kw.to_uppercase()))
             }
             _ => Err(self.q.parse_err("ALTER statement", s - 1)),
@@ -1306,11 +1164,7 @@ impl<'a> Parser<'a> {
             }
         }
         self.clause = None;
-        Ok(DdlKind::AlterTable(AlterTable {
-            table,
-            clauses,
-            references,
-        }))
+        Ok(DdlKind::AlterTable(AlterTable { table, clauses, references }))
     }
 
     fn alter_clause(
@@ -1337,16 +1191,7 @@ impl<'a> Parser<'a> {
                 if !column_kw
                     && matches!(
                         w.as_str(),
-                        "index"
-                            | "key"
-                            | "unique"
-                            | "fulltext"
-                            | "spatial"
-                            | "primary"
-                            | "constraint"
-                            | "foreign"
-                            | "check"
-                            | "period"
+                        "index" | "key" | "unique" | "fulltext" | "spatial" | "primary" | "constraint" | "foreign" | "check" | "period"
                     )
                 {
                     let (clause, refs) = self.definition(s, last, table)?;
@@ -1415,12 +1260,7 @@ impl<'a> Parser<'a> {
             }
             "drop" => {
                 let w = self.q.lower_word(s);
-                if !column_kw
-                    && matches!(
-                        w.as_str(),
-                        "index" | "key" | "primary" | "foreign" | "constraint" | "check"
-                    )
-                {
+                if !column_kw && matches!(w.as_str(), "index" | "key" | "primary" | "foreign" | "constraint" | "check") {
                     out.push(AlterClause::DropKey);
                 } else if !column_kw && w == "partition" {
                     out.push(AlterClause::Partitioning);
@@ -1465,14 +1305,12 @@ impl<'a> Parser<'a> {
                 out.push(AlterClause::OrderBy);
             }
             "convert" if self.q.word(s, "TO") => out.push(AlterClause::Options),
-            "partition" | "coalesce" | "reorganize" | "exchange" | "analyze" | "check"
-            | "optimize" | "rebuild" | "repair" | "truncate" | "remove" | "convert" => {
+            "partition" | "coalesce" | "reorganize" | "exchange" | "analyze" | "check" | "optimize" | "rebuild" | "repair" | "truncate"
+            | "remove" | "convert" => {
                 self.partition_tables(first, last, table, references)?;
                 out.push(AlterClause::Partitioning);
             }
-            "discard" | "import" if self.q.word(s, "PARTITION") => {
-                out.push(AlterClause::Partitioning)
-            }
+            "discard" | "import" if self.q.word(s, "PARTITION") => out.push(AlterClause::Partitioning),
             _ => match prev {
                 // DROP PARTITION p1, p2 / ORDER BY a, b: the list goes on.
                 Some(AlterClause::Partitioning) if self.q.is_ident(first) => {
@@ -1485,15 +1323,11 @@ impl<'a> Parser<'a> {
                 }
                 _ => {
                     if (first..=last).any(|n| self.q.word(n, "UNION")) {
-                        self.problem(
-                            "UNION= table lists (MERGE tables) are not supported".into(),
-                            first,
-                        );
+                        self.problem("UNION= table lists (MERGE tables) are not supported".into(), first);
                     }
-                    if let Some(b) = (first..=last).find(|&n| {
-                        (self.q.word(n, "PARTITION") || self.q.word(n, "SUBPARTITION"))
-                            && self.q.word(n + 1, "BY")
-                    }) {
+                    if let Some(b) = (first..=last)
+                        .find(|&n| (self.q.word(n, "PARTITION") || self.q.word(n, "SUBPARTITION")) && self.q.word(n + 1, "BY"))
+                    {
                         self.site(Site::Opaque(first, b.saturating_sub(1), table.clone()));
                     } else {
                         self.site(Site::Opaque(first, last, table.clone()));
@@ -1517,13 +1351,7 @@ impl<'a> Parser<'a> {
 
     /// `EXCHANGE PARTITION p WITH TABLE t`, `CONVERT PARTITION p TO TABLE t`,
     /// `CONVERT TABLE t TO PARTITION ...`: the tables, in the table's database.
-    fn partition_tables(
-        &mut self,
-        first: usize,
-        last: usize,
-        table: &ObjName,
-        references: &mut Vec<ObjName>,
-    ) -> Result<(), RewriteError> {
+    fn partition_tables(&mut self, first: usize, last: usize, table: &ObjName, references: &mut Vec<ObjName>) -> Result<(), RewriteError> {
         for s in first..=last {
             if self.q.word(s, "TABLE") && self.q.starts_chain(s + 1) {
                 let (t, _) = self.with_db(&table.db, |p| p.table(s + 1))?;
@@ -1547,15 +1375,9 @@ impl<'a> Parser<'a> {
                 let (if_exists, s) = self.if_exists(s);
                 let objs = self.name_list(s, "table name")?;
                 Ok(if kw.starts_with("table") {
-                    DdlKind::DropTable {
-                        tables: objs,
-                        if_exists,
-                    }
+                    DdlKind::DropTable { tables: objs, if_exists }
                 } else {
-                    DdlKind::DropView {
-                        views: objs,
-                        if_exists,
-                    }
+                    DdlKind::DropView { views: objs, if_exists }
                 })
             }
             "database" | "schema" => {
@@ -1579,11 +1401,7 @@ impl<'a> Parser<'a> {
                 let (if_exists, s) = self.if_exists(s);
                 let (name, c) = self.obj(s, "routine name")?;
                 self.site(Site::Routine(c, name.clone()));
-                Ok(DdlKind::DropRoutine {
-                    kind: routine_kind(&kw),
-                    name,
-                    if_exists,
-                })
+                Ok(DdlKind::DropRoutine { kind: routine_kind(&kw), name, if_exists })
             }
             "trigger" => {
                 let (if_exists, s) = self.if_exists(s);
@@ -1591,10 +1409,8 @@ impl<'a> Parser<'a> {
                 self.site(Site::Routine(c, name.clone()));
                 Ok(DdlKind::DropTrigger { name, if_exists })
             }
-            "event" | "user" | "role" | "server" | "tablespace" | "logfile" | "resource"
-            | "sequence" | "package" | "prepare" | "spatial" | "synonym" => {
-                Self::other(format!("DROP {} is not synchronized", kw.to_uppercase()))
-            }
+            "event" | "user" | "role" | "server" | "tablespace" | "logfile" | "resource" | "sequence" | "package" | "prepare"
+            | "spatial" | "synonym" => Self::other(format!("DROP {} is not synchronized", kw.to_uppercase())),
             _ => Err(self.q.parse_err("DROP statement", s - 1)),
         }
     }
@@ -1602,11 +1418,7 @@ impl<'a> Parser<'a> {
     /// `a, db.b, ...` up to WAIT/NOWAIT/RESTRICT/CASCADE or the end; records spans.
     fn name_list(&mut self, s: usize, what: &str) -> Result<Vec<ObjName>, RewriteError> {
         let mut end = self.end();
-        if let Some(stop) = (s..end).find(|&n| {
-            ["WAIT", "NOWAIT", "RESTRICT", "CASCADE", "FORCE"]
-                .iter()
-                .any(|k| self.q.word(n, k))
-        }) {
+        if let Some(stop) = (s..end).find(|&n| ["WAIT", "NOWAIT", "RESTRICT", "CASCADE", "FORCE"].iter().any(|k| self.q.word(n, k))) {
             end = stop;
         }
         let mut out = Vec::new();
@@ -1647,29 +1459,21 @@ impl<'a> Parser<'a> {
     fn apply(&self, site: &Site, map: &NameMap, ed: &mut Edits) -> Result<(), RewriteError> {
         let q = &self.q;
         match site {
-            Site::Table(c, o) => ed.replace(
-                q.chain_span(c),
-                qualified(map.db(&o.db), map.table(&o.db, &o.name)),
-            ),
+            Site::Table(c, o) => ed.replace(q.chain_span(c), qualified(map.db(&o.db), map.table(&o.db, &o.name))),
             Site::Routine(c, o) => ed.replace(q.chain_span(c), qualified(map.db(&o.db), &o.name)),
             Site::Db(s, db) => ed.rename(q, *s, map.db(db)),
             Site::DbAfter(s, db) => {
                 let at = q.span(*s).end;
                 ed.replace(at..at, format!(" {}", quote_ident(map.db(db))));
             }
-            Site::Column(s, t) | Site::AfterColumn(_, s, t) => {
-                ed.rename(q, *s, map.column(&t.db, &t.name, &q.name(*s)))
-            }
+            Site::Column(s, t) | Site::AfterColumn(_, s, t) => ed.rename(q, *s, map.column(&t.db, &t.name, &q.name(*s))),
             Site::BareColumn(s, t) => {
                 let name = q.name(*s);
                 let new = map.column(&t.db, &t.name, &name);
                 if new != name {
                     if EXPR_WORDS.contains(&name.to_ascii_lowercase().as_str()) {
-                        let what = format!(
-                            "unquoted {name} in an expression may be the renamed column {}.{} or a keyword",
-                            t,
-                            quote_ident(&name)
-                        );
+                        let what =
+                            format!("unquoted {name} in an expression may be the renamed column {}.{} or a keyword", t, quote_ident(&name));
                         return Err(q.conflict(what, *s));
                     }
                     ed.rename(q, *s, new);
@@ -1711,21 +1515,14 @@ fn removal(q: &Sql, first: usize, last: usize) -> std::ops::Range<usize> {
 }
 
 fn routine_kind(kw: &str) -> RoutineKind {
-    if kw == "function" {
-        RoutineKind::Function
-    } else {
-        RoutineKind::Procedure
-    }
+    if kw == "function" { RoutineKind::Function } else { RoutineKind::Procedure }
 }
 
 impl Edits {
     /// `src[range]` with the edits inside it applied (edits crossing it are ignored).
     fn apply_in(&self, src: &str, range: std::ops::Range<usize>) -> String {
-        let mut edits: Vec<&(std::ops::Range<usize>, String)> = self
-            .0
-            .iter()
-            .filter(|(r, _)| r.start >= range.start && r.end <= range.end)
-            .collect();
+        let mut edits: Vec<&(std::ops::Range<usize>, String)> =
+            self.0.iter().filter(|(r, _)| r.start >= range.start && r.end <= range.end).collect();
         edits.sort_by_key(|(r, _)| (r.start, r.end));
         edits.dedup_by(|a, b| a.0 == b.0);
         let mut out = String::new();
@@ -1762,9 +1559,7 @@ mod tests {
     }
 
     fn kind(sql: &str) -> DdlKind {
-        parse_ddl(sql, "shop")
-            .unwrap_or_else(|e| panic!("{sql}: {e}"))
-            .kind
+        parse_ddl(sql, "shop").unwrap_or_else(|e| panic!("{sql}: {e}")).kind
     }
 
     fn alter(sql: &str) -> AlterTable {
@@ -1797,53 +1592,22 @@ mod tests {
     fn databases() {
         assert_eq!(
             kind("CREATE DATABASE IF NOT EXISTS `shop` CHARACTER SET utf8mb4"),
-            DdlKind::CreateDatabase {
-                db: "shop".into(),
-                if_not_exists: true,
-                or_replace: false
-            }
+            DdlKind::CreateDatabase { db: "shop".into(), if_not_exists: true, or_replace: false }
         );
         assert_eq!(
             rw("CREATE DATABASE IF NOT EXISTS `shop` CHARACTER SET utf8mb4"),
             "CREATE DATABASE IF NOT EXISTS `shop2` CHARACTER SET utf8mb4"
         );
-        assert_eq!(
-            rw("create or replace schema shop"),
-            "create or replace schema `shop2`"
-        );
-        assert_eq!(
-            rw("DROP DATABASE IF EXISTS shop"),
-            "DROP DATABASE IF EXISTS `shop2`"
-        );
-        assert_eq!(
-            kind("drop schema crm"),
-            DdlKind::DropDatabase {
-                db: "crm".into(),
-                if_exists: false
-            }
-        );
+        assert_eq!(rw("create or replace schema shop"), "create or replace schema `shop2`");
+        assert_eq!(rw("DROP DATABASE IF EXISTS shop"), "DROP DATABASE IF EXISTS `shop2`");
+        assert_eq!(kind("drop schema crm"), DdlKind::DropDatabase { db: "crm".into(), if_exists: false });
         assert_eq!(plain("DROP DATABASE shop"), "DROP DATABASE shop");
-        assert_eq!(
-            rw("ALTER DATABASE shop COLLATE utf8mb4_bin"),
-            "ALTER DATABASE `shop2` COLLATE utf8mb4_bin"
-        );
+        assert_eq!(rw("ALTER DATABASE shop COLLATE utf8mb4_bin"), "ALTER DATABASE `shop2` COLLATE utf8mb4_bin");
         // Without a name: the default database, named explicitly.
-        assert_eq!(
-            kind("ALTER DATABASE CHARACTER SET latin1"),
-            DdlKind::AlterDatabase { db: "shop".into() }
-        );
-        assert_eq!(
-            rw("ALTER DATABASE CHARACTER SET latin1"),
-            "ALTER DATABASE `shop2` CHARACTER SET latin1"
-        );
-        assert!(matches!(
-            kind("ALTER DATABASE `#mysql50#a-b` UPGRADE DATA DIRECTORY NAME"),
-            DdlKind::Other { .. }
-        ));
-        assert_eq!(
-            objects(&parse_ddl("drop database crm", "").unwrap()),
-            vec![ObjName::database("crm")]
-        );
+        assert_eq!(kind("ALTER DATABASE CHARACTER SET latin1"), DdlKind::AlterDatabase { db: "shop".into() });
+        assert_eq!(rw("ALTER DATABASE CHARACTER SET latin1"), "ALTER DATABASE `shop2` CHARACTER SET latin1");
+        assert!(matches!(kind("ALTER DATABASE `#mysql50#a-b` UPGRADE DATA DIRECTORY NAME"), DdlKind::Other { .. }));
+        assert_eq!(objects(&parse_ddl("drop database crm", "").unwrap()), vec![ObjName::database("crm")]);
     }
 
     #[test]
@@ -1853,19 +1617,9 @@ mod tests {
             rw(sql),
             "CREATE TABLE `shop2`.`purchases` (id int PRIMARY KEY, `quantity` int DEFAULT '1' COMMENT 'orders qty', `remark` varchar(10) DEFAULT 'orders', `orders` int, KEY k (`quantity`, `remark`(3)), CONSTRAINT c CHECK (`quantity` > 0)) ENGINE=InnoDB COMMENT='orders'"
         );
-        assert_eq!(
-            plain(sql),
-            sql.replacen("TABLE orders", "TABLE `shop`.`orders`", 1),
-            "without renames only the table is qualified"
-        );
+        assert_eq!(plain(sql), sql.replacen("TABLE orders", "TABLE `shop`.`orders`", 1), "without renames only the table is qualified");
         match kind(sql) {
-            DdlKind::CreateTable {
-                table,
-                if_not_exists,
-                like,
-                as_select,
-                ..
-            } => {
+            DdlKind::CreateTable { table, if_not_exists, like, as_select, .. } => {
                 assert_eq!(table, o("shop", "orders"));
                 assert!(!if_not_exists && like.is_none() && !as_select);
             }
@@ -1888,28 +1642,18 @@ mod tests {
         );
         // MySQL 8 atomic CTAS header; versioned comments are code.
         assert_eq!(
-            rw(
-                "CREATE TABLE `orders` (`qty` int) /*!50100 PARTITION BY KEY (qty) */ START TRANSACTION"
-            ),
+            rw("CREATE TABLE `orders` (`qty` int) /*!50100 PARTITION BY KEY (qty) */ START TRANSACTION"),
             "CREATE TABLE `shop2`.`purchases` (`quantity` int) /*!50100 PARTITION BY KEY (`quantity`) */"
         );
         // Names with spaces and backquotes.
         let mut m = map();
         m.rename_table("shop", "we`ird t", "odd` one");
         assert_eq!(
-            rewrite_ddl(
-                "CREATE TABLE `we``ird t` (`c d` int, KEY (`c d`))",
-                "shop",
-                &m
-            )
-            .unwrap(),
+            rewrite_ddl("CREATE TABLE `we``ird t` (`c d` int, KEY (`c d`))", "shop", &m).unwrap(),
             "CREATE TABLE `shop2`.`odd`` one` (`c``d` int, KEY (`c``d`))"
         );
         // Temporary tables are skipped; CREATE TABLE ... SELECT cannot be replayed.
-        assert!(matches!(
-            kind("CREATE TEMPORARY TABLE orders (id int)"),
-            DdlKind::Other { .. }
-        ));
+        assert!(matches!(kind("CREATE TEMPORARY TABLE orders (id int)"), DdlKind::Other { .. }));
         match kind("CREATE TABLE t2 AS SELECT * FROM orders") {
             DdlKind::CreateTable { as_select, .. } => assert!(as_select),
             k => panic!("{k:?}"),
@@ -1931,14 +1675,8 @@ mod tests {
                 references: vec![],
             }
         );
-        assert_eq!(
-            rw("CREATE TABLE crm.t2 LIKE orders"),
-            "CREATE TABLE `crm2`.`t2` LIKE `shop2`.`purchases`"
-        );
-        assert_eq!(
-            rw("create table if not exists t2 (like crm.orders)"),
-            "create table if not exists `shop2`.`t2` (like `crm2`.`orders`)"
-        );
+        assert_eq!(rw("CREATE TABLE crm.t2 LIKE orders"), "CREATE TABLE `crm2`.`t2` LIKE `shop2`.`purchases`");
+        assert_eq!(rw("create table if not exists t2 (like crm.orders)"), "create table if not exists `shop2`.`t2` (like `crm2`.`orders`)");
         let d = parse_ddl("CREATE TABLE crm.t2 LIKE orders", "shop").unwrap();
         assert_eq!(d.objects(), vec![o("crm", "t2"), o("shop", "orders")]);
     }
@@ -1954,24 +1692,15 @@ mod tests {
         assert_eq!(a.table, o("shop", "orders"));
         assert_eq!(a.added_columns(), vec!["x"]);
         assert_eq!(a.dropped_columns(), vec!["note"]);
-        assert_eq!(
-            a.renamed_columns(),
-            vec![("qty", "qty2"), ("qty", "amount")]
-        );
+        assert_eq!(a.renamed_columns(), vec![("qty", "qty2"), ("qty", "amount")]);
         assert!(a.only_columns_and_keys());
         assert_eq!(a.rename_to(), None);
         assert_eq!(
             a.clauses[..4],
             [
                 AlterClause::AddColumn("x".into()),
-                AlterClause::ChangeColumn {
-                    from: "qty".into(),
-                    to: "qty2".into()
-                },
-                AlterClause::ChangeColumn {
-                    from: "note".into(),
-                    to: "note".into()
-                },
+                AlterClause::ChangeColumn { from: "qty".into(), to: "qty2".into() },
+                AlterClause::ChangeColumn { from: "note".into(), to: "note".into() },
                 AlterClause::ModifyColumn("qty".into()),
             ]
         );
@@ -1983,10 +1712,7 @@ mod tests {
             "ALTER ONLINE IGNORE TABLE `shop2`.`purchases` ADD (orders int, qty2 int AS (`quantity` + 1)), DROP orders, algorithm=inplace, lock=none"
         );
         // Without a mapping only the name is qualified.
-        assert_eq!(
-            plain("alter table orders add c int"),
-            "alter table `shop`.`orders` add c int"
-        );
+        assert_eq!(plain("alter table orders add c int"), "alter table `shop`.`orders` add c int");
     }
 
     #[test]
@@ -1998,15 +1724,7 @@ mod tests {
             "ALTER TABLE `shop2`.`purchases` ADD INDEX idx (`quantity`, `remark`(5) DESC), ADD UNIQUE KEY IF NOT EXISTS u (`remark`), ADD CONSTRAINT fk FOREIGN KEY (`quantity`) REFERENCES `crm2`.`contacts` (id), ADD PRIMARY KEY (id), ADD CONSTRAINT chk CHECK (`quantity` > 0), DROP INDEX idx, DROP PRIMARY KEY, DROP FOREIGN KEY fk, RENAME INDEX a TO b, ADD FULLTEXT (`remark`), ADD INDEX ((`quantity` + 1))"
         );
         let a = alter("ALTER TABLE orders ADD KEY (qty, note), ENGINE=InnoDB COMMENT 'orders'");
-        assert_eq!(
-            a.clauses,
-            vec![
-                AlterClause::AddKey {
-                    columns: vec!["qty".into(), "note".into()]
-                },
-                AlterClause::Options
-            ]
-        );
+        assert_eq!(a.clauses, vec![AlterClause::AddKey { columns: vec!["qty".into(), "note".into()] }, AlterClause::Options]);
         assert!(a.only_columns_and_keys());
         assert_eq!(
             rw("ALTER TABLE orders ENGINE=InnoDB COMMENT 'orders', ORDER BY qty, id DESC"),
@@ -2015,41 +1733,28 @@ mod tests {
         // Options that name a renamed column cannot be rewritten blindly.
         let e = err("ALTER TABLE orders WITH SYSTEM VERSIONING qty");
         assert!(e.contains("`qty`"), "{e}");
-        assert_eq!(
-            plain("ALTER TABLE orders FORCE"),
-            "ALTER TABLE `shop`.`orders` FORCE"
-        );
+        assert_eq!(plain("ALTER TABLE orders FORCE"), "ALTER TABLE `shop`.`orders` FORCE");
     }
 
     #[test]
     fn alter_table_rename_and_partitions() {
         let sql = "ALTER TABLE orders RENAME TO crm.orders_old";
-        assert_eq!(
-            rw(sql),
-            "ALTER TABLE `shop2`.`purchases` RENAME TO `crm2`.`orders_old`"
-        );
+        assert_eq!(rw(sql), "ALTER TABLE `shop2`.`purchases` RENAME TO `crm2`.`orders_old`");
         let a = alter(sql);
         assert_eq!(a.rename_to(), Some(&o("crm", "orders_old")));
         assert!(!a.only_columns_and_keys());
-        assert_eq!(
-            parse_ddl(sql, "shop").unwrap().objects(),
-            vec![o("shop", "orders"), o("crm", "orders_old")]
-        );
+        assert_eq!(parse_ddl(sql, "shop").unwrap().objects(), vec![o("shop", "orders"), o("crm", "orders_old")]);
         // An unqualified new name stays in the table's database.
         assert_eq!(
             rewrite_ddl("ALTER TABLE shop.orders RENAME orders2", "crm", &map()).unwrap(),
             "ALTER TABLE `shop2`.`purchases` RENAME `shop2`.`orders2`"
         );
         assert_eq!(
-            rw(
-                "ALTER TABLE orders DROP PARTITION p1, p2, EXCHANGE PARTITION p3 WITH TABLE orders_arch"
-            ),
+            rw("ALTER TABLE orders DROP PARTITION p1, p2, EXCHANGE PARTITION p3 WITH TABLE orders_arch"),
             "ALTER TABLE `shop2`.`purchases` DROP PARTITION p1, p2, EXCHANGE PARTITION p3 WITH TABLE `shop2`.`orders_arch`"
         );
         assert_eq!(
-            rw(
-                "ALTER TABLE orders PARTITION BY RANGE (qty) (PARTITION p0 VALUES LESS THAN (10), PARTITION p1 VALUES LESS THAN MAXVALUE)"
-            ),
+            rw("ALTER TABLE orders PARTITION BY RANGE (qty) (PARTITION p0 VALUES LESS THAN (10), PARTITION p1 VALUES LESS THAN MAXVALUE)"),
             "ALTER TABLE `shop2`.`purchases` PARTITION BY RANGE (`quantity`) (PARTITION p0 VALUES LESS THAN (10), PARTITION p1 VALUES LESS THAN MAXVALUE)"
         );
         assert_eq!(
@@ -2065,101 +1770,53 @@ mod tests {
         let keep = vec!["id".to_string(), "QTY".to_string()];
         let f = |sql: &str| rewrite_alter_selected_columns(sql, "shop", &map(), &keep).unwrap();
         assert_eq!(
-            f("ALTER TABLE orders ADD COLUMN x int AFTER qty, MODIFY qty bigint AFTER note, DROP COLUMN note, ADD INDEX (qty), ADD INDEX (qty, note), ALGORITHM=INPLACE"),
+            f(
+                "ALTER TABLE orders ADD COLUMN x int AFTER qty, MODIFY qty bigint AFTER note, DROP COLUMN note, ADD INDEX (qty), ADD INDEX (qty, note), ALGORITHM=INPLACE"
+            ),
             Some("ALTER TABLE `shop2`.`purchases` MODIFY `quantity` bigint, ADD INDEX (`quantity`), ALGORITHM=INPLACE".into())
         );
-        assert_eq!(
-            f("ALTER TABLE orders DROP COLUMN note, ALGORITHM=INPLACE, LOCK=NONE"),
-            None
-        );
+        assert_eq!(f("ALTER TABLE orders DROP COLUMN note, ALGORITHM=INPLACE, LOCK=NONE"), None);
         assert_eq!(f("ALTER TABLE orders ADD c int"), None);
         assert_eq!(
             f("ALTER TABLE orders CHANGE qty amount int, ENGINE=InnoDB"),
-            Some(
-                "ALTER TABLE `shop2`.`purchases` CHANGE `quantity` amount int, ENGINE=InnoDB"
-                    .into()
-            )
+            Some("ALTER TABLE `shop2`.`purchases` CHANGE `quantity` amount int, ENGINE=InnoDB".into())
         );
-        let e = rewrite_alter_selected_columns(
-            "ALTER TABLE orders MODIFY qty int AS (`note` + 1)",
-            "shop",
-            &map(),
-            &keep,
-        )
-        .unwrap_err()
-        .to_string();
+        let e = rewrite_alter_selected_columns("ALTER TABLE orders MODIFY qty int AS (`note` + 1)", "shop", &map(), &keep)
+            .unwrap_err()
+            .to_string();
         assert!(e.contains("unselected column `note`"), "{e}");
-        assert!(
-            rewrite_alter_selected_columns("DROP TABLE orders", "shop", &map(), &keep).is_err()
-        );
+        assert!(rewrite_alter_selected_columns("DROP TABLE orders", "shop", &map(), &keep).is_err());
     }
 
     #[test]
     fn drop_rename_truncate() {
         let sql = "DROP TABLE IF EXISTS orders, crm.`x y`, `t``1` /* generated by server */";
-        assert_eq!(
-            kind(sql),
-            DdlKind::DropTable {
-                tables: vec![o("shop", "orders"), o("crm", "x y"), o("shop", "t`1")],
-                if_exists: true
-            }
-        );
-        assert_eq!(
-            rw(sql),
-            "DROP TABLE IF EXISTS `shop2`.`purchases`, `crm2`.`x y`, `shop2`.`t``1` /* generated by server */"
-        );
-        assert_eq!(
-            rw("drop tables orders restrict"),
-            "drop tables `shop2`.`purchases` restrict"
-        );
-        assert!(matches!(
-            kind("DROP TEMPORARY TABLE IF EXISTS orders"),
-            DdlKind::Other { .. }
-        ));
+        assert_eq!(kind(sql), DdlKind::DropTable { tables: vec![o("shop", "orders"), o("crm", "x y"), o("shop", "t`1")], if_exists: true });
+        assert_eq!(rw(sql), "DROP TABLE IF EXISTS `shop2`.`purchases`, `crm2`.`x y`, `shop2`.`t``1` /* generated by server */");
+        assert_eq!(rw("drop tables orders restrict"), "drop tables `shop2`.`purchases` restrict");
+        assert!(matches!(kind("DROP TEMPORARY TABLE IF EXISTS orders"), DdlKind::Other { .. }));
         let sql = "RENAME TABLE orders TO orders_old, crm.a TO shop.a";
         assert_eq!(
             kind(sql),
-            DdlKind::RenameTable {
-                pairs: vec![
-                    (o("shop", "orders"), o("shop", "orders_old")),
-                    (o("crm", "a"), o("shop", "a"))
-                ]
-            }
+            DdlKind::RenameTable { pairs: vec![(o("shop", "orders"), o("shop", "orders_old")), (o("crm", "a"), o("shop", "a"))] }
         );
-        assert_eq!(
-            rw(sql),
-            "RENAME TABLE `shop2`.`purchases` TO `shop2`.`orders_old`, `crm2`.`a` TO `shop2`.`a`"
-        );
+        assert_eq!(rw(sql), "RENAME TABLE `shop2`.`purchases` TO `shop2`.`orders_old`, `crm2`.`a` TO `shop2`.`a`");
         assert_eq!(parse_ddl(sql, "shop").unwrap().objects().len(), 4);
-        assert_eq!(
-            rw("TRUNCATE TABLE orders"),
-            "TRUNCATE TABLE `shop2`.`purchases`"
-        );
+        assert_eq!(rw("TRUNCATE TABLE orders"), "TRUNCATE TABLE `shop2`.`purchases`");
         assert_eq!(rw("truncate crm.t"), "truncate `crm2`.`t`");
-        assert_eq!(
-            kind("TRUNCATE orders"),
-            DdlKind::Truncate {
-                table: o("shop", "orders")
-            }
-        );
+        assert_eq!(kind("TRUNCATE orders"), DdlKind::Truncate { table: o("shop", "orders") });
         // Keep only selected objects.
         let sel = |n: &ObjName| n.db == "shop";
         assert_eq!(
             retain_objects("DROP TABLE IF EXISTS crm.a, orders, crm.b, c", "shop", &sel).unwrap(),
             Some("DROP TABLE IF EXISTS orders, c".into())
         );
-        assert_eq!(
-            retain_objects("DROP TABLE crm.a", "shop", &sel).unwrap(),
-            None
-        );
+        assert_eq!(retain_objects("DROP TABLE crm.a", "shop", &sel).unwrap(), None);
         assert_eq!(
             retain_objects("RENAME TABLE crm.a TO crm.b, crm.c TO orders", "shop", &sel).unwrap(),
             Some("RENAME TABLE crm.c TO orders".into())
         );
-        assert_eq!(
-            retain_objects("TRUNCATE x", "shop", &sel).unwrap(),
-            Some("TRUNCATE x".into())
-        );
+        assert_eq!(retain_objects("TRUNCATE x", "shop", &sel).unwrap(), Some("TRUNCATE x".into()));
     }
 
     #[test]
@@ -2167,33 +1824,15 @@ mod tests {
         let sql = "CREATE UNIQUE INDEX i1 ON orders (qty, note(4))";
         assert_eq!(
             kind(sql),
-            DdlKind::CreateIndex {
-                table: o("shop", "orders"),
-                index: "i1".into(),
-                columns: vec!["qty".into(), "note".into()]
-            }
+            DdlKind::CreateIndex { table: o("shop", "orders"), index: "i1".into(), columns: vec!["qty".into(), "note".into()] }
         );
+        assert_eq!(rw(sql), "CREATE UNIQUE INDEX i1 ON `shop2`.`purchases` (`quantity`, `remark`(4))");
         assert_eq!(
-            rw(sql),
-            "CREATE UNIQUE INDEX i1 ON `shop2`.`purchases` (`quantity`, `remark`(4))"
-        );
-        assert_eq!(
-            rw(
-                "create or replace index if not exists i2 using btree on crm.t (a) algorithm=inplace"
-            ),
+            rw("create or replace index if not exists i2 using btree on crm.t (a) algorithm=inplace"),
             "create or replace index if not exists i2 using btree on `crm2`.`t` (a) algorithm=inplace"
         );
-        assert_eq!(
-            kind("DROP INDEX i1 ON orders"),
-            DdlKind::DropIndex {
-                table: o("shop", "orders"),
-                index: "i1".into()
-            }
-        );
-        assert_eq!(
-            rw("DROP INDEX IF EXISTS `i1` ON orders"),
-            "DROP INDEX IF EXISTS `i1` ON `shop2`.`purchases`"
-        );
+        assert_eq!(kind("DROP INDEX i1 ON orders"), DdlKind::DropIndex { table: o("shop", "orders"), index: "i1".into() });
+        assert_eq!(rw("DROP INDEX IF EXISTS `i1` ON orders"), "DROP INDEX IF EXISTS `i1` ON `shop2`.`purchases`");
     }
 
     #[test]
@@ -2205,11 +1844,7 @@ mod tests {
         );
         assert_eq!(
             kind(sql),
-            DdlKind::CreateView {
-                view: o("shop", "v1"),
-                or_replace: false,
-                reads: vec![o("shop", "orders"), o("crm", "c")]
-            }
+            DdlKind::CreateView { view: o("shop", "v1"), or_replace: false, reads: vec![o("shop", "orders"), o("crm", "c")] }
         );
         // A view in another database reads the session's default database.
         assert_eq!(
@@ -2226,21 +1861,12 @@ mod tests {
             rw("ALTER DEFINER=root@localhost VIEW v1 AS SELECT 1 AS a FROM orders"),
             "ALTER VIEW `shop2`.`view_one` AS SELECT 1 AS a FROM `shop2`.`purchases`"
         );
-        assert!(matches!(
-            kind("ALTER VIEW v1 AS SELECT 1"),
-            DdlKind::AlterView { .. }
-        ));
+        assert!(matches!(kind("ALTER VIEW v1 AS SELECT 1"), DdlKind::AlterView { .. }));
         assert_eq!(
             kind("DROP VIEW IF EXISTS v1, crm.v2"),
-            DdlKind::DropView {
-                views: vec![o("shop", "v1"), o("crm", "v2")],
-                if_exists: true
-            }
+            DdlKind::DropView { views: vec![o("shop", "v1"), o("crm", "v2")], if_exists: true }
         );
-        assert_eq!(
-            rw("DROP VIEW IF EXISTS v1, crm.v2 CASCADE"),
-            "DROP VIEW IF EXISTS `shop2`.`view_one`, `crm2`.`v2` CASCADE"
-        );
+        assert_eq!(rw("DROP VIEW IF EXISTS v1, crm.v2 CASCADE"), "DROP VIEW IF EXISTS `shop2`.`view_one`, `crm2`.`v2` CASCADE");
         // An unqualified name that may be a renamed column of a table the view reads.
         assert!(err("CREATE VIEW v AS SELECT qty FROM orders").contains("`qty`"));
     }
@@ -2265,23 +1891,13 @@ mod tests {
             rw("CREATE OR REPLACE FUNCTION crm.f() RETURNS int RETURN (SELECT COUNT(*) FROM t)"),
             "CREATE OR REPLACE FUNCTION `crm2`.`f`() RETURNS int RETURN (SELECT COUNT(*) FROM t)"
         );
-        assert!(matches!(
-            kind("CREATE FUNCTION metaphon RETURNS STRING SONAME 'udf.so'"),
-            DdlKind::Other { .. }
-        ));
+        assert!(matches!(kind("CREATE FUNCTION metaphon RETURNS STRING SONAME 'udf.so'"), DdlKind::Other { .. }));
         assert_eq!(
             kind("DROP FUNCTION IF EXISTS crm.f"),
-            DdlKind::DropRoutine {
-                kind: RoutineKind::Function,
-                name: o("crm", "f"),
-                if_exists: true
-            }
+            DdlKind::DropRoutine { kind: RoutineKind::Function, name: o("crm", "f"), if_exists: true }
         );
         assert_eq!(rw("DROP PROCEDURE p1"), "DROP PROCEDURE `shop2`.`p1`");
-        assert_eq!(
-            rw("ALTER PROCEDURE p1 COMMENT 'p1'"),
-            "ALTER PROCEDURE `shop2`.`p1` COMMENT 'p1'"
-        );
+        assert_eq!(rw("ALTER PROCEDURE p1 COMMENT 'p1'"), "ALTER PROCEDURE `shop2`.`p1` COMMENT 'p1'");
         let sql = "CREATE TRIGGER pt_osc_shop_orders_ins AFTER INSERT ON orders FOR EACH ROW REPLACE INTO `shop`.`_orders_new` (`id`, `qty`) VALUES (NEW.`id`, NEW.`qty`)";
         assert_eq!(
             kind(sql),
@@ -2299,10 +1915,7 @@ mod tests {
         assert!(!is_osc_trigger("orders_ins"));
         assert_eq!(
             kind("DROP TRIGGER IF EXISTS `shop`.`pt_osc_shop_orders_del`"),
-            DdlKind::DropTrigger {
-                name: o("shop", "pt_osc_shop_orders_del"),
-                if_exists: true
-            }
+            DdlKind::DropTrigger { name: o("shop", "pt_osc_shop_orders_del"), if_exists: true }
         );
         assert_eq!(rw("DROP TRIGGER t1"), "DROP TRIGGER `shop2`.`t1`");
     }
@@ -2350,24 +1963,14 @@ mod tests {
 
     #[test]
     fn errors() {
-        for sql in [
-            "CREATE GIBBERISH x",
-            "ALTER TABLE",
-            "DROP INDEX i",
-            "RENAME TABLE a b",
-            "FROB x",
-            "CREATE TABLE t (a int",
-        ] {
+        for sql in ["CREATE GIBBERISH x", "ALTER TABLE", "DROP INDEX i", "RENAME TABLE a b", "FROB x", "CREATE TABLE t (a int"] {
             assert!(parse_ddl(sql, "shop").is_err(), "{sql}");
         }
         let e = parse_ddl("DROP TABLE t", "").unwrap_err().to_string();
         assert!(e.contains("no default database"), "{e}");
         assert!(parse_ddl("select 'unterminated", "shop").is_err());
         // Case does not matter for keywords.
-        assert!(matches!(
-            kind("dRoP tAbLe orders"),
-            DdlKind::DropTable { .. }
-        ));
+        assert!(matches!(kind("dRoP tAbLe orders"), DdlKind::DropTable { .. }));
     }
 
     #[test]
@@ -2375,8 +1978,7 @@ mod tests {
         // A table `qty` and a column `qty`; strings and comments equal to names.
         let mut m = map();
         m.rename_table("shop", "qty", "qty_table");
-        let sql =
-            "ALTER TABLE qty ADD COLUMN orders int DEFAULT 'qty' COMMENT 'orders' /* orders qty */";
+        let sql = "ALTER TABLE qty ADD COLUMN orders int DEFAULT 'qty' COMMENT 'orders' /* orders qty */";
         assert_eq!(
             rewrite_ddl(sql, "shop", &m).unwrap(),
             "ALTER TABLE `shop2`.`qty_table` ADD COLUMN orders int DEFAULT 'qty' COMMENT 'orders' /* orders qty */"
@@ -2412,10 +2014,7 @@ mod tests {
         assert!(shadow_of("_t_gho").unwrap().is_new_table());
         // The gh-ost cut-over, mapped.
         let cut = "RENAME TABLE `shop`.`orders` TO `shop`.`_orders_del`, `shop`.`_orders_gho` TO `shop`.`orders`";
-        assert_eq!(
-            rw(cut),
-            "RENAME TABLE `shop2`.`purchases` TO `shop2`.`_orders_del`, `shop2`.`_orders_gho` TO `shop2`.`purchases`"
-        );
+        assert_eq!(rw(cut), "RENAME TABLE `shop2`.`purchases` TO `shop2`.`_orders_del`, `shop2`.`_orders_gho` TO `shop2`.`purchases`");
     }
 
     /// The e2e cases: (default db, original, rewritten); the file's header comment says
@@ -2482,14 +2081,10 @@ mod tests {
   KEY `ix_tags` ((cast(json_extract(`tags`,_utf8mb4'$.t') as unsigned array))),
   CONSTRAINT `mail_ok` CHECK ((`email` like _utf8mb4'%@%')) /*!80016 NOT ENFORCED */
 ) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_0900_ai_ci";
-        let want = doc
-            .replace("CREATE TABLE `doc`", "CREATE TABLE `forms2`.`doc`")
-            .replace("`email`", "`mail`");
+        let want = doc.replace("CREATE TABLE `doc`", "CREATE TABLE `forms2`.`doc`").replace("`email`", "`mail`");
         assert_eq!(rewrite_ddl(doc, "forms", &m).unwrap(), want);
         assert_eq!(
-            rw(
-                "ALTER TABLE orders ADD CONSTRAINT c CHECK (note LIKE 'a%' AND qty > 0 AND d > DATE '2020-01-01')"
-            ),
+            rw("ALTER TABLE orders ADD CONSTRAINT c CHECK (note LIKE 'a%' AND qty > 0 AND d > DATE '2020-01-01')"),
             "ALTER TABLE `shop2`.`purchases` ADD CONSTRAINT c CHECK (`remark` LIKE 'a%' AND `quantity` > 0 AND d > DATE '2020-01-01')"
         );
     }

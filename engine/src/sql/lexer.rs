@@ -55,11 +55,7 @@ impl Token<'_> {
             TokenKind::Ident => Some(Cow::Borrowed(self.text)),
             TokenKind::QuotedIdent => {
                 let inner = &self.text[1..self.text.len() - 1];
-                Some(if inner.contains("``") {
-                    Cow::Owned(inner.replace("``", "`"))
-                } else {
-                    Cow::Borrowed(inner)
-                })
+                Some(if inner.contains("``") { Cow::Owned(inner.replace("``", "`")) } else { Cow::Borrowed(inner) })
             }
             _ => None,
         }
@@ -114,11 +110,7 @@ pub fn tokenize(sql: &str) -> Result<Vec<Token<'_>>, LexError> {
     let mut toks = Vec::new();
     let mut i = 0;
     let mut in_cond = false; // inside /*! ... */
-    let err = |what, pos| LexError {
-        what,
-        pos,
-        near: excerpt(sql, pos),
-    };
+    let err = |what, pos| LexError { what, pos, near: excerpt(sql, pos) };
     while i < b.len() {
         let start = i;
         let c = b[i];
@@ -129,10 +121,7 @@ pub fn tokenize(sql: &str) -> Result<Vec<Token<'_>>, LexError> {
             }
             TokenKind::Whitespace
         } else if c == b'#'
-            || (c == b'-'
-                && next == Some(b'-')
-                && b.get(i + 2)
-                    .is_none_or(|&d| d.is_ascii_whitespace() || d.is_ascii_control()))
+            || (c == b'-' && next == Some(b'-') && b.get(i + 2).is_none_or(|&d| d.is_ascii_whitespace() || d.is_ascii_control()))
         {
             while i < b.len() && b[i] != b'\n' {
                 i += 1;
@@ -161,11 +150,7 @@ pub fn tokenize(sql: &str) -> Result<Vec<Token<'_>>, LexError> {
             TokenKind::CondEnd
         } else if c == b'`' || c == b'\'' || c == b'"' {
             i = end_of_quoted(b, i).ok_or_else(|| err("unterminated quoted text", start))?;
-            if c == b'`' {
-                TokenKind::QuotedIdent
-            } else {
-                TokenKind::String
-            }
+            if c == b'`' { TokenKind::QuotedIdent } else { TokenKind::String }
         } else if c == b'@' {
             i += 1;
             if next == Some(b'@') {
@@ -200,18 +185,10 @@ pub fn tokenize(sql: &str) -> Result<Vec<Token<'_>>, LexError> {
             TokenKind::Ident
         } else {
             let rest = &sql[i..];
-            i += PUNCT3
-                .iter()
-                .chain(PUNCT2.iter())
-                .find(|p| rest.starts_with(*p))
-                .map_or(1, |p| p.len());
+            i += PUNCT3.iter().chain(PUNCT2.iter()).find(|p| rest.starts_with(*p)).map_or(1, |p| p.len());
             TokenKind::Punct
         };
-        toks.push(Token {
-            kind,
-            text: &sql[start..i],
-            span: start..i,
-        });
+        toks.push(Token { kind, text: &sql[start..i], span: start..i });
     }
     if in_cond {
         return Err(err("unterminated versioned comment", sql.len()));
@@ -249,11 +226,7 @@ fn end_of_number(b: &[u8], mut i: usize) -> usize {
     };
     if b[i] == b'0' && matches!(b.get(i + 1), Some(b'x' | b'X' | b'b' | b'B')) {
         let hex = matches!(b[i + 1], b'x' | b'X');
-        let f: fn(u8) -> bool = if hex {
-            |c| c.is_ascii_hexdigit()
-        } else {
-            |c| c == b'0' || c == b'1'
-        };
+        let f: fn(u8) -> bool = if hex { |c| c.is_ascii_hexdigit() } else { |c| c == b'0' || c == b'1' };
         let j = digits(i + 2, f);
         if j > i + 2 {
             return j;
@@ -279,11 +252,7 @@ mod tests {
 
     fn kinds(sql: &str) -> Vec<(TokenKind, &str)> {
         let toks = tokenize(sql).unwrap();
-        assert_eq!(
-            toks.iter().map(|t| t.text).collect::<std::string::String>(),
-            sql,
-            "round trip"
-        );
+        assert_eq!(toks.iter().map(|t| t.text).collect::<std::string::String>(), sql, "round trip");
         for t in &toks {
             assert_eq!(&sql[t.span.clone()], t.text);
         }
@@ -291,10 +260,7 @@ mod tests {
     }
 
     fn significant(sql: &str) -> Vec<(TokenKind, &str)> {
-        kinds(sql)
-            .into_iter()
-            .filter(|(k, _)| !matches!(k, Whitespace))
-            .collect()
+        kinds(sql).into_iter().filter(|(k, _)| !matches!(k, Whitespace)).collect()
     }
 
     #[test]
@@ -360,9 +326,7 @@ mod tests {
     #[test]
     fn variables_numbers_and_introducers() {
         assert_eq!(
-            significant(
-                "@a := @@global.max_connections + @'q r' + 0x1F + 0b101 + 1col + _utf8mb4'x' + X'0A'"
-            ),
+            significant("@a := @@global.max_connections + @'q r' + 0x1F + 0b101 + 1col + _utf8mb4'x' + X'0A'"),
             vec![
                 (Variable, "@a"),
                 (Punct, ":="),
@@ -385,10 +349,7 @@ mod tests {
                 (String, "'0A'"),
             ]
         );
-        assert_eq!(
-            significant("'u'@192.168.0.1")[1],
-            (Variable, "@192.168.0.1")
-        );
+        assert_eq!(significant("'u'@192.168.0.1")[1], (Variable, "@192.168.0.1"));
     }
 
     #[test]

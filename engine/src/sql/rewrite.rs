@@ -33,8 +33,7 @@ impl NameMap {
     }
 
     pub fn rename_table(&mut self, src_db: &str, src_table: &str, dst_table: &str) {
-        self.tables
-            .insert((src_db.into(), src_table.into()), dst_table.into());
+        self.tables.insert((src_db.into(), src_table.into()), dst_table.into());
     }
 
     pub fn rename_column(&mut self, src_db: &str, src_table: &str, src_col: &str, dst_col: &str) {
@@ -53,18 +52,12 @@ impl NameMap {
         if self.tables.is_empty() {
             return table;
         }
-        self.tables
-            .get(&(db.to_string(), table.to_string()))
-            .map_or(table, String::as_str)
+        self.tables.get(&(db.to_string(), table.to_string())).map_or(table, String::as_str)
     }
 
     /// Renamed columns of a source table: (lowercased source name, target name).
     pub fn renamed_columns(&self, db: &str, table: &str) -> Vec<(&str, &str)> {
-        self.columns
-            .iter()
-            .filter(|((d, t, _), _)| d == db && t == table)
-            .map(|((_, _, c), dst)| (c.as_str(), dst.as_str()))
-            .collect()
+        self.columns.iter().filter(|((d, t, _), _)| d == db && t == table).map(|((_, _, c), dst)| (c.as_str(), dst.as_str())).collect()
     }
 
     /// Target name of a source column.
@@ -144,15 +137,11 @@ impl<'a> Sql<'a> {
     }
 
     pub(super) fn name(&self, s: usize) -> String {
-        self.tok(s)
-            .and_then(Token::ident_name)
-            .map(|n| n.into_owned())
-            .unwrap_or_default()
+        self.tok(s).and_then(Token::ident_name).map(|n| n.into_owned()).unwrap_or_default()
     }
 
     pub(super) fn span(&self, s: usize) -> Range<usize> {
-        self.tok(s)
-            .map_or(self.src.len()..self.src.len(), |t| t.span.clone())
+        self.tok(s).map_or(self.src.len()..self.src.len(), |t| t.span.clone())
     }
 
     pub(super) fn near(&self, s: usize) -> String {
@@ -160,26 +149,16 @@ impl<'a> Sql<'a> {
     }
 
     pub(super) fn parse_err(&self, what: &str, s: usize) -> RewriteError {
-        RewriteError::Parse {
-            what: what.into(),
-            near: self.near(s),
-        }
+        RewriteError::Parse { what: what.into(), near: self.near(s) }
     }
 
     pub(super) fn conflict(&self, what: String, s: usize) -> RewriteError {
-        RewriteError::Conflict {
-            what,
-            near: self.near(s),
-        }
+        RewriteError::Conflict { what, near: self.near(s) }
     }
 
     /// The dotted name starting at `s` (which must be an identifier).
     pub(super) fn chain(&self, s: usize) -> Chain {
-        let mut c = Chain {
-            parts: vec![s],
-            star: false,
-            end: s + 1,
-        };
+        let mut c = Chain { parts: vec![s], star: false, end: s + 1 };
         while self.punct(c.end, ".") {
             if self.is_ident(c.end + 1) {
                 c.parts.push(c.end + 1);
@@ -341,9 +320,7 @@ impl<'a> CreateTable<'a> {
         if !q.punct(open, "(") {
             return Err(q.parse_err("CREATE TABLE without a definition list", open));
         }
-        let close = q
-            .close_of(open)
-            .ok_or_else(|| q.parse_err("unbalanced parentheses", open))?;
+        let close = q.close_of(open).ok_or_else(|| q.parse_err("unbalanced parentheses", open))?;
         let mut items = Vec::new();
         for (first, last) in q.split_commas(open + 1, close) {
             if first > last {
@@ -356,19 +333,9 @@ impl<'a> CreateTable<'a> {
                 raw_end -= 1;
             }
             let text = q.span(first).start..q.toks[raw_end].span.end;
-            items.push(Item {
-                kind: classify(&q, first),
-                first,
-                last,
-                text,
-            });
+            items.push(Item { kind: classify(&q, first), first, last, text });
         }
-        Ok(CreateTable {
-            q,
-            name,
-            close,
-            items,
-        })
+        Ok(CreateTable { q, name, close, items })
     }
 
     fn column_name(&self, it: &Item) -> Option<String> {
@@ -431,12 +398,7 @@ impl<'a> CreateTable<'a> {
             Some(second) => &src[items[0].text.end..second.text.start],
             None => ",\n  ",
         };
-        let kept: Vec<&str> = items
-            .iter()
-            .zip(keep)
-            .filter(|(_, k)| **k)
-            .map(|(it, _)| &src[it.text.clone()])
-            .collect();
+        let kept: Vec<&str> = items.iter().zip(keep).filter(|(_, k)| **k).map(|(it, _)| &src[it.text.clone()]).collect();
         let head = &src[..items[0].text.start];
         let tail = &src[items.last().unwrap().text.end..];
         format!("{head}{}{tail}", kept.join(sep))
@@ -444,19 +406,14 @@ impl<'a> CreateTable<'a> {
 }
 
 fn classify(q: &Sql, first: usize) -> ItemKind {
-    if q.tok(first)
-        .is_some_and(|t| t.kind == TokenKind::QuotedIdent)
-    {
+    if q.tok(first).is_some_and(|t| t.kind == TokenKind::QuotedIdent) {
         return ItemKind::Column;
     }
     let mut s = first;
     if q.word(s, "CONSTRAINT") {
         s += 1;
         // Skip the constraint's name, when it has one.
-        if !["PRIMARY", "UNIQUE", "FOREIGN", "CHECK"]
-            .iter()
-            .any(|k| q.word(s, k))
-        {
+        if !["PRIMARY", "UNIQUE", "FOREIGN", "CHECK"].iter().any(|k| q.word(s, k)) {
             s += 1;
         }
     }
@@ -499,9 +456,7 @@ fn expr_refs(q: &Sql, from: usize, to: usize, out: &mut Vec<Ref>) {
         let called = q.punct(c.end, "(");
         s = c.end;
         match (c.parts.len(), c.star) {
-            (1, false) if !called && q.tok(c.parts[0]).unwrap().kind == TokenKind::QuotedIdent => {
-                out.push(Ref::Col(c.parts[0]))
-            }
+            (1, false) if !called && q.tok(c.parts[0]).unwrap().kind == TokenKind::QuotedIdent => out.push(Ref::Col(c.parts[0])),
             (2, false) if called => out.push(Ref::DbOf(c)),
             (2, false) => out.push(Ref::Table(c)),
             _ => {}
@@ -515,12 +470,7 @@ fn expr_refs(q: &Sql, from: usize, to: usize, out: &mut Vec<Ref>) {
 /// definitions, generated/default/CHECK expressions, key parts, FOREIGN KEY lists and
 /// partitioning expressions. FOREIGN KEY targets are mapped through the map too
 /// (an unqualified target is in the same database as the table).
-pub fn rewrite_create_table(
-    sql: &str,
-    src_db: &str,
-    src_table: &str,
-    map: &NameMap,
-) -> Result<String, RewriteError> {
+pub fn rewrite_create_table(sql: &str, src_db: &str, src_table: &str, map: &NameMap) -> Result<String, RewriteError> {
     let ct = CreateTable::parse(sql)?;
     let q = &ct.q;
     let parts = &ct.name.parts;
@@ -530,19 +480,12 @@ pub fn rewrite_create_table(
         _ => return Err(q.parse_err("table name", parts[0])),
     };
     if got_db != src_db || got_table != src_table {
-        let what = format!(
-            "statement creates {}, expected {}",
-            qualified(&got_db, &got_table),
-            qualified(src_db, src_table)
-        );
+        let what = format!("statement creates {}, expected {}", qualified(&got_db, &got_table), qualified(src_db, src_table));
         return Err(q.conflict(what, parts[0]));
     }
     let dst_db = map.db(src_db);
     let mut ed = Edits::default();
-    ed.replace(
-        q.chain_span(&ct.name),
-        qualified(dst_db, map.table(src_db, src_table)),
-    );
+    ed.replace(q.chain_span(&ct.name), qualified(dst_db, map.table(src_db, src_table)));
 
     let mut refs: Vec<Ref> = ct.items.iter().flat_map(|it| ct.item_refs(it)).collect();
     refs.extend(ct.partition_refs());
@@ -550,9 +493,7 @@ pub fn rewrite_create_table(
     for r in refs {
         match r {
             Ref::Col(s) => ed.rename(q, s, map.column(src_db, src_table, &q.name(s))),
-            Ref::ForeignCol(s) => {
-                ed.rename(q, s, map.column(&ref_table.0, &ref_table.1, &q.name(s)))
-            }
+            Ref::ForeignCol(s) => ed.rename(q, s, map.column(&ref_table.0, &ref_table.1, &q.name(s))),
             Ref::ForeignTable(c) => {
                 let (rdb, rt) = match c.parts[..] {
                     [t] => (src_db.to_string(), q.name(t)),
@@ -585,18 +526,11 @@ pub fn rewrite_create_table(
 pub fn select_columns_create_table(sql: &str, keep: &[String]) -> Result<String, RewriteError> {
     let ct = CreateTable::parse(sql)?;
     let q = &ct.q;
-    let columns: Vec<String> = ct
-        .items
-        .iter()
-        .filter_map(|it| ct.column_name(it))
-        .collect();
+    let columns: Vec<String> = ct.items.iter().filter_map(|it| ct.column_name(it)).collect();
     let lower: HashSet<String> = columns.iter().map(|c| c.to_lowercase()).collect();
     let wanted: HashSet<String> = keep.iter().map(|c| c.to_lowercase()).collect();
     if let Some(missing) = keep.iter().find(|k| !lower.contains(&k.to_lowercase())) {
-        let what = format!(
-            "column {} to keep is not in the table",
-            quote_ident(missing)
-        );
+        let what = format!("column {} to keep is not in the table", quote_ident(missing));
         return Err(q.conflict(what, 0));
     }
     let dropped: HashSet<String> = lower.difference(&wanted).cloned().collect();
@@ -620,11 +554,7 @@ pub fn select_columns_create_table(sql: &str, keep: &[String]) -> Result<String,
             if !is_dropped(it.first)
                 && let Some(s) = dropped_col(&refs, it.first)
             {
-                let what = format!(
-                    "kept column {} uses dropped column {}",
-                    quote_ident(&q.name(it.first)),
-                    quote_ident(&q.name(s))
-                );
+                let what = format!("kept column {} uses dropped column {}", quote_ident(&q.name(it.first)), quote_ident(&q.name(s)));
                 return Err(q.conflict(what, it.first));
             }
             !is_dropped(it.first)
@@ -634,10 +564,7 @@ pub fn select_columns_create_table(sql: &str, keep: &[String]) -> Result<String,
         keep_item.push(keep_it);
     }
     if let Some(s) = dropped_col(&ct.partition_refs(), usize::MAX) {
-        let what = format!(
-            "partitioning uses dropped column {}",
-            quote_ident(&q.name(s))
-        );
+        let what = format!("partitioning uses dropped column {}", quote_ident(&q.name(s)));
         return Err(q.conflict(what, s));
     }
     Ok(ct.rebuild(&keep_item))
@@ -664,17 +591,10 @@ pub fn split_secondary_indexes(sql: &str) -> (String, Vec<String>) {
         })
     };
     // InnoDB wants an AUTO_INCREMENT column to lead some index.
-    let auto_inc = ct.items.iter().find(|it| {
-        it.kind == ItemKind::Column && (it.first..=it.last).any(|s| q.word(s, "AUTO_INCREMENT"))
+    let auto_inc = ct.items.iter().find(|it| it.kind == ItemKind::Column && (it.first..=it.last).any(|s| q.word(s, "AUTO_INCREMENT")));
+    let mut needs_key = auto_inc.map(|it| q.name(it.first).to_lowercase()).filter(|ai| {
+        !ct.items.iter().any(|it| matches!(it.kind, ItemKind::Primary | ItemKind::Unique) && first_col(it).as_ref() == Some(ai))
     });
-    let mut needs_key = auto_inc
-        .map(|it| q.name(it.first).to_lowercase())
-        .filter(|ai| {
-            !ct.items.iter().any(|it| {
-                matches!(it.kind, ItemKind::Primary | ItemKind::Unique)
-                    && first_col(it).as_ref() == Some(ai)
-            })
-        });
     let mut keep = Vec::new();
     let mut deferred = Vec::new();
     for it in &ct.items {
@@ -707,9 +627,7 @@ pub fn inherit_table_collation(sql: &str) -> String {
     };
     let q = &ct.q;
     // The table options, up to any partitioning.
-    let options_end = (ct.close + 1..q.len())
-        .find(|&s| q.word(s, "PARTITION"))
-        .unwrap_or(q.len());
+    let options_end = (ct.close + 1..q.len()).find(|&s| q.word(s, "PARTITION")).unwrap_or(q.len());
     let table_collation = (ct.close + 1..options_end)
         .find(|&s| q.word(s, "COLLATE"))
         .map(|s| if q.punct(s + 1, "=") { s + 2 } else { s + 1 })
@@ -781,28 +699,14 @@ pub(super) fn definer_clause(q: &Sql, s: usize) -> Option<usize> {
         return None;
     }
     n += 1;
-    if let Some(host) = q
-        .tok(n)
-        .filter(|t| t.kind == TokenKind::Variable && !t.text.starts_with("@@"))
-    {
+    if let Some(host) = q.tok(n).filter(|t| t.kind == TokenKind::Variable && !t.text.starts_with("@@")) {
         // `user` @ `host` with spaces lexes as "@" then the host.
-        n += if host.text == "@" && q.tok(n + 1).is_some() {
-            2
-        } else {
-            1
-        };
+        n += if host.text == "@" && q.tok(n + 1).is_some() { 2 } else { 1 };
     }
     Some(n)
 }
 
-const OBJECT_KINDS: &[&str] = &[
-    "view",
-    "function",
-    "procedure",
-    "trigger",
-    "event",
-    "package",
-];
+const OBJECT_KINDS: &[&str] = &["view", "function", "procedure", "trigger", "event", "package"];
 
 /// `CREATE [OR REPLACE] [ALGORITHM=..] [DEFINER=..] [SQL SECURITY ..] <kind> [IF NOT EXISTS] name`.
 struct Header {
@@ -824,10 +728,7 @@ fn header(q: &Sql) -> Option<Header> {
         if w.is_empty() && !q.punct(s, "=") {
             return None; // a name or "(" before any object kind: not a header we know
         }
-        if matches!(
-            w.as_str(),
-            "table" | "index" | "database" | "schema" | "user" | "sequence"
-        ) {
+        if matches!(w.as_str(), "table" | "index" | "database" | "schema" | "user" | "sequence") {
             return None;
         }
         s = definer_clause(q, s).unwrap_or(s + 1);
@@ -840,10 +741,7 @@ fn header(q: &Sql) -> Option<Header> {
     if q.word(s, "IF") {
         s += if q.word(s + 1, "NOT") { 3 } else { 2 };
     }
-    q.is_ident(s).then(|| Header {
-        kind,
-        name: q.chain(s),
-    })
+    q.is_ident(s).then(|| Header { kind, name: q.chain(s) })
 }
 
 /// Removes the `DEFINER=...` clause from a CREATE VIEW/FUNCTION/PROCEDURE/TRIGGER/EVENT
@@ -873,10 +771,7 @@ pub fn strip_definer(sql: &str) -> String {
                 last += 1;
             }
             let mut ed = Edits::default();
-            ed.replace(
-                q.toks[first].span.start..q.toks[last].span.end,
-                String::new(),
-            );
+            ed.replace(q.toks[first].span.start..q.toks[last].span.end, String::new());
             return ed.apply(sql);
         }
     }
@@ -934,11 +829,7 @@ fn scan_tables(q: &Sql, body: usize, obj_db: &str) -> Tables {
     let mut s = body;
     while s < q.len() {
         let w = q.lower_word(s);
-        let prev = if s > body {
-            q.lower_word(s - 1)
-        } else {
-            String::new()
-        };
+        let prev = if s > body { q.lower_word(s - 1) } else { String::new() };
         let keyword = match w.as_str() {
             // FROM also appears in EXTRACT(x FROM y), TRIM(.. FROM ..), FETCH NEXT FROM c.
             "from" => {
@@ -975,14 +866,8 @@ fn scan_tables(q: &Sql, body: usize, obj_db: &str) -> Tables {
                 s += 1;
                 continue;
             }
-            let c = if q.starts_chain(s) {
-                Some(q.chain(s))
-            } else {
-                None
-            };
-            if let Some(c) = c.filter(|c| {
-                !c.star && c.parts.len() <= 2 && !(c.parts.len() == 1 && is_keyword(q, s))
-            }) {
+            let c = if q.starts_chain(s) { Some(q.chain(s)) } else { None };
+            if let Some(c) = c.filter(|c| !c.star && c.parts.len() <= 2 && !(c.parts.len() == 1 && is_keyword(q, s))) {
                 s = table_ref(q, c, obj_db, &ctes, cols, &mut out);
                 cols = false;
                 if list && q.punct(s, ",") {
@@ -1007,23 +892,12 @@ fn scan_tables(q: &Sql, body: usize, obj_db: &str) -> Tables {
 }
 
 fn prev_word_before(q: &Sql, s: usize) -> String {
-    if s == 0 {
-        String::new()
-    } else {
-        q.lower_word(s - 1)
-    }
+    if s == 0 { String::new() } else { q.lower_word(s - 1) }
 }
 
 /// Records the table reference `c` with its alias or column list; returns the sig
 /// index after them.
-fn table_ref(
-    q: &Sql,
-    c: Chain,
-    obj_db: &str,
-    ctes: &HashSet<String>,
-    cols: bool,
-    out: &mut Tables,
-) -> usize {
+fn table_ref(q: &Sql, c: Chain, obj_db: &str, ctes: &HashSet<String>, cols: bool, out: &mut Tables) -> usize {
     let (db, table) = match c.parts[..] {
         [t] => (obj_db.to_string(), q.name(t)),
         [d, t] => (q.name(d), q.name(t)),
@@ -1036,21 +910,12 @@ fn table_ref(
     if has_as {
         n += 1;
     }
-    let alias = q.tok(n).is_some_and(|t| {
-        t.kind == TokenKind::QuotedIdent
-            || (t.kind == TokenKind::Ident && (has_as || !is_keyword(q, n)))
-    });
+    let alias = q.tok(n).is_some_and(|t| t.kind == TokenKind::QuotedIdent || (t.kind == TokenKind::Ident && (has_as || !is_keyword(q, n))));
     if !cte {
         if alias {
-            out.names
-                .entry(q.name(n))
-                .or_default()
-                .push((db.clone(), table.clone(), true));
+            out.names.entry(q.name(n)).or_default().push((db.clone(), table.clone(), true));
         } else {
-            out.names
-                .entry(table.clone())
-                .or_default()
-                .push((db.clone(), table.clone(), false));
+            out.names.entry(table.clone()).or_default().push((db.clone(), table.clone(), false));
         }
     }
     if alias {
@@ -1091,11 +956,7 @@ fn table_ref(
 /// Unqualified column names elsewhere cannot be tied to a table: when one of them
 /// matches a renamed column of a table the statement uses, this fails rather than
 /// guess. Strings and comments are never changed.
-pub fn rewrite_references(
-    sql: &str,
-    default_src_db: &str,
-    map: &NameMap,
-) -> Result<String, RewriteError> {
+pub fn rewrite_references(sql: &str, default_src_db: &str, map: &NameMap) -> Result<String, RewriteError> {
     references(sql, default_src_db, map, false)
 }
 
@@ -1104,21 +965,14 @@ pub fn rewrite_references(
 /// body resolve against `default_src_db` (as the server did), and every table
 /// reference comes out qualified with its target database, so the result does not
 /// depend on the target session's default database.
-pub fn rewrite_references_qualified(
-    sql: &str,
-    default_src_db: &str,
-    map: &NameMap,
-) -> Result<String, RewriteError> {
+pub fn rewrite_references_qualified(sql: &str, default_src_db: &str, map: &NameMap) -> Result<String, RewriteError> {
     references(sql, default_src_db, map, true)
 }
 
 /// The (db, table) of every table reference in a CREATE/ALTER VIEW/FUNCTION/PROCEDURE/
 /// TRIGGER/EVENT (a trigger's ON table first), or in any other statement, resolved as
 /// [`rewrite_references_qualified`] does (CTE names are not tables).
-pub fn referenced_tables(
-    sql: &str,
-    default_src_db: &str,
-) -> Result<Vec<(String, String)>, RewriteError> {
+pub fn referenced_tables(sql: &str, default_src_db: &str) -> Result<Vec<(String, String)>, RewriteError> {
     let q = Sql::new(sql)?;
     let mut obj_db = default_src_db.to_string();
     let mut body = 0;
@@ -1149,12 +1003,7 @@ pub fn referenced_tables(
     Ok(out)
 }
 
-fn references(
-    sql: &str,
-    default_src_db: &str,
-    map: &NameMap,
-    qualify: bool,
-) -> Result<String, RewriteError> {
+fn references(sql: &str, default_src_db: &str, map: &NameMap, qualify: bool) -> Result<String, RewriteError> {
     let q = Sql::new(sql)?;
     let mut ed = Edits::default();
     let mut obj_db = default_src_db.to_string();
@@ -1169,11 +1018,7 @@ fn references(
             _ => return Err(q.parse_err("object name", h.name.parts[0])),
         }
         let name = q.name(last);
-        let dst_name = if h.kind == "view" {
-            map.table(&obj_db, &name)
-        } else {
-            &name
-        };
+        let dst_name = if h.kind == "view" { map.table(&obj_db, &name) } else { &name };
         ed.replace(q.chain_span(&h.name), qualified(map.db(&obj_db), dst_name));
         skip.extend(h.name.parts.iter().copied());
         body = h.name.end;
@@ -1228,11 +1073,7 @@ fn references(
         ed.rename(&q, *s, map.column(d, t, &q.name(*s)));
     }
     // Tables whose renamed columns an unqualified name could stand for.
-    let mut used: Vec<(&str, &str)> = tables
-        .refs
-        .iter()
-        .map(|(_, d, t)| (d.as_str(), t.as_str()))
-        .collect();
+    let mut used: Vec<(&str, &str)> = tables.refs.iter().map(|(_, d, t)| (d.as_str(), t.as_str())).collect();
     if let Some((d, t)) = &trigger_table {
         used.push((d, t));
     }
@@ -1262,14 +1103,8 @@ fn references(
                 let x = q.name(p[0]);
                 let col = p.get(1).map(|&s| (s, q.name(s)));
                 let mut cands = tables.names.get(&x).cloned().unwrap_or_default();
-                if cands.is_empty()
-                    && (x.eq_ignore_ascii_case("new") || x.eq_ignore_ascii_case("old"))
-                {
-                    cands.extend(
-                        trigger_table
-                            .iter()
-                            .map(|(d, t)| (d.clone(), t.clone(), true)),
-                    );
+                if cands.is_empty() && (x.eq_ignore_ascii_case("new") || x.eq_ignore_ascii_case("old")) {
+                    cands.extend(trigger_table.iter().map(|(d, t)| (d.clone(), t.clone(), true)));
                 }
                 if let (true, Some((cs, c))) = (cands.is_empty(), &col) {
                     // Not a visible table: db.seq as in nextval(db.seq), or CALL db.proc.
@@ -1277,22 +1112,12 @@ fn references(
                     ed.rename(&q, *cs, map.table(&x, c));
                 } else if !cands.is_empty() {
                     let outcome = |(d, t, alias): &(String, String, bool)| {
-                        let qual = if *alias {
-                            x.clone()
-                        } else {
-                            map.table(d, t).to_string()
-                        };
-                        (
-                            qual,
-                            col.as_ref().map(|(_, c)| map.column(d, t, c).to_string()),
-                        )
+                        let qual = if *alias { x.clone() } else { map.table(d, t).to_string() };
+                        (qual, col.as_ref().map(|(_, c)| map.column(d, t, c).to_string()))
                     };
                     let first = outcome(&cands[0]);
                     if cands.iter().any(|c| outcome(c) != first) {
-                        let what = format!(
-                            "{} stands for several tables that are renamed differently",
-                            quote_ident(&x)
-                        );
+                        let what = format!("{} stands for several tables that are renamed differently", quote_ident(&x));
                         return Err(q.conflict(what, p[0]));
                     }
                     ed.rename(&q, p[0], &first.0);
@@ -1381,17 +1206,9 @@ mod tests {
         assert_eq!(m.db("shop"), "shop2");
         assert_eq!(m.db("Shop"), "Shop", "database names are case-sensitive");
         assert_eq!(m.table("shop", "orders"), "purchases");
-        assert_eq!(
-            m.table("shop", "Orders"),
-            "Orders",
-            "table names are case-sensitive"
-        );
+        assert_eq!(m.table("shop", "Orders"), "Orders", "table names are case-sensitive");
         assert_eq!(m.table("crm", "orders"), "orders");
-        assert_eq!(
-            m.column("shop", "orders", "QTY"),
-            "quantity",
-            "columns are not"
-        );
+        assert_eq!(m.column("shop", "orders", "QTY"), "quantity", "columns are not");
         assert_eq!(m.column("shop", "orders", "we`ird"), "we`ird2");
         assert_eq!(m.column("shop", "customers", "qty"), "qty");
         assert_eq!(NameMap::new().column("a", "b", "c"), "c");
@@ -1406,10 +1223,7 @@ mod tests {
             .replace("(`qty` * `price`)", "(`quantity` * `price`)")
             .replace("`we``ird` int", "`we``ird2` int")
             .replace("(`customer_id`,`we``ird`)", "(`customer_id`,`we``ird2`)")
-            .replace(
-                "REFERENCES `customers` (`id`)",
-                "REFERENCES `clients` (`cid`)",
-            )
+            .replace("REFERENCES `customers` (`id`)", "REFERENCES `clients` (`cid`)")
             .replace("CHECK (`qty` > 0", "CHECK (`quantity` > 0");
         assert_eq!(out, expected);
         // What must not change: literals, comments, a column named like the table.
@@ -1418,22 +1232,13 @@ mod tests {
         assert!(out.contains("`note` <> 'qty'"));
         assert!(out.contains("`orders` int(11) DEFAULT NULL COMMENT 'column named like table'"));
         assert!(out.ends_with("COMMENT='orders: id, qty, price'"));
-        assert!(
-            out.contains("KEY `idx_cust` (`customer_id`,`created`)"),
-            "composite key untouched"
-        );
+        assert!(out.contains("KEY `idx_cust` (`customer_id`,`created`)"), "composite key untouched");
     }
 
     #[test]
     fn create_table_without_renames_only_qualifies() {
         let out = rewrite_create_table(CUSTOMERS, "shop", "customers", &NameMap::new()).unwrap();
-        assert_eq!(
-            out,
-            CUSTOMERS.replace(
-                "CREATE TABLE `customers`",
-                "CREATE TABLE `shop`.`customers`"
-            )
-        );
+        assert_eq!(out, CUSTOMERS.replace("CREATE TABLE `customers`", "CREATE TABLE `shop`.`customers`"));
         let out = rewrite_create_table(CUSTOMERS, "shop", "customers", &map()).unwrap();
         assert!(out.starts_with("CREATE TABLE `shop2`.`clients` (\n  `cid` int(11) NOT NULL,"));
         assert!(out.contains("PRIMARY KEY (`cid`),\n  UNIQUE KEY `uk_email` (`email`)"));
@@ -1463,13 +1268,8 @@ mod tests {
         m.rename_column("crm", "contacts", "cust_id", "client_id");
         let out = rewrite_create_table(CONTACTS, "crm", "contacts", &m).unwrap();
         assert!(out.starts_with("CREATE TABLE `crm2`.`contacts` ("));
-        assert!(
-            out.contains("KEY `cust_id` (`client_id`)"),
-            "index names stay"
-        );
-        assert!(out.contains(
-            "CONSTRAINT `fk_c` FOREIGN KEY (`client_id`) REFERENCES `shop2`.`clients` (`cid`)"
-        ));
+        assert!(out.contains("KEY `cust_id` (`client_id`)"), "index names stay");
+        assert!(out.contains("CONSTRAINT `fk_c` FOREIGN KEY (`client_id`) REFERENCES `shop2`.`clients` (`cid`)"));
         // Self reference: the target table and its columns follow the table's own renames.
         m.rename_table("crm", "selfref", "nodes");
         m.rename_column("crm", "selfref", "id", "node_id");
@@ -1484,9 +1284,7 @@ mod tests {
         assert!(out.contains("DEFAULT nextval(`shop2`.`s1`),"));
         assert!(out.contains("DEFAULT (nextval(`shop2`.`s1`) + 1),"));
         let out = rewrite_create_table(WEIRD, "shop", "we`ird tbl", &map()).unwrap();
-        assert!(out.starts_with(
-            "CREATE TABLE `shop2`.`we``ird tbl` (\n  `a``b` int(11) NOT NULL,\n  `c``d` int(11)"
-        ));
+        assert!(out.starts_with("CREATE TABLE `shop2`.`we``ird tbl` (\n  `a``b` int(11) NOT NULL,\n  `c``d` int(11)"));
         assert!(out.contains("KEY `k``1` (`c``d`)"));
         // A column named like its type: only the name changes.
         let mut m = NameMap::new();
@@ -1510,8 +1308,7 @@ mod tests {
         assert!(matches!(e, RewriteError::Parse { .. }), "{e}");
         let e = rewrite_create_table("CREATE TABLE `t` (`a` int", "d", "t", &m).unwrap_err();
         assert!(e.to_string().contains("unbalanced"), "{e}");
-        let e = rewrite_create_table("CREATE TABLE `t` (`a` int DEFAULT 'x)", "d", "t", &m)
-            .unwrap_err();
+        let e = rewrite_create_table("CREATE TABLE `t` (`a` int DEFAULT 'x)", "d", "t", &m).unwrap_err();
         assert!(matches!(e, RewriteError::Lex(_)), "{e}");
     }
 
@@ -1535,33 +1332,21 @@ mod tests {
         );
         // Dropping the last column and its indexes leaves no dangling comma.
         let out = select_columns_create_table(PLAIN, &strings(&["id", "a", "b"])).unwrap();
-        assert!(
-            out.contains("  KEY `kab` (`a`,`b` DESC)\n) ENGINE=InnoDB"),
-            "{out}"
-        );
+        assert!(out.contains("  KEY `kab` (`a`,`b` DESC)\n) ENGINE=InnoDB"), "{out}");
         let out = select_columns_create_table(PLAIN, &strings(&["id", "b", "c"])).unwrap();
         assert!(!out.contains("`ka`") && !out.contains("`kab`") && !out.contains("`a`"));
         // Keeping everything is a no-op; the FK only uses local columns for the decision.
         let all = strings(&["id", "cust_id"]);
-        assert_eq!(
-            select_columns_create_table(CONTACTS, &all).unwrap(),
-            CONTACTS
-        );
+        assert_eq!(select_columns_create_table(CONTACTS, &all).unwrap(), CONTACTS);
     }
 
     #[test]
     fn select_columns_refusals() {
-        let e = conflict(select_columns_create_table(
-            ORDERS,
-            &strings(&["id", "qty", "total"]),
-        ));
+        let e = conflict(select_columns_create_table(ORDERS, &strings(&["id", "qty", "total"])));
         assert!(e.contains("`total` uses dropped column `price`"), "{e}");
         let e = conflict(select_columns_create_table(PRANGE, &strings(&["id"])));
         assert!(e.contains("partitioning uses dropped column `grp`"), "{e}");
-        let e = conflict(select_columns_create_table(
-            PRANGE,
-            &strings(&["id", "nope"]),
-        ));
+        let e = conflict(select_columns_create_table(PRANGE, &strings(&["id", "nope"])));
         assert!(e.contains("`nope` to keep is not in the table"), "{e}");
         let e = conflict(select_columns_create_table(PRANGE, &[]));
         assert!(e.contains("no column"), "{e}");
@@ -1587,10 +1372,7 @@ mod tests {
   PRIMARY KEY (`id`)
 ) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_unicode_ci";
         let want = mysql
-            .replace(
-                "`a` varchar(20) COLLATE utf8mb4_unicode_ci DEFAULT",
-                "`a` varchar(20) DEFAULT",
-            )
+            .replace("`a` varchar(20) COLLATE utf8mb4_unicode_ci DEFAULT", "`a` varchar(20) DEFAULT")
             .replace("`c` text COLLATE utf8mb4_unicode_ci,", "`c` text,")
             .replace("') COLLATE utf8mb4_unicode_ci NOT NULL", "') NOT NULL");
         assert_eq!(inherit_table_collation(mysql), want);
@@ -1599,42 +1381,24 @@ mod tests {
         let no_option = "CREATE TABLE `t` (\n  `a` varchar(2) COLLATE latin1_bin\n) ENGINE=InnoDB DEFAULT CHARSET=latin1";
         assert_eq!(inherit_table_collation(no_option), no_option);
         let partitioned = "CREATE TABLE `t` (\n  `id` int NOT NULL,\n  `a` char(2) COLLATE utf8mb4_bin\n) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_bin\n/*!50100 PARTITION BY HASH (`id`)\nPARTITIONS 2 */";
-        assert_eq!(
-            inherit_table_collation(partitioned),
-            partitioned.replace("char(2) COLLATE utf8mb4_bin", "char(2)")
-        );
-        assert_eq!(
-            inherit_table_collation("CREATE VIEW v AS SELECT 1"),
-            "CREATE VIEW v AS SELECT 1"
-        );
+        assert_eq!(inherit_table_collation(partitioned), partitioned.replace("char(2) COLLATE utf8mb4_bin", "char(2)"));
+        assert_eq!(inherit_table_collation("CREATE VIEW v AS SELECT 1"), "CREATE VIEW v AS SELECT 1");
     }
 
     #[test]
     fn split_indexes() {
         let (sql, keys) = split_secondary_indexes(PLAIN);
-        assert_eq!(
-            keys,
-            [
-                "ADD KEY `ka` (`a`)",
-                "ADD KEY `kab` (`a`,`b` DESC)",
-                "ADD KEY `kc` (`c`) COMMENT 'idx on c'"
-            ]
+        assert_eq!(keys, ["ADD KEY `ka` (`a`)", "ADD KEY `kab` (`a`,`b` DESC)", "ADD KEY `kc` (`c`) COMMENT 'idx on c'"]);
+        assert!(
+            sql.ends_with(
+                "  PRIMARY KEY (`id`),\n  UNIQUE KEY `ub` (`b`)\n) ENGINE=InnoDB DEFAULT CHARSET=latin1 COLLATE=latin1_swedish_ci"
+            )
         );
-        assert!(sql.ends_with("  PRIMARY KEY (`id`),\n  UNIQUE KEY `ub` (`b`)\n) ENGINE=InnoDB DEFAULT CHARSET=latin1 COLLATE=latin1_swedish_ci"));
         // FOREIGN KEY tables keep their indexes.
-        assert_eq!(
-            split_secondary_indexes(ORDERS),
-            (ORDERS.to_string(), vec![])
-        );
-        assert_eq!(
-            split_secondary_indexes(CONTACTS),
-            (CONTACTS.to_string(), vec![])
-        );
+        assert_eq!(split_secondary_indexes(ORDERS), (ORDERS.to_string(), vec![]));
+        assert_eq!(split_secondary_indexes(CONTACTS), (CONTACTS.to_string(), vec![]));
         // No plain index: unchanged; FULLTEXT/UNIQUE stay.
-        assert_eq!(
-            split_secondary_indexes(CUSTOMERS),
-            (CUSTOMERS.to_string(), vec![])
-        );
+        assert_eq!(split_secondary_indexes(CUSTOMERS), (CUSTOMERS.to_string(), vec![]));
         // The index an AUTO_INCREMENT column needs stays.
         let (sql, keys) = split_secondary_indexes(AI);
         assert_eq!(keys, ["ADD KEY `k2` (`a`)"]);
@@ -1642,23 +1406,15 @@ mod tests {
         // Partitioned table, escaped names.
         let (sql, keys) = split_secondary_indexes(EVENTS);
         assert_eq!(keys, ["ADD KEY `k_v` (`id`)"]);
-        assert!(
-            sql.contains("PRIMARY KEY (`id`,`ts`)\n) ENGINE") && sql.contains("PARTITION BY RANGE")
-        );
+        assert!(sql.contains("PRIMARY KEY (`id`,`ts`)\n) ENGINE") && sql.contains("PARTITION BY RANGE"));
         assert_eq!(split_secondary_indexes(WEIRD).1, ["ADD KEY `k``1` (`c d`)"]);
         // A KEY between other items, and MySQL's versioned INVISIBLE.
         let sql = "CREATE TABLE `t` (\n  `id` int NOT NULL,\n  `a` int,\n  PRIMARY KEY (`id`),\n  KEY `ka` (`a`) /*!80000 INVISIBLE */,\n  CONSTRAINT `c` CHECK (`a` > 0)\n)";
         let (out, keys) = split_secondary_indexes(sql);
         assert_eq!(keys, ["ADD KEY `ka` (`a`) /*!80000 INVISIBLE */"]);
-        assert_eq!(
-            out,
-            "CREATE TABLE `t` (\n  `id` int NOT NULL,\n  `a` int,\n  PRIMARY KEY (`id`),\n  CONSTRAINT `c` CHECK (`a` > 0)\n)"
-        );
+        assert_eq!(out, "CREATE TABLE `t` (\n  `id` int NOT NULL,\n  `a` int,\n  PRIMARY KEY (`id`),\n  CONSTRAINT `c` CHECK (`a` > 0)\n)");
         // Not understood: left alone.
-        assert_eq!(
-            split_secondary_indexes("CREATE TABLE `t` ("),
-            ("CREATE TABLE `t` (".to_string(), vec![])
-        );
+        assert_eq!(split_secondary_indexes("CREATE TABLE `t` ("), ("CREATE TABLE `t` (".to_string(), vec![]));
     }
 
     #[test]
@@ -1768,47 +1524,26 @@ END"
                 "SELECT `shop2`.`purchases`.`quantity`, `shop2`.`purchases`.* FROM `shop2`.`purchases`",
             ),
             // db.func() maps the database only; db.seq in nextval maps both.
-            (
-                "SELECT shop.orders(1), nextval(shop.s1)",
-                "SELECT `shop2`.orders(1), nextval(`shop2`.`seq1`)",
-            ),
+            ("SELECT shop.orders(1), nextval(shop.s1)", "SELECT `shop2`.orders(1), nextval(`shop2`.`seq1`)"),
             // Comma lists, joins, UPDATE lists, subqueries in FROM.
             (
                 "SELECT 1 FROM orders a, customers b JOIN crm.x ON 1 WHERE a.qty = b.id",
                 "SELECT 1 FROM `purchases` a, `clients` b JOIN `crm2`.x ON 1 WHERE a.`quantity` = b.`cid`",
             ),
-            (
-                "UPDATE orders o, customers SET o.qty = customers.id",
-                "UPDATE `purchases` o, `clients` SET o.`quantity` = `clients`.`cid`",
-            ),
-            (
-                "SELECT d.q FROM (SELECT o.qty AS q FROM orders o) d",
-                "SELECT d.q FROM (SELECT o.`quantity` AS q FROM `purchases` o) d",
-            ),
+            ("UPDATE orders o, customers SET o.qty = customers.id", "UPDATE `purchases` o, `clients` SET o.`quantity` = `clients`.`cid`"),
+            ("SELECT d.q FROM (SELECT o.qty AS q FROM orders o) d", "SELECT d.q FROM (SELECT o.`quantity` AS q FROM `purchases` o) d"),
             // FROM inside EXTRACT/TRIM is not a table list; FOR UPDATE is not an UPDATE.
-            (
-                "SELECT EXTRACT(YEAR FROM orders) FROM customers FOR UPDATE",
-                "SELECT EXTRACT(YEAR FROM orders) FROM `clients` FOR UPDATE",
-            ),
+            ("SELECT EXTRACT(YEAR FROM orders) FROM customers FOR UPDATE", "SELECT EXTRACT(YEAR FROM orders) FROM `clients` FOR UPDATE"),
             // Strings, comments and variables stay.
             (
                 "SELECT 'orders', \"shop.orders\", @orders /* FROM orders */ FROM orders -- orders\n",
                 "SELECT 'orders', \"shop.orders\", @orders /* FROM orders */ FROM `purchases` -- orders\n",
             ),
             // A statement that is not a CREATE: no header to qualify.
-            (
-                "DELETE FROM `orders` WHERE `orders`.`qty` > 1",
-                "DELETE FROM `purchases` WHERE `purchases`.`quantity` > 1",
-            ),
+            ("DELETE FROM `orders` WHERE `orders`.`qty` > 1", "DELETE FROM `purchases` WHERE `purchases`.`quantity` > 1"),
             // Header forms: OR REPLACE, IF NOT EXISTS, a qualified routine name.
-            (
-                "CREATE OR REPLACE VIEW v1 AS SELECT * FROM orders",
-                "CREATE OR REPLACE VIEW `shop2`.`view_one` AS SELECT * FROM `purchases`",
-            ),
-            (
-                "CREATE PROCEDURE IF NOT EXISTS crm.p() SELECT * FROM x",
-                "CREATE PROCEDURE IF NOT EXISTS `crm2`.`p`() SELECT * FROM x",
-            ),
+            ("CREATE OR REPLACE VIEW v1 AS SELECT * FROM orders", "CREATE OR REPLACE VIEW `shop2`.`view_one` AS SELECT * FROM `purchases`"),
+            ("CREATE PROCEDURE IF NOT EXISTS crm.p() SELECT * FROM x", "CREATE PROCEDURE IF NOT EXISTS `crm2`.`p`() SELECT * FROM x"),
             // REFERENCES lists columns of the referenced table.
             (
                 "CREATE TABLE x (a int, FOREIGN KEY (a) REFERENCES customers (id))",
@@ -1819,59 +1554,28 @@ END"
             assert_eq!(rewrite_references(sql, "shop", &m).unwrap(), want, "{sql}");
         }
         // One alias for two tables renamed differently cannot be resolved.
-        let e = conflict(rewrite_references(
-            "SELECT o.id FROM orders o; SELECT o.id FROM customers o",
-            "shop",
-            &m,
-        ));
+        let e = conflict(rewrite_references("SELECT o.id FROM orders o; SELECT o.id FROM customers o", "shop", &m));
         assert!(e.contains("`o` stands for several tables"), "{e}");
         // ...but it is fine when the outcome is the same.
         let ok = "SELECT o.note FROM orders o; SELECT o.email FROM customers o";
-        assert_eq!(
-            rewrite_references(ok, "shop", &m).unwrap(),
-            "SELECT o.note FROM `purchases` o; SELECT o.email FROM `clients` o"
-        );
+        assert_eq!(rewrite_references(ok, "shop", &m).unwrap(), "SELECT o.note FROM `purchases` o; SELECT o.email FROM `clients` o");
     }
 
     #[test]
     fn definer_stripping() {
-        assert_eq!(
-            strip_definer(VIEW_V1),
-            VIEW_V1.replace("DEFINER=`root`@`localhost` SQL", "SQL")
-        );
+        assert_eq!(strip_definer(VIEW_V1), VIEW_V1.replace("DEFINER=`root`@`localhost` SQL", "SQL"));
         assert!(strip_definer(VIEW_V1).contains("SQL SECURITY DEFINER VIEW `v1`"));
         assert!(strip_definer(FUNC_F1).starts_with("CREATE FUNCTION `f1`(x INT)"));
-        assert!(
-            strip_definer(PROC_P2)
-                .starts_with("CREATE PROCEDURE `p2`(IN cid INT)\nBEGIN -- touches orders")
-        );
+        assert!(strip_definer(PROC_P2).starts_with("CREATE PROCEDURE `p2`(IN cid INT)\nBEGIN -- touches orders"));
         assert!(strip_definer(TRIGGER_TRG).starts_with("CREATE TRIGGER crm.trg AFTER UPDATE"));
         let cases = [
-            (
-                "CREATE DEFINER='u'@'%' EVENT e ON SCHEDULE EVERY 1 DAY DO SELECT 1",
-                "CREATE EVENT e ON SCHEDULE EVERY 1 DAY DO SELECT 1",
-            ),
-            (
-                "CREATE DEFINER=CURRENT_USER() PROCEDURE p() SELECT 1",
-                "CREATE PROCEDURE p() SELECT 1",
-            ),
-            (
-                "CREATE DEFINER = `role1` VIEW v AS SELECT 1",
-                "CREATE VIEW v AS SELECT 1",
-            ),
-            (
-                "CREATE DEFINER=u@10.0.0.1 FUNCTION f() RETURNS INT RETURN 1",
-                "CREATE FUNCTION f() RETURNS INT RETURN 1",
-            ),
+            ("CREATE DEFINER='u'@'%' EVENT e ON SCHEDULE EVERY 1 DAY DO SELECT 1", "CREATE EVENT e ON SCHEDULE EVERY 1 DAY DO SELECT 1"),
+            ("CREATE DEFINER=CURRENT_USER() PROCEDURE p() SELECT 1", "CREATE PROCEDURE p() SELECT 1"),
+            ("CREATE DEFINER = `role1` VIEW v AS SELECT 1", "CREATE VIEW v AS SELECT 1"),
+            ("CREATE DEFINER=u@10.0.0.1 FUNCTION f() RETURNS INT RETURN 1", "CREATE FUNCTION f() RETURNS INT RETURN 1"),
             // Nothing to strip; a DEFINER in the body is not the clause.
-            (
-                "CREATE VIEW v AS SELECT definer FROM t",
-                "CREATE VIEW v AS SELECT definer FROM t",
-            ),
-            (
-                "CREATE PROCEDURE p() SET @x = 'DEFINER=`a`@`b`'",
-                "CREATE PROCEDURE p() SET @x = 'DEFINER=`a`@`b`'",
-            ),
+            ("CREATE VIEW v AS SELECT definer FROM t", "CREATE VIEW v AS SELECT definer FROM t"),
+            ("CREATE PROCEDURE p() SET @x = 'DEFINER=`a`@`b`'", "CREATE PROCEDURE p() SET @x = 'DEFINER=`a`@`b`'"),
             ("not sql 'unterminated", "not sql 'unterminated"),
         ];
         for (sql, want) in cases {
