@@ -8,6 +8,14 @@ use kube::{CustomResource, KubeSchema};
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
+pub mod manifest;
+pub mod validate;
+
+/// Where the operator mounts the task's Secrets in the engine pod and the engine reads them:
+/// `source/{username,password}`, `target/{username,password}`, and `source-ca/ca.crt`,
+/// `target-ca/ca.crt` with TLS CAs.
+pub const SECRETS_DIR: &str = "/var/run/ferry";
+
 /// Where the committed CRD lives, relative to the workspace root.
 pub const CRD_FILE: &str = "crds/ferry.dev_synctasks.yaml";
 

@@ -103,3 +103,15 @@ impl Error {
         Error::Invalid { field: field.into(), message: message.into() }
     }
 }
+
+impl From<ferry_crds::validate::Invalid> for Error {
+    fn from(e: ferry_crds::validate::Invalid) -> Self {
+        Error::Invalid { field: e.field, message: e.message }
+    }
+}
+
+impl From<ferry_crds::manifest::ManifestError> for Error {
+    fn from(e: ferry_crds::manifest::ManifestError) -> Self {
+        Error::Manifest { path: e.path, message: e.message }
+    }
+}

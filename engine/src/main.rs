@@ -5,9 +5,9 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 use ferry_crds::Phase;
-use ferry_engine::manifest;
-use ferry_engine::run;
 use ferry_engine::status::{FileSink, Reporter};
+use ferry_engine::task::manifest;
+use ferry_engine::task::run;
 use tracing_subscriber::EnvFilter;
 
 #[derive(Parser)]
@@ -62,7 +62,7 @@ enum Command {
         #[arg(long, env = "FERRY_TASK_NAME")]
         name: String,
         /// Where the task's Secrets are mounted (source/, target/, source-ca/, target-ca/).
-        #[arg(long, env = "FERRY_SECRETS_DIR", default_value = ferry_engine::kube::SECRETS_DIR)]
+        #[arg(long, env = "FERRY_SECRETS_DIR", default_value = ferry_engine::task::kube::SECRETS_DIR)]
         secrets_dir: PathBuf,
         /// Where /metrics (Prometheus) and /healthz are served.
         #[arg(long, env = "FERRY_METRICS_ADDR", default_value = "0.0.0.0:9091")]
@@ -92,7 +92,7 @@ fn main() -> ExitCode {
         Command::Run { file, state_dir, no_progress } => runtime.block_on(run_command(file, state_dir, no_progress)),
         Command::Precheck { file, output, namespace, name } => runtime.block_on(precheck_command(file, output, namespace, name)),
         Command::Sync { namespace, name, secrets_dir, metrics_addr } => {
-            runtime.block_on(ferry_engine::kube::sync_main(&namespace, &name, &secrets_dir, metrics_addr))
+            runtime.block_on(ferry_engine::task::kube::sync_main(&namespace, &name, &secrets_dir, metrics_addr))
         }
     }
 }
@@ -139,9 +139,9 @@ async fn run_command(file: PathBuf, state_dir: PathBuf, no_progress: bool) -> Ex
 async fn precheck_command(file: Option<PathBuf>, output: OutputFormat, namespace: String, name: Option<String>) -> ExitCode {
     let loaded = match (&file, &name) {
         (Some(file), _) => manifest::load(file),
-        (None, Some(name)) => {
-            ferry_engine::kube::load_in_cluster(&namespace, name, &ferry_engine::kube::secrets_dir()).await.map(|(_, _, task)| task)
-        }
+        (None, Some(name)) => ferry_engine::task::kube::load_in_cluster(&namespace, name, &ferry_engine::task::kube::secrets_dir())
+            .await
+            .map(|(_, _, task)| task),
         (None, None) => unreachable!("clap requires --file or --name"),
     };
     let task = match loaded {
@@ -164,7 +164,7 @@ async fn precheck_command(file: Option<PathBuf>, output: OutputFormat, namespace
     }
     if name.is_some() {
         // The operator reads the report from here: the Job's pod needs no write access.
-        ferry_engine::kube::write_termination_message(&ferry_engine::kube::termination_report(&report));
+        ferry_engine::task::kube::write_termination_message(&ferry_engine::task::kube::termination_report(&report));
     }
     if report.passed { ExitCode::SUCCESS } else { ExitCode::FAILURE }
 }

@@ -9,10 +9,10 @@ use std::time::{Duration, Instant};
 use ferry_crds::{Endpoint, Tls, TlsMode};
 use ferry_e2e::{Flavor as ServerFlavor, ServerOptions, TestServer};
 use ferry_engine::Error;
-use ferry_engine::binlog::{BinlogReader, ColumnKind, Event, RowChange, RowKind, RowsEvent};
+use ferry_engine::db::flavor::{Flavor, Kind, Position};
 use ferry_engine::db::{Role, Server};
-use ferry_engine::flavor::{Flavor, Kind, Position};
-use ferry_engine::manifest::Credentials;
+use ferry_engine::source::binlog::{BinlogReader, ColumnKind, Event, RowChange, RowKind, RowsEvent};
+use ferry_engine::task::manifest::Credentials;
 use mysql_async::Value::{self, Bytes, Date, Double, Float, Int, NULL, Time, UInt};
 use mysql_async::prelude::*;
 
@@ -781,7 +781,7 @@ async fn mysql_source(args: &[&str]) -> TestServer {
 
 /// Whether two MySQL GTID sets hold the same transactions, however each prints them.
 fn same_gtids(a: Option<&str>, b: Option<&str>) -> bool {
-    use ferry_engine::binlog::MySqlGtidSet;
+    use ferry_engine::source::binlog::MySqlGtidSet;
     let parse = |g: Option<&str>| g.map(|g| MySqlGtidSet::parse(g).unwrap_or_else(|e| panic!("{e}")));
     parse(a) == parse(b)
 }
@@ -906,7 +906,7 @@ async fn mysql_statements_carry_the_session_they_ran_in() {
         other => panic!("expected the CREATE VIEW, got {other:?}"),
     };
     assert_eq!(db_name, "");
-    let bytes = ferry_engine::binlog::statement_bytes(&sql, &context).unwrap();
+    let bytes = ferry_engine::source::binlog::statement_bytes(&sql, &context).unwrap();
     assert!(context.bytes_as_chars, "latin1 bytes are not UTF-8");
     assert!(bytes.windows(4).any(|w| w == b"caf\xe9"), "the original bytes come back: {bytes:?}");
     let (client, connection, _) = context.charset.expect("the charset status variable");

@@ -24,8 +24,8 @@ pub const SPEC_HASH_LABEL: &str = "ferry.dev/spec-hash";
 /// (e.g. after fixing a server setting the precheck complained about).
 pub const RECHECK_ANNOTATION: &str = "ferry.dev/recheck";
 /// Where the engine and precheck containers find the task's Secrets (`source/`, `target/`,
-/// `source-ca/`, `target-ca/`); the layout `ferry_engine::kube` reads.
-pub const SECRETS_DIR: &str = ferry_engine::kube::SECRETS_DIR;
+/// `source-ca/`, `target-ca/`); the layout the engine reads.
+pub const SECRETS_DIR: &str = ferry_crds::SECRETS_DIR;
 /// The engine container's metrics port (`ferry sync --metrics-addr`).
 pub const ENGINE_METRICS_PORT: i32 = 9091;
 /// The precheck's exit code when it ran and found a problem (not an error of the check itself):

@@ -73,7 +73,7 @@ async fn run(args: Args) -> ferry_operator::Result<()> {
     let metrics = Metrics::default();
     let listener = tokio::net::TcpListener::bind(args.metrics_addr).await.map_err(ferry_operator::Error::Metrics)?;
     let m = metrics.clone();
-    tokio::spawn(ferry_engine::kube::serve_metrics(listener, Arc::new(move || m.render())));
+    tokio::spawn(ferry_http::serve_metrics(listener, Arc::new(move || m.render())));
     info!(addr = %args.metrics_addr, "metrics on /metrics");
 
     let identity = args.identity.clone().unwrap_or_else(|| {

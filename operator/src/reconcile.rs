@@ -168,7 +168,7 @@ async fn publish(ctx: &Context, reference: &k8s_openapi::api::core::v1::ObjectRe
 
 /// Rules beyond the CRD's schema and CEL: the engine's own validation, then the rules across tasks.
 pub fn validate(task: &SyncTask, others: &[SyncTask]) -> Option<Refusal> {
-    if let Err(e) = ferry_engine::manifest::validate(&task.spec) {
+    if let Err(e) = ferry_crds::validate::validate(&task.spec) {
         return Some(Refusal { reason: "InvalidSpec", message: e.to_string() });
     }
     conflicts::check(task, others)
@@ -241,7 +241,7 @@ pub fn summarize_report(report: &Value) -> Option<String> {
     if report.passed {
         return None;
     }
-    Some(format!("precheck failed: {}", ferry_engine::precheck::failures_line(&report)))
+    Some(format!("precheck failed: {}", report.failures_line()))
 }
 
 async fn precheck_report(ctx: &Context, ns: &str, job_name: &str) -> Result<(Option<Value>, Option<String>)> {

@@ -149,7 +149,7 @@ async fn run_workload(conn: &mut mysql_async::Conn, seed: u64, count: u64, pause
 /// The lanes the tables start in differ: a parent and its children are applied by different
 /// lanes unless ferry joins them.
 fn assert_tables_spread() {
-    let lanes: std::collections::HashSet<usize> = TABLES.iter().map(|t| ferry_engine::meta::slot_of("fk", t) % LANES).collect();
+    let lanes: std::collections::HashSet<usize> = TABLES.iter().map(|t| ferry_engine::target::meta::slot_of("fk", t) % LANES).collect();
     assert!(lanes.len() > 1, "the test tables all hash to one lane");
 }
 
@@ -185,8 +185,8 @@ async fn cascades_follow(src: TestServer, dst: TestServer, name: &str) {
     // its own: the children's tables start in other lanes than the parent's, so the parent's
     // lane must not cascade before theirs has written them. Their lanes have more to write
     // first (`ballast` shares c_null's slot, `events` c_upd's).
-    assert_eq!(ferry_engine::meta::slot_of("fk", "ballast"), ferry_engine::meta::slot_of("fk", "c_null"));
-    assert_eq!(ferry_engine::meta::slot_of("fk", "events"), ferry_engine::meta::slot_of("fk", "c_upd"));
+    assert_eq!(ferry_engine::target::meta::slot_of("fk", "ballast"), ferry_engine::target::meta::slot_of("fk", "c_null"));
+    assert_eq!(ferry_engine::target::meta::slot_of("fk", "events"), ferry_engine::target::meta::slot_of("fk", "c_upd"));
     let ballast = |t: &str| format!("INSERT INTO fk.{t} (pad) VALUES {}", vec![format!("('{}')", "x".repeat(150)); 3000].join(", "));
     for round in 0..8 {
         s.query_drop(ballast("ballast")).await.unwrap();

@@ -507,7 +507,7 @@ async fn a_second_engine_for_the_same_task_does_not_apply_concurrently() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn parallel_lanes_keep_transactions_whole_across_kills() {
     const LANES: usize = 4;
-    let lane = |t: &str| ferry_engine::meta::slot_of("par", t) % LANES;
+    let lane = |t: &str| ferry_engine::target::meta::slot_of("par", t) % LANES;
     let keyed: Vec<String> = (0..8).map(|i| format!("t{i}")).collect();
     let keyless: Vec<String> = (0..3).map(|i| format!("k{i}")).collect();
     assert!(keyed.iter().map(|t| lane(t)).collect::<std::collections::HashSet<_>>().len() > 1, "tables spread over lanes");
@@ -664,5 +664,5 @@ async fn parallel_lanes_keep_transactions_whole_across_kills() {
         d.query("SELECT trx, CAST(SUM(delta) AS SIGNED) FROM audit.d GROUP BY trx HAVING SUM(delta) <> 0").await.unwrap();
     assert!(split.is_empty(), "target transactions that applied part of a transfer (trx, balance delta): {split:?}");
     let slots: Option<u64> = d.query_first("SELECT COUNT(*) FROM ferry_meta.apply_slots").await.unwrap();
-    assert_eq!(slots, Some(ferry_engine::meta::APPLY_SLOTS as u64));
+    assert_eq!(slots, Some(ferry_engine::target::meta::APPLY_SLOTS as u64));
 }

@@ -26,14 +26,14 @@ use tracing::{Instrument, debug, info, info_span, warn};
 
 use ferry_crds::ConflictPolicy;
 
-use crate::applier::{Lit, Sql, literal};
-use crate::catalog::Column;
+use crate::db::catalog::Column;
+use crate::db::flavor::{Flavor, Position};
 use crate::db::{Server, Session, TemporalText, q, qt, short};
 use crate::error::{Error, Result};
-use crate::flavor::{Flavor, Position};
-use crate::mapping::TableMap;
-use crate::meta::{Chunk, Meta, TableState};
+use crate::plan::mapping::TableMap;
 use crate::status::TableCounter;
+use crate::sync::applier::{Lit, Sql, literal};
+use crate::target::meta::{Chunk, Meta, TableState};
 
 /// Size of the pieces streamed into LOAD DATA.
 const PIECE_BYTES: usize = 256 * 1024;
@@ -601,7 +601,7 @@ impl Worker {
                     // A plain INSERT meets a row another task wrote: the conflict, named.
                     Some((merge, detail)) => {
                         let key = m.key.as_ref().map(|k| k.join(", ")).unwrap_or_default();
-                        crate::applier::merge_conflict(&c.target, &mut self.tgt, &merge, &m.source_name(), &key, &detail).await
+                        crate::sync::applier::merge_conflict(&c.target, &mut self.tgt, &merge, &m.source_name(), &key, &detail).await
                     }
                     None => c.target.err(format!("inserting {} into {}", object(), m.target_name()))(e),
                 });
@@ -685,7 +685,9 @@ impl Worker {
             && let Some((_, _, detail)) = warnings.iter().find(|(_, code, _)| *code == 1062)
         {
             let key = t.map.key.as_ref().map(|k| k.join(", ")).unwrap_or_default();
-            return Err(crate::applier::merge_conflict(&self.copier.target, &mut self.tgt, m, &t.map.source_name(), &key, detail).await);
+            return Err(
+                crate::sync::applier::merge_conflict(&self.copier.target, &mut self.tgt, m, &t.map.source_name(), &key, detail).await
+            );
         }
         let accept_duplicates = match policy {
             Some(p) => p == ConflictPolicy::Ignore,
@@ -764,7 +766,7 @@ struct Shape {
 impl Shape {
     async fn of(target: &Server, tgt: &mut Conn, t: &TableCopy) -> Result<Shape> {
         let m = &t.map;
-        let types = crate::catalog::column_types(target, tgt, &m.dst_db, &m.dst_table).await?;
+        let types = crate::db::catalog::column_types(target, tgt, &m.dst_db, &m.dst_table).await?;
         // MySQL's JSON type; MariaDB's JSON is a LONGTEXT and reads as one.
         let json: Vec<bool> =
             t.columns.iter().map(|(_, dst)| types.iter().any(|(n, ty)| n.eq_ignore_ascii_case(dst) && ty == "json")).collect();
@@ -777,7 +779,7 @@ impl Shape {
 fn json_charset(charset: Option<&str>) -> String {
     charset
         .filter(|cs| *cs != "binary" && !cs.is_empty() && cs.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_'))
-        .map(crate::applier::literal_charset)
+        .map(crate::sync::applier::literal_charset)
         .unwrap_or("utf8mb4")
         .to_string()
 }

@@ -1,6 +1,9 @@
 //! Connections to the task's two servers. Every error leaving here names the endpoint, never the
 //! credentials.
 
+pub mod catalog;
+pub mod flavor;
+
 use std::time::Duration;
 
 use ferry_crds::{Endpoint, TlsMode};
@@ -8,7 +11,7 @@ use mysql_async::prelude::*;
 use mysql_async::{Conn, Opts, OptsBuilder, SslOpts};
 
 use crate::error::{Error, Result};
-use crate::manifest::Credentials;
+use ferry_crds::manifest::Credentials;
 
 /// Which side of the task a server is on.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -52,6 +55,14 @@ pub struct Server {
 /// zero dates and zero in dates allowed (they are data), explicit 0 in AUTO_INCREMENT kept.
 pub const WRITE_SQL_MODE: &str = "STRICT_ALL_TABLES,NO_AUTO_VALUE_ON_ZERO,NO_ENGINE_SUBSTITUTION";
 
+/// A task's two servers, as its spec and Secrets name them.
+pub fn servers(task: &ferry_crds::manifest::Task) -> (Server, Server) {
+    (
+        Server::new(Role::Source, &task.spec.source, &task.source_credentials, task.source_ca.as_deref()),
+        Server::new(Role::Target, &task.spec.target, &task.target_credentials, task.target_ca.as_deref()),
+    )
+}
+
 impl Server {
     pub fn new(role: Role, ep: &Endpoint, creds: &Credentials, ca_pem: Option<&[u8]>) -> Self {
         let mode = ep.tls.as_ref().map(|t| t.mode).unwrap_or_default();
@@ -85,16 +96,6 @@ impl Server {
             tls_preferred: mode == TlsMode::Preferred,
             inspect_only: false,
         }
-    }
-
-    /// The task's source, as its spec and Secrets name it.
-    pub fn source_of(task: &crate::manifest::Task) -> Self {
-        Server::new(Role::Source, &task.spec.source, &task.source_credentials, task.source_ca.as_deref())
-    }
-
-    /// The task's target, as its spec and Secrets name it.
-    pub fn target_of(task: &crate::manifest::Task) -> Self {
-        Server::new(Role::Target, &task.spec.target, &task.target_credentials, task.target_ca.as_deref())
     }
 
     /// The same server for the precheck: a target whose settings ferry's sessions refuse (see

@@ -10,12 +10,12 @@ use mysql_async::Conn;
 use mysql_async::prelude::*;
 use tracing::{info, warn};
 
-use crate::catalog::{self, Column};
+use crate::db::catalog::{self, Column};
 use crate::db::{Server, Session, lit, q, qt, short};
 use crate::error::{Error, Result};
-use crate::mapping::{DatabaseMap, TableMap};
-use crate::meta::{Meta, TableState};
+use crate::plan::mapping::{DatabaseMap, TableMap};
 use crate::sql::rewrite;
+use crate::target::meta::{Meta, TableState};
 
 /// A table ready for the full copy.
 pub struct PreparedTable {

@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 
 use ferry_crds::{ConflictPolicy, DatabaseSelection, SyncTaskSpec};
 
-use crate::catalog::{Column, Table};
+use crate::db::catalog::{Column, Table};
 use crate::error::{Error, Result};
 use crate::sql::NameMap;
 

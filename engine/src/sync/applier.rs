@@ -25,10 +25,10 @@ use mysql_async::{Conn, Value};
 
 use ferry_crds::ConflictPolicy;
 
-use crate::catalog::Column;
+use crate::db::catalog::Column;
 use crate::db::{Server, TemporalText, qt, short};
 use crate::error::{Error, Result};
-use crate::mapping::Merge;
+use crate::plan::mapping::Merge;
 
 /// Statements are cut at about this size (max_allowed_packet is 16 MiB or more everywhere).
 const STATEMENT_BYTES: usize = 1 << 20;

@@ -14,16 +14,16 @@ use mysql_async::prelude::*;
 use tokio::sync::mpsc;
 use tracing::{info, warn};
 
-use crate::applier::{ApplyColumn, ApplyTable, Cascade, Group, Lit, commit_batch};
-use crate::binlog::{BinlogReader, Event, RowKind, StatementContext, TableMap as BinlogTable, statement_bytes};
+use crate::db::flavor::{Flavor, Position};
 use crate::db::{Server, Session, qt};
 use crate::error::{Error, Result};
-use crate::flavor::{Flavor, Position};
-use crate::mapping::{ColumnMap, TableMap};
-use crate::meta::{APPLY_SLOTS, Meta, TableState, TaskLock, slot_of};
-use crate::selection::{DmlKinds, LiveSelection, Selected};
+use crate::plan::mapping::{ColumnMap, TableMap};
+use crate::plan::selection::{DmlKinds, LiveSelection, Selected};
+use crate::source::binlog::{BinlogReader, Event, RowKind, StatementContext, TableMap as BinlogTable, statement_bytes};
 use crate::sql::ddl::{DdlKind, parse_ddl, retain_objects, rewrite_alter_selected_columns, rewrite_ddl};
 use crate::status::Reporter;
+use crate::sync::applier::{ApplyColumn, ApplyTable, Cascade, Group, Lit, commit_batch};
+use crate::target::meta::{APPLY_SLOTS, Meta, TableState, TaskLock, slot_of};
 
 /// A group commits when it holds this many source row changes...
 const GROUP_ROWS: u64 = 20_000;
@@ -39,7 +39,7 @@ pub struct Player {
     pub flavor: Flavor,
     pub target_flavor: Flavor,
     /// A signal's stop: drain, move every slot, return Interrupted.
-    pub stop: crate::run::Stop,
+    pub stop: crate::stop::Stop,
     /// The source's collations by id (name, character set), read when a statement needs them.
     pub collations: tokio::sync::OnceCell<HashMap<u16, (String, String)>>,
     pub meta: Arc<Meta>,
@@ -47,14 +47,14 @@ pub struct Player {
     /// The task's spec: its selection, DDL and DML rules, and onDdlError.
     pub spec: SyncTaskSpec,
     /// Merged target tables (many-to-one), by target (database, table).
-    pub merges: HashMap<(String, String), crate::mapping::Merge>,
+    pub merges: HashMap<(String, String), crate::plan::mapping::Merge>,
     pub reporter: Arc<Reporter>,
     pub owner: String,
     pub lock: Arc<TaskLock>,
     /// Apply lanes (target sessions) for changes of different tables.
     pub lanes: usize,
     /// The source's table layouts for row events that carry no column names.
-    pub tracker: crate::tracker::SchemaTracker,
+    pub tracker: crate::target::tracker::SchemaTracker,
 }
 
 /// What the player knows between reconnects.
@@ -438,7 +438,7 @@ impl Player {
 
     /// The source table's column names in binlog order at the position being read: the row
     /// event's own when the source logs them, else the tracked definition's (see
-    /// [`crate::tracker`]). A table without one (tracked by an older ferry, or whose definition
+    /// [`crate::target::tracker`]). A table without one (tracked by an older ferry, or whose definition
     /// could not follow a schema change) is tracked from the source's definition now.
     async fn source_layout(&self, conn: &mut mysql_async::Conn, sel: &Selected, bt: &BinlogTable) -> Result<Vec<String>> {
         if bt.columns.iter().any(|b| b.name.is_some()) {
@@ -448,7 +448,7 @@ impl Player {
             return Ok(cols);
         }
         let mut src = self.source.connect(Session::Control).await?;
-        let create = crate::catalog::show_create_table(&self.source, &mut src, &sel.src_db, &sel.src_table).await;
+        let create = crate::db::catalog::show_create_table(&self.source, &mut src, &sel.src_db, &sel.src_table).await;
         let _ = src.disconnect().await;
         let create = create?;
         info!(table = %format!("{}.{}", sel.src_db, sel.src_table), "row events name no columns: tracking the table's definition from the source now");
@@ -463,7 +463,7 @@ impl Player {
     /// schema change up to the binlog position being read, so this is the table's schema at that
     /// position (the source's own catalog may already be further on).
     async fn target_table(&self, conn: &mut mysql_async::Conn, sel: &Selected) -> Result<TableMap> {
-        let t = crate::catalog::table(&self.target, conn, &sel.dst_db, &sel.dst_table).await?;
+        let t = crate::db::catalog::table(&self.target, conn, &sel.dst_db, &sel.dst_table).await?;
         if t.columns.is_empty() {
             return Err(Error::object(
                 format!("{}.{}", sel.src_db, sel.src_table),
@@ -479,7 +479,7 @@ impl Player {
         let columns = t
             .columns
             .iter()
-            .map(|c| ColumnMap { source: crate::catalog::Column { name: source_name(&c.name), ..c.clone() }, target: c.name.clone() })
+            .map(|c| ColumnMap { source: crate::db::catalog::Column { name: source_name(&c.name), ..c.clone() }, target: c.name.clone() })
             .collect();
         Ok(TableMap {
             src_db: sel.src_db.clone(),
@@ -887,7 +887,7 @@ impl Player {
                 dbs.dedup();
                 let mut all = Vec::new();
                 for db in &dbs {
-                    all.extend(crate::catalog::foreign_keys(&self.target, conn, db).await?);
+                    all.extend(crate::db::catalog::foreign_keys(&self.target, conn, db).await?);
                 }
                 let all = Arc::new(all);
                 cache.foreign_keys = Some(all.clone());
@@ -895,9 +895,9 @@ impl Player {
             }
         };
         let same = |a: &(String, String), db: &str, t: &str| a.0.eq_ignore_ascii_case(db) && a.1.eq_ignore_ascii_case(t);
-        let changes = crate::catalog::ForeignKey::changes_children;
+        let changes = crate::db::catalog::ForeignKey::changes_children;
         let (db, name) = (sel.dst_db.as_str(), sel.dst_table.as_str());
-        let referencing: Vec<&crate::catalog::ForeignKey> = keys.iter().filter(|k| same(&k.parent, db, name)).collect();
+        let referencing: Vec<&crate::db::catalog::ForeignKey> = keys.iter().filter(|k| same(&k.parent, db, name)).collect();
         let on_delete = referencing.iter().any(|k| changes(&k.on_delete));
         let mut on_update: Vec<usize> = referencing
             .iter()
@@ -988,7 +988,7 @@ struct ApplyCache {
     by_id: HashMap<u64, CachedTable>,
     by_shape: HashMap<String, Arc<ApplyTable>>,
     /// The target's foreign keys (read when a table is first resolved after a schema change).
-    foreign_keys: Option<Arc<Vec<crate::catalog::ForeignKey>>>,
+    foreign_keys: Option<Arc<Vec<crate::db::catalog::ForeignKey>>>,
 }
 
 /// What a binlog table id stood for when it was resolved.

@@ -16,12 +16,13 @@ use mysql_async::prelude::*;
 use mysql_async::{BinlogStreamRequest, Conn};
 use tracing::debug;
 
-use crate::catalog;
-use crate::copier::LoadPath;
+use crate::db::catalog;
+use crate::db::flavor::{Flavor, Kind};
 use crate::db::{Role, Server, Session, lit, q, qt};
 use crate::error::{Error, Result};
-use crate::flavor::{Flavor, Kind};
-use crate::manifest::Task;
+use crate::sync::copier::LoadPath;
+use ferry_crds::manifest::Task;
+pub use ferry_crds::validate::{ITEMS, LevelRule, level_for};
 
 use PrecheckLevel::{Error as E, Warning as W};
 
@@ -70,46 +71,6 @@ pub fn tested_pairs_text() -> String {
     TESTED_PAIRS.iter().map(|(s, t)| format!("{} -> {}", release_text(*s), release_text(*t))).collect::<Vec<_>>().join(", ")
 }
 
-/// How an item's level is decided.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum LevelRule {
-    Fixed(PrecheckLevel),
-    /// Error under `existingTables: PrecheckAndIntercept`, Warning under `Ignore`.
-    ByExistingTables,
-    /// Error when the item can tell the task will fail, Warning when it cannot tell.
-    ByOutcome,
-}
-
-/// Every item, in report order, with how its level is decided.
-pub const ITEMS: &[(&str, LevelRule)] = &[
-    ("source-connection", LevelRule::Fixed(E)),
-    ("target-connection", LevelRule::Fixed(E)),
-    ("source-version", LevelRule::Fixed(E)),
-    ("target-version", LevelRule::Fixed(E)),
-    ("version-pair", LevelRule::Fixed(W)),
-    ("objects-exist", LevelRule::Fixed(E)),
-    ("name-collisions", LevelRule::Fixed(E)),
-    ("binlog-enabled", LevelRule::Fixed(E)),
-    ("binlog-format", LevelRule::Fixed(E)),
-    ("binlog-row-image", LevelRule::Fixed(E)),
-    ("binlog-row-metadata", LevelRule::Fixed(E)),
-    ("binlog-compression", LevelRule::Fixed(E)),
-    ("server-id", LevelRule::Fixed(E)),
-    ("binlog-retention", LevelRule::Fixed(W)),
-    ("cascade", LevelRule::Fixed(E)),
-    ("source-privileges", LevelRule::Fixed(E)),
-    ("target-privileges", LevelRule::Fixed(E)),
-    ("target-local-infile", LevelRule::Fixed(W)),
-    ("existing-tables", LevelRule::ByExistingTables),
-    ("primary-keys", LevelRule::Fixed(W)),
-    ("merge-keys", LevelRule::Fixed(W)),
-    ("foreign-keys", LevelRule::Fixed(W)),
-    ("source-triggers", LevelRule::Fixed(W)),
-    ("charsets", LevelRule::Fixed(E)),
-    ("server-settings", LevelRule::Fixed(W)),
-    ("target-free-space", LevelRule::ByOutcome),
-];
-
 /// The copy speed the retention estimate assumes when nothing could be measured: half of what
 /// one table copied at on a 2-core machine (100k rows/s and more, same-machine servers), so that
 /// a slow target still fits.
@@ -118,43 +79,6 @@ pub const ASSUMED_ROWS_PER_SECOND: u64 = 50_000;
 pub const ASSUMED_BYTES_PER_SECOND: u64 = 20 << 20;
 /// Retention must cover twice the estimate plus this, in seconds.
 pub const RETENTION_MARGIN_SECONDS: u64 = 3600;
-
-/// The level of item `id` for this spec (None: no such item; Some(None): decided by the outcome).
-pub fn level_for(id: &str, spec: &SyncTaskSpec) -> Option<Option<PrecheckLevel>> {
-    let (_, rule) = ITEMS.iter().find(|(i, _)| *i == id)?;
-    Some(match rule {
-        LevelRule::Fixed(l) => Some(*l),
-        LevelRule::ByExistingTables => Some(existing_tables_level(spec)),
-        LevelRule::ByOutcome => None,
-    })
-}
-
-fn existing_tables_level(spec: &SyncTaskSpec) -> PrecheckLevel {
-    if spec.existing_tables == ExistingTables::PrecheckAndIntercept { E } else { W }
-}
-
-/// Checks `spec.precheck.skip`: known ids, warning-level only.
-pub fn validate_skip(spec: &SyncTaskSpec) -> Result<()> {
-    for (i, id) in spec.precheck.skip.iter().enumerate() {
-        let field = format!("spec.precheck.skip[{i}]");
-        match level_for(id, spec) {
-            None => {
-                let known: Vec<&str> = ITEMS.iter().map(|(i, _)| *i).collect();
-                return Err(Error::invalid(field, format!("{id:?} is not a precheck item; items are {}", known.join(", "))));
-            }
-            Some(Some(PrecheckLevel::Error)) => {
-                return Err(Error::invalid(
-                    field,
-                    format!(
-                        "{id} is an error-level item: the task would fail or lose data with it failing, so it cannot be skipped; fix what it reports"
-                    ),
-                ));
-            }
-            _ => {}
-        }
-    }
-    Ok(())
-}
 
 /// One selected table, resolved against the source.
 #[derive(Clone, Debug)]
@@ -239,9 +163,9 @@ impl Check<'_> {
 /// itself fails only on what it cannot report (none today), so callers always get a report.
 pub async fn precheck(task: &Task) -> PrecheckStatus {
     let spec = &task.spec;
-    let source = Server::source_of(task);
+    let (source, target) = crate::db::servers(task);
     // Sessions open on a target the engine would refuse (see `Server::inspect_only`): the report says why.
-    let target = Server::target_of(task).inspect_only();
+    let target = target.inspect_only();
     let mut c = Check {
         task,
         spec,
@@ -302,21 +226,9 @@ fn apply_skips(spec: &SyncTaskSpec, items: &mut [PrecheckItem]) {
     }
 }
 
-/// The failed error-level items in one line (for `ferry run`'s error).
+/// The failed error-level items on one line (see [`PrecheckStatus::failures_line`]).
 pub fn failures_line(report: &PrecheckStatus) -> String {
-    report
-        .items
-        .iter()
-        .filter(|i| i.level == E && i.result == PrecheckResult::Failed)
-        .map(|i| {
-            let mut s = format!("{}: {}", i.id, i.message);
-            if !i.remedy.is_empty() {
-                s.push_str(&format!(" (remedy: {})", i.remedy));
-            }
-            s.replace('\n', " ")
-        })
-        .collect::<Vec<_>>()
-        .join("; ")
+    report.failures_line()
 }
 
 /// Whether the task has records on the target already (it ran before): `ferry run` then resumes
@@ -324,7 +236,7 @@ pub fn failures_line(report: &PrecheckStatus) -> String {
 /// on resume (the binlog position still on the source) are made by the resume itself.
 pub async fn task_has_state(task: &Task) -> Result<bool> {
     let spec = &task.spec;
-    let target = Server::target_of(task).inspect_only();
+    let target = crate::db::servers(task).1.inspect_only();
     let mut conn = target.connect(Session::Control).await?;
     let tables: Vec<String> = conn
         .exec(
@@ -695,7 +607,7 @@ impl Check<'_> {
             }
         }
         let server_id: u64 = vars.get("server_id").and_then(|v| v.parse().ok()).unwrap_or(0);
-        let replica_id = self.spec.engine.server_id.unwrap_or_else(|| crate::player::server_id_for(&self.task.id()));
+        let replica_id = self.spec.engine.server_id.unwrap_or_else(|| crate::sync::player::server_id_for(&self.task.id()));
         if server_id == 0 {
             self.fail(
                 "server-id",
@@ -1093,7 +1005,7 @@ impl Check<'_> {
         }
         dbs.push(self.spec.metadata_database.clone());
         if self.spec.incremental {
-            let tracker = crate::tracker::SchemaTracker::new(&self.spec.metadata_database, &self.task.id());
+            let tracker = crate::target::tracker::SchemaTracker::new(&self.spec.metadata_database, &self.task.id());
             for d in &self.dbs {
                 let shadow = tracker.shadow_db(&d.src);
                 if !dbs.contains(&shadow) {
@@ -2264,23 +2176,6 @@ mod tests {
         assert_eq!(mysql.snapshot_privileges(true), vec!["RELOAD", "REPLICATION CLIENT"]);
         assert_eq!(mysql.snapshot_privileges(false), vec!["RELOAD"]);
         assert!(maria.snapshot_privileges(true).is_empty());
-    }
-
-    #[test]
-    fn skip_list_refuses_errors_and_unknown_ids() {
-        let spec = |tail: &str| -> SyncTaskSpec {
-            serde_saphyr::from_str(&format!(
-                "source: {{host: a, credentialsSecret: s}}\ntarget: {{host: b, credentialsSecret: t}}\nobjects: [{{database: d}}]\n{tail}"
-            ))
-            .unwrap()
-        };
-        assert!(validate_skip(&spec("precheck: {skip: [primary-keys, target-free-space]}")).is_ok());
-        let e = validate_skip(&spec("precheck: {skip: [primary-keys, binlog-format]}")).unwrap_err().to_string();
-        assert!(e.starts_with("spec.precheck.skip[1]") && e.contains("cannot be skipped"), "{e}");
-        let e = validate_skip(&spec("precheck: {skip: [nope]}")).unwrap_err().to_string();
-        assert!(e.contains("spec.precheck.skip[0]") && e.contains("binlog-format"), "{e}");
-        assert!(validate_skip(&spec("precheck: {skip: [existing-tables]}")).is_err());
-        assert!(validate_skip(&spec("existingTables: Ignore\nprecheck: {skip: [existing-tables]}")).is_ok());
     }
 
     #[test]

@@ -43,9 +43,9 @@ use mysql_async::{BinlogStream, BinlogStreamRequest, Value};
 use mysql_common::binlog::consts::StatusVarKey;
 use tracing::{debug, info, warn};
 
+use crate::db::flavor::{Flavor, Kind, Position};
 use crate::db::{Server, Session, lit};
 use crate::error::{Error, Result};
-use crate::flavor::{Flavor, Kind, Position};
 
 // ---- the public stream --------------------------------------------------------------------------
 

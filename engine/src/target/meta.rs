@@ -6,9 +6,9 @@ use mysql_async::prelude::*;
 use mysql_async::{Conn, Value};
 use serde::{Deserialize, Serialize};
 
+use crate::db::flavor::Position;
 use crate::db::{Server, Session, q};
 use crate::error::{Error, Result};
-use crate::flavor::Position;
 
 /// The metadata tables, by name, in the task's metadata database.
 pub struct Meta {

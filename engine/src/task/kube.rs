@@ -17,17 +17,15 @@ use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 use k8s_openapi::jiff::Timestamp;
 use kube::api::{Api, Patch, PatchParams};
 use serde_json::{Value, json};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 
 use crate::error::{Error, Result};
-use crate::manifest::{Credentials, Task};
 use crate::status::StatusSink;
+use crate::task::manifest::{Credentials, Task};
+pub use ferry_http::serve_metrics;
 
-/// Where the operator mounts the task's Secrets: `source/{username,password}`,
-/// `target/{username,password}`, and `source-ca/ca.crt`, `target-ca/ca.crt` with TLS CAs.
-pub const SECRETS_DIR: &str = "/var/run/ferry";
+pub use ferry_crds::SECRETS_DIR;
 /// The engine's server-side-apply field manager.
 pub const ENGINE_MANAGER: &str = "ferry-engine";
 /// Status writes carrying only new counters wait this long; a new stage is written at once.
@@ -52,7 +50,7 @@ pub fn credentials_from_dir(dir: &Path) -> Result<Credentials> {
 pub fn task_from_object(obj: &SyncTask, secrets_dir: &Path) -> Result<Task> {
     let name = obj.metadata.name.clone().ok_or_else(|| Error::invalid("metadata.name", "missing"))?;
     let namespace = obj.metadata.namespace.clone().unwrap_or_else(|| "default".into());
-    crate::manifest::validate(&obj.spec)?;
+    ferry_crds::validate::validate(&obj.spec)?;
     let ca = |role: &str, tls: &Option<ferry_crds::Tls>| -> Result<Option<Vec<u8>>> {
         match tls.as_ref().and_then(|t| t.ca_secret.as_ref()) {
             None => Ok(None),
@@ -246,8 +244,8 @@ pub async fn load_in_cluster(namespace: &str, name: &str, secrets_dir: &Path) ->
 /// when stopped (or done), 1 on an error (Kubernetes restarts the pod with backoff), 2 when the
 /// task cannot even be loaded.
 pub async fn sync_main(namespace: &str, name: &str, secrets_dir: &Path, metrics_addr: std::net::SocketAddr) -> std::process::ExitCode {
-    use crate::run;
     use crate::status::Reporter;
+    use crate::task::run;
     use ferry_crds::Phase;
     use std::process::ExitCode;
 
@@ -359,34 +357,6 @@ pub fn engine_metrics(task: &str, status: &SyncTaskStatus, now: Timestamp) -> St
         out.push_str(&format!("ferry_engine_phase{{task=\"{task}\",phase=\"{phase:?}\"}} 1\n"));
     }
     out
-}
-
-/// A minimal HTTP server: `GET /metrics` answers `render()`, anything else (the probes' `/healthz`)
-/// answers `ok`. Enough for Prometheus and kubelet; no HTTP framework needed.
-pub async fn serve_metrics(listener: TcpListener, render: Arc<dyn Fn() -> String + Send + Sync>) {
-    loop {
-        let Ok((mut socket, _)) = listener.accept().await else { continue };
-        let render = render.clone();
-        tokio::spawn(async move {
-            let mut buf = vec![0u8; 2048];
-            let n = match tokio::time::timeout(Duration::from_secs(5), socket.read(&mut buf)).await {
-                Ok(Ok(n)) => n,
-                _ => return,
-            };
-            let request = String::from_utf8_lossy(&buf[..n]);
-            let path = request.split_whitespace().nth(1).unwrap_or("/");
-            let (content_type, body) = if path.starts_with("/metrics") {
-                ("text/plain; version=0.0.4; charset=utf-8", render())
-            } else {
-                ("text/plain", "ok\n".to_string())
-            };
-            let head =
-                format!("HTTP/1.1 200 OK\r\ncontent-type: {content_type}\r\ncontent-length: {}\r\nconnection: close\r\n\r\n", body.len());
-            let _ = socket.write_all(head.as_bytes()).await;
-            let _ = socket.write_all(body.as_bytes()).await;
-            let _ = socket.shutdown().await;
-        });
-    }
 }
 
 #[cfg(test)]
@@ -526,19 +496,5 @@ mod tests {
         assert_eq!(back.items[0].id, "binlog-format");
         let small = PrecheckStatus { items: vec![item("x".into(), PrecheckResult::Passed)], passed: true, time: None };
         assert_eq!(serde_json::from_str::<PrecheckStatus>(&termination_report(&small)).unwrap(), small, "whole when it fits");
-    }
-
-    #[tokio::test]
-    async fn metrics_endpoint_answers_http() {
-        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let addr = listener.local_addr().unwrap();
-        let server = tokio::spawn(serve_metrics(listener, Arc::new(|| "x 1\n".to_string())));
-        let mut s = tokio::net::TcpStream::connect(addr).await.unwrap();
-        s.write_all(b"GET /metrics HTTP/1.1\r\nhost: x\r\n\r\n").await.unwrap();
-        let mut reply = String::new();
-        s.read_to_string(&mut reply).await.unwrap();
-        assert!(reply.starts_with("HTTP/1.1 200 OK"), "{reply}");
-        assert!(reply.ends_with("\r\n\r\nx 1\n"), "{reply}");
-        server.abort();
     }
 }

@@ -10,18 +10,19 @@ use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 use mysql_async::Conn;
 use tracing::{Instrument, info, info_span, warn};
 
-use crate::catalog;
-use crate::copier::{Copier, TableCopy};
+use crate::db::catalog;
+use crate::db::flavor::{Flavor, Position};
 use crate::db::{Backoff, Server, Session};
 use crate::error::{Error, Result};
-use crate::flavor::{Flavor, Position};
-use crate::manifest::Task;
-use crate::mapping;
-use crate::meta::{Meta, TableState, TaskLock};
-use crate::player::Player;
-use crate::schema::{PreparedTable, SchemaSync};
+use crate::plan::mapping;
 use crate::status::{Reporter, TableCounter};
-use crate::tracker::SchemaTracker;
+pub use crate::stop::{Stop, StopHandle};
+use crate::sync::copier::{Copier, TableCopy};
+use crate::sync::player::Player;
+use crate::sync::schema::{PreparedTable, SchemaSync};
+use crate::target::meta::{Meta, TableState, TaskLock};
+use crate::target::tracker::SchemaTracker;
+use ferry_crds::manifest::Task;
 
 /// Runs the task to its end (or first error), keeping `reporter` current. The caller records
 /// a returned error as the Failed phase.
@@ -56,55 +57,6 @@ pub async fn run_until_signal(task: &Task, reporter: Arc<Reporter>) -> Result<()
         _ = tokio::time::sleep(DRAIN_LIMIT) => Err(Error::Interrupted),
         _ = tokio::signal::ctrl_c() => Err(Error::Interrupted),
         _ = term.recv() => Err(Error::Interrupted),
-    }
-}
-
-/// A stop asked for by a signal. The copy stops at once (its committed ranges are kept); the
-/// binlog player finishes the source transaction it is reading, commits what its lanes hold and
-/// moves every slot's position to that point, so that the next start replays nothing and the
-/// checkpoint's binlog is the newest the source has (a resume by GTID needs the binlog of no older
-/// file). [`Stop::draining`] says whether waiting for that is worth it.
-#[derive(Clone)]
-pub struct Stop {
-    requested: tokio::sync::watch::Receiver<bool>,
-    draining: Arc<std::sync::atomic::AtomicBool>,
-}
-
-/// The signal handler's side of a [`Stop`].
-pub struct StopHandle {
-    request: tokio::sync::watch::Sender<bool>,
-    draining: Arc<std::sync::atomic::AtomicBool>,
-}
-
-impl Stop {
-    pub fn new() -> (StopHandle, Stop) {
-        let (tx, rx) = tokio::sync::watch::channel(false);
-        let draining = Arc::new(std::sync::atomic::AtomicBool::new(false));
-        (StopHandle { request: tx, draining: draining.clone() }, Stop { requested: rx, draining })
-    }
-
-    /// Whether a stop was asked for.
-    pub fn requested(&self) -> bool {
-        *self.requested.borrow()
-    }
-
-    /// Resolves once a stop is asked for (at once if it was).
-    pub async fn wait(&mut self) {
-        let _ = self.requested.wait_for(|r| *r).await;
-    }
-
-    /// Marks that a stop will be answered by a drain (the player runs).
-    pub(crate) fn set_draining(&self, on: bool) {
-        self.draining.store(on, std::sync::atomic::Ordering::SeqCst);
-    }
-}
-
-impl StopHandle {
-    /// Asks the run to stop; true when it will drain (wait for it, a bounded while), false when
-    /// stopping at once loses nothing.
-    pub fn request(&self) -> bool {
-        let _ = self.request.send(true);
-        self.draining.load(std::sync::atomic::Ordering::SeqCst)
     }
 }
 
@@ -154,7 +106,7 @@ async fn run_inner(task: &Task, reporter: Arc<Reporter>, connected: &mut bool, s
         }
     }
     reporter.update(|s| s.message = Some("connecting".into()));
-    let (source, target) = (Server::source_of(task), Server::target_of(task));
+    let (source, target) = crate::db::servers(task);
     let (src_conn, tgt_conn) = tokio::join!(source.connect(Session::Control), target.connect(Session::Control));
     let (mut src, mut tgt) = (src_conn?, tgt_conn?);
     *connected = true;
@@ -273,7 +225,7 @@ async fn run_inner(task: &Task, reporter: Arc<Reporter>, connected: &mut bool, s
 }
 
 /// The source's row events carry no column names: ferry keeps its own copy of each selected
-/// table's definition to map them by position (see [`crate::tracker`]), taken here next to the
+/// table's definition to map them by position (see [`crate::target::tracker`]), taken here next to the
 /// schema sync.
 async fn track_definitions(
     source: &Server,
@@ -481,7 +433,7 @@ async fn follow(
     dbs: &[mapping::DatabaseMap],
     reporter: Arc<Reporter>,
     stop: &Stop,
-    settings: Option<crate::flavor::BinlogSettings>,
+    settings: Option<crate::db::flavor::BinlogSettings>,
 ) -> Result<()> {
     let player = Player {
         stop: stop.clone(),
@@ -492,7 +444,7 @@ async fn follow(
         target_flavor: target_flavor.clone(),
         collations: Default::default(),
         meta: meta.clone(),
-        server_id: task.spec.engine.server_id.unwrap_or_else(|| crate::player::server_id_for(&task.id())),
+        server_id: task.spec.engine.server_id.unwrap_or_else(|| crate::sync::player::server_id_for(&task.id())),
         spec: task.spec.clone(),
         merges: dbs
             .iter()
@@ -501,7 +453,7 @@ async fn follow(
             .collect(),
         reporter,
         owner: format!("{}:{}", hostname(), std::process::id()),
-        lanes: (task.spec.engine.parallelism as usize).clamp(1, crate::meta::APPLY_SLOTS),
+        lanes: (task.spec.engine.parallelism as usize).clamp(1, crate::target::meta::APPLY_SLOTS),
         tracker: SchemaTracker::new(&meta.db, &task.id()).tracking_created_tables(settings.is_some_and(|s| !s.names_columns)),
     };
     player.run().instrument(info_span!("incremental")).await

@@ -138,7 +138,7 @@ impl SchemaTracker {
 
     /// The shadow's columns in order (source names), None when there is no shadow.
     pub async fn columns(&self, target: &Server, conn: &mut Conn, src_db: &str, table: &str) -> Result<Option<Vec<String>>> {
-        let cols = crate::catalog::column_types(target, conn, &self.shadow_db(src_db), table).await?;
+        let cols = crate::db::catalog::column_types(target, conn, &self.shadow_db(src_db), table).await?;
         Ok((!cols.is_empty()).then(|| cols.into_iter().map(|(name, _)| name).collect()))
     }
 

@@ -6,11 +6,26 @@ use std::collections::BTreeMap;
 use std::fmt;
 use std::path::{Path, PathBuf};
 
+use crate::SyncTaskSpec;
 use base64::Engine as _;
-use ferry_crds::{SyncTaskSpec, TlsMode};
 use serde::Deserialize;
 
-use crate::error::{Error, Result};
+/// A manifest that cannot be used: the file, and what is wrong (with its line and field).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ManifestError {
+    pub path: PathBuf,
+    pub message: String,
+}
+
+impl fmt::Display for ManifestError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}: {}", self.path.display(), self.message)
+    }
+}
+
+impl std::error::Error for ManifestError {}
+
+type Result<T> = std::result::Result<T, ManifestError>;
 
 /// A user name and password. Debug never prints the password.
 #[derive(Clone, PartialEq)]
@@ -90,8 +105,7 @@ struct SyncTaskDoc {
 
 /// Reads and resolves a manifest file.
 pub fn load(path: &Path) -> Result<Task> {
-    let text =
-        std::fs::read_to_string(path).map_err(|e| Error::Manifest { path: path.to_owned(), message: format!("cannot read: {e}") })?;
+    let text = std::fs::read_to_string(path).map_err(|e| ManifestError { path: path.to_owned(), message: format!("cannot read: {e}") })?;
     parse(path, &text)
 }
 
@@ -130,7 +144,7 @@ fn split_documents(text: &str) -> Vec<Document> {
 }
 
 pub fn parse(path: &Path, text: &str) -> Result<Task> {
-    let err = |message: String| Error::Manifest { path: path.to_owned(), message };
+    let err = |message: String| ManifestError { path: path.to_owned(), message };
     let mut secrets: BTreeMap<String, (usize, SecretDoc)> = BTreeMap::new();
     let mut task: Option<(usize, SyncTaskDoc)> = None;
 
@@ -171,14 +185,14 @@ pub fn parse(path: &Path, text: &str) -> Result<Task> {
     let name = doc.metadata.name.clone().ok_or_else(|| err(format!("line {line}: SyncTask without metadata.name")))?;
     let namespace = doc.metadata.namespace.clone().unwrap_or_else(|| "default".into());
     let spec = doc.spec;
-    validate(&spec).map_err(|e| err(e.to_string()))?;
+    crate::validate::validate(&spec).map_err(|e| err(e.to_string()))?;
 
     let credentials = |field: &str, secret_name: &str| -> Result<Credentials> {
         let (_, secret) = secrets.get(secret_name).ok_or_else(|| err(format!("{field}: Secret {secret_name:?} is not in the file")))?;
         let key = |k: &str| secret_value(secret, k).map_err(|m| err(format!("Secret {secret_name:?}: {m}")));
         Ok(Credentials { username: key("username")?, password: key("password")? })
     };
-    let ca = |field: &str, tls: &Option<ferry_crds::Tls>| -> Result<Option<Vec<u8>>> {
+    let ca = |field: &str, tls: &Option<crate::Tls>| -> Result<Option<Vec<u8>>> {
         match tls.as_ref().and_then(|t| t.ca_secret.as_deref()) {
             None => Ok(None),
             Some(name) => {
@@ -217,103 +231,6 @@ fn secret_value(secret: &SecretDoc, key: &str) -> std::result::Result<String, St
 fn yaml_error(e: &serde_saphyr::Error) -> String {
     let text = e.to_string();
     text.lines().map(str::trim_end).filter(|l| !l.trim().is_empty()).collect::<Vec<_>>().join(" | ")
-}
-
-/// Checks the schema cannot express: what the operator's CEL rules will also say.
-pub fn validate(spec: &SyncTaskSpec) -> Result<()> {
-    for (role, ep) in [("source", &spec.source), ("target", &spec.target)] {
-        if ep.host.trim().is_empty() {
-            return Err(Error::invalid(format!("spec.{role}.host"), "must not be empty"));
-        }
-        if ep.port == 0 {
-            return Err(Error::invalid(format!("spec.{role}.port"), "must be 1-65535"));
-        }
-        if ep.credentials_secret.trim().is_empty() {
-            return Err(Error::invalid(format!("spec.{role}.credentialsSecret"), "must name a Secret"));
-        }
-        if let Some(tls) = &ep.tls
-            && tls.ca_secret.is_some()
-            && !matches!(tls.mode, TlsMode::VerifyCa | TlsMode::VerifyIdentity)
-        {
-            return Err(Error::invalid(format!("spec.{role}.tls.caSecret"), "is only used with mode verify-ca or verify-identity"));
-        }
-    }
-    if spec.objects.is_empty() {
-        return Err(Error::invalid("spec.objects", "select at least one database"));
-    }
-    let mut seen = std::collections::BTreeSet::new();
-    for (i, db) in spec.objects.iter().enumerate() {
-        let field = format!("spec.objects[{i}]");
-        check_name(&format!("{field}.database"), &db.database)?;
-        if !seen.insert(db.database.clone()) {
-            return Err(Error::invalid(format!("{field}.database"), format!("{} is selected twice", db.database)));
-        }
-        if let Some(r) = &db.rename {
-            check_name(&format!("{field}.rename"), r)?;
-        }
-        if db.database == spec.metadata_database || db.rename.as_deref() == Some(&spec.metadata_database) {
-            return Err(Error::invalid(
-                format!("{field}.database"),
-                format!("{} is ferry's metadata database (spec.metadataDatabase)", spec.metadata_database),
-            ));
-        }
-        let Some(tables) = &db.tables else { continue };
-        if tables.is_empty() {
-            return Err(Error::invalid(format!("{field}.tables"), "is empty; omit it to select the whole database"));
-        }
-        let mut names = std::collections::BTreeSet::new();
-        for (j, t) in tables.iter().enumerate() {
-            let tf = format!("{field}.tables[{j}]");
-            check_name(&format!("{tf}.name"), &t.name)?;
-            if !names.insert(t.name.clone()) {
-                return Err(Error::invalid(format!("{tf}.name"), format!("{} is selected twice", t.name)));
-            }
-            if let Some(r) = &t.rename {
-                check_name(&format!("{tf}.rename"), r)?;
-            }
-            if let Some(f) = &t.filter
-                && (f.trim().is_empty() || f.contains(';'))
-            {
-                return Err(Error::invalid(format!("{tf}.where"), "must be one SQL condition"));
-            }
-            if let Some(cols) = &t.columns {
-                if cols.is_empty() {
-                    return Err(Error::invalid(format!("{tf}.columns"), "is empty; omit it to copy every column"));
-                }
-                let mut cn = std::collections::BTreeSet::new();
-                for (k, c) in cols.iter().enumerate() {
-                    check_name(&format!("{tf}.columns[{k}].name"), &c.name)?;
-                    if !cn.insert(c.name.to_lowercase()) {
-                        return Err(Error::invalid(format!("{tf}.columns[{k}].name"), format!("{} is listed twice", c.name)));
-                    }
-                }
-            }
-        }
-    }
-    if spec.engine.parallelism == 0 || spec.engine.parallelism > 64 {
-        return Err(Error::invalid("spec.engine.parallelism", "must be 1-64"));
-    }
-    if spec.engine.chunk_rows < 1000 {
-        return Err(Error::invalid("spec.engine.chunkRows", "must be at least 1000"));
-    }
-    if spec.engine.batch_bytes < 4096 {
-        return Err(Error::invalid("spec.engine.batchBytes", "must be at least 4096"));
-    }
-    check_name("spec.metadataDatabase", &spec.metadata_database)?;
-    crate::precheck::validate_skip(spec)?;
-    Ok(())
-}
-
-fn check_name(field: &str, name: &str) -> Result<()> {
-    if name.is_empty() || name.len() > 64 || name.ends_with(' ') || name.contains('\0') {
-        return Err(Error::invalid(field, format!("{name:?} is not a valid MySQL identifier")));
-    }
-    Ok(())
-}
-
-/// Where `ferry run` keeps a task's state file.
-pub fn status_path(state_dir: &Path, task: &Task) -> PathBuf {
-    state_dir.join(format!("{}.status.yaml", task.name))
 }
 
 #[cfg(test)]

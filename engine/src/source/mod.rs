@@ -1,0 +1,3 @@
+//! The source side: its binlog, read as a replica and decoded.
+
+pub mod binlog;

@@ -1,0 +1,5 @@
+//! A task run from a manifest (`ferry run`), and in the engine pod (`ferry sync`).
+
+pub mod kube;
+pub mod manifest;
+pub mod run;
