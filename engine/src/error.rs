@@ -87,9 +87,7 @@ impl Error {
             Error::Server { source, .. } => match source.as_ref() {
                 mysql_async::Error::Io(_) => true,
                 mysql_async::Error::Driver(_) => true,
-                // 1053 shutdown, 1205 lock wait timeout, 1213 deadlock, 1927 connection killed,
-                // 2006/2013 server gone, 4031 idle disconnect.
-                mysql_async::Error::Server(e) => matches!(e.code, 1053 | 1205 | 1213 | 1927 | 2006 | 2013 | 4031),
+                mysql_async::Error::Server(e) => crate::db::codes::TRANSIENT.contains(&e.code),
                 _ => false,
             },
             _ => false,

@@ -2,7 +2,11 @@
 //! credentials.
 
 pub mod catalog;
+pub mod codes;
 pub mod flavor;
+pub mod retry;
+
+pub use retry::Backoff;
 
 use std::time::Duration;
 
@@ -105,24 +109,19 @@ impl Server {
         self
     }
 
-    /// Opens a session, retrying briefly on network errors (not on refused credentials).
+    /// Opens a session, retrying briefly on network errors (not on refused credentials): three
+    /// tries by [`Backoff::connecting`]; what outlasts them is the caller's retry loop's.
     pub async fn connect(&self, session: Session) -> Result<Conn> {
-        let mut last = None;
-        for attempt in 0..3 {
-            if attempt > 0 {
-                tokio::time::sleep(Duration::from_millis(300 * attempt)).await;
-            }
+        let mut backoff = Backoff::connecting();
+        let mut attempt = 0;
+        loop {
+            attempt += 1;
             match self.connect_once(session).await {
                 Ok(c) => return Ok(c),
-                Err((e, retry)) => {
-                    if !retry {
-                        return Err(e);
-                    }
-                    last = Some(e);
-                }
+                Err((e, retry)) if !retry || attempt == 3 => return Err(e),
+                Err(_) => tokio::time::sleep(backoff.after(Duration::ZERO)).await,
             }
         }
-        Err(last.expect("at least one attempt"))
     }
 
     async fn connect_once(&self, session: Session) -> std::result::Result<Conn, (Error, bool)> {
@@ -156,7 +155,7 @@ impl Server {
     async fn gipk_settings(&self, conn: &mut Conn) -> Result<()> {
         let _ = conn.query_drop("SET SESSION show_gipk_in_create_table_and_information_schema = ON").await;
         if let Err(mysql_async::Error::Server(e)) = conn.query_drop("SET SESSION sql_generate_invisible_primary_key = OFF").await
-            && e.code != 1193
+            && e.code != codes::UNKNOWN_SYSTEM_VARIABLE
             && self.role == Role::Target
             && !self.inspect_only
         {
@@ -181,7 +180,7 @@ impl Server {
         match &e {
             mysql_async::Error::Server(s) => {
                 // 1045 access denied, 1044/1049 no database: retrying will not help.
-                let transient = matches!(s.code, 1040 | 1053 | 1203);
+                let transient = codes::TRANSIENT_AT_CONNECT.contains(&s.code);
                 (self.connect_error(format!("server refused the connection: {} (error {})", s.message, s.code), transient), false)
             }
             mysql_async::Error::Io(io) => (self.connect_error(format!("cannot connect: {io}"), true), true),
@@ -345,41 +344,7 @@ impl std::fmt::Display for TemporalText<'_> {
     }
 }
 
-/// Waits between retries after transient errors: 250 ms doubling to 10 s, back to 250 ms once an
-/// attempt has run for 30 s (a long healthy run followed by one hiccup retries quickly).
-pub struct Backoff {
-    next: Duration,
-}
-
-impl Default for Backoff {
-    fn default() -> Self {
-        Backoff { next: Duration::from_millis(250) }
-    }
-}
-
-impl Backoff {
-    /// The wait before the next attempt, given how long the failed one ran.
-    pub fn after(&mut self, ran_for: Duration) -> Duration {
-        if ran_for > Duration::from_secs(30) {
-            self.next = Duration::from_millis(250);
-        }
-        let wait = self.next;
-        self.next = (self.next * 2).min(Duration::from_secs(10));
-        wait
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn backoff_doubles_to_ten_seconds_and_starts_over_after_a_long_run() {
-        let mut b = Backoff::default();
-        let short = Duration::from_secs(1);
-        let waits: Vec<u64> = (0..8).map(|_| b.after(short).as_millis() as u64).collect();
-        assert_eq!(waits, [250, 500, 1000, 2000, 4000, 8000, 10000, 10000]);
-        assert_eq!(b.after(Duration::from_secs(31)), Duration::from_millis(250));
-        assert_eq!(b.after(short), Duration::from_millis(500));
-    }
 }

@@ -26,6 +26,7 @@ use mysql_async::{Conn, Value};
 use ferry_crds::ConflictPolicy;
 
 use crate::db::catalog::Column;
+use crate::db::codes::{self, REFUSED_BY_KEYS};
 use crate::db::{Server, TemporalText, qt, short};
 use crate::error::{Error, Result};
 use crate::plan::mapping::Merge;
@@ -536,7 +537,7 @@ impl Batch {
             };
             let done = conn.query_drop(&sql.0).await;
             if let (Err(mysql_async::Error::Server(e)), Some(m)) = (&done, &table.merge)
-                && e.code == 1062
+                && e.code == codes::DUPLICATE_KEY
                 && fresh_rows > 0
                 && m.policy == ConflictPolicy::Fail
             {
@@ -573,10 +574,6 @@ impl Batch {
         Ok(conflicts)
     }
 }
-
-/// Errors of a statement the target's keys refuse (the statement alone is rolled back): a
-/// duplicate key (1062), a restricting child row (1451, 1217), a missing parent row (1452, 1216).
-const REFUSED_BY_KEYS: [u16; 5] = [1062, 1216, 1217, 1451, 1452];
 
 async fn fk_checks(target: &Server, conn: &mut Conn, on: bool) -> Result<()> {
     let sql = if on { "SET foreign_key_checks = 1" } else { "SET foreign_key_checks = 0" };

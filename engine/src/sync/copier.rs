@@ -27,6 +27,7 @@ use tracing::{Instrument, debug, info, info_span, warn};
 use ferry_crds::ConflictPolicy;
 
 use crate::db::catalog::Column;
+use crate::db::codes::{self, LOAD_REFUSED};
 use crate::db::flavor::{Flavor, Position};
 use crate::db::{Server, Session, TemporalText, q, qt, short};
 use crate::error::{Error, Result};
@@ -37,10 +38,6 @@ use crate::target::meta::{Chunk, Meta, TableState};
 
 /// Size of the pieces streamed into LOAD DATA.
 const PIECE_BYTES: usize = 256 * 1024;
-
-/// How a target refuses `LOAD DATA LOCAL` itself: 1148 (the command is not allowed), 3948 (MySQL:
-/// loading local data is disabled), 4166 (MariaDB: the local infile capability is disabled).
-const LOAD_REFUSED: &[u16] = &[1148, 3948, 4166];
 
 /// What an INSERT statement leaves of max_allowed_packet for the packet's own framing.
 const PACKET_MARGIN: usize = 1024;
@@ -592,7 +589,9 @@ impl Worker {
             t.counter.add_bytes(stmt.sql.len() as u64);
             if let Err(e) = self.tgt.query_drop(&stmt.sql).await {
                 let conflict = match (&e, &m.merge) {
-                    (mysql_async::Error::Server(se), Some(merge)) if se.code == 1062 && merge.policy == ConflictPolicy::Fail => {
+                    (mysql_async::Error::Server(se), Some(merge))
+                        if se.code == codes::DUPLICATE_KEY && merge.policy == ConflictPolicy::Fail =>
+                    {
                         Some((merge.clone(), se.message.clone()))
                     }
                     _ => None,
@@ -682,7 +681,7 @@ impl Worker {
         let policy = t.map.merge.as_ref().map(|m| m.policy);
         if let Some(m) = &t.map.merge
             && m.policy == ConflictPolicy::Fail
-            && let Some((_, _, detail)) = warnings.iter().find(|(_, code, _)| *code == 1062)
+            && let Some((_, _, detail)) = warnings.iter().find(|(_, code, _)| *code == u32::from(codes::DUPLICATE_KEY))
         {
             let key = t.map.key.as_ref().map(|k| k.join(", ")).unwrap_or_default();
             return Err(
@@ -693,7 +692,8 @@ impl Worker {
             Some(p) => p == ConflictPolicy::Ignore,
             None => t.keep_existing_rows,
         };
-        let real: Vec<_> = warnings.iter().filter(|(_, code, _)| !(accept_duplicates && *code == 1062)).take(20).collect();
+        let real: Vec<_> =
+            warnings.iter().filter(|(_, code, _)| !(accept_duplicates && *code == u32::from(codes::DUPLICATE_KEY))).take(20).collect();
         let text = if !real.is_empty() {
             real.iter().map(|(l, c, m)| format!("{l} {c}: {m}")).collect::<Vec<_>>().join("; ")
         } else if accept_duplicates && count > kept {

@@ -11,6 +11,7 @@ use mysql_async::prelude::*;
 use tracing::{info, warn};
 
 use crate::db::catalog::{self, Column};
+use crate::db::codes;
 use crate::db::{Server, Session, lit, q, qt, short};
 use crate::error::{Error, Result};
 use crate::plan::mapping::{DatabaseMap, TableMap};
@@ -270,7 +271,7 @@ impl SchemaSync<'_> {
                         created += 1;
                     }
                     // 1146: a table or view it reads is not created yet; try again after the others.
-                    Err(mysql_async::Error::Server(e)) if e.code == 1146 => {
+                    Err(mysql_async::Error::Server(e)) if e.code == codes::NO_SUCH_TABLE => {
                         last_err = (v.clone(), e.message.clone());
                         next.push((v, ddl, context));
                     }
@@ -340,7 +341,7 @@ impl SchemaSync<'_> {
             }
             made?.map_err(|e| {
                 let hint = match &e {
-                    mysql_async::Error::Server(s) if s.code == 1418 => {
+                    mysql_async::Error::Server(s) if s.code == codes::BINLOG_FUNCTION_CREATORS => {
                         " (the target writes a binlog: SET GLOBAL log_bin_trust_function_creators = 1, or grant SUPER)"
                     }
                     _ => "",
@@ -453,7 +454,7 @@ impl SchemaSync<'_> {
 /// Unknown character set (1115) or collation (1273), or a collation of another character set
 /// (1253): the target server does not have what the source's object was made with.
 fn unknown_charset(code: u16) -> bool {
-    matches!(code, 1115 | 1253 | 1273)
+    codes::CHARSET_MISSING.contains(&code)
 }
 
 /// Ferry re-creates its own views on a re-run.

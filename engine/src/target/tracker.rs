@@ -26,19 +26,7 @@ use crate::error::{Error, Result};
 use crate::sql::NameMap;
 use crate::sql::ddl::{Ddl, DdlKind, ObjName, parse_ddl, rewrite_ddl};
 
-/// Errors of replaying a schema change that mean the shadow has it already (a restart replays
-/// the statement again, or the shadow was made from a later definition).
-const ALREADY_APPLIED: &[u16] = &[
-    1050, // table exists
-    1051, // unknown table (DROP)
-    1054, // unknown column
-    1060, // duplicate column
-    1061, // duplicate key name
-    1091, // can't drop: no such column or key
-    1146, // table doesn't exist
-    1826, // duplicate foreign key constraint name
-    3822, // duplicate check constraint name
-];
+use crate::db::codes::ALREADY_IN_SHADOW as ALREADY_APPLIED;
 
 /// The shadow tables of one task.
 #[derive(Clone, Debug)]

@@ -72,14 +72,7 @@ async fn retrying_transient(task: &Task, reporter: Arc<Reporter>, stop: &Stop) -
         let started = Instant::now();
         match run_inner(task, reporter.clone(), &mut connected, stop).await {
             Err(e) if e.is_transient() && connected => {
-                let wait = backoff.after(started.elapsed());
-                warn!(error = %e, retry_in = ?wait, "resuming the task after a transient error");
-                reporter.update(|s| s.message = Some(format!("retrying in {wait:?} after: {e}")));
-                let mut stop = stop.clone();
-                tokio::select! {
-                    _ = tokio::time::sleep(wait) => {}
-                    _ = stop.wait() => return Err(Error::Interrupted),
-                }
+                crate::db::retry::wait_before_retry(&mut backoff, started.elapsed(), &e, &reporter, stop).await?;
             }
             other => return other,
         }
