@@ -6,6 +6,8 @@
 //!   and the SQL front end (lexer, DDL parser, name rewrites) that needs no server.
 //! - `db`: a server behind a narrow session type (`db::Server`: connect, session setup, retries),
 //!   the flavour differences (`db::flavor`), the catalog reads (`db::catalog`).
+//! - `codec`: how each column's values are written (SQL literals, LOAD DATA text), derived once
+//!   per column from the catalog.
 //! - `plan`: what the task moves: tables resolved from the spec and the source catalog
 //!   (`plan::mapping`), and the live selection the binlog replay follows (`plan::selection`).
 //! - `source`: the binlog stream, decoded (`source::binlog`).
@@ -20,6 +22,7 @@
 //! `plan::selection` (names, columns by `target::tracker` where the binlog names none) into a lane
 //! → `sync::applier` folds and writes it with the lane's slot positions (`target::meta`).
 
+pub mod codec;
 pub mod db;
 pub mod error;
 pub mod plan;

@@ -25,86 +25,17 @@ use mysql_async::{Conn, Value};
 
 use ferry_crds::ConflictPolicy;
 
-use crate::db::catalog::Column;
+use crate::codec::{Codec, SqlBytes, literal};
 use crate::db::codes::{self, REFUSED_BY_KEYS};
-use crate::db::{Server, TemporalText, qt, short};
+use crate::db::{Server, qt, short};
 use crate::error::{Error, Result};
 use crate::plan::mapping::Merge;
 
 /// Statements are cut at about this size (max_allowed_packet is 16 MiB or more everywhere).
 const STATEMENT_BYTES: usize = 1 << 20;
 
-/// How a column's value is spelt as a SQL literal.
-#[derive(Clone, Debug, PartialEq)]
-pub enum Lit {
-    /// Integers, floats, DECIMAL text, ENUM index, SET bitmask, YEAR.
-    Number,
-    /// An UNSIGNED integer column of this many bytes: a source that logs no signedness
-    /// (MariaDB's binlog_row_metadata=NO_LOG) hands its upper half over as negative numbers.
-    Unsigned(u8),
-    /// A string in this character set (`binary` for binary strings and geometry).
-    Str(String),
-    /// MySQL's JSON type.
-    Json,
-    Bit,
-    /// BINARY(n): the binlog drops the trailing zero bytes the column pads with.
-    FixedBinary(usize),
-    Date,
-    DateTime,
-    Time,
-}
-
-impl Lit {
-    pub fn of(c: &Column) -> Lit {
-        match c.data_type.as_str() {
-            "bit" => Lit::Bit,
-            "date" => Lit::Date,
-            "datetime" | "timestamp" => Lit::DateTime,
-            "time" => Lit::Time,
-            "json" => Lit::Json,
-            "char" | "varchar" | "tinytext" | "text" | "mediumtext" | "longtext" | "enum" | "set" => {
-                Lit::Str(literal_charset(c.charset.as_deref().unwrap_or("binary")).to_string())
-            }
-            "binary" => c
-                .column_type
-                .trim_start_matches("binary(")
-                .trim_end_matches(')')
-                .parse()
-                .map(Lit::FixedBinary)
-                .unwrap_or(Lit::Str("binary".into())),
-            "decimal" | "tinyint" | "smallint" | "mediumint" | "int" | "bigint" | "float" | "double" | "year" => Lit::Number,
-            _ => Lit::Str("binary".into()),
-        }
-    }
-}
-
-impl Lit {
-    /// For an UNSIGNED integer column read from a binlog that logs no signedness (MariaDB's
-    /// binlog_row_metadata=NO_LOG): its values' upper half arrives negative.
-    pub fn unsigned_from_signed(c: &Column) -> Option<Lit> {
-        if !c.column_type.contains("unsigned") {
-            return None;
-        }
-        let bytes = match c.data_type.as_str() {
-            "tinyint" => 1,
-            "smallint" => 2,
-            "mediumint" => 3,
-            "int" => 4,
-            "bigint" => 8,
-            _ => return None,
-        };
-        Some(Lit::Unsigned(bytes))
-    }
-}
-
-/// The character set a literal of `charset` text is introduced with: MySQL 8 warns on `_utf8`
-/// and `_utf8mb3` (deprecated names), and their bytes are utf8mb4 as they are.
-pub fn literal_charset(charset: &str) -> &str {
-    match charset {
-        "utf8" | "utf8mb3" => "utf8mb4",
-        cs => cs,
-    }
-}
+/// The player still names the codec by its old name.
+pub use crate::codec::Codec as Lit;
 
 /// One target column the applier writes, and where its value sits in the binlog row.
 #[derive(Clone, Debug)]
@@ -112,7 +43,7 @@ pub struct ApplyColumn {
     pub binlog_index: usize,
     /// Quoted target name.
     pub name: String,
-    pub lit: Lit,
+    pub lit: Codec,
 }
 
 /// How one source table's changes are written.
@@ -181,8 +112,8 @@ impl ApplyTable {
     }
 
     /// `k1 = v1 AND ...` of a binlog row (`binlog` true) or of a projected one.
-    fn key_text(&self, row: &[Value], key: &[usize], binlog: bool) -> Sql {
-        let mut s = Sql::default();
+    fn key_text(&self, row: &[Value], key: &[usize], binlog: bool) -> SqlBytes {
+        let mut s = SqlBytes::default();
         for (n, &i) in key.iter().enumerate() {
             if n > 0 {
                 s.push_str(" AND ");
@@ -199,7 +130,7 @@ impl ApplyTable {
 /// The net effect on one key within a group.
 struct Slot {
     /// `k1 = v1 AND k2 = v2`: identifies the row, and is the key of the fold.
-    key: Sql,
+    key: SqlBytes,
     row: Option<Vec<Value>>,
     /// The key's first change in the group brought it into being (an insert, or an update
     /// moving a row onto it): on the source no row had it before.
@@ -207,7 +138,7 @@ struct Slot {
 }
 
 enum Changes {
-    Keyed { slots: Vec<Slot>, index: HashMap<Sql, usize> },
+    Keyed { slots: Vec<Slot>, index: HashMap<SqlBytes, usize> },
     Keyless(Vec<(Option<Vec<Value>>, Option<Vec<Value>>)>),
 }
 
@@ -333,7 +264,7 @@ impl Group {
             }
             Changes::Keyed { slots, index } => {
                 let key_cols = table.key.as_deref().expect("keyed table");
-                let mut put = |key: Sql, row: Option<Vec<Value>>, fresh: bool| match index.get(&key) {
+                let mut put = |key: SqlBytes, row: Option<Vec<Value>>, fresh: bool| match index.get(&key) {
                     Some(&i) => slots[i].row = row,
                     None => {
                         index.insert(key.clone(), slots.len());
@@ -395,7 +326,7 @@ impl Group {
 fn cascading_statements(list: Vec<Cascaded>, out: &mut Vec<Statement>) {
     let mut list = list.into_iter().peekable();
     while let Some(Cascaded { table, before, after }) = list.next() {
-        let mut sql = Sql::default();
+        let mut sql = SqlBytes::default();
         let mut fallback = Vec::new();
         match (&table.key, after) {
             (Some(key), None) => {
@@ -440,7 +371,7 @@ fn cascading_statements(list: Vec<Cascaded>, out: &mut Vec<Statement>) {
 }
 
 /// `UPDATE t SET c1 = v1, ... WHERE ` (every written column).
-fn set_all(sql: &mut Sql, table: &ApplyTable, row: &[Value]) {
+fn set_all(sql: &mut SqlBytes, table: &ApplyTable, row: &[Value]) {
     let _ = write!(sql, "UPDATE {} SET ", table.target);
     for (i, c) in table.columns.iter().enumerate() {
         if i > 0 {
@@ -455,18 +386,18 @@ fn set_all(sql: &mut Sql, table: &ApplyTable, row: &[Value]) {
 /// One statement of a batch, and the table it writes.
 pub struct Statement {
     table: Arc<ApplyTable>,
-    sql: Sql,
+    sql: SqlBytes,
     /// A keyless row change that must find its row.
     must_match: bool,
     /// Rows of a merged table's insert of fresh keys (0 for any other statement).
     fresh_rows: u64,
     /// Under conflictPolicy Ignore: counts the fresh keys already on the target.
-    taken: Option<Sql>,
+    taken: Option<SqlBytes>,
     /// A change the target's foreign keys cascade: run with `foreign_key_checks = 1`. Holds what
     /// runs instead, with them off, when the target refuses it (a restricting or missing
     /// reference, a taken key: the target is not where the source was, e.g. replaying over a
     /// newer copy).
-    cascade: Option<Vec<Sql>>,
+    cascade: Option<Vec<SqlBytes>>,
 }
 
 /// The statements of a sealed group.
@@ -625,13 +556,13 @@ pub async fn merge_conflict(target: &Server, conn: &mut Conn, m: &Merge, source_
 
 /// The statements that bring the target to the group's net effect for one table, each with the
 /// number of rows it inserts under fresh keys of a merged table.
-fn statements_of(table: &ApplyTable, changes: Changes) -> Vec<(Sql, u64, Option<Sql>)> {
+fn statements_of(table: &ApplyTable, changes: Changes) -> Vec<(SqlBytes, u64, Option<SqlBytes>)> {
     let mut out = Vec::new();
     match changes {
         Changes::Keyed { slots, .. } => {
             // Deletes first: a key is either deleted or has a final image, never both. Batches stay
             // small enough for the range optimizer to use the key rather than scan the table.
-            let mut sql = Sql::default();
+            let mut sql = SqlBytes::default();
             let mut in_batch = 0;
             let key_cols = table.key.as_deref().expect("keyed table");
             let single = (key_cols.len() == 1).then(|| &table.columns[key_cols[0]].name);
@@ -685,7 +616,7 @@ fn statements_of(table: &ApplyTable, changes: Changes) -> Vec<(Sql, u64, Option<
                 Some(ConflictPolicy::Overwrite) => Some((verb, upsert_tail.clone())),
                 None => None,
             };
-            let mut filter_keys = Sql::default();
+            let mut filter_keys = SqlBytes::default();
             for fresh_pass in [false, true] {
                 let (verb, tail) = match (fresh_pass, &fresh_write) {
                     (false, _) => (verb, upsert_tail.clone()),
@@ -697,8 +628,8 @@ fn statements_of(table: &ApplyTable, changes: Changes) -> Vec<(Sql, u64, Option<
                 // Ignore: a kept row and an inserted one both count as affected (found rows), so
                 // the keys already taken are counted before the insert.
                 let count_taken = fresh_pass && ignore;
-                let mut taken = Sql::default();
-                let end = |sql: &mut Sql, n: &mut u64, taken: &mut Sql, out: &mut Vec<(Sql, u64, Option<Sql>)>| {
+                let mut taken = SqlBytes::default();
+                let end = |sql: &mut SqlBytes, n: &mut u64, taken: &mut SqlBytes, out: &mut Vec<(SqlBytes, u64, Option<SqlBytes>)>| {
                     if let Some(t) = &tail {
                         sql.push_str(t);
                     }
@@ -737,7 +668,7 @@ fn statements_of(table: &ApplyTable, changes: Changes) -> Vec<(Sql, u64, Option<
             // Pre-image semantics of a row filter: a row whose last image fails the filter is not
             // (or no longer) selected.
             if let (Some(f), false) = (&table.filter, filter_keys.is_empty()) {
-                let mut d = Sql::default();
+                let mut d = SqlBytes::default();
                 let _ = write!(d, "DELETE FROM {} WHERE (", table.target);
                 d.push_sql(&filter_keys);
                 let _ = write!(d, ") AND (({f}) IS NOT TRUE)");
@@ -746,13 +677,13 @@ fn statements_of(table: &ApplyTable, changes: Changes) -> Vec<(Sql, u64, Option<
         }
         Changes::Keyless(ops) => {
             let cols = table.columns.iter().map(|c| c.name.as_str()).collect::<Vec<_>>().join(", ");
-            let mut inserts = Sql::default();
+            let mut inserts = SqlBytes::default();
             for (before, after) in ops {
                 match (before, after) {
                     (None, Some(a)) => {
                         if table.filter.is_some() {
                             // The row filter decides on the target, one row at a time.
-                            let mut s = Sql::default();
+                            let mut s = SqlBytes::default();
                             let _ = write!(s, "INSERT INTO {} ({cols}) SELECT ", table.target);
                             select_values(&mut s, table, &a);
                             s.push_str(" FROM DUAL WHERE ");
@@ -775,7 +706,7 @@ fn statements_of(table: &ApplyTable, changes: Changes) -> Vec<(Sql, u64, Option<
                         if !inserts.is_empty() {
                             out.push((std::mem::take(&mut inserts), 0, None));
                         }
-                        let mut s = Sql::default();
+                        let mut s = SqlBytes::default();
                         match &after {
                             None => {
                                 let _ = write!(s, "DELETE FROM {} WHERE ", table.target);
@@ -797,7 +728,7 @@ fn statements_of(table: &ApplyTable, changes: Changes) -> Vec<(Sql, u64, Option<
     out
 }
 
-fn values(sql: &mut Sql, table: &ApplyTable, row: &[Value]) {
+fn values(sql: &mut SqlBytes, table: &ApplyTable, row: &[Value]) {
     sql.push('(');
     for (i, c) in table.columns.iter().enumerate() {
         if i > 0 {
@@ -808,7 +739,7 @@ fn values(sql: &mut Sql, table: &ApplyTable, row: &[Value]) {
     sql.push(')');
 }
 
-fn select_values(sql: &mut Sql, table: &ApplyTable, row: &[Value]) {
+fn select_values(sql: &mut SqlBytes, table: &ApplyTable, row: &[Value]) {
     for (i, c) in table.columns.iter().enumerate() {
         if i > 0 {
             sql.push_str(", ");
@@ -819,9 +750,9 @@ fn select_values(sql: &mut Sql, table: &ApplyTable, row: &[Value]) {
 
 /// `(SELECT (filter) FROM (SELECT v1 AS c1, ...) AS ferry_row)`: the filter evaluated on one row
 /// image by the target itself, without rewriting the filter's text.
-fn filter_on_values(table: &ApplyTable, row: &[Value]) -> Sql {
+fn filter_on_values(table: &ApplyTable, row: &[Value]) -> SqlBytes {
     let f = table.filter.as_deref().unwrap_or("TRUE");
-    let mut s = Sql::default();
+    let mut s = SqlBytes::default();
     let _ = write!(s, "(SELECT ({f}) FROM (SELECT ");
     for (i, c) in table.columns.iter().enumerate() {
         if i > 0 {
@@ -835,7 +766,7 @@ fn filter_on_values(table: &ApplyTable, row: &[Value]) -> Sql {
 }
 
 /// `c1 <=> v1 AND c2 <=> v2 ...`: NULL-safe, byte-exact match of a whole row.
-fn whole_row_match(sql: &mut Sql, table: &ApplyTable, row: &[Value]) {
+fn whole_row_match(sql: &mut SqlBytes, table: &ApplyTable, row: &[Value]) {
     for (i, c) in table.columns.iter().enumerate() {
         if i > 0 {
             sql.push_str(" AND ");
@@ -843,130 +774,6 @@ fn whole_row_match(sql: &mut Sql, table: &ApplyTable, row: &[Value]) {
         sql.push_str(&c.name);
         sql.push_str(" <=> ");
         literal(sql, &c.lit, &row[i]);
-    }
-}
-
-/// A value as a SQL literal that means exactly it, for the target column's type. Strings carry
-/// their character set as an introducer, so raw bytes are stored unchanged and key comparisons
-/// still use the column's collation (and its index).
-pub fn literal(sql: &mut Sql, lit: &Lit, v: &Value) {
-    match v {
-        Value::NULL => sql.push_str("NULL"),
-        Value::Int(i) => {
-            let _ = match lit {
-                Lit::Unsigned(bytes) if *i < 0 => write!(sql, "{}", *i as i128 + (1i128 << (8 * *bytes as u32))),
-                _ => write!(sql, "{i}"),
-            };
-        }
-        Value::UInt(u) => {
-            let _ = write!(sql, "{u}");
-        }
-        Value::Float(f) => {
-            let _ = write!(sql, "{:e}", *f as f64);
-        }
-        Value::Double(d) => {
-            let _ = write!(sql, "{d:e}");
-        }
-        Value::Bytes(b) => match lit {
-            Lit::Bit => {
-                let n = b.iter().fold(0u64, |a, x| (a << 8) | *x as u64);
-                let _ = write!(sql, "{n}");
-            }
-            Lit::Number if b.iter().all(|c| c.is_ascii_digit() || b"+-.eE".contains(c)) && !b.is_empty() => {
-                sql.0.extend_from_slice(b);
-            }
-            Lit::Json => {
-                sql.push_str("CAST(_utf8mb4");
-                quoted(sql, b);
-                sql.push_str(" AS JSON)");
-            }
-            Lit::Str(cs) => {
-                sql.push('_');
-                sql.push_str(cs);
-                quoted(sql, b);
-            }
-            Lit::FixedBinary(n) if b.len() < *n => {
-                let mut padded = b.clone();
-                padded.resize(*n, 0);
-                sql.push_str("_binary");
-                quoted(sql, &padded);
-            }
-            _ => {
-                sql.push_str("_binary");
-                quoted(sql, b);
-            }
-        },
-        Value::Date(..) | Value::Time(..) => {
-            let _ = write!(sql, "'{}'", TemporalText { value: v, date_only: *lit == Lit::Date, fsp: 6 });
-        }
-    }
-}
-
-/// Appends `'...'` with MySQL's backslash escapes (ferry's sessions never set NO_BACKSLASH_ESCAPES).
-/// Raw bytes of any character set pass unchanged: the escapes are ASCII, and in the utf8mb4
-/// statement no byte of a multi-byte sequence is ASCII, so none can swallow a quote.
-fn quoted(sql: &mut Sql, b: &[u8]) {
-    sql.0.push(b'\'');
-    let mut start = 0;
-    for (i, &c) in b.iter().enumerate() {
-        let esc: &[u8] = match c {
-            0 => b"\\0",
-            b'\n' => b"\\n",
-            b'\r' => b"\\r",
-            b'\\' => b"\\\\",
-            b'\'' => b"\\'",
-            0x1a => b"\\Z",
-            _ => continue,
-        };
-        sql.0.extend_from_slice(&b[start..i]);
-        sql.0.extend_from_slice(esc);
-        start = i + 1;
-    }
-    sql.0.extend_from_slice(&b[start..]);
-    sql.0.push(b'\'');
-}
-
-/// Statement text as bytes: string values are written raw, in their own character set.
-#[derive(Clone, Debug, Default, PartialEq, Eq, Hash)]
-pub struct Sql(pub Vec<u8>);
-
-impl Sql {
-    fn push_str(&mut self, s: &str) {
-        self.0.extend_from_slice(s.as_bytes());
-    }
-    fn push(&mut self, c: char) {
-        let mut b = [0u8; 4];
-        self.0.extend_from_slice(c.encode_utf8(&mut b).as_bytes());
-    }
-    fn push_sql(&mut self, s: &Sql) {
-        self.0.extend_from_slice(&s.0);
-    }
-    /// Adds `(key)` to a `head WHERE (k1) OR (k2) ...` statement, starting it when empty.
-    fn push_or_key(&mut self, head: std::fmt::Arguments<'_>, key: &Sql) {
-        if self.is_empty() {
-            let _ = std::fmt::Write::write_fmt(self, head);
-            self.push_str(" WHERE (");
-        } else {
-            self.push_str(" OR (");
-        }
-        self.push_sql(key);
-        self.push(')');
-    }
-    fn len(&self) -> usize {
-        self.0.len()
-    }
-    fn is_empty(&self) -> bool {
-        self.0.is_empty()
-    }
-    fn text(&self) -> String {
-        String::from_utf8_lossy(&self.0).into_owned()
-    }
-}
-
-impl std::fmt::Write for Sql {
-    fn write_str(&mut self, s: &str) -> std::fmt::Result {
-        self.push_str(s);
-        Ok(())
     }
 }
 
@@ -995,58 +802,13 @@ pub async fn commit_batch(
 mod tests {
     use super::*;
 
-    fn lit(l: Lit, v: Value) -> String {
-        let mut s = Sql::default();
-        literal(&mut s, &l, &v);
-        s.text()
-    }
-
-    #[test]
-    fn deprecated_charset_names_are_not_introducers() {
-        let col = |cs: &str| Column {
-            name: "c".into(),
-            data_type: "varchar".into(),
-            column_type: "varchar(5)".into(),
-            nullable: true,
-            generated: false,
-            fsp: 0,
-            charset: Some(cs.into()),
-            ordinal: 0,
-        };
-        assert_eq!(Lit::of(&col("utf8mb3")), Lit::Str("utf8mb4".into()));
-        assert_eq!(Lit::of(&col("utf8")), Lit::Str("utf8mb4".into()));
-        assert_eq!(Lit::of(&col("latin1")), Lit::Str("latin1".into()));
-    }
-
-    #[test]
-    fn unsigned_columns_read_back_from_signed_values() {
-        assert_eq!(lit(Lit::Unsigned(8), Value::Int(-1)), "18446744073709551615");
-        assert_eq!(lit(Lit::Unsigned(1), Value::Int(-1)), "255");
-        assert_eq!(lit(Lit::Unsigned(3), Value::Int(-8388608)), "8388608");
-        assert_eq!(lit(Lit::Unsigned(4), Value::Int(7)), "7");
-        assert_eq!(lit(Lit::Unsigned(8), Value::UInt(u64::MAX)), "18446744073709551615");
-    }
-
-    #[test]
-    fn literals() {
-        assert_eq!(lit(Lit::Number, Value::UInt(u64::MAX)), "18446744073709551615");
-        assert_eq!(lit(Lit::Number, Value::Bytes(b"-12.50".to_vec())), "-12.50");
-        assert_eq!(lit(Lit::Bit, Value::Bytes(vec![1, 2])), "258");
-        assert_eq!(lit(Lit::FixedBinary(3), Value::Bytes(b"a".to_vec())), "_binary'a\\0\\0'");
-        assert_eq!(lit(Lit::Str("utf8mb4".into()), Value::Bytes(b"it's\n\\".to_vec())), "_utf8mb4'it\\'s\\n\\\\'");
-        assert_eq!(lit(Lit::Date, Value::Date(0, 0, 0, 0, 0, 0, 0)), "'0000-00-00'");
-        assert_eq!(lit(Lit::DateTime, Value::Date(2024, 2, 29, 1, 2, 3, 4)), "'2024-02-29 01:02:03.000004'");
-        assert_eq!(lit(Lit::Time, Value::Time(true, 34, 22, 59, 59, 0)), "'-838:59:59.000000'");
-        assert_eq!(lit(Lit::Number, Value::Float(0.1)), format!("{:e}", 0.1f32 as f64));
-    }
-
     fn table(key: bool) -> Arc<ApplyTable> {
         Arc::new(ApplyTable {
             source: "s.t".into(),
             target: "`d`.`t`".into(),
             columns: vec![
-                ApplyColumn { binlog_index: 0, name: "`id`".into(), lit: Lit::Number },
-                ApplyColumn { binlog_index: 2, name: "`v`".into(), lit: Lit::Str("utf8mb4".into()) },
+                ApplyColumn { binlog_index: 0, name: "`id`".into(), lit: Codec::Number },
+                ApplyColumn { binlog_index: 2, name: "`v`".into(), lit: Codec::Str("utf8mb4".into()) },
             ],
             key: key.then(|| vec![0]),
             filter: None,
@@ -1263,8 +1025,8 @@ mod tests {
 
     #[test]
     fn raw_bytes_stay_raw() {
-        let mut s = Sql::default();
-        literal(&mut s, &Lit::Str("latin1".into()), &Value::Bytes(vec![b'c', 0xE9, 0, b'\'']));
+        let mut s = SqlBytes::default();
+        literal(&mut s, &Codec::Str("latin1".into()), &Value::Bytes(vec![b'c', 0xE9, 0, b'\'']));
         assert_eq!(s.0, [&b"_latin1'c"[..], &[0xE9], b"\\0\\''"].concat());
     }
 }

@@ -13,7 +13,6 @@
 //! chunk is copied again that way, never retried as LOAD DATA.
 
 use std::collections::VecDeque;
-use std::io::Write as _;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 
@@ -26,14 +25,14 @@ use tracing::{Instrument, debug, info, info_span, warn};
 
 use ferry_crds::ConflictPolicy;
 
+use crate::codec::{Codec, SqlBytes, json_charset, literal, load_text};
 use crate::db::catalog::Column;
 use crate::db::codes::{self, LOAD_REFUSED};
 use crate::db::flavor::{Flavor, Position};
-use crate::db::{Server, Session, TemporalText, q, qt, short};
+use crate::db::{Server, Session, q, qt, short};
 use crate::error::{Error, Result};
 use crate::plan::mapping::TableMap;
 use crate::status::TableCounter;
-use crate::sync::applier::{Lit, Sql, literal};
 use crate::target::meta::{Chunk, Meta, TableState};
 
 /// Size of the pieces streamed into LOAD DATA.
@@ -88,30 +87,6 @@ impl OnTaken {
             Some(ConflictPolicy::Overwrite) => OnTaken::Replace,
             None if t.keep_existing_rows => OnTaken::Ignore,
             None => OnTaken::Plain,
-        }
-    }
-}
-
-/// How a column's value is written in LOAD DATA's text format.
-#[derive(Clone, Copy, Debug, PartialEq)]
-enum Enc {
-    Plain,
-    Bit,
-    Year,
-    Date,
-    DateTime(u32),
-    Time(u32),
-}
-
-impl Enc {
-    fn of(c: &Column) -> Enc {
-        match c.data_type.as_str() {
-            "bit" => Enc::Bit,
-            "year" => Enc::Year,
-            "date" => Enc::Date,
-            "datetime" | "timestamp" => Enc::DateTime(c.fsp.min(6)),
-            "time" => Enc::Time(c.fsp.min(6)),
-            _ => Enc::Plain,
         }
     }
 }
@@ -492,7 +467,7 @@ impl Worker {
         let c = self.copier.clone();
         let object = || format!("{} (chunk {})", m.source_name(), work.chunk.no);
         let (batch_tx, mut batch_rx) = mpsc::channel::<mpsc::Receiver<Bytes>>(1);
-        let encs: Vec<Enc> = t.columns.iter().map(|(col, _)| Enc::of(col)).collect();
+        let encs: Vec<Codec> = t.columns.iter().map(|(col, _)| Codec::of(col)).collect();
         let batch_limit = c.batch_bytes as usize;
 
         // Read and write at once: the reader fills pieces while the target parses the last one.
@@ -760,7 +735,7 @@ struct Shape {
     /// `INSERT INTO t (c1, ...) VALUES ` (or REPLACE, INSERT IGNORE).
     insert_head: String,
     /// How each column's value is spelt in an INSERT.
-    lits: Vec<Lit>,
+    lits: Vec<Codec>,
 }
 
 impl Shape {
@@ -770,18 +745,17 @@ impl Shape {
         // MySQL's JSON type; MariaDB's JSON is a LONGTEXT and reads as one.
         let json: Vec<bool> =
             t.columns.iter().map(|(_, dst)| types.iter().any(|(n, ty)| n.eq_ignore_ascii_case(dst) && ty == "json")).collect();
-        Ok(Shape { load: load_sql(t, &json), insert_head: insert_head(t), lits: insert_lits(t, &json) })
+        Ok(Shape {
+            load: load_sql(t, &json),
+            insert_head: insert_head(t),
+            lits: t
+                .columns
+                .iter()
+                .enumerate()
+                .map(|(i, (c, _))| Codec::for_copy_insert(c, json.get(i).copied().unwrap_or(false)))
+                .collect(),
+        })
     }
-}
-
-/// The character set a source column's text is in, for a JSON target column: its own (a
-/// MariaDB JSON is a LONGTEXT with one), else utf8mb4 (MySQL's JSON text).
-fn json_charset(charset: Option<&str>) -> String {
-    charset
-        .filter(|cs| *cs != "binary" && !cs.is_empty() && cs.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_'))
-        .map(crate::sync::applier::literal_charset)
-        .unwrap_or("utf8mb4")
-        .to_string()
 }
 
 /// LOAD DATA for the chunk's rows: raw bytes (each column in its own character set), BIT values
@@ -792,7 +766,7 @@ fn load_sql(t: &TableCopy, json: &[bool]) -> String {
     let mut cols = Vec::new();
     let mut sets = Vec::new();
     for (i, (c, dst)) in t.columns.iter().enumerate() {
-        if Enc::of(c) == Enc::Bit {
+        if Codec::of(c) == Codec::Bit {
             cols.push(format!("@b{i}"));
             sets.push(format!("{} = CAST(@b{i} AS UNSIGNED)", q(dst)));
         } else if json.get(i).copied().unwrap_or(false) {
@@ -833,21 +807,6 @@ fn insert_head(t: &TableCopy) -> String {
     format!("{verb} INTO {} ({cols}) VALUES ", qt(&t.map.dst_db, &t.map.dst_table))
 }
 
-/// The applier's literals, which spell every value the source sends exactly (strings with their
-/// character set's introducer). JSON text goes into any column as a string of its character set:
-/// a JSON column parses it, a MariaDB target (no CAST AS JSON) stores it as text.
-fn insert_lits(t: &TableCopy, json: &[bool]) -> Vec<Lit> {
-    t.columns
-        .iter()
-        .enumerate()
-        .map(|(i, (c, _))| match Lit::of(c) {
-            _ if json.get(i).copied().unwrap_or(false) => Lit::Str(json_charset(c.charset.as_deref())),
-            Lit::Json => Lit::Str("utf8mb4".into()),
-            lit => lit,
-        })
-        .collect()
-}
-
 /// One INSERT statement and how many rows it holds.
 #[derive(Debug)]
 struct Insert {
@@ -863,19 +822,19 @@ struct InsertBuilder {
     longest: usize,
     sql: Vec<u8>,
     rows: u64,
-    row: Sql,
+    row: SqlBytes,
 }
 
 impl InsertBuilder {
     fn new(head: &str, cap: usize, longest: usize) -> Self {
         let mut sql = Vec::with_capacity(cap.min(16 << 20) + 4096);
         sql.extend_from_slice(head.as_bytes());
-        InsertBuilder { head: head.as_bytes().to_vec(), cap, longest, sql, rows: 0, row: Sql::default() }
+        InsertBuilder { head: head.as_bytes().to_vec(), cap, longest, sql, rows: 0, row: SqlBytes::default() }
     }
 
     /// Adds a row; returns the statement it no longer fits in, if any. Err: the row alone makes
     /// a statement longer than `longest` (its length).
-    fn push(&mut self, lits: &[Lit], values: &[Value]) -> std::result::Result<Option<Insert>, usize> {
+    fn push(&mut self, lits: &[Codec], values: &[Value]) -> std::result::Result<Option<Insert>, usize> {
         self.row.0.clear();
         self.row.0.push(b'(');
         for (i, v) in values.iter().enumerate() {
@@ -918,7 +877,7 @@ async fn read_inserts(
     source: &Server,
     select: &str,
     params: Vec<Value>,
-    lits: &[Lit],
+    lits: &[Codec],
     mut builder: InsertBuilder,
     out: mpsc::Sender<Insert>,
     object: &str,
@@ -964,7 +923,7 @@ async fn read_rows(
     source: &Server,
     select: &str,
     params: Vec<Value>,
-    encs: &[Enc],
+    encs: &[Codec],
     batch_limit: usize,
     batches: mpsc::Sender<mpsc::Receiver<Bytes>>,
 ) -> Result<u64> {
@@ -989,7 +948,7 @@ async fn read_rows(
             if i > 0 {
                 buf.push(b'\t');
             }
-            encode(&mut buf, encs[i], v);
+            load_text(&mut buf, &encs[i], v);
         }
         buf.push(b'\n');
         if buf.len() >= PIECE_BYTES {
@@ -1015,89 +974,14 @@ async fn read_rows(
     Ok(rows)
 }
 
-/// One value in LOAD DATA's text format (tab-separated, backslash escapes, \N for NULL).
-fn encode(buf: &mut Vec<u8>, enc: Enc, v: &Value) {
-    match v {
-        Value::NULL => buf.extend_from_slice(b"\\N"),
-        Value::Bytes(b) if enc == Enc::Bit => {
-            let n = b.iter().fold(0u64, |a, x| (a << 8) | *x as u64);
-            let _ = write!(buf, "{n}");
-        }
-        Value::Bytes(b) => escape(buf, b),
-        Value::Int(i) if enc == Enc::Year => {
-            let _ = write!(buf, "{i:04}");
-        }
-        Value::UInt(u) if enc == Enc::Year => {
-            let _ = write!(buf, "{u:04}");
-        }
-        Value::Int(i) => {
-            let _ = write!(buf, "{i}");
-        }
-        Value::UInt(u) => {
-            let _ = write!(buf, "{u}");
-        }
-        // The exact f32 as an f64 in shortest round-trip form: the server parses it to that
-        // double, which converts back to the same float.
-        Value::Float(f) => {
-            let _ = write!(buf, "{:e}", *f as f64);
-        }
-        Value::Double(d) => {
-            let _ = write!(buf, "{d:e}");
-        }
-        Value::Date(..) | Value::Time(..) => {
-            let (date_only, fsp) = match enc {
-                Enc::Date => (true, 0),
-                Enc::DateTime(fsp) | Enc::Time(fsp) => (false, fsp),
-                _ => (false, 6),
-            };
-            let _ = write!(buf, "{}", TemporalText { value: v, date_only, fsp });
-        }
-    }
-}
-
-fn escape(buf: &mut Vec<u8>, b: &[u8]) {
-    if !b.iter().any(|&c| c == b'\\' || c == b'\t' || c == b'\n') {
-        buf.extend_from_slice(b);
-        return;
-    }
-    for &c in b {
-        match c {
-            b'\\' => buf.extend_from_slice(b"\\\\"),
-            b'\t' => buf.extend_from_slice(b"\\t"),
-            b'\n' => buf.extend_from_slice(b"\\n"),
-            _ => buf.push(c),
-        }
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    fn enc(e: Enc, v: Value) -> String {
-        let mut b = Vec::new();
-        encode(&mut b, e, &v);
-        String::from_utf8_lossy(&b).into_owned()
-    }
-
-    #[test]
-    fn text_format() {
-        assert_eq!(enc(Enc::Plain, Value::NULL), "\\N");
-        assert_eq!(enc(Enc::Plain, Value::Bytes(b"a\tb\nc\\N".to_vec())), "a\\tb\\nc\\\\N");
-        assert_eq!(enc(Enc::Bit, Value::Bytes(vec![1, 0])), "256");
-        assert_eq!(enc(Enc::Year, Value::Int(0)), "0000");
-        assert_eq!(enc(Enc::Plain, Value::Float(0.1)), format!("{:e}", 0.1f32 as f64));
-        assert_eq!(enc(Enc::Plain, Value::Double(f64::MAX)), "1.7976931348623157e308");
-        assert_eq!(enc(Enc::Date, Value::Date(0, 0, 0, 0, 0, 0, 0)), "0000-00-00");
-        assert_eq!(enc(Enc::DateTime(3), Value::Date(2024, 1, 2, 3, 4, 5, 678_000)), "2024-01-02 03:04:05.678");
-        assert_eq!(enc(Enc::DateTime(0), Value::Date(2024, 1, 2, 3, 4, 5, 0)), "2024-01-02 03:04:05");
-        assert_eq!(enc(Enc::Time(6), Value::Time(true, 34, 22, 59, 59, 1)), "-838:59:59.000001");
-    }
-
     #[test]
     fn inserts_are_cut_by_bytes_and_no_row_passes_the_packet_limit() {
         let head = "INSERT INTO `d`.`t` (`a`, `b`) VALUES ";
-        let lits = [Lit::Number, Lit::Str("latin1".into())];
+        let lits = [Codec::Number, Codec::Str("latin1".into())];
         let row = |i: i64, s: Option<&[u8]>| vec![Value::Int(i), s.map_or(Value::NULL, |s| Value::Bytes(s.to_vec()))];
         let text = |i: Insert| (String::from_utf8(i.sql).unwrap(), i.rows);
         // 38 bytes of head, 18 and 9 of rows, 2 of separator: 67.
