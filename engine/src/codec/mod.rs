@@ -226,4 +226,14 @@ mod tests {
         json.charset = Some("utf8mb3".into());
         assert_eq!(Codec::for_copy_insert(&json, true), Codec::Str("utf8mb4".into()));
     }
+
+    #[test]
+    fn json_text_keeps_its_character_set() {
+        assert_eq!(json_charset(None), "utf8mb4", "MySQL's JSON text");
+        assert_eq!(json_charset(Some("latin1")), "latin1", "a MariaDB JSON (a LONGTEXT) in its own");
+        // MySQL 8 warns on the deprecated name; the bytes are utf8mb4 as they are.
+        assert_eq!(json_charset(Some("utf8mb3")), "utf8mb4");
+        assert_eq!(json_charset(Some("binary")), "utf8mb4");
+        assert_eq!(json_charset(Some("x; DROP")), "utf8mb4");
+    }
 }
