@@ -1,5 +1,6 @@
 //! Selection and name mapping: the one place that decides which source objects a task moves and
-//! what they are called on the target. No I/O: the catalog is read elsewhere and handed in.
+//! what they are called on the target. [`load`] reads the source catalog the selection names and
+//! hands it to [`resolve`], which does no I/O and is unit-tested.
 
 use std::collections::BTreeMap;
 
@@ -96,48 +97,7 @@ pub fn resolve(spec: &SyncTaskSpec, tables_of: &BTreeMap<String, Vec<Table>>) ->
             Some(list) => {
                 let mut maps = Vec::new();
                 for (j, ts) in list.iter().enumerate() {
-                    let tf = format!("{field}.tables[{j}]");
-                    let table = available.iter().find(|t| t.name == ts.name).ok_or_else(|| {
-                        Error::invalid(format!("{tf}.name"), format!("table {}.{} does not exist on the source", sel.database, ts.name))
-                    })?;
-                    let mut m = whole_table(sel, &dst, table);
-                    if ts.merge {
-                        m.merge = Some(merge_of(spec));
-                    }
-                    if let Some(r) = &ts.rename {
-                        m.dst_table = r.clone();
-                    }
-                    m.filter = ts.filter.clone();
-                    if let Some(cols) = &ts.columns {
-                        let mut chosen = Vec::new();
-                        for (k, c) in cols.iter().enumerate() {
-                            let column = table.column(&c.name).ok_or_else(|| {
-                                Error::invalid(
-                                    format!("{tf}.columns[{k}].name"),
-                                    format!("column {} does not exist in {}.{}", c.name, sel.database, ts.name),
-                                )
-                            })?;
-                            chosen.push(ColumnMap {
-                                source: column.clone(),
-                                target: c.rename.clone().unwrap_or_else(|| column.name.clone()),
-                            });
-                        }
-                        // Keep source column order: the target table is built from the source's DDL.
-                        chosen.sort_by_key(|c| table.columns.iter().position(|s| s.name == c.source.name));
-                        if let Some(key) = &table.key {
-                            for k in key {
-                                if !chosen.iter().any(|c| &c.source.name == k) {
-                                    return Err(Error::invalid(
-                                        format!("{tf}.columns"),
-                                        format!("key column {k} of {}.{} must be selected: rows are matched by it", sel.database, ts.name),
-                                    ));
-                                }
-                            }
-                        }
-                        m.column_subset = chosen.len() != table.columns.len();
-                        m.columns = chosen;
-                    }
-                    maps.push(m);
+                    maps.push(selected_table(spec, sel, (&dst, available), ts, &format!("{field}.tables[{j}]"))?);
                 }
                 maps
             }
@@ -160,6 +120,81 @@ pub fn resolve(spec: &SyncTaskSpec, tables_of: &BTreeMap<String, Vec<Table>>) ->
         out.push(DatabaseMap { src: sel.database.clone(), dst, whole: sel.tables.is_none(), tables });
     }
     Ok(out)
+}
+
+/// One table of a table-level selection (`field` names it in errors): renamed, filtered, its
+/// columns chosen (in source order, the key among them).
+fn selected_table(
+    spec: &SyncTaskSpec,
+    sel: &DatabaseSelection,
+    (dst, available): (&str, &[Table]),
+    ts: &ferry_crds::TableSelection,
+    tf: &str,
+) -> Result<TableMap> {
+    let table = available
+        .iter()
+        .find(|t| t.name == ts.name)
+        .ok_or_else(|| Error::invalid(format!("{tf}.name"), format!("table {}.{} does not exist on the source", sel.database, ts.name)))?;
+    let mut m = whole_table(sel, dst, table);
+    if ts.merge {
+        m.merge = Some(merge_of(spec));
+    }
+    if let Some(r) = &ts.rename {
+        m.dst_table = r.clone();
+    }
+    m.filter = ts.filter.clone();
+    let Some(cols) = &ts.columns else { return Ok(m) };
+    let mut chosen = Vec::new();
+    for (k, c) in cols.iter().enumerate() {
+        let column = table.column(&c.name).ok_or_else(|| {
+            Error::invalid(format!("{tf}.columns[{k}].name"), format!("column {} does not exist in {}.{}", c.name, sel.database, ts.name))
+        })?;
+        chosen.push(ColumnMap { source: column.clone(), target: c.rename.clone().unwrap_or_else(|| column.name.clone()) });
+    }
+    // Keep source column order: the target table is built from the source's DDL.
+    chosen.sort_by_key(|c| table.columns.iter().position(|s| s.name == c.source.name));
+    for k in table.key.iter().flatten() {
+        if !chosen.iter().any(|c| &c.source.name == k) {
+            return Err(Error::invalid(
+                format!("{tf}.columns"),
+                format!("key column {k} of {}.{} must be selected: rows are matched by it", sel.database, ts.name),
+            ));
+        }
+    }
+    m.column_subset = chosen.len() != table.columns.len();
+    m.columns = chosen;
+    Ok(m)
+}
+
+/// Reads the source catalog of what the spec selects and resolves it: the source databases that
+/// exist, and the task's databases and tables with their merge settings complete.
+pub async fn load(
+    spec: &SyncTaskSpec,
+    source: &crate::db::Server,
+    src: &mut mysql_async::Conn,
+    task: &str,
+) -> Result<(Vec<String>, Vec<DatabaseMap>)> {
+    use crate::db::catalog;
+    let existing: Vec<String> = catalog::databases(source, src).await?;
+    let mut tables_of = BTreeMap::new();
+    for sel in &spec.objects {
+        if !existing.contains(&sel.database) {
+            continue; // resolve() names the field
+        }
+        let all = catalog::base_tables(source, src, &sel.database).await?;
+        let wanted: Vec<&String> = match &sel.tables {
+            None => all.iter().collect(),
+            Some(list) => all.iter().filter(|t| list.iter().any(|s| &s.name == *t)).collect(),
+        };
+        let mut described = Vec::new();
+        for t in wanted {
+            described.push(catalog::table(source, src, &sel.database, t).await?);
+        }
+        tables_of.insert(sel.database.clone(), described);
+    }
+    let mut dbs = resolve(spec, &tables_of)?;
+    set_task(&mut dbs, task);
+    Ok((existing, dbs))
 }
 
 /// The merge settings of a task's merged tables (the task id is set by the caller, which knows it).

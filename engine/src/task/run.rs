@@ -11,10 +11,11 @@ use mysql_async::Conn;
 use tracing::{Instrument, info, info_span, warn};
 
 use crate::db::catalog;
-use crate::db::flavor::{Flavor, Position};
+use crate::db::flavor::{BinlogSettings, Flavor, Position};
 use crate::db::{Backoff, Server, Session};
 use crate::error::{Error, Result};
 use crate::plan::mapping;
+use crate::sql::NameMap;
 use crate::status::{Reporter, TableCounter};
 pub use crate::stop::{Stop, StopHandle};
 use crate::sync::copier::{Copier, TableCopy};
@@ -85,174 +86,221 @@ async fn run_inner(task: &Task, reporter: Arc<Reporter>, connected: &mut bool, s
         reporter.set_phase(Phase::Suspended, Some("spec.suspend is true; nothing runs until it is false".into()));
         return Ok(());
     }
-    // A fresh task is prechecked before anything moves. A task with records on the target resumes
-    // without: it was checked when it started, its own tables would read as "existing", and what
-    // matters on resume (the binlog position still on the source) the resume checks itself.
-    if !crate::precheck::task_has_state(task).await? {
-        reporter.set_phase(Phase::Prechecking, Some("precheck".into()));
-        let report = crate::precheck::precheck(task).instrument(info_span!("precheck")).await;
-        let passed = report.passed;
-        let failures = crate::precheck::failures_line(&report);
-        reporter.update(|s| s.precheck = Some(report));
-        if !passed {
-            return Err(Error::Precheck { failures });
-        }
-    }
+    precheck_if_fresh(task, &reporter).await?;
     reporter.update(|s| s.message = Some("connecting".into()));
     let (source, target) = crate::db::servers(task);
     let (src_conn, tgt_conn) = tokio::join!(source.connect(Session::Control), target.connect(Session::Control));
     let (mut src, mut tgt) = (src_conn?, tgt_conn?);
     *connected = true;
-    let flavor = Flavor::detect(&source, &mut src).await?;
-    flavor.check_supported_source(&source)?;
-    let target_flavor = Flavor::detect(&target, &mut tgt).await?;
-    let binlog = Flavor::binlog_enabled(&source, &mut src).await?;
-    info!(source = %flavor.version_text, binlog, "source connected");
-    let settings = match spec.incremental {
-        true => Some(flavor.check_binlog_settings(&source, &mut src, binlog).await?),
-        false => None,
-    };
-    // A target with local_infile OFF is copied with INSERTs (see the copier): nothing to refuse.
-
-    let meta = Arc::new(Meta::new(&spec.metadata_database, &task.id()));
-    meta.ensure(&target).await?;
-    let lock = Arc::new(TaskLock::acquire(&target, &meta).await?);
-    meta.record_source(&target, &source.address).await?;
-
-    // The source catalog of what the task selects.
-    let existing: Vec<String> = catalog::databases(&source, &mut src).await?;
-    let mut tables_of = BTreeMap::new();
-    for sel in &spec.objects {
-        if !existing.contains(&sel.database) {
-            continue; // resolve() names the field
-        }
-        let all = catalog::base_tables(&source, &mut src, &sel.database).await?;
-        let wanted: Vec<&String> = match &sel.tables {
-            None => all.iter().collect(),
-            Some(list) => all.iter().filter(|t| list.iter().any(|s| &s.name == *t)).collect(),
-        };
-        let mut described = Vec::new();
-        for t in wanted {
-            described.push(catalog::table(&source, &mut src, &sel.database, t).await?);
-        }
-        tables_of.insert(sel.database.clone(), described);
-    }
-    let mut dbs = mapping::resolve(spec, &tables_of)?;
-    mapping::set_task(&mut dbs, &task.id());
-    let renames = mapping::renames(&dbs);
+    let run = Run::set_up(task, (source, target), (&mut src, &mut tgt), reporter, stop).await?;
 
     // A task whose incremental sync has started goes back to it, after the initial sync of the
     // tables its selection gained since it last ran (and forgetting the ones it lost).
-    if spec.incremental && meta.checkpoint(&target, &mut tgt).await?.is_some() {
-        let added = selection_changes(&source, &target, &meta, &mut src, &mut tgt, &existing, &dbs, spec.initial_sync.data).await?;
+    if spec.incremental && run.meta.checkpoint(&run.target, &mut tgt).await?.is_some() {
+        let added = run.selection_changes(&mut src, &mut tgt).await?;
         let _ = src.disconnect().await;
         if !added.is_empty() {
-            let copier = copier_for(task, &source, &target, &flavor, binlog, &meta);
-            sync_added(spec, &copier, &mut tgt, &dbs, &renames, &added, &reporter).await?;
+            run.sync_added(&mut tgt, &added).await?;
         }
         let _ = tgt.disconnect().await;
-        return follow(task, &source, &target, (&flavor, &target_flavor), &meta, &lock, &dbs, reporter, stop, settings).await;
+        return run.follow().await;
     }
-    // Without a data copy, incremental sync starts where the source is now (or where the spec says),
-    // taken before the schema sync so that nothing written meanwhile is missed.
-    let start_without_copy = match (&spec.start_position, spec.incremental && !spec.initial_sync.data) {
-        (_, false) => None,
-        (Some(sp), true) => Some(start_position(sp)?),
-        (None, true) => Some(
-            flavor
-                .current_position(&source, &mut src)
-                .await?
-                .ok_or_else(|| Error::invalid("spec.incremental", format!("the source {} writes no binlog", source.address)))?,
-        ),
-    };
-    // Where the binlog starts if the copy finds no table to snapshot (databases selected whole
-    // that are empty yet): what is created in them from now on is replayed.
-    let start_if_nothing_copied = match spec.incremental && spec.initial_sync.data && binlog {
-        true => flavor.current_position(&source, &mut src).await?,
-        false => None,
-    };
+    let starts = run.start_positions(&mut src).await?;
     let _ = src.disconnect().await;
+    run.initial_sync(&mut tgt, starts).await?;
+    let _ = tgt.disconnect().await;
+    if spec.incremental {
+        return run.follow().await;
+    }
+    let summary = summary(&run.reporter.status());
+    run.reporter.set_phase(Phase::Finished, Some(summary));
+    Ok(())
+}
 
-    reporter.set_phase(Phase::Initializing, Some("schema sync".into()));
-    reporter.flush()?;
-    let mut schema_status = SchemaSyncStatus::default();
-    let prepared = SchemaSync { spec, source: &source, target: &target, meta: &meta, renames: &renames }
-        .run(&dbs, &mut schema_status)
-        .instrument(info_span!("schema"))
-        .await?;
-    reporter.update(|s| s.schema_sync = Some(schema_status.clone()));
-    reporter.flush()?;
-    if settings.is_some_and(|s| !s.names_columns) {
-        track_definitions(&source, &target, &meta, &task.id(), &mut tgt, &dbs).await?;
+/// A fresh task is prechecked before anything moves. A task with records on the target resumes
+/// without: it was checked when it started, its own tables would read as "existing", and what
+/// matters on resume (the binlog position still on the source) the resume checks itself.
+async fn precheck_if_fresh(task: &Task, reporter: &Reporter) -> Result<()> {
+    if crate::precheck::task_has_state(task).await? {
+        return Ok(());
+    }
+    reporter.set_phase(Phase::Prechecking, Some("precheck".into()));
+    let report = crate::precheck::precheck(task).instrument(info_span!("precheck")).await;
+    let (passed, failures) = (report.passed, report.failures_line());
+    reporter.update(|s| s.precheck = Some(report));
+    if !passed { Err(Error::Precheck { failures }) } else { Ok(()) }
+}
+
+/// What one run has learned once both servers answered: the servers and their flavours, the
+/// resolved plan of what the task moves, ferry's records on the target and the task lock.
+struct Run<'a> {
+    task: &'a Task,
+    source: Server,
+    target: Server,
+    flavor: Flavor,
+    target_flavor: Flavor,
+    /// The source writes a binlog.
+    binlog: bool,
+    /// What its binlog settings mean for the replay (incremental tasks).
+    settings: Option<BinlogSettings>,
+    meta: Arc<Meta>,
+    lock: Arc<TaskLock>,
+    /// The source databases that exist.
+    existing: Vec<String>,
+    dbs: Vec<mapping::DatabaseMap>,
+    renames: NameMap,
+    reporter: Arc<Reporter>,
+    stop: &'a Stop,
+}
+
+/// Where incremental sync starts when no copy decides it.
+struct Starts {
+    /// Without a data copy: where the source is now (or where the spec says), taken before the
+    /// schema sync so that nothing written meanwhile is missed.
+    without_copy: Option<Position>,
+    /// With a copy that finds no table to snapshot (databases selected whole that are empty
+    /// yet): what is created in them from now on is replayed.
+    if_nothing_copied: Option<Position>,
+}
+
+impl<'a> Run<'a> {
+    async fn set_up(
+        task: &'a Task,
+        (source, target): (Server, Server),
+        (src, tgt): (&mut Conn, &mut Conn),
+        reporter: Arc<Reporter>,
+        stop: &'a Stop,
+    ) -> Result<Run<'a>> {
+        let spec = &task.spec;
+        let flavor = Flavor::detect(&source, src).await?;
+        flavor.check_supported_source(&source)?;
+        let target_flavor = Flavor::detect(&target, tgt).await?;
+        let binlog = Flavor::binlog_enabled(&source, src).await?;
+        info!(source = %flavor.version_text, binlog, "source connected");
+        let settings = match spec.incremental {
+            true => Some(flavor.check_binlog_settings(&source, src, binlog).await?),
+            false => None,
+        };
+        // A target with local_infile OFF is copied with INSERTs (see the copier): nothing to refuse.
+        let meta = Arc::new(Meta::new(&spec.metadata_database, &task.id()));
+        meta.ensure(&target).await?;
+        let lock = Arc::new(TaskLock::acquire(&target, &meta).await?);
+        meta.record_source(&target, &source.address).await?;
+        let (existing, dbs) = mapping::load(spec, &source, src, &task.id()).await?;
+        let renames = mapping::renames(&dbs);
+        Ok(Run { task, source, target, flavor, target_flavor, binlog, settings, meta, lock, existing, dbs, renames, reporter, stop })
     }
 
-    if spec.initial_sync.data {
-        reporter.set_phase(Phase::Initializing, Some("full data sync".into()));
-        let copier = copier_for(task, &source, &target, &flavor, binlog, &meta);
-        copy_prepared(&copier, &mut tgt, prepared, Vec::new(), &reporter).await?;
+    async fn start_positions(&self, src: &mut Conn) -> Result<Starts> {
+        let spec = &self.task.spec;
+        let no_binlog = || Error::invalid("spec.incremental", format!("the source {} writes no binlog", self.source.address));
+        let without_copy = match (&spec.start_position, spec.incremental && !spec.initial_sync.data) {
+            (_, false) => None,
+            (Some(sp), true) => Some(start_position(sp)?),
+            (None, true) => Some(self.flavor.current_position(&self.source, src).await?.ok_or_else(no_binlog)?),
+        };
+        let if_nothing_copied = match spec.incremental && spec.initial_sync.data && self.binlog {
+            true => self.flavor.current_position(&self.source, src).await?,
+            false => None,
+        };
+        Ok(Starts { without_copy, if_nothing_copied })
+    }
 
-        let positions = meta.snapshot_positions(&target, &mut tgt).await?;
+    /// Schema sync, then the full copy with the checkpoint it leaves (or the start without one).
+    async fn initial_sync(&self, tgt: &mut Conn, starts: Starts) -> Result<()> {
+        let (spec, reporter) = (&self.task.spec, &self.reporter);
+        reporter.set_phase(Phase::Initializing, Some("schema sync".into()));
+        reporter.flush()?;
+        let mut schema_status = SchemaSyncStatus::default();
+        let prepared = self.schema_sync().run(&self.dbs, &mut schema_status).instrument(info_span!("schema")).await?;
+        reporter.update(|s| s.schema_sync = Some(schema_status.clone()));
+        reporter.flush()?;
+        if self.settings.is_some_and(|s| !s.names_columns) {
+            self.track_definitions(tgt).await?;
+        }
+        if !spec.initial_sync.data {
+            if let Some(start) = &starts.without_copy {
+                self.meta.init_checkpoint(&self.target, tgt, start, None).await?;
+            }
+            return Ok(());
+        }
+        reporter.set_phase(Phase::Initializing, Some("full data sync".into()));
+        copy_prepared(&self.copier(), tgt, prepared, Vec::new(), reporter).await?;
+        let positions = self.meta.snapshot_positions(&self.target, tgt).await?;
         if let Some(cp) = checkpoint(&positions) {
             info!(file = %cp.file, position = cp.position, "full sync consistent from this binlog position");
             reporter.update(|s| s.checkpoint = Some(cp));
         }
         if spec.incremental {
-            let first =
-                positions.iter().min().or(start_if_nothing_copied.as_ref()).ok_or_else(|| {
-                    Error::invalid("spec.incremental", format!("the source {} writes no binlog to follow", source.address))
-                })?;
+            let first = positions.iter().min().or(starts.if_nothing_copied.as_ref()).ok_or_else(|| {
+                Error::invalid("spec.incremental", format!("the source {} writes no binlog to follow", self.source.address))
+            })?;
             let last = positions.iter().max().filter(|l| *l != first);
-            meta.init_checkpoint(&target, &mut tgt, first, last).await?;
+            self.meta.init_checkpoint(&self.target, tgt, first, last).await?;
         }
-    } else if let Some(start) = &start_without_copy {
-        meta.init_checkpoint(&target, &mut tgt, start, None).await?;
-    }
-    let _ = tgt.disconnect().await;
-    if spec.incremental {
-        return follow(task, &source, &target, (&flavor, &target_flavor), &meta, &lock, &dbs, reporter, stop, settings).await;
+        Ok(())
     }
 
-    let summary = summary(&reporter.status());
-    reporter.set_phase(Phase::Finished, Some(summary));
-    Ok(())
-}
-
-/// The source's row events carry no column names: ferry keeps its own copy of each selected
-/// table's definition to map them by position (see [`crate::target::tracker`]), taken here next to the
-/// schema sync.
-async fn track_definitions(
-    source: &Server,
-    target: &Server,
-    meta: &Meta,
-    task_id: &str,
-    tgt: &mut Conn,
-    dbs: &[mapping::DatabaseMap],
-) -> Result<()> {
-    let mut src = source.connect(Session::Control).await?;
-    let tracker = SchemaTracker::new(&meta.db, task_id);
-    for t in dbs.iter().flat_map(|d| &d.tables) {
-        let create = catalog::show_create_table(source, &mut src, &t.src_db, &t.src_table).await?;
-        tracker.track(target, tgt, &t.src_db, &t.src_table, &create).await?;
+    fn schema_sync(&self) -> SchemaSync<'_> {
+        SchemaSync { spec: &self.task.spec, source: &self.source, target: &self.target, meta: &self.meta, renames: &self.renames }
     }
-    let _ = src.disconnect().await;
-    info!(
-        tables = dbs.iter().map(|d| d.tables.len()).sum::<usize>(),
-        "row events name no columns on this source: table definitions tracked"
-    );
-    Ok(())
-}
 
-fn copier_for(task: &Task, source: &Server, target: &Server, flavor: &Flavor, binlog: bool, meta: &Arc<Meta>) -> Copier {
-    let spec = &task.spec;
-    Copier {
-        source: source.clone(),
-        target: target.clone(),
-        flavor: flavor.clone(),
-        binlog,
-        meta: meta.clone(),
-        parallelism: spec.engine.parallelism as usize,
-        batch_bytes: spec.engine.batch_bytes,
-        chunk_rows: spec.engine.chunk_rows,
+    fn copier(&self) -> Copier {
+        let spec = &self.task.spec;
+        Copier {
+            source: self.source.clone(),
+            target: self.target.clone(),
+            flavor: self.flavor.clone(),
+            binlog: self.binlog,
+            meta: self.meta.clone(),
+            parallelism: spec.engine.parallelism as usize,
+            batch_bytes: spec.engine.batch_bytes,
+            chunk_rows: spec.engine.chunk_rows,
+        }
+    }
+
+    /// The source's row events carry no column names: ferry keeps its own copy of each selected
+    /// table's definition to map them by position (see [`crate::target::tracker`]), taken here
+    /// next to the schema sync.
+    async fn track_definitions(&self, tgt: &mut Conn) -> Result<()> {
+        let mut src = self.source.connect(Session::Control).await?;
+        let tracker = SchemaTracker::new(&self.meta.db, &self.task.id());
+        for t in self.dbs.iter().flat_map(|d| &d.tables) {
+            let create = catalog::show_create_table(&self.source, &mut src, &t.src_db, &t.src_table).await?;
+            tracker.track(&self.target, tgt, &t.src_db, &t.src_table, &create).await?;
+        }
+        let _ = src.disconnect().await;
+        let tables = self.dbs.iter().map(|d| d.tables.len()).sum::<usize>();
+        info!(tables, "row events name no columns on this source: table definitions tracked");
+        Ok(())
+    }
+
+    /// Incremental sync, until an error that retrying cannot cure.
+    async fn follow(self) -> Result<()> {
+        let task = self.task;
+        let player = Player {
+            stop: self.stop.clone(),
+            lock: self.lock.clone(),
+            source: self.source.clone(),
+            target: self.target.clone(),
+            flavor: self.flavor.clone(),
+            target_flavor: self.target_flavor.clone(),
+            collations: Default::default(),
+            meta: self.meta.clone(),
+            server_id: task.spec.engine.server_id.unwrap_or_else(|| crate::sync::player::server_id_for(&task.id())),
+            spec: task.spec.clone(),
+            merges: self
+                .dbs
+                .iter()
+                .flat_map(|d| &d.tables)
+                .filter_map(|t| Some(((t.dst_db.clone(), t.dst_table.clone()), t.merge.clone()?)))
+                .collect(),
+            reporter: self.reporter.clone(),
+            owner: format!("{}:{}", hostname(), std::process::id()),
+            lanes: (task.spec.engine.parallelism as usize).clamp(1, crate::target::meta::APPLY_SLOTS),
+            tracker: SchemaTracker::new(&self.meta.db, &task.id()).tracking_created_tables(self.settings.is_some_and(|s| !s.names_columns)),
+        };
+        player.run().instrument(info_span!("incremental")).await
     }
 }
 
@@ -303,153 +351,100 @@ async fn copy_prepared(
 /// record, or a copy not done), never by what the target holds: a table that schema-change
 /// replay created carries a record. Returned as databases holding only those tables; a database
 /// new to the task keeps `whole` (its views and routines come along).
-#[allow(clippy::too_many_arguments)]
-async fn selection_changes(
-    source: &Server,
-    target: &Server,
-    meta: &Meta,
-    src: &mut Conn,
-    tgt: &mut Conn,
-    source_dbs: &[String],
-    dbs: &[mapping::DatabaseMap],
-    with_data: bool,
-) -> Result<Vec<mapping::DatabaseMap>> {
-    let records = meta.table_records(target, tgt).await?;
-    let selected: BTreeSet<(&str, &str)> =
-        dbs.iter().flat_map(|d| d.tables.iter().map(|t| (t.src_db.as_str(), t.src_table.as_str()))).collect();
-    let mut source_tables: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
-    for r in &records {
-        if selected.contains(&(r.src_db.as_str(), r.src_table.as_str())) || !source_dbs.contains(&r.src_db) {
-            continue;
+impl Run<'_> {
+    async fn selection_changes(&self, src: &mut Conn, tgt: &mut Conn) -> Result<Vec<mapping::DatabaseMap>> {
+        let (source, target, meta) = (&self.source, &self.target, &self.meta);
+        let (source_dbs, dbs, with_data) = (&self.existing, &self.dbs, self.task.spec.initial_sync.data);
+        let records = meta.table_records(target, tgt).await?;
+        let selected: BTreeSet<(&str, &str)> =
+            dbs.iter().flat_map(|d| d.tables.iter().map(|t| (t.src_db.as_str(), t.src_table.as_str()))).collect();
+        let mut source_tables: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
+        for r in &records {
+            if selected.contains(&(r.src_db.as_str(), r.src_table.as_str())) || !source_dbs.contains(&r.src_db) {
+                continue;
+            }
+            if !source_tables.contains_key(&r.src_db) {
+                let tables = catalog::base_tables(source, src, &r.src_db).await?;
+                source_tables.insert(r.src_db.clone(), tables.into_iter().collect());
+            }
+            if source_tables[&r.src_db].contains(&r.src_table) {
+                warn!(
+                    table = %format!("{}.{}", r.src_db, r.src_table),
+                    "no longer selected: its changes are not applied from now on; its target table is kept as it is"
+                );
+                meta.forget_table(target, tgt, &r.src_db, &r.src_table).await?;
+            }
         }
-        if !source_tables.contains_key(&r.src_db) {
-            let tables = catalog::base_tables(source, src, &r.src_db).await?;
-            source_tables.insert(r.src_db.clone(), tables.into_iter().collect());
+
+        let state_of: BTreeMap<(&str, &str), Option<TableState>> =
+            records.iter().map(|r| ((r.src_db.as_str(), r.src_table.as_str()), r.state)).collect();
+        let pending = |state: Option<Option<TableState>>| match state {
+            None => true,
+            Some(Some(TableState::Creating)) => true,
+            Some(Some(TableState::Created | TableState::Existing)) => with_data,
+            Some(Some(TableState::Done)) => false,
+            // A state a newer version wrote: not ours to redo.
+            Some(None) => false,
+        };
+        let mut added = Vec::new();
+        for d in dbs {
+            let tables: Vec<mapping::TableMap> =
+                d.tables.iter().filter(|t| pending(state_of.get(&(t.src_db.as_str(), t.src_table.as_str())).copied())).cloned().collect();
+            if tables.is_empty() {
+                continue;
+            }
+            let new_db = !records.iter().any(|r| r.src_db == d.src);
+            let mut only = d.clone();
+            only.whole = d.whole && new_db;
+            only.tables = tables;
+            added.push(only);
         }
-        if source_tables[&r.src_db].contains(&r.src_table) {
-            warn!(
-                table = %format!("{}.{}", r.src_db, r.src_table),
-                "no longer selected: its changes are not applied from now on; its target table is kept as it is"
-            );
-            meta.forget_table(target, tgt, &r.src_db, &r.src_table).await?;
-        }
+        Ok(added)
     }
 
-    let state_of: BTreeMap<(&str, &str), Option<TableState>> =
-        records.iter().map(|r| ((r.src_db.as_str(), r.src_table.as_str()), r.state)).collect();
-    let pending = |state: Option<Option<TableState>>| match state {
-        None => true,
-        Some(Some(TableState::Creating)) => true,
-        Some(Some(TableState::Created | TableState::Existing)) => with_data,
-        Some(Some(TableState::Done)) => false,
-        // A state a newer version wrote: not ours to redo.
-        Some(None) => false,
-    };
-    let mut added = Vec::new();
-    for d in dbs {
-        let tables: Vec<mapping::TableMap> =
-            d.tables.iter().filter(|t| pending(state_of.get(&(t.src_db.as_str(), t.src_table.as_str())).copied())).cloned().collect();
-        if tables.is_empty() {
-            continue;
+    /// The initial sync of tables the selection gained while the task ran incrementally: schema
+    /// sync and full copy of those tables only, before incremental sync resumes from its checkpoint.
+    ///
+    /// Before, not beside, the player: replay from the (older) checkpoint then passes over the copy,
+    /// as after a first full sync: keyed rows are applied idempotently by key, and keyless tables
+    /// skip the changes from before their copy's snapshot (their copy position is read when the
+    /// player starts, so it must exist by then). Beside a running player, the player would write a
+    /// new table's rows while its chunks load (a chunk would then overwrite newer rows, or collide
+    /// with them) and would move the table's apply slot past changes its copy does not hold; both
+    /// need the player to hold a table back until its copy is done.
+    async fn sync_added(&self, tgt: &mut Conn, added: &[mapping::DatabaseMap]) -> Result<()> {
+        let (spec, dbs, reporter, copier) = (&self.task.spec, &self.dbs, &self.reporter, &self.copier());
+        let names: Vec<String> = added.iter().flat_map(|d| d.tables.iter().map(|t| t.source_name())).collect();
+        info!(tables = %names.join(", "), "the selection gained tables: their initial sync runs before incremental sync resumes");
+        reporter.set_phase(
+            Phase::Initializing,
+            Some(format!("initial sync of {} table(s) added to the selection; incremental sync resumes after", names.len())),
+        );
+        reporter.flush()?;
+        let mut schema_status = reporter.status().schema_sync.unwrap_or_default();
+        let prepared = self.schema_sync().run(added, &mut schema_status).instrument(info_span!("schema", added = names.len())).await?;
+        reporter.update(|s| s.schema_sync = Some(schema_status.clone()));
+        reporter.flush()?;
+        if !spec.initial_sync.data {
+            return Ok(());
         }
-        let new_db = !records.iter().any(|r| r.src_db == d.src);
-        let mut only = d.clone();
-        only.whole = d.whole && new_db;
-        only.tables = tables;
-        added.push(only);
-    }
-    Ok(added)
-}
-
-/// The initial sync of tables the selection gained while the task ran incrementally: schema
-/// sync and full copy of those tables only, before incremental sync resumes from its checkpoint.
-///
-/// Before, not beside, the player: replay from the (older) checkpoint then passes over the copy,
-/// as after a first full sync: keyed rows are applied idempotently by key, and keyless tables
-/// skip the changes from before their copy's snapshot (their copy position is read when the
-/// player starts, so it must exist by then). Beside a running player, the player would write a
-/// new table's rows while its chunks load (a chunk would then overwrite newer rows, or collide
-/// with them) and would move the table's apply slot past changes its copy does not hold; both
-/// need the player to hold a table back until its copy is done.
-async fn sync_added(
-    spec: &ferry_crds::SyncTaskSpec,
-    copier: &Copier,
-    tgt: &mut Conn,
-    dbs: &[mapping::DatabaseMap],
-    renames: &crate::sql::NameMap,
-    added: &[mapping::DatabaseMap],
-    reporter: &Reporter,
-) -> Result<()> {
-    let names: Vec<String> = added.iter().flat_map(|d| d.tables.iter().map(|t| t.source_name())).collect();
-    info!(tables = %names.join(", "), "the selection gained tables: their initial sync runs before incremental sync resumes");
-    reporter.set_phase(
-        Phase::Initializing,
-        Some(format!("initial sync of {} table(s) added to the selection; incremental sync resumes after", names.len())),
-    );
-    reporter.flush()?;
-    let mut schema_status = reporter.status().schema_sync.unwrap_or_default();
-    let prepared = SchemaSync { spec, source: &copier.source, target: &copier.target, meta: &copier.meta, renames }
-        .run(added, &mut schema_status)
-        .instrument(info_span!("schema", added = names.len()))
-        .await?;
-    reporter.update(|s| s.schema_sync = Some(schema_status.clone()));
-    reporter.flush()?;
-    if !spec.initial_sync.data {
-        return Ok(());
-    }
-    // The tables copied before stay in the status's list, complete.
-    let totals = copier.meta.copy_totals(&copier.target, tgt).await?;
-    let new: BTreeSet<(&str, &str)> =
-        added.iter().flat_map(|d| d.tables.iter().map(|t| (t.src_db.as_str(), t.src_table.as_str()))).collect();
-    let mut before = Vec::new();
-    for t in dbs.iter().flat_map(|d| &d.tables) {
-        if new.contains(&(t.src_db.as_str(), t.src_table.as_str())) {
-            continue;
+        // The tables copied before stay in the status's list, complete.
+        let totals = copier.meta.copy_totals(&copier.target, tgt).await?;
+        let new: BTreeSet<(&str, &str)> =
+            added.iter().flat_map(|d| d.tables.iter().map(|t| (t.src_db.as_str(), t.src_table.as_str()))).collect();
+        let mut before = Vec::new();
+        for t in dbs.iter().flat_map(|d| &d.tables) {
+            if new.contains(&(t.src_db.as_str(), t.src_table.as_str())) {
+                continue;
+            }
+            let tot = totals.get(&(t.src_db.clone(), t.src_table.clone())).copied().unwrap_or_default();
+            let counter = TableCounter::new(t.source_name(), tot.rows_copied);
+            counter.set_plan(tot.chunks, tot.chunks_done, tot.rows_copied);
+            counter.mark_complete();
+            before.push(Arc::new(counter));
         }
-        let tot = totals.get(&(t.src_db.clone(), t.src_table.clone())).copied().unwrap_or_default();
-        let counter = TableCounter::new(t.source_name(), tot.rows_copied);
-        counter.set_plan(tot.chunks, tot.chunks_done, tot.rows_copied);
-        counter.mark_complete();
-        before.push(Arc::new(counter));
+        copy_prepared(copier, tgt, prepared, before, reporter).instrument(info_span!("added")).await
     }
-    copy_prepared(copier, tgt, prepared, before, reporter).instrument(info_span!("added")).await
-}
-
-/// Incremental sync, until an error that retrying cannot cure.
-async fn follow(
-    task: &Task,
-    source: &Server,
-    target: &Server,
-    (flavor, target_flavor): (&Flavor, &Flavor),
-    meta: &Arc<Meta>,
-    lock: &Arc<TaskLock>,
-    dbs: &[mapping::DatabaseMap],
-    reporter: Arc<Reporter>,
-    stop: &Stop,
-    settings: Option<crate::db::flavor::BinlogSettings>,
-) -> Result<()> {
-    let player = Player {
-        stop: stop.clone(),
-        lock: lock.clone(),
-        source: source.clone(),
-        target: target.clone(),
-        flavor: flavor.clone(),
-        target_flavor: target_flavor.clone(),
-        collations: Default::default(),
-        meta: meta.clone(),
-        server_id: task.spec.engine.server_id.unwrap_or_else(|| crate::sync::player::server_id_for(&task.id())),
-        spec: task.spec.clone(),
-        merges: dbs
-            .iter()
-            .flat_map(|d| &d.tables)
-            .filter_map(|t| Some(((t.dst_db.clone(), t.dst_table.clone()), t.merge.clone()?)))
-            .collect(),
-        reporter,
-        owner: format!("{}:{}", hostname(), std::process::id()),
-        lanes: (task.spec.engine.parallelism as usize).clamp(1, crate::target::meta::APPLY_SLOTS),
-        tracker: SchemaTracker::new(&meta.db, &task.id()).tracking_created_tables(settings.is_some_and(|s| !s.names_columns)),
-    };
-    player.run().instrument(info_span!("incremental")).await
 }
 
 fn hostname() -> String {
