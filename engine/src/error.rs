@@ -87,7 +87,7 @@ impl Error {
             Error::Server { source, .. } => match source.as_ref() {
                 mysql_async::Error::Io(_) => true,
                 mysql_async::Error::Driver(_) => true,
-                mysql_async::Error::Server(e) => crate::db::codes::TRANSIENT.contains(&e.code),
+                mysql_async::Error::Server(e) => crate::codes::TRANSIENT.contains(&e.code),
                 _ => false,
             },
             _ => false,

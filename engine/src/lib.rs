@@ -2,8 +2,8 @@
 //!
 //! Layers, lowest first; a module uses only those below it (and `ferry_crds`):
 //!
-//! - `error`, `stop`, `status`, `sql`: the error type, a signal's stop, the status a run reports,
-//!   and the SQL front end (lexer, DDL parser, name rewrites) that needs no server.
+//! - `error`, `codes`, `stop`, `status`, `sql`: the error type and the server error numbers it
+//!   acts on, a signal's stop, the status a run reports, and the SQL front end (lexer, DDL parser, name rewrites) that needs no server.
 //! - `db`: a server behind a narrow session type (`db::Server`: connect, session setup, retries),
 //!   the flavour differences (`db::flavor`), the catalog reads (`db::catalog`).
 //! - `codec`: how each column's values are written (SQL literals, LOAD DATA text), derived once
@@ -23,6 +23,7 @@
 //! → `sync::applier` folds and writes it with the lane's slot positions (`target::meta`).
 
 pub mod codec;
+pub mod codes;
 pub mod db;
 pub mod error;
 pub mod plan;

@@ -2,7 +2,6 @@
 //! credentials.
 
 pub mod catalog;
-pub mod codes;
 pub mod flavor;
 pub mod retry;
 
@@ -155,7 +154,7 @@ impl Server {
     async fn gipk_settings(&self, conn: &mut Conn) -> Result<()> {
         let _ = conn.query_drop("SET SESSION show_gipk_in_create_table_and_information_schema = ON").await;
         if let Err(mysql_async::Error::Server(e)) = conn.query_drop("SET SESSION sql_generate_invisible_primary_key = OFF").await
-            && e.code != codes::UNKNOWN_SYSTEM_VARIABLE
+            && e.code != crate::codes::UNKNOWN_SYSTEM_VARIABLE
             && self.role == Role::Target
             && !self.inspect_only
         {
@@ -180,7 +179,7 @@ impl Server {
         match &e {
             mysql_async::Error::Server(s) => {
                 // 1045 access denied, 1044/1049 no database: retrying will not help.
-                let transient = codes::TRANSIENT_AT_CONNECT.contains(&s.code);
+                let transient = crate::codes::TRANSIENT_AT_CONNECT.contains(&s.code);
                 (self.connect_error(format!("server refused the connection: {} (error {})", s.message, s.code), transient), false)
             }
             mysql_async::Error::Io(io) => (self.connect_error(format!("cannot connect: {io}"), true), true),

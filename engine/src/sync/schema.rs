@@ -10,8 +10,8 @@ use mysql_async::Conn;
 use mysql_async::prelude::*;
 use tracing::{info, warn};
 
+use crate::codes;
 use crate::db::catalog::{self, Column};
-use crate::db::codes;
 use crate::db::{Server, Session, lit, q, qt, short};
 use crate::error::{Error, Result};
 use crate::plan::mapping::{DatabaseMap, TableMap};

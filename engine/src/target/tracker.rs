@@ -26,7 +26,7 @@ use crate::error::{Error, Result};
 use crate::sql::NameMap;
 use crate::sql::ddl::{Ddl, DdlKind, ObjName, parse_ddl, rewrite_ddl};
 
-use crate::db::codes::ALREADY_IN_SHADOW as ALREADY_APPLIED;
+use crate::codes::ALREADY_IN_SHADOW as ALREADY_APPLIED;
 
 /// The shadow tables of one task.
 #[derive(Clone, Debug)]

@@ -8,7 +8,7 @@ use mysql_async::{Conn, Value};
 use ferry_crds::ConflictPolicy;
 
 use crate::codec::SqlBytes;
-use crate::db::codes::{self, REFUSED_BY_KEYS};
+use crate::codes::{self, REFUSED_BY_KEYS};
 use crate::db::{Server, short};
 use crate::error::{Error, Result};
 use crate::plan::mapping::Merge;

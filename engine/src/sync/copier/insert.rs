@@ -8,7 +8,7 @@ use tokio::sync::mpsc;
 use ferry_crds::ConflictPolicy;
 
 use crate::codec::{Codec, SqlBytes, literal};
-use crate::db::codes;
+use crate::codes;
 use crate::db::{Server, q, qt, short};
 use crate::error::{Error, Result};
 

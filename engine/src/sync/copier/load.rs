@@ -9,7 +9,7 @@ use tokio::sync::mpsc;
 use tracing::debug;
 
 use crate::codec::{Codec, json_charset, load_text};
-use crate::db::codes::LOAD_REFUSED;
+use crate::codes::LOAD_REFUSED;
 use crate::db::{Server, q, qt, short};
 use crate::error::Result;
 

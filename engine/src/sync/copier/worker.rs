@@ -9,7 +9,7 @@ use tracing::{debug, warn};
 
 use ferry_crds::ConflictPolicy;
 
-use crate::db::codes;
+use crate::codes;
 use crate::error::{Error, Result};
 
 use super::*;
