@@ -187,30 +187,44 @@ pub fn parse(path: &Path, text: &str) -> Result<Task> {
     let spec = doc.spec;
     crate::validate::validate(&spec).map_err(|e| err(e.to_string()))?;
 
-    let credentials = |field: &str, secret_name: &str| -> Result<Credentials> {
-        let (_, secret) = secrets.get(secret_name).ok_or_else(|| err(format!("{field}: Secret {secret_name:?} is not in the file")))?;
-        let key = |k: &str| secret_value(secret, k).map_err(|m| err(format!("Secret {secret_name:?}: {m}")));
-        Ok(Credentials { username: key("username")?, password: key("password")? })
-    };
-    let ca = |field: &str, tls: &Option<crate::Tls>| -> Result<Option<Vec<u8>>> {
-        match tls.as_ref().and_then(|t| t.ca_secret.as_deref()) {
-            None => Ok(None),
-            Some(name) => {
-                let (_, secret) = secrets.get(name).ok_or_else(|| err(format!("{field}: Secret {name:?} is not in the file")))?;
-                let pem = secret_value(secret, "ca.crt").map_err(|m| err(format!("Secret {name:?}: {m}")))?;
-                Ok(Some(pem.into_bytes()))
-            }
-        }
-    };
+    let secrets = Secrets { path, docs: secrets };
     Ok(Task {
-        source_credentials: credentials("spec.source.credentialsSecret", &spec.source.credentials_secret)?,
-        target_credentials: credentials("spec.target.credentialsSecret", &spec.target.credentials_secret)?,
-        source_ca: ca("spec.source.tls.caSecret", &spec.source.tls)?,
-        target_ca: ca("spec.target.tls.caSecret", &spec.target.tls)?,
+        source_credentials: secrets.credentials("spec.source.credentialsSecret", &spec.source.credentials_secret)?,
+        target_credentials: secrets.credentials("spec.target.credentialsSecret", &spec.target.credentials_secret)?,
+        source_ca: secrets.ca("spec.source.tls.caSecret", &spec.source.tls)?,
+        target_ca: secrets.ca("spec.target.tls.caSecret", &spec.target.tls)?,
         name,
         namespace,
         spec,
     })
+}
+
+/// The Secrets of a manifest, by name, as the task's fields name them.
+struct Secrets<'a> {
+    path: &'a Path,
+    docs: BTreeMap<String, (usize, SecretDoc)>,
+}
+
+impl Secrets<'_> {
+    fn err(&self, message: String) -> ManifestError {
+        ManifestError { path: self.path.to_owned(), message }
+    }
+
+    fn get(&self, field: &str, name: &str) -> Result<&SecretDoc> {
+        self.docs.get(name).map(|(_, s)| s).ok_or_else(|| self.err(format!("{field}: Secret {name:?} is not in the file")))
+    }
+
+    fn credentials(&self, field: &str, name: &str) -> Result<Credentials> {
+        let secret = self.get(field, name)?;
+        let key = |k: &str| secret_value(secret, k).map_err(|m| self.err(format!("Secret {name:?}: {m}")));
+        Ok(Credentials { username: key("username")?, password: key("password")? })
+    }
+
+    fn ca(&self, field: &str, tls: &Option<crate::Tls>) -> Result<Option<Vec<u8>>> {
+        let Some(name) = tls.as_ref().and_then(|t| t.ca_secret.as_deref()) else { return Ok(None) };
+        let pem = secret_value(self.get(field, name)?, "ca.crt").map_err(|m| self.err(format!("Secret {name:?}: {m}")))?;
+        Ok(Some(pem.into_bytes()))
+    }
 }
 
 fn secret_value(secret: &SecretDoc, key: &str) -> std::result::Result<String, String> {

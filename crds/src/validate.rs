@@ -32,21 +32,7 @@ impl std::error::Error for Invalid {}
 /// Checks the schema cannot express: what the operator's CEL rules will also say.
 pub fn validate(spec: &SyncTaskSpec) -> Result<(), Invalid> {
     for (role, ep) in [("source", &spec.source), ("target", &spec.target)] {
-        if ep.host.trim().is_empty() {
-            return Err(Invalid::new(format!("spec.{role}.host"), "must not be empty"));
-        }
-        if ep.port == 0 {
-            return Err(Invalid::new(format!("spec.{role}.port"), "must be 1-65535"));
-        }
-        if ep.credentials_secret.trim().is_empty() {
-            return Err(Invalid::new(format!("spec.{role}.credentialsSecret"), "must name a Secret"));
-        }
-        if let Some(tls) = &ep.tls
-            && tls.ca_secret.is_some()
-            && !matches!(tls.mode, TlsMode::VerifyCa | TlsMode::VerifyIdentity)
-        {
-            return Err(Invalid::new(format!("spec.{role}.tls.caSecret"), "is only used with mode verify-ca or verify-identity"));
-        }
+        endpoint(role, ep)?;
     }
     if spec.objects.is_empty() {
         return Err(Invalid::new("spec.objects", "select at least one database"));
@@ -54,51 +40,10 @@ pub fn validate(spec: &SyncTaskSpec) -> Result<(), Invalid> {
     let mut seen = std::collections::BTreeSet::new();
     for (i, db) in spec.objects.iter().enumerate() {
         let field = format!("spec.objects[{i}]");
-        check_name(&format!("{field}.database"), &db.database)?;
         if !seen.insert(db.database.clone()) {
             return Err(Invalid::new(format!("{field}.database"), format!("{} is selected twice", db.database)));
         }
-        if let Some(r) = &db.rename {
-            check_name(&format!("{field}.rename"), r)?;
-        }
-        if db.database == spec.metadata_database || db.rename.as_deref() == Some(&spec.metadata_database) {
-            return Err(Invalid::new(
-                format!("{field}.database"),
-                format!("{} is ferry's metadata database (spec.metadataDatabase)", spec.metadata_database),
-            ));
-        }
-        let Some(tables) = &db.tables else { continue };
-        if tables.is_empty() {
-            return Err(Invalid::new(format!("{field}.tables"), "is empty; omit it to select the whole database"));
-        }
-        let mut names = std::collections::BTreeSet::new();
-        for (j, t) in tables.iter().enumerate() {
-            let tf = format!("{field}.tables[{j}]");
-            check_name(&format!("{tf}.name"), &t.name)?;
-            if !names.insert(t.name.clone()) {
-                return Err(Invalid::new(format!("{tf}.name"), format!("{} is selected twice", t.name)));
-            }
-            if let Some(r) = &t.rename {
-                check_name(&format!("{tf}.rename"), r)?;
-            }
-            if let Some(f) = &t.filter
-                && (f.trim().is_empty() || f.contains(';'))
-            {
-                return Err(Invalid::new(format!("{tf}.where"), "must be one SQL condition"));
-            }
-            if let Some(cols) = &t.columns {
-                if cols.is_empty() {
-                    return Err(Invalid::new(format!("{tf}.columns"), "is empty; omit it to copy every column"));
-                }
-                let mut cn = std::collections::BTreeSet::new();
-                for (k, c) in cols.iter().enumerate() {
-                    check_name(&format!("{tf}.columns[{k}].name"), &c.name)?;
-                    if !cn.insert(c.name.to_lowercase()) {
-                        return Err(Invalid::new(format!("{tf}.columns[{k}].name"), format!("{} is listed twice", c.name)));
-                    }
-                }
-            }
-        }
+        database(spec, db, &field)?;
     }
     if spec.engine.parallelism == 0 || spec.engine.parallelism > 64 {
         return Err(Invalid::new("spec.engine.parallelism", "must be 1-64"));
@@ -111,6 +56,76 @@ pub fn validate(spec: &SyncTaskSpec) -> Result<(), Invalid> {
     }
     check_name("spec.metadataDatabase", &spec.metadata_database)?;
     validate_skip(spec)?;
+    Ok(())
+}
+
+fn endpoint(role: &str, ep: &crate::Endpoint) -> Result<(), Invalid> {
+    if ep.host.trim().is_empty() {
+        return Err(Invalid::new(format!("spec.{role}.host"), "must not be empty"));
+    }
+    if ep.port == 0 {
+        return Err(Invalid::new(format!("spec.{role}.port"), "must be 1-65535"));
+    }
+    if ep.credentials_secret.trim().is_empty() {
+        return Err(Invalid::new(format!("spec.{role}.credentialsSecret"), "must name a Secret"));
+    }
+    if let Some(tls) = &ep.tls
+        && tls.ca_secret.is_some()
+        && !matches!(tls.mode, TlsMode::VerifyCa | TlsMode::VerifyIdentity)
+    {
+        return Err(Invalid::new(format!("spec.{role}.tls.caSecret"), "is only used with mode verify-ca or verify-identity"));
+    }
+    Ok(())
+}
+
+/// One database selection (`field`: `spec.objects[i]`) and its tables.
+fn database(spec: &SyncTaskSpec, db: &crate::DatabaseSelection, field: &str) -> Result<(), Invalid> {
+    check_name(&format!("{field}.database"), &db.database)?;
+    if let Some(r) = &db.rename {
+        check_name(&format!("{field}.rename"), r)?;
+    }
+    if db.database == spec.metadata_database || db.rename.as_deref() == Some(&spec.metadata_database) {
+        return Err(Invalid::new(
+            format!("{field}.database"),
+            format!("{} is ferry's metadata database (spec.metadataDatabase)", spec.metadata_database),
+        ));
+    }
+    let Some(tables) = &db.tables else { return Ok(()) };
+    if tables.is_empty() {
+        return Err(Invalid::new(format!("{field}.tables"), "is empty; omit it to select the whole database"));
+    }
+    let mut names = std::collections::BTreeSet::new();
+    for (j, t) in tables.iter().enumerate() {
+        let tf = format!("{field}.tables[{j}]");
+        if !names.insert(t.name.clone()) {
+            return Err(Invalid::new(format!("{tf}.name"), format!("{} is selected twice", t.name)));
+        }
+        table(t, &tf)?;
+    }
+    Ok(())
+}
+
+fn table(t: &crate::TableSelection, tf: &str) -> Result<(), Invalid> {
+    check_name(&format!("{tf}.name"), &t.name)?;
+    if let Some(r) = &t.rename {
+        check_name(&format!("{tf}.rename"), r)?;
+    }
+    if let Some(f) = &t.filter
+        && (f.trim().is_empty() || f.contains(';'))
+    {
+        return Err(Invalid::new(format!("{tf}.where"), "must be one SQL condition"));
+    }
+    let Some(cols) = &t.columns else { return Ok(()) };
+    if cols.is_empty() {
+        return Err(Invalid::new(format!("{tf}.columns"), "is empty; omit it to copy every column"));
+    }
+    let mut cn = std::collections::BTreeSet::new();
+    for (k, c) in cols.iter().enumerate() {
+        check_name(&format!("{tf}.columns[{k}].name"), &c.name)?;
+        if !cn.insert(c.name.to_lowercase()) {
+            return Err(Invalid::new(format!("{tf}.columns[{k}].name"), format!("{} is listed twice", c.name)));
+        }
+    }
     Ok(())
 }
 
