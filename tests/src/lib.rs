@@ -256,11 +256,11 @@ impl TestServer {
                 self.child = None;
                 return Err(format!("the server exited with {status}\n{}", log_tail()));
             }
-            if self.socket().exists() {
-                if let Ok(conn) = Conn::new(self.root_opts()).await {
-                    let _ = conn.disconnect().await;
-                    return Ok(());
-                }
+            if self.socket().exists()
+                && let Ok(conn) = Conn::new(self.root_opts()).await
+            {
+                let _ = conn.disconnect().await;
+                return Ok(());
             }
             if Instant::now() > deadline {
                 self.kill();
@@ -1135,13 +1135,12 @@ impl RunningFerry {
 
     /// The exit status once ferry has exited (reaping it), None while it runs.
     pub fn exit_status(&mut self) -> Option<std::process::ExitStatus> {
-        if self.exit.is_none() {
-            if let Some(child) = self.child.as_mut() {
-                if exited(child) {
-                    self.exit = child.try_wait().ok().flatten().or_else(|| child.wait().ok());
-                    self.child = None;
-                }
-            }
+        if self.exit.is_none()
+            && let Some(child) = self.child.as_mut()
+            && exited(child)
+        {
+            self.exit = child.try_wait().ok().flatten().or_else(|| child.wait().ok());
+            self.child = None;
         }
         self.exit
     }
@@ -1243,10 +1242,10 @@ impl RunningFerry {
     ) -> ferry_crds::SyncTaskStatus {
         let deadline = Instant::now() + timeout;
         loop {
-            if let Some(s) = self.status() {
-                if pred(&s) {
-                    return s;
-                }
+            if let Some(s) = self.status()
+                && pred(&s)
+            {
+                return s;
             }
             if !self.is_running() {
                 // One last look: the final status may have been written on the way out.
@@ -1660,20 +1659,22 @@ async fn workload_connection(
         if shared.stop.load(Ordering::Relaxed) || o.duration.is_some_and(|d| started.elapsed() >= d) {
             break;
         }
-        if let Some(after) = o.bulk_after {
-            if index == 0 && started.elapsed() >= after && !shared.bulk_claimed.swap(true, Ordering::Relaxed) {
-                let stmts = g.bulk();
-                run_transaction(&mut conn, &stmts, true, false).await.map_err(|e| format!("{e}\nin: {stmts:?}"))?;
-                shared.statements.fetch_add(stmts.len() as u64, Ordering::Relaxed);
-                shared.bulk_rows.store(BULK_ROWS, Ordering::Relaxed);
-                shared.committed.fetch_add(1, Ordering::Relaxed);
-                continue;
-            }
+        if let Some(after) = o.bulk_after
+            && index == 0
+            && started.elapsed() >= after
+            && !shared.bulk_claimed.swap(true, Ordering::Relaxed)
+        {
+            let stmts = g.bulk();
+            run_transaction(&mut conn, &stmts, true, false).await.map_err(|e| format!("{e}\nin: {stmts:?}"))?;
+            shared.statements.fetch_add(stmts.len() as u64, Ordering::Relaxed);
+            shared.bulk_rows.store(BULK_ROWS, Ordering::Relaxed);
+            shared.committed.fetch_add(1, Ordering::Relaxed);
+            continue;
         }
-        if let Some(max) = o.transactions {
-            if shared.issued.fetch_add(1, Ordering::Relaxed) >= max {
-                break;
-            }
+        if let Some(max) = o.transactions
+            && shared.issued.fetch_add(1, Ordering::Relaxed) >= max
+        {
+            break;
         }
         let ops = if g.rng.chance(0.12) { 1 } else { g.rng.range(1, 7) };
         let mut stmts = Vec::new();

@@ -222,7 +222,8 @@ impl Meta {
     }
 
     pub async fn chunks(&self, target: &Server, conn: &mut Conn, src_db: &str, src_table: &str) -> Result<Vec<Chunk>> {
-        let rows: Vec<(u32, Option<String>, Option<String>, i64, u64)> = conn
+        type ChunkRow = (u32, Option<String>, Option<String>, i64, u64);
+        let rows: Vec<ChunkRow> = conn
             .exec(
                 format!(
                     "SELECT chunk, lower_bound, upper_bound, done, rows_copied FROM {} \
@@ -322,7 +323,8 @@ impl Meta {
     /// Where replay resumes: the lowest slot position (every change before it is applied), with
     /// each slot's own position for skipping what its lane applied beyond that.
     pub async fn checkpoint(&self, target: &Server, conn: &mut Conn) -> Result<Option<StoredCheckpoint>> {
-        let row: Option<(String, u64, Option<String>, Option<String>, Option<u64>, u64)> = conn
+        type CheckpointRow = (String, u64, Option<String>, Option<String>, Option<u64>, u64);
+        let row: Option<CheckpointRow> = conn
             .exec_first(
                 format!(
                     "SELECT binlog_file, binlog_pos, gtid, consistent_file, consistent_pos, epoch FROM {} WHERE task = ?",

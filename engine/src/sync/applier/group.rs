@@ -23,9 +23,12 @@ pub(super) struct Slot {
     pub(super) fresh: bool,
 }
 
+/// One keyless row change: before and after images (None: no such image).
+pub(super) type RowImages = (Option<Vec<Value>>, Option<Vec<Value>>);
+
 pub(super) enum Changes {
     Keyed { slots: Vec<Slot>, index: HashMap<SqlBytes, usize> },
-    Keyless(Vec<(Option<Vec<Value>>, Option<Vec<Value>>)>),
+    Keyless(Vec<RowImages>),
 }
 
 /// Changes waiting to be written, possibly spanning several source transactions.

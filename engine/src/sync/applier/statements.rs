@@ -178,7 +178,7 @@ pub(super) fn write_pass<'a>(
 }
 
 /// A table without a key: every change in order, rows matched whole, one at a time.
-pub(super) fn keyless_statements(table: &ApplyTable, ops: Vec<(Option<Vec<Value>>, Option<Vec<Value>>)>, out: &mut Vec<Planned>) {
+pub(super) fn keyless_statements(table: &ApplyTable, ops: Vec<super::group::RowImages>, out: &mut Vec<Planned>) {
     let cols = table.columns.iter().map(|c| c.name.as_str()).collect::<Vec<_>>().join(", ");
     let mut inserts = SqlBytes::default();
     for (before, after) in ops {

@@ -33,7 +33,7 @@ impl Worker {
         let shape = work.shape.clone();
         let label = format!("{} -> {}", object(), m.target_name());
         let reader = tokio::spawn(async move {
-            let r = read_inserts(&mut src, &source, &select, params, &shape.lits, builder, tx, &label).await;
+            let r = read_inserts(&mut src, &source, (&select, params), &shape.lits, builder, tx, &label).await;
             (src, r)
         });
 
@@ -162,8 +162,7 @@ impl InsertBuilder {
 async fn read_inserts(
     src: &mut Conn,
     source: &Server,
-    select: &str,
-    params: Vec<Value>,
+    (select, params): (&str, Vec<Value>),
     lits: &[Codec],
     mut builder: InsertBuilder,
     out: mpsc::Sender<Insert>,
