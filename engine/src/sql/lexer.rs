@@ -152,32 +152,12 @@ pub fn tokenize(sql: &str) -> Result<Vec<Token<'_>>, LexError> {
             i = end_of_quoted(b, i).ok_or_else(|| err("unterminated quoted text", start))?;
             if c == b'`' { TokenKind::QuotedIdent } else { TokenKind::String }
         } else if c == b'@' {
-            i += 1;
-            if next == Some(b'@') {
-                i += 1;
-                while i < b.len() && is_ident_byte(b[i]) {
-                    i += 1;
-                }
-            } else if matches!(next, Some(b'`' | b'\'' | b'"')) {
-                i = end_of_quoted(b, i).ok_or_else(|| err("unterminated quoted text", start))?;
-            } else {
-                // Unquoted user variables and hosts may contain dots: @192.168.0.1
-                while i < b.len() && (is_ident_byte(b[i]) || b[i] == b'.') {
-                    i += 1;
-                }
-            }
+            i = end_of_variable(b, i).ok_or_else(|| err("unterminated quoted text", start))?;
             TokenKind::Variable
         } else if c.is_ascii_digit() {
-            i = end_of_number(b, i);
-            if i < b.len() && is_ident_byte(b[i]) && !sql[start..i].contains('.') {
-                // A name may start with digits: 1col, 0xZZ
-                while i < b.len() && is_ident_byte(b[i]) {
-                    i += 1;
-                }
-                TokenKind::Ident
-            } else {
-                TokenKind::Number
-            }
+            let kind;
+            (i, kind) = number_or_name(b, i);
+            kind
         } else if is_ident_byte(c) {
             while i < b.len() && is_ident_byte(b[i]) {
                 i += 1;
@@ -194,6 +174,41 @@ pub fn tokenize(sql: &str) -> Result<Vec<Token<'_>>, LexError> {
         return Err(err("unterminated versioned comment", sql.len()));
     }
     Ok(toks)
+}
+
+/// End (exclusive) of the variable at `i` (`@x`, `` @`x` ``, `@'x'`, `@@x`); None when
+/// its quoted name is not closed.
+fn end_of_variable(b: &[u8], mut i: usize) -> Option<usize> {
+    let next = b.get(i + 1).copied();
+    i += 1;
+    if next == Some(b'@') {
+        i += 1;
+        while i < b.len() && is_ident_byte(b[i]) {
+            i += 1;
+        }
+    } else if matches!(next, Some(b'`' | b'\'' | b'"')) {
+        i = end_of_quoted(b, i)?;
+    } else {
+        // Unquoted user variables and hosts may contain dots: @192.168.0.1
+        while i < b.len() && (is_ident_byte(b[i]) || b[i] == b'.') {
+            i += 1;
+        }
+    }
+    Some(i)
+}
+
+/// End (exclusive) and kind of the token at `i`, which starts with a digit: a number,
+/// or a name that starts with digits (`1col`, `0xZZ`).
+fn number_or_name(b: &[u8], start: usize) -> (usize, TokenKind) {
+    let mut i = end_of_number(b, start);
+    if i < b.len() && is_ident_byte(b[i]) && !b[start..i].contains(&b'.') {
+        while i < b.len() && is_ident_byte(b[i]) {
+            i += 1;
+        }
+        (i, TokenKind::Ident)
+    } else {
+        (i, TokenKind::Number)
+    }
 }
 
 /// End (exclusive) of the quoted text opening at `i`: backslash escapes, and the quote
