@@ -2,13 +2,19 @@
 //! binlog-row-image, binlog-row-metadata, binlog-compression, server-id, and cascade (a source
 //! written by replication logs what it applies).
 
+use std::collections::BTreeMap;
+
+use mysql_async::Conn;
 use mysql_async::prelude::*;
 
-use crate::db::flavor::Kind;
-use crate::db::{Role, qt};
-use crate::error::Error;
+use crate::db::flavor::{Flavor, Kind};
+use crate::db::{Role, Server, qt};
+use crate::error::{Error, Result};
 
 use super::{Check, global_vars, is_on};
+
+/// Global variables by lower-case name.
+type Vars = BTreeMap<String, String>;
 
 impl Check<'_> {
     /// Item 3.
@@ -37,8 +43,16 @@ impl Check<'_> {
                 return;
             }
         };
-        let get = |k: &str| vars.get(k).map(|v| v.to_ascii_uppercase());
         let addr = &source.address;
+        self.binlog_rows(&vars, addr);
+        self.binlog_row_metadata(&vars, &f);
+        self.binlog_compression(&vars, &f, addr);
+        self.server_id(&vars, addr);
+    }
+
+    /// binlog-enabled, binlog-format, binlog-row-image: a binlog of full row images.
+    fn binlog_rows(&mut self, vars: &Vars, addr: &str) {
+        let get = |k: &str| vars.get(k).map(|v| v.to_ascii_uppercase());
         if is_on(vars.get("log_bin")) {
             self.pass("binlog-enabled", format!("log_bin is ON on {addr}"));
         } else {
@@ -64,12 +78,16 @@ impl Check<'_> {
                 "SET GLOBAL binlog_row_image = 'FULL'; and binlog_row_image=FULL in the server's config",
             ),
         }
+    }
+
+    /// binlog-row-metadata: informational.
+    fn binlog_row_metadata(&mut self, vars: &Vars, f: &Flavor) {
         // Not needed, whatever the setting: the columns of every row event are mapped through
         // ferry's tracked copy of each table's definition (see `tracker`) when the event does not
         // name them (MySQL's MINIMAL, MariaDB's NO_LOG, MySQL 5.x, which has no such variable).
         let tracked = "ferry maps row-event columns by position through its own copy of each table's definition, \
                        kept in step with the binlog's schema changes";
-        match get("binlog_row_metadata").as_deref() {
+        match vars.get("binlog_row_metadata").map(|v| v.to_ascii_uppercase()).as_deref() {
             Some("FULL") => self
                 .pass("binlog-row-metadata", format!("binlog_row_metadata is FULL: row events name their columns; not needed: {tracked}")),
             other => self.pass(
@@ -81,6 +99,10 @@ impl Check<'_> {
                 ),
             ),
         }
+    }
+
+    /// binlog-compression.
+    fn binlog_compression(&mut self, vars: &Vars, f: &Flavor, addr: &str) {
         match f.binlog_compression_variable() {
             None => self.pass("binlog-compression", format!("{} does not compress binlog events", f.version_text)),
             // MySQL 8.0.20+ compresses whole transactions into TRANSACTION_PAYLOAD events, which
@@ -89,21 +111,17 @@ impl Check<'_> {
                 let state = if is_on(vars.get(var)) { "ON: compressed transactions (TRANSACTION_PAYLOAD events) are read" } else { "OFF" };
                 self.pass("binlog-compression", format!("{var} is {state}"));
             }
-            Some(var) => {
-                if !is_on(vars.get(var)) {
-                    self.pass("binlog-compression", format!("{var} is OFF"));
-                } else if f.kind == Kind::MySql {
-                    // TRANSACTION_PAYLOAD events: the stream hands out their events decompressed.
-                    self.pass("binlog-compression", format!("{var} is ON: compressed transactions are read"));
-                } else {
-                    self.fail(
-                        "binlog-compression",
-                        format!("{var} is ON on {addr}: MariaDB's compressed events are not supported"),
-                        format!("SET GLOBAL {var} = OFF; and {var}=OFF in the server's config"),
-                    );
-                }
-            }
+            Some(var) if !is_on(vars.get(var)) => self.pass("binlog-compression", format!("{var} is OFF")),
+            Some(var) => self.fail(
+                "binlog-compression",
+                format!("{var} is ON on {addr}: MariaDB's compressed events are not supported"),
+                format!("SET GLOBAL {var} = OFF; and {var}=OFF in the server's config"),
+            ),
         }
+    }
+
+    /// server-id: the source has one, and it is not the one ferry replicates as.
+    fn server_id(&mut self, vars: &Vars, addr: &str) {
         let server_id: u64 = vars.get("server_id").and_then(|v| v.parse().ok()).unwrap_or(0);
         let replica_id = self.spec.engine.server_id.unwrap_or_else(|| crate::sync::player::server_id_for(&self.task.id()));
         if server_id == 0 {
@@ -143,48 +161,23 @@ impl Check<'_> {
             return self.unreachable(&[id], Role::Source);
         };
         let source = self.source.clone();
-        let r = async {
-            let mut ferry_metas = Vec::new();
-            // ferry's metadata: a schema with its checkpoints and copy tables, holding a checkpoint.
-            let metas: Vec<String> = src
-                .query(
-                    "SELECT TABLE_SCHEMA FROM information_schema.TABLES WHERE TABLE_NAME IN ('checkpoints', 'copy_chunks') \
-                     GROUP BY TABLE_SCHEMA HAVING COUNT(*) = 2",
-                )
-                .await
-                .map_err(source.err("looking for ferry metadata on the source"))?;
-            for m in metas {
-                let n: Option<u64> = src.query_first(format!("SELECT COUNT(*) FROM {}", qt(&m, "checkpoints"))).await.ok().flatten();
-                if n.unwrap_or(0) > 0 {
-                    ferry_metas.push(m);
-                }
-            }
-            let stmt = f.replica_status_statement();
-            let (replica, unknown) = match src.query::<mysql_async::Row, _>(stmt).await {
-                Ok(rows) => (!rows.is_empty(), false),
-                Err(_) => (false, true),
-            };
-            let var = f.replica_updates_variable();
-            let vars = global_vars(&source, &mut src, &[var, "log_bin"]).await?;
-            Ok::<_, Error>((ferry_metas, replica, unknown, var, is_on(vars.get(var)), is_on(vars.get("log_bin"))))
-        }
-        .await;
+        let r = Writers::read(&source, &mut src, &f).await;
         self.src = Some(src);
-        let (ferry_metas, replica, unknown, var, updates_on, log_bin) = match r {
+        let w = match r {
             Ok(v) => v,
             Err(e) => return self.broken(id, e),
         };
-        let addr = &source.address;
-        let by_ferry = (!ferry_metas.is_empty())
-            .then(|| format!("it is the target of another ferry task (checkpoints in {})", ferry_metas.join(", ")));
+        let (addr, var) = (&source.address, w.updates_variable);
+        let by_ferry = (!w.ferry_metas.is_empty())
+            .then(|| format!("it is the target of another ferry task (checkpoints in {})", w.ferry_metas.join(", ")));
         let mut problems = Vec::new();
         let mut remedies = Vec::new();
-        if let (Some(why), false) = (&by_ferry, log_bin) {
+        if let (Some(why), false) = (&by_ferry, w.log_bin) {
             problems.push(format!("{why}, and its binary log is off: what that task applies never reaches this one"));
             remedies
                 .push("start the source with log_bin (and binlog_format=ROW); ferry's writes are then logged as any client's".to_string());
         }
-        if replica && !updates_on {
+        if w.replica && !w.updates_on {
             problems.push(format!("it is a replica, and {var} is OFF: what its replication thread applies would not reach its binlog"));
             remedies.push(format!("start the source with {var}=ON (and log_bin); it cannot be changed at runtime"));
         }
@@ -193,15 +186,64 @@ impl Check<'_> {
         }
         let ferry_note = by_ferry
             .map(|why| format!("{why}; ferry writes there as a client, so its binary log records those changes whatever {var} says"));
-        if updates_on {
+        if w.updates_on {
             let note = ferry_note.map(|n| format!("; {n}")).unwrap_or_default();
             self.pass(id, format!("{var} is ON: the source logs what it applies{note}"));
         } else if let Some(note) = ferry_note {
             self.pass(id, format!("the source {addr}: {note}"));
         } else {
             let extra =
-                if unknown { format!(" (could not run {}: replica state unknown)", f.replica_status_statement()) } else { String::new() };
+                if w.unknown { format!(" (could not run {}: replica state unknown)", f.replica_status_statement()) } else { String::new() };
             self.pass(id, format!("the source is not written by replication{extra}"));
         }
+    }
+}
+
+/// Who may write the source besides its clients, as the `cascade` item reads it.
+struct Writers {
+    /// ferry metadata databases on the source holding a checkpoint: another task writes it.
+    ferry_metas: Vec<String>,
+    /// The source replicates from another server.
+    replica: bool,
+    /// Its replica state could not be read.
+    unknown: bool,
+    /// log_slave_updates, or log_replica_updates where the server calls it so.
+    updates_variable: &'static str,
+    updates_on: bool,
+    log_bin: bool,
+}
+
+impl Writers {
+    async fn read(source: &Server, src: &mut Conn, f: &Flavor) -> Result<Writers> {
+        let mut ferry_metas = Vec::new();
+        // ferry's metadata: a schema with its checkpoints and copy tables, holding a checkpoint.
+        let metas: Vec<String> = src
+            .query(
+                "SELECT TABLE_SCHEMA FROM information_schema.TABLES WHERE TABLE_NAME IN ('checkpoints', 'copy_chunks') \
+                 GROUP BY TABLE_SCHEMA HAVING COUNT(*) = 2",
+            )
+            .await
+            .map_err(source.err("looking for ferry metadata on the source"))?;
+        for m in metas {
+            let n: Option<u64> = src.query_first(format!("SELECT COUNT(*) FROM {}", qt(&m, "checkpoints"))).await.ok().flatten();
+            if n.unwrap_or(0) > 0 {
+                ferry_metas.push(m);
+            }
+        }
+        let stmt = f.replica_status_statement();
+        let (replica, unknown) = match src.query::<mysql_async::Row, _>(stmt).await {
+            Ok(rows) => (!rows.is_empty(), false),
+            Err(_) => (false, true),
+        };
+        let var = f.replica_updates_variable();
+        let vars = global_vars(source, src, &[var, "log_bin"]).await?;
+        Ok(Writers {
+            ferry_metas,
+            replica,
+            unknown,
+            updates_variable: var,
+            updates_on: is_on(vars.get(var)),
+            log_bin: is_on(vars.get("log_bin")),
+        })
     }
 }

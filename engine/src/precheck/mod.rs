@@ -55,7 +55,8 @@ pub use servers::{PairVerdict, Release, TESTED_PAIRS, tested_pairs_text, version
 
 use PrecheckLevel::{Error as E, Warning as W};
 
-/// One selected table, resolved against the source.
+/// One selected table, resolved against the source (see `objects`, whose `resolve` says why this
+/// is not `plan::mapping`'s table).
 #[derive(Clone, Debug)]
 struct Sel {
     src_db: String,
@@ -85,6 +86,9 @@ struct SelDb {
     whole: bool,
 }
 
+/// What every item works with: the task, its servers, one control session on each (an item
+/// takes a session out and puts it back; None where the server was not reachable), the selection
+/// `objects` resolved, the copy-rate samples, and the items recorded so far.
 struct Check<'a> {
     task: &'a Task,
     spec: &'a SyncTaskSpec,

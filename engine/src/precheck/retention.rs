@@ -1,5 +1,7 @@
 //! binlog-retention: the source's binlog must outlive the full sync, as `estimate` reckons it.
 
+use std::collections::BTreeMap;
+
 use crate::db::Role;
 
 use super::estimate::copy_estimate;
@@ -26,34 +28,8 @@ impl Check<'_> {
             Ok(v) => v,
             Err(e) => return self.broken(id, e),
         };
-        let secs = vars.get("binlog_expire_logs_seconds").and_then(|v| v.parse::<u64>().ok()).unwrap_or(0);
-        let days = vars.get("expire_logs_days").and_then(|v| v.parse::<f64>().ok()).unwrap_or(0.0);
-        // MySQL 8.0.29+: with binlog_expire_logs_auto_purge OFF nothing expires by itself.
-        let auto_purge = vars.get("binlog_expire_logs_auto_purge").is_none_or(|v| is_on(Some(v)));
-        let retention = if !auto_purge {
-            0
-        } else if secs > 0 {
-            secs
-        } else {
-            (days * 86400.0) as u64
-        };
-        let rows: u64 = self.tables.iter().map(|t| t.rows).sum();
-        let bytes: u64 = self.tables.iter().map(|t| t.bytes).sum();
-        let read = if self.spec.initial_sync.data && rows > 0 { self.source_sample().await } else { None };
-        let (estimate, how) = if !self.spec.initial_sync.data {
-            (0, "initialSync.data: false: no rows are copied".to_string())
-        } else if rows == 0 {
-            (0, "the selected tables are empty".to_string())
-        } else {
-            copy_estimate(rows, bytes, read.as_ref(), self.target_write.as_ref())
-        };
-        let needed = estimate * 2 + RETENTION_MARGIN_SECONDS;
-        let basis = format!(
-            "estimated full sync {} ({rows} rows, {} MiB; {how}); needed at least twice that plus 1 h: {}",
-            human(estimate),
-            bytes >> 20,
-            human(needed)
-        );
+        let (retention, auto_purge) = retention_seconds(&vars);
+        let (needed, basis) = self.full_sync_estimate().await;
         if retention == 0 {
             let how = if auto_purge { "" } else { " (binlog_expire_logs_auto_purge is OFF)" };
             return self.pass(id, format!("binlogs never expire on {}{how}; {basis}", source.address));
@@ -77,6 +53,46 @@ impl Check<'_> {
             );
         }
     }
+
+    /// The retention the full sync needs (twice its estimate plus the margin), and what it
+    /// reckoned from.
+    async fn full_sync_estimate(&mut self) -> (u64, String) {
+        let rows: u64 = self.tables.iter().map(|t| t.rows).sum();
+        let bytes: u64 = self.tables.iter().map(|t| t.bytes).sum();
+        let read = if self.spec.initial_sync.data && rows > 0 { self.source_sample().await } else { None };
+        let (estimate, how) = if !self.spec.initial_sync.data {
+            (0, "initialSync.data: false: no rows are copied".to_string())
+        } else if rows == 0 {
+            (0, "the selected tables are empty".to_string())
+        } else {
+            copy_estimate(rows, bytes, read.as_ref(), self.target_write.as_ref())
+        };
+        let needed = estimate * 2 + RETENTION_MARGIN_SECONDS;
+        let basis = format!(
+            "estimated full sync {} ({rows} rows, {} MiB; {how}); needed at least twice that plus 1 h: {}",
+            human(estimate),
+            bytes >> 20,
+            human(needed)
+        );
+        (needed, basis)
+    }
+}
+
+/// How long the source keeps its binlogs, in seconds (0: for ever), and whether it purges them by
+/// itself at all.
+fn retention_seconds(vars: &BTreeMap<String, String>) -> (u64, bool) {
+    let secs = vars.get("binlog_expire_logs_seconds").and_then(|v| v.parse::<u64>().ok()).unwrap_or(0);
+    let days = vars.get("expire_logs_days").and_then(|v| v.parse::<f64>().ok()).unwrap_or(0.0);
+    // MySQL 8.0.29+: with binlog_expire_logs_auto_purge OFF nothing expires by itself.
+    let auto_purge = vars.get("binlog_expire_logs_auto_purge").is_none_or(|v| is_on(Some(v)));
+    let retention = if !auto_purge {
+        0
+    } else if secs > 0 {
+        secs
+    } else {
+        (days * 86400.0) as u64
+    };
+    (retention, auto_purge)
 }
 
 fn human(secs: u64) -> String {
@@ -86,5 +102,21 @@ fn human(secs: u64) -> String {
         format!("{:.1} h", secs as f64 / 3600.0)
     } else {
         format!("{secs} s")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn retention_reads_seconds_then_days_unless_nothing_purges() {
+        let vars = |kv: &[(&str, &str)]| kv.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect::<BTreeMap<_, _>>();
+        assert_eq!(retention_seconds(&vars(&[("binlog_expire_logs_seconds", "7200"), ("expire_logs_days", "3")])), (7200, true));
+        assert_eq!(retention_seconds(&vars(&[("binlog_expire_logs_seconds", "0"), ("expire_logs_days", "1.5")])), (129_600, true));
+        assert_eq!(retention_seconds(&vars(&[("expire_logs_days", "0")])), (0, true));
+        let off = vars(&[("binlog_expire_logs_seconds", "7200"), ("binlog_expire_logs_auto_purge", "OFF")]);
+        assert_eq!(retention_seconds(&off), (0, false));
+        assert_eq!((human(59), human(5400), human(172_800)), ("59 s".to_string(), "1.5 h".to_string(), "2.0 d".to_string()));
     }
 }

@@ -1,9 +1,8 @@
 //! The servers themselves: source-connection, target-connection, source-version,
 //! target-version, and version-pair (which pairs ferry's test suite runs).
 
-use crate::db::Role;
-use crate::db::Session;
 use crate::db::flavor::{Flavor, Kind};
+use crate::db::{Role, Session};
 use crate::error::Error;
 
 use super::Check;

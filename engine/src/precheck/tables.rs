@@ -3,11 +3,12 @@
 
 use std::collections::BTreeSet;
 
+use mysql_async::Conn;
 use mysql_async::prelude::*;
 
 use crate::db::catalog;
-use crate::db::{Role, q, qt};
-use crate::error::Error;
+use crate::db::{Role, Server, q, qt};
+use crate::error::Result;
 
 use super::{Check, Sel, global_vars};
 
@@ -68,75 +69,28 @@ impl Check<'_> {
         let Some(mut src) = self.src.take() else {
             return self.unreachable(&[id], Role::Source);
         };
-        let source = self.source.clone();
-        let r = async {
-            let vars = global_vars(&source, &mut src, &["auto_increment_increment", "auto_increment_offset"]).await?;
-            let mut auto = Vec::new();
-            let mut keyless = Vec::new();
-            for t in &merged {
-                let table = catalog::table(&source, &mut src, &t.src_db, &t.src_table).await?;
-                let ai: Vec<String> = src
-                    .exec(
-                        "SELECT COLUMN_NAME FROM information_schema.COLUMNS WHERE TABLE_SCHEMA = ? AND TABLE_NAME = ? \
-                         AND EXTRA LIKE '%auto_increment%'",
-                        (&t.src_db, &t.src_table),
-                    )
-                    .await
-                    .map_err(source.err(format!("reading the columns of {}", t.source_name())))?;
-                match &table.key {
-                    None => keyless.push(t.clone()),
-                    Some(key) if ai.iter().any(|c| key.contains(c)) => auto.push((t.clone(), ai[0].clone())),
-                    Some(_) => {}
-                }
-            }
-            Ok::<_, Error>((vars, auto, keyless))
-        }
-        .await;
+        let r = MergedKeys::read(&self.source, &mut src, &merged).await;
         self.src = Some(src);
-        let (vars, auto, keyless) = match r {
+        let k = match r {
             Ok(v) => v,
             Err(e) => return self.broken(id, e),
         };
-        let num = |k: &str| vars.get(k).and_then(|v| v.parse::<u64>().ok()).unwrap_or(1);
-        let (inc, off) = (num("auto_increment_increment"), num("auto_increment_offset"));
-        let addr = &source.address;
+        let (inc, off) = (k.increment, k.offset);
+        let addr = &self.source.address;
         let policy = format!("{:?}", self.spec.conflict_policy);
-        let names = |v: &[Sel]| v.iter().map(|t| format!("{} -> {}", t.source_name(), t.target_name())).collect::<Vec<_>>().join(", ");
-        let auto_tables: Vec<Sel> = auto.iter().map(|(t, _)| t.clone()).collect();
-        let mut problems = Vec::new();
-        let mut remedies = Vec::new();
-        if !auto.is_empty() && inc <= 1 {
-            let cols = auto.iter().map(|(t, c)| format!("{}.{c}", t.source_name())).collect::<Vec<_>>().join(", ");
-            problems.push(format!(
-                "merged tables {} take their keys from AUTO_INCREMENT ({cols}) and the source {addr} has auto_increment_increment = 1: \
-                 every source counts 1, 2, 3, ... and their rows collide on the target (spec.conflictPolicy {policy} decides what happens)",
-                names(&auto_tables)
-            ));
-            remedies.push(
-                "give every source merged into the table its own offset: SET GLOBAL auto_increment_increment = <number of sources>; \
-                 SET GLOBAL auto_increment_offset = <1, 2, ... different on each source>; (and the same in each server's config), \
-                 or make the key unique across sources (e.g. a source id column in the primary key)"
-                    .to_string(),
-            );
-        }
-        if !keyless.is_empty() {
-            problems.push(format!(
-                "merged tables {} have no key: rows of different sources cannot be told apart, a conflict cannot be seen, and a delete may remove another source's identical row",
-                names(&keyless)
-            ));
-            remedies.push("add a primary key that is unique across sources".to_string());
-        }
+        let auto_tables: Vec<Sel> = k.auto.iter().map(|(t, _)| t.clone()).collect();
+        let (problems, mut remedies) = k.problems(addr, &policy);
         if !problems.is_empty() {
             remedies.push(format!("or accept with spec.precheck.skip: [{id}]"));
             return self.fail(id, problems.join("; "), remedies.join("; "));
         }
-        let note = if auto.is_empty() {
+        let note = if k.auto.is_empty() {
             "their keys come from the data, not from AUTO_INCREMENT: they must be unique across the sources merged into each table"
                 .to_string()
         } else {
             format!(
                 "AUTO_INCREMENT keys of {addr} are {off} modulo {inc} (auto_increment_offset {off}, auto_increment_increment {inc}); every other source merged into {} needs another offset",
-                names(&auto_tables)
+                mapped_names(&auto_tables)
             )
         };
         self.pass(
@@ -210,7 +164,7 @@ impl Check<'_> {
         let Some(mut src) = self.src.take() else {
             return self.unreachable(&[id], Role::Source);
         };
-        let rows: std::result::Result<Vec<(String, String, String, String, String)>, _> = src
+        let rows: std::result::Result<Vec<TriggerRow>, _> = src
             .query(
                 "SELECT TRIGGER_SCHEMA, TRIGGER_NAME, EVENT_OBJECT_SCHEMA, EVENT_OBJECT_TABLE, ACTION_STATEMENT \
                  FROM information_schema.TRIGGERS ORDER BY TRIGGER_SCHEMA, TRIGGER_NAME",
@@ -254,6 +208,81 @@ impl Check<'_> {
             "nothing during the sync; create the triggers on the target at cut-over (status.schemaSync.deferredTriggers lists them), or accept with spec.precheck.skip: [source-triggers]",
         );
     }
+}
+
+/// A trigger as information_schema.TRIGGERS lists it: its database, name, the table it is on
+/// (database, table), and its body.
+type TriggerRow = (String, String, String, String, String);
+
+/// The keys of the merged tables, as the source makes them.
+struct MergedKeys {
+    /// auto_increment_increment and auto_increment_offset (1 when unread).
+    increment: u64,
+    offset: u64,
+    /// Tables whose key takes an AUTO_INCREMENT column, with the column.
+    auto: Vec<(Sel, String)>,
+    /// Tables without a key.
+    keyless: Vec<Sel>,
+}
+
+impl MergedKeys {
+    async fn read(source: &Server, src: &mut Conn, merged: &[Sel]) -> Result<MergedKeys> {
+        let vars = global_vars(source, src, &["auto_increment_increment", "auto_increment_offset"]).await?;
+        let mut auto = Vec::new();
+        let mut keyless = Vec::new();
+        for t in merged {
+            let table = catalog::table(source, src, &t.src_db, &t.src_table).await?;
+            let ai: Vec<String> = src
+                .exec(
+                    "SELECT COLUMN_NAME FROM information_schema.COLUMNS WHERE TABLE_SCHEMA = ? AND TABLE_NAME = ? \
+                     AND EXTRA LIKE '%auto_increment%'",
+                    (&t.src_db, &t.src_table),
+                )
+                .await
+                .map_err(source.err(format!("reading the columns of {}", t.source_name())))?;
+            match &table.key {
+                None => keyless.push(t.clone()),
+                Some(key) if ai.iter().any(|c| key.contains(c)) => auto.push((t.clone(), ai[0].clone())),
+                Some(_) => {}
+            }
+        }
+        let num = |k: &str| vars.get(k).and_then(|v| v.parse::<u64>().ok()).unwrap_or(1);
+        Ok(MergedKeys { increment: num("auto_increment_increment"), offset: num("auto_increment_offset"), auto, keyless })
+    }
+
+    /// What makes keys collide across sources, and the remedies.
+    fn problems(&self, addr: &str, policy: &str) -> (Vec<String>, Vec<String>) {
+        let mut problems = Vec::new();
+        let mut remedies = Vec::new();
+        if !self.auto.is_empty() && self.increment <= 1 {
+            let auto_tables: Vec<Sel> = self.auto.iter().map(|(t, _)| t.clone()).collect();
+            let cols = self.auto.iter().map(|(t, c)| format!("{}.{c}", t.source_name())).collect::<Vec<_>>().join(", ");
+            problems.push(format!(
+                "merged tables {} take their keys from AUTO_INCREMENT ({cols}) and the source {addr} has auto_increment_increment = 1: \
+                 every source counts 1, 2, 3, ... and their rows collide on the target (spec.conflictPolicy {policy} decides what happens)",
+                mapped_names(&auto_tables)
+            ));
+            remedies.push(
+                "give every source merged into the table its own offset: SET GLOBAL auto_increment_increment = <number of sources>; \
+                 SET GLOBAL auto_increment_offset = <1, 2, ... different on each source>; (and the same in each server's config), \
+                 or make the key unique across sources (e.g. a source id column in the primary key)"
+                    .to_string(),
+            );
+        }
+        if !self.keyless.is_empty() {
+            problems.push(format!(
+                "merged tables {} have no key: rows of different sources cannot be told apart, a conflict cannot be seen, and a delete may remove another source's identical row",
+                mapped_names(&self.keyless)
+            ));
+            remedies.push("add a primary key that is unique across sources".to_string());
+        }
+        (problems, remedies)
+    }
+}
+
+/// "shop.a -> all.a, shop.b -> all.b"
+fn mapped_names(tables: &[Sel]) -> String {
+    tables.iter().map(|t| format!("{} -> {}", t.source_name(), t.target_name())).collect::<Vec<_>>().join(", ")
 }
 
 /// Whether `name` occurs in `body` as a whole word (identifiers: letters, digits, `_`, `$`).
