@@ -47,19 +47,50 @@ impl SchemaSync<'_> {
         let mut src = self.source.connect(Session::Control).await?;
         let mut tgt = self.target.connect(Session::Write).await?;
         let with_schema = self.spec.initial_sync.schema;
-        let names = self.renames;
         // Held from looking at the target until the tables exist (see `lock_databases`): two tasks
         // merging into one table start together, and only one of them creates it.
         let created: Vec<&str> = if with_schema { dbs.iter().map(|d| d.dst.as_str()).collect() } else { Vec::new() };
         crate::db::lock_databases(self.target, &mut tgt, &created).await?;
-
         // Decide every table first: a refusal must come before anything is created.
+        let plans = self.plan_tables(&mut tgt, dbs).await?;
+        for d in dbs.iter().filter(|_| with_schema) {
+            self.create_database(&mut src, &mut tgt, d).await?;
+        }
+        let mut out = Vec::new();
+        for (t, plan) in plans {
+            out.push(self.prepare_table(&mut src, &mut tgt, t, plan, status).await?);
+        }
+        crate::db::unlock_databases(&mut tgt, &created).await;
+
+        if with_schema {
+            for d in dbs.iter().filter(|d| d.whole) {
+                status.views += self.create_views(&mut src, &mut tgt, d, self.renames).await?;
+                status.routines += self.create_routines(&mut src, &mut tgt, d, self.renames).await?;
+            }
+        }
+        for d in dbs {
+            let selected: BTreeSet<&str> = d.tables.iter().map(|t| t.src_table.as_str()).collect();
+            for (trigger, table) in catalog::triggers(self.source, &mut src, &d.src).await? {
+                if selected.contains(table.as_str()) {
+                    status.deferred_triggers.push(format!("{}.{trigger}", d.src));
+                }
+            }
+        }
+        let _ = src.disconnect().await;
+        let _ = tgt.disconnect().await;
+        Ok(out)
+    }
+
+    /// What becomes of each table: created, found as ferry left it, or kept as the target has it;
+    /// tables in the way under PrecheckAndIntercept refuse the run before anything is created.
+    async fn plan_tables<'t>(&self, tgt: &mut Conn, dbs: &'t [DatabaseMap]) -> Result<Vec<(&'t TableMap, Plan)>> {
+        let with_schema = self.spec.initial_sync.schema;
         let mut plans = Vec::new();
         let mut conflicts = Vec::new();
         for d in dbs {
-            let present: BTreeSet<String> = catalog::existing_relations(self.target, &mut tgt, &d.dst).await?.into_iter().collect();
+            let present: BTreeSet<String> = catalog::existing_relations(self.target, tgt, &d.dst).await?.into_iter().collect();
             for t in &d.tables {
-                let record = self.meta.table_record(self.target, &mut tgt, &t.src_db, &t.src_table).await?;
+                let record = self.meta.table_record(self.target, tgt, &t.src_db, &t.src_table).await?;
                 let exists = present.contains(&t.dst_table);
                 let plan = match record {
                     Some(r) if r.state == TableState::Existing => Plan::Existing,
@@ -93,72 +124,49 @@ impl SchemaSync<'_> {
                 ),
             ));
         }
+        Ok(plans)
+    }
 
-        for d in dbs.iter().filter(|_| with_schema) {
-            self.create_database(&mut src, &mut tgt, d).await?;
-        }
-
-        let mut out = Vec::new();
-        for (t, plan) in plans {
-            let prepared = match plan {
-                Plan::Create => {
-                    let deferred = self.create_table(&mut src, &mut tgt, t, names).await?;
-                    status.tables += 1;
-                    PreparedTable {
-                        map: t.clone(),
-                        state: TableState::Created,
-                        columns: copy_pairs(t),
-                        keep_existing_rows: false,
-                        deferred_indexes: deferred,
-                    }
-                }
-                Plan::Ours(state, deferred) => {
-                    status.tables += 1;
-                    PreparedTable { map: t.clone(), state, columns: copy_pairs(t), keep_existing_rows: false, deferred_indexes: deferred }
-                }
-                Plan::Existing => {
-                    let columns = self.common_columns(&mut tgt, t).await?;
-                    self.meta
-                        .set_table(
-                            self.target,
-                            &mut tgt,
-                            (&t.src_db, &t.src_table),
-                            (&t.dst_db, &t.dst_table),
-                            TableState::Existing,
-                            Some(&[]),
-                        )
-                        .await?;
-                    status.kept_existing.push(t.target_name());
-                    PreparedTable {
-                        map: t.clone(),
-                        state: TableState::Existing,
-                        columns,
-                        keep_existing_rows: true,
-                        deferred_indexes: Vec::new(),
-                    }
-                }
-            };
-            out.push(prepared);
-        }
-        crate::db::unlock_databases(&mut tgt, &created).await;
-
-        if with_schema {
-            for d in dbs.iter().filter(|d| d.whole) {
-                status.views += self.create_views(&mut src, &mut tgt, d, names).await?;
-                status.routines += self.create_routines(&mut src, &mut tgt, d, names).await?;
+    /// Carries out a table's plan, counting it in `status`.
+    async fn prepare_table(
+        &self,
+        src: &mut Conn,
+        tgt: &mut Conn,
+        t: &TableMap,
+        plan: Plan,
+        status: &mut SchemaSyncStatus,
+    ) -> Result<PreparedTable> {
+        let ours = |state, deferred_indexes| PreparedTable {
+            map: t.clone(),
+            state,
+            columns: copy_pairs(t),
+            keep_existing_rows: false,
+            deferred_indexes,
+        };
+        Ok(match plan {
+            Plan::Create => {
+                let deferred = self.create_table(src, tgt, t, self.renames).await?;
+                status.tables += 1;
+                ours(TableState::Created, deferred)
             }
-        }
-        for d in dbs {
-            let selected: BTreeSet<&str> = d.tables.iter().map(|t| t.src_table.as_str()).collect();
-            for (trigger, table) in catalog::triggers(self.source, &mut src, &d.src).await? {
-                if selected.contains(table.as_str()) {
-                    status.deferred_triggers.push(format!("{}.{trigger}", d.src));
+            Plan::Ours(state, deferred) => {
+                status.tables += 1;
+                ours(state, deferred)
+            }
+            Plan::Existing => {
+                let columns = self.common_columns(tgt, t).await?;
+                let names = ((t.src_db.as_str(), t.src_table.as_str()), (t.dst_db.as_str(), t.dst_table.as_str()));
+                self.meta.set_table(self.target, tgt, names.0, names.1, TableState::Existing, Some(&[])).await?;
+                status.kept_existing.push(t.target_name());
+                PreparedTable {
+                    map: t.clone(),
+                    state: TableState::Existing,
+                    columns,
+                    keep_existing_rows: true,
+                    deferred_indexes: Vec::new(),
                 }
             }
-        }
-        let _ = src.disconnect().await;
-        let _ = tgt.disconnect().await;
-        Ok(out)
+        })
     }
 
     async fn create_database(&self, src: &mut Conn, tgt: &mut Conn, d: &DatabaseMap) -> Result<()> {
