@@ -14,6 +14,7 @@ use crate::error::{Error, Result};
 use crate::plan::mapping::Merge;
 
 use super::*;
+use crate::target::session::{TargetSession, Tx};
 
 /// One statement of a batch, and the table it writes.
 pub struct Statement {
@@ -189,20 +190,20 @@ pub async fn merge_conflict(target: &Server, conn: &mut Conn, m: &Merge, source_
 /// Applies a group in one target transaction, moving the checkpoint with it. Returns the merge
 /// conflicts met (see `Batch::apply`).
 pub async fn commit_batch(
-    target: &Server,
-    conn: &mut Conn,
+    session: &mut TargetSession,
+    tx: Tx,
     batch: Batch,
-    checkpoint_sql: &str,
-    params: Vec<Value>,
+    (checkpoint_sql, params): (&str, Vec<Value>),
     checkpoint_rows: u64,
 ) -> Result<u64> {
+    let (target, conn) = session.parts();
     let conflicts = batch.apply(target, conn).await?;
     conn.exec_drop(checkpoint_sql, params).await.map_err(target.err("moving the checkpoint"))?;
     // Fewer rows than the lane's slots: another engine claimed the task (a new epoch).
     if conn.affected_rows() != checkpoint_rows {
-        let _ = conn.query_drop("ROLLBACK").await;
+        session.rollback(tx).await;
         return Err(Error::Fenced);
     }
-    conn.query_drop("COMMIT").await.map_err(target.err("committing applied changes"))?;
+    session.commit(tx, "applied changes").await?;
     Ok(conflicts)
 }

@@ -42,7 +42,7 @@ impl Worker {
         let mut conflicts = 0u64;
         while let Some(stmt) = rx.recv().await {
             t.counter.add_bytes(stmt.sql.len() as u64);
-            if let Err(e) = self.tgt.query_drop(&stmt.sql).await {
+            if let Err(e) = self.tgt.conn().query_drop(&stmt.sql).await {
                 let conflict = match (&e, &m.merge) {
                     (mysql_async::Error::Server(se), Some(merge))
                         if se.code == codes::DUPLICATE_KEY && merge.policy == ConflictPolicy::Fail =>
@@ -55,14 +55,14 @@ impl Worker {
                     // A plain INSERT meets a row another task wrote: the conflict, named.
                     Some((merge, detail)) => {
                         let key = m.key.as_ref().map(|k| k.join(", ")).unwrap_or_default();
-                        crate::sync::applier::merge_conflict(&c.target, &mut self.tgt, &merge, &m.source_name(), &key, &detail).await
+                        crate::sync::applier::merge_conflict(&c.target, self.tgt.conn(), &merge, &m.source_name(), &key, &detail).await
                     }
                     None => c.target.err(format!("inserting {} into {}", object(), m.target_name()))(e),
                 });
                 break;
             }
             // INSERT IGNORE counts the rows it inserted; REPLACE a replaced row twice.
-            let affected = self.tgt.affected_rows();
+            let affected = self.tgt.conn().affected_rows();
             let (loaded, met) = match on_taken {
                 OnTaken::Replace => (stmt.rows, affected.saturating_sub(stmt.rows)),
                 OnTaken::Ignore => (affected, stmt.rows.saturating_sub(affected)),

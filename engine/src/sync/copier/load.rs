@@ -43,7 +43,7 @@ impl Worker {
         let mut conflicts = 0u64;
         while let Some(rx) = batch_rx.recv().await {
             let counter = t.counter.clone();
-            self.tgt.set_infile_handler(async move {
+            self.tgt.conn().set_infile_handler(async move {
                 Ok(tokio_stream_from(rx)
                     .map(move |b| {
                         counter.add_bytes(b.len() as u64);
@@ -51,7 +51,7 @@ impl Worker {
                     })
                     .boxed())
             });
-            if let Err(e) = self.tgt.query_drop(&work.shape.load).await {
+            if let Err(e) = self.tgt.conn().query_drop(&work.shape.load).await {
                 if matches!(&e, mysql_async::Error::Server(s) if LOAD_REFUSED.contains(&s.code)) {
                     debug!(error = %e, "LOAD DATA LOCAL refused");
                     refused = true;
@@ -62,8 +62,8 @@ impl Worker {
             }
             // "Records: n  Deleted: d  Skipped: s  Warnings: w". REPLACE counts a replaced row
             // twice in the affected rows (its delete and its insert); IGNORE skips a taken key.
-            let affected = self.tgt.affected_rows();
-            let info = self.tgt.info();
+            let affected = self.tgt.conn().affected_rows();
+            let info = self.tgt.conn().info();
             let field = |name: &str| {
                 info.split(name).nth(1).and_then(|r| r.split_whitespace().next()).and_then(|n| n.parse::<u64>().ok()).unwrap_or(0)
             };
@@ -84,7 +84,7 @@ impl Worker {
         if refused {
             // The refused statement left its handler, holding the pieces' receiver: dropping it
             // lets the reader drain the snapshot's result and give the session back.
-            self.tgt.set_infile_handler(async { Ok(futures_util::stream::empty::<std::io::Result<Bytes>>().boxed()) });
+            self.tgt.conn().set_infile_handler(async { Ok(futures_util::stream::empty::<std::io::Result<Bytes>>().boxed()) });
         }
         let failed = self.join_reader(reader, write_err, &object()).await?;
         match failed {

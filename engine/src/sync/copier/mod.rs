@@ -31,6 +31,7 @@ use crate::error::{Error, Result};
 use crate::plan::mapping::TableMap;
 use crate::status::TableCounter;
 use crate::target::meta::{Chunk, Meta, TableState};
+use crate::target::session::TargetSession;
 
 mod insert;
 mod load;
@@ -246,7 +247,7 @@ impl Copier {
             let worker = Worker {
                 copier: handles.clone(),
                 src: Some(src),
-                tgt,
+                tgt: TargetSession::wrap(self.target.clone(), tgt),
                 snapshot: pos,
                 queue: queue.clone(),
                 failed: failed.clone(),
@@ -356,7 +357,7 @@ struct Worker {
     copier: Arc<CopierHandles>,
     /// The snapshot session; lent to the reader task while a chunk is read.
     src: Option<Conn>,
-    tgt: Conn,
+    tgt: TargetSession,
     snapshot: Option<Position>,
     queue: Arc<Mutex<VecDeque<Work>>>,
     failed: Arc<AtomicBool>,

@@ -25,7 +25,7 @@ impl Worker {
             let span = info_span!("chunk", table = %table.map.source_name(), chunk = work.chunk.no);
             self.copy_chunk(&work).instrument(span).await?;
             if work.remaining.fetch_sub(1, Ordering::SeqCst) == 1 {
-                self.copier.finish_table(&mut self.tgt, &table).await?;
+                self.copier.finish_table(self.tgt.conn(), &table).await?;
             }
         }
         if let Some(mut src) = self.src.take() {
@@ -47,12 +47,12 @@ impl Worker {
         let unique_checks = t.keep_existing_rows || m.merge.is_some();
         if self.unique_checks != Some(unique_checks) {
             let sql = format!("SET unique_checks = {}", u8::from(unique_checks));
-            self.tgt.query_drop(&sql).await.map_err(c.target.err(sql.clone()))?;
+            self.tgt.conn().query_drop(&sql).await.map_err(c.target.err(sql.clone()))?;
             self.unique_checks = Some(unique_checks);
         }
         loop {
             let inserts = c.inserts.load(Ordering::SeqCst);
-            self.tgt.query_drop("START TRANSACTION").await.map_err(c.target.err("START TRANSACTION"))?;
+            let tx = self.tgt.begin().await?;
             let mut written = 0u64;
             let outcome =
                 if inserts { self.insert_rows(work, &mut written).await.map(Some) } else { self.load_rows(work, &mut written).await };
@@ -61,7 +61,7 @@ impl Worker {
                 Ok(None) => {
                     // The target refused LOAD DATA itself: nothing of the chunk is kept, and it
                     // goes again as INSERTs (as does every chunk after it, in every worker).
-                    let _ = self.tgt.query_drop("ROLLBACK").await;
+                    self.tgt.rollback(tx).await;
                     t.counter.add_rows_signed(-(written as i64));
                     if !c.inserts.swap(true, Ordering::SeqCst) {
                         warn!(server = %c.target.address, "the target refuses LOAD DATA LOCAL INFILE: copying with batched INSERTs");
@@ -69,7 +69,7 @@ impl Worker {
                     continue;
                 }
                 Err(e) => {
-                    let _ = self.tgt.query_drop("ROLLBACK").await;
+                    self.tgt.rollback(tx).await;
                     t.counter.add_rows_signed(-(written as i64));
                     return Err(e);
                 }
@@ -81,6 +81,7 @@ impl Worker {
             }
             let snap = self.snapshot.clone();
             self.tgt
+                .conn()
                 .exec_drop(
                     c.meta.chunk_done_sql(),
                     (
@@ -96,14 +97,14 @@ impl Worker {
                 )
                 .await
                 .map_err(c.target.err("recording a copied chunk"))?;
-            if self.tgt.affected_rows() != 1 {
-                let _ = self.tgt.query_drop("ROLLBACK").await;
+            if self.tgt.conn().affected_rows() != 1 {
+                self.tgt.rollback(tx).await;
                 return Err(Error::object(
                     object(),
                     format!("already recorded as copied: another ferry engine is running task {}", c.meta.task),
                 ));
             }
-            self.tgt.query_drop("COMMIT").await.map_err(c.target.err(format!("committing {}", object())))?;
+            self.tgt.commit(tx, &object()).await?;
             t.counter.chunk_done();
             t.counter.add_merge_conflicts(conflicts);
             debug!(rows = written, inserts, "chunk copied");
@@ -124,7 +125,7 @@ impl Worker {
         written: &mut u64,
         conflicts: &mut u64,
     ) -> Result<()> {
-        if self.tgt.get_warnings() > 0 {
+        if self.tgt.conn().get_warnings() > 0 {
             let kept = if on_taken == OnTaken::Ignore { met } else { 0 };
             self.check_warnings(t, object, kept).await?;
         }
@@ -158,10 +159,10 @@ impl Worker {
     /// Fails on warnings but the duplicate keys the table's settings accept: `kept` rows not
     /// written because the target kept its own.
     pub(super) async fn check_warnings(&mut self, t: &TableCopy, object: &str, kept: u64) -> Result<()> {
-        let count = self.tgt.get_warnings() as u64;
+        let count = self.tgt.conn().get_warnings() as u64;
         // All the server kept (max_error_count of them): the accepted duplicates may come first.
         let warnings: Vec<(String, u32, String)> =
-            self.tgt.query("SHOW WARNINGS").await.map_err(self.copier.target.err("SHOW WARNINGS"))?;
+            self.tgt.conn().query("SHOW WARNINGS").await.map_err(self.copier.target.err("SHOW WARNINGS"))?;
         // A kept target row on a key collision is what `existingTables: Ignore` asks for, and
         // `conflictPolicy: Ignore` for a merged table. Under Fail it is a conflict with the
         // task that wrote the row (LOAD DATA LOCAL skips duplicates with a warning).
@@ -172,7 +173,7 @@ impl Worker {
         {
             let key = t.map.key.as_ref().map(|k| k.join(", ")).unwrap_or_default();
             return Err(
-                crate::sync::applier::merge_conflict(&self.copier.target, &mut self.tgt, m, &t.map.source_name(), &key, detail).await
+                crate::sync::applier::merge_conflict(&self.copier.target, self.tgt.conn(), m, &t.map.source_name(), &key, detail).await
             );
         }
         let accept_duplicates = match policy {

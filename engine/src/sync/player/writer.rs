@@ -4,7 +4,6 @@
 use std::sync::Arc;
 
 use mysql_async::Value;
-use mysql_async::prelude::*;
 use tokio::sync::mpsc;
 
 use super::lanes::Commit;
@@ -13,6 +12,7 @@ use crate::db::flavor::Position;
 use crate::error::{Error, Result};
 use crate::sync::applier::{Group, commit_batch};
 use crate::target::meta::Meta;
+use crate::target::session::{TargetSession, Tx};
 
 /// What a lane's writer is handed, in source order.
 enum Write {
@@ -49,8 +49,9 @@ impl Writers {
         let mut writers = Writers { tx: Vec::new(), done, _tasks: Vec::new() };
         for (lane, conn) in sessions.into_iter().enumerate() {
             let (wtx, wrx) = mpsc::channel::<Write>(1);
-            let writer = LaneWriter { lane, target: target.clone(), meta: meta.clone(), epoch };
-            writers._tasks.push(AbortOnDrop(tokio::spawn(writer.run(conn, wrx, dtx.clone()))));
+            let writer = LaneWriter { lane, meta: meta.clone(), epoch };
+            let session = TargetSession::wrap(target.clone(), conn);
+            writers._tasks.push(AbortOnDrop(tokio::spawn(writer.run(session, wrx, dtx.clone()))));
             writers.tx.push(wtx);
         }
         writers
@@ -78,7 +79,6 @@ fn writer_stopped() -> Error {
 
 struct LaneWriter {
     lane: usize,
-    target: Server,
     meta: Arc<Meta>,
     /// The task's fencing epoch, checked by every commit.
     epoch: u64,
@@ -87,22 +87,23 @@ struct LaneWriter {
 impl LaneWriter {
     /// Applies the lane's groups on its session, in order; stops at the first error. Building
     /// the statements happens here too, so lanes build them in parallel.
-    async fn run(self, mut conn: mysql_async::Conn, mut rx: mpsc::Receiver<Write>, done: mpsc::UnboundedSender<Result<Committed>>) {
-        let target = &self.target;
-        let mut open = false;
+    async fn run(self, mut session: TargetSession, mut rx: mpsc::Receiver<Write>, done: mpsc::UnboundedSender<Result<Committed>>) {
+        let mut open: Option<Tx> = None;
         let (mut part_rows, mut part_bytes, mut part_conflicts) = (0, 0, 0);
         while let Some(msg) = rx.recv().await {
             let result = async {
-                if !open {
-                    conn.query_drop("START TRANSACTION").await.map_err(target.err("START TRANSACTION"))?;
-                    open = true;
-                }
+                let tx = match open.take() {
+                    Some(tx) => tx,
+                    None => session.begin().await?,
+                };
                 match msg {
                     Write::Part(group) => {
                         let batch = group.seal();
                         part_rows += batch.rows;
                         part_bytes += batch.data_bytes;
-                        part_conflicts += batch.apply(target, &mut conn).await?;
+                        let (target, conn) = session.parts();
+                        part_conflicts += batch.apply(target, conn).await?;
+                        open = Some(tx);
                         Ok(None)
                     }
                     Write::Commit(Commit { group, at, ts, txns, slots, all_slots, .. }) => {
@@ -111,9 +112,8 @@ impl LaneWriter {
                         let bytes = batch.data_bytes + std::mem::take(&mut part_bytes);
                         let sql = self.meta.slots_checkpoint_sql(&slots);
                         let params = self.checkpoint_params(&at, ts);
-                        let merge_conflicts = commit_batch(target, &mut conn, batch, &sql, params, slots.len() as u64).await?
+                        let merge_conflicts = commit_batch(&mut session, tx, batch, (&sql, params), slots.len() as u64).await?
                             + std::mem::take(&mut part_conflicts);
-                        open = false;
                         Ok(Some(Committed { lane: self.lane, pos: at, ts, rows, bytes, merge_conflicts, txns, all_slots }))
                     }
                 }
