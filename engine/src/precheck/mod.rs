@@ -607,7 +607,7 @@ impl Check<'_> {
             }
         }
         let server_id: u64 = vars.get("server_id").and_then(|v| v.parse().ok()).unwrap_or(0);
-        let replica_id = self.spec.engine.server_id.unwrap_or_else(|| crate::sync::player::server_id_for(&self.task.id()));
+        let replica_id = self.spec.engine.server_id.unwrap_or_else(|| crate::source::binlog::server_id_for(&self.task.id()));
         if server_id == 0 {
             self.fail(
                 "server-id",

@@ -1358,13 +1358,3 @@ fn build_apply_table(t: &TableMap, layout: &[String], bt: &BinlogTable) -> Resul
         cascade: None,
     })
 }
-
-/// The replica server id of a task: stable, and unlikely to collide with real servers.
-pub fn server_id_for(task_id: &str) -> u32 {
-    let mut h: u32 = 0x811c9dc5;
-    for b in task_id.bytes() {
-        h ^= b as u32;
-        h = h.wrapping_mul(0x01000193);
-    }
-    1_000_000 + h % 2_000_000_000
-}

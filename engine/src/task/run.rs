@@ -444,7 +444,7 @@ async fn follow(
         target_flavor: target_flavor.clone(),
         collations: Default::default(),
         meta: meta.clone(),
-        server_id: task.spec.engine.server_id.unwrap_or_else(|| crate::sync::player::server_id_for(&task.id())),
+        server_id: task.spec.engine.server_id.unwrap_or_else(|| crate::source::binlog::server_id_for(&task.id())),
         spec: task.spec.clone(),
         merges: dbs
             .iter()
