@@ -123,7 +123,7 @@ impl Check<'_> {
     /// server-id: the source has one, and it is not the one ferry replicates as.
     fn server_id(&mut self, vars: &Vars, addr: &str) {
         let server_id: u64 = vars.get("server_id").and_then(|v| v.parse().ok()).unwrap_or(0);
-        let replica_id = self.spec.engine.server_id.unwrap_or_else(|| crate::sync::player::server_id_for(&self.task.id()));
+        let replica_id = self.spec.engine.server_id.unwrap_or_else(|| crate::source::binlog::server_id_for(&self.task.id()));
         if server_id == 0 {
             self.fail(
                 "server-id",

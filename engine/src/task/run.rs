@@ -287,7 +287,7 @@ impl<'a> Run<'a> {
             target_flavor: self.target_flavor.clone(),
             collations: Default::default(),
             meta: self.meta.clone(),
-            server_id: task.spec.engine.server_id.unwrap_or_else(|| crate::sync::player::server_id_for(&task.id())),
+            server_id: task.spec.engine.server_id.unwrap_or_else(|| crate::source::binlog::server_id_for(&task.id())),
             spec: task.spec.clone(),
             merges: self
                 .dbs

@@ -429,12 +429,3 @@ async fn feed(mut reader: BinlogReader, tx: mpsc::Sender<Result<(Event, Position
     }
 }
 
-/// The replica server id of a task: stable, and unlikely to collide with real servers.
-pub fn server_id_for(task_id: &str) -> u32 {
-    let mut h: u32 = 0x811c9dc5;
-    for b in task_id.bytes() {
-        h ^= b as u32;
-        h = h.wrapping_mul(0x01000193);
-    }
-    1_000_000 + h % 2_000_000_000
-}
