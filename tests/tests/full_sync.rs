@@ -40,7 +40,8 @@ async fn every_type_round_trips_byte_for_byte() {
     assert_same_values(&mut s, &mut d, "types", "nk").await;
     // Floats compared bit for bit through the binary protocol, beyond what their text form shows.
     let floats = "SELECT id, f, f2, dbl FROM types.t ORDER BY id";
-    let read = |rows: Vec<(i32, Option<f32>, Option<f32>, Option<f64>)>| {
+    type Floats = (i32, Option<f32>, Option<f32>, Option<f64>);
+    let read = |rows: Vec<Floats>| {
         rows.into_iter().map(|(id, f, f2, d)| (id, f.map(f32::to_bits), f2.map(f32::to_bits), d.map(f64::to_bits))).collect::<Vec<_>>()
     };
     let a = read(s.exec(floats, ()).await.unwrap());

@@ -626,7 +626,7 @@ async fn parallel_lanes_keep_transactions_whole_across_kills() {
             let sum: Option<i64> = d.query_first(&balance_sql).await.unwrap();
             assert_eq!(sum, Some(total), "a transfer across lanes was applied in part (after {kill} kills)\n{}", ferry.describe());
             polls += 1;
-            if polls % 100 == 0 {
+            if polls.is_multiple_of(100) {
                 // Lanes commit their own positions: while changes flow, they differ.
                 let distinct: Option<u64> = d
                     .query_first("SELECT COUNT(DISTINCT binlog_file, binlog_pos) FROM ferry_meta.apply_slots WHERE task LIKE '%lanes'")

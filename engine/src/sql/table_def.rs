@@ -272,7 +272,7 @@ mod tests {
                 s.push_str("()");
             }
             if e.before_string {
-                s.push_str("'");
+                s.push('\'');
             }
             s
         };

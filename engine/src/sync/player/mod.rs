@@ -428,4 +428,3 @@ async fn feed(mut reader: BinlogReader, tx: mpsc::Sender<Result<(Event, Position
         }
     }
 }
-
