@@ -102,14 +102,13 @@ impl Player {
         let result = loop {
             let started = Instant::now();
             match self.stream(epoch, &skip, &snapshots, &mut selection, &mut progress).await {
+                // Resumed from the checkpoint: the stream's setup (catalog reads, selection
+                // changes, the claim) is not redone, and its progress counts stay.
                 Err(e) if e.is_transient() && !self.stop.requested() => {
-                    let wait = backoff.after(started.elapsed());
-                    warn!(error = %e, retry_in = ?wait, "connection lost; resuming from the checkpoint");
-                    self.reporter.update(|s| s.message = Some(format!("retrying in {wait:?} after: {e}")));
-                    let mut stop = self.stop.clone();
-                    tokio::select! {
-                        _ = tokio::time::sleep(wait) => {}
-                        _ = stop.wait() => break Err(Error::Interrupted),
+                    if let Err(stopped) =
+                        crate::db::retry::wait_before_retry(&mut backoff, started.elapsed(), &e, &self.reporter, &self.stop).await
+                    {
+                        break Err(stopped);
                     }
                 }
                 other => break other,
