@@ -22,7 +22,7 @@ use std::time::{Duration, Instant};
 use ferry_crds::{Checkpoint, IncrementalSyncStatus, Phase, SyncTaskSpec};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 use tokio::sync::mpsc;
-use tracing::{info, warn};
+use tracing::info;
 
 use self::ddl_replay::Snapshots;
 use self::lanes::{Commit, Lanes};
