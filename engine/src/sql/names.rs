@@ -61,21 +61,59 @@ impl NameMap {
     }
 }
 
+/// Maps for the SQL front end's tests, built from `(path, new name)` pairs: `db`, `db.table` or
+/// `db.table.column`.
+#[cfg(test)]
+pub(crate) mod fixtures {
+    use super::NameMap;
+
+    /// The schema sync tests' renames.
+    pub const SCHEMA_SYNC: &[(&str, &str)] = &[
+        ("shop", "shop2"),
+        ("crm", "crm2"),
+        ("shop.orders", "purchases"),
+        ("shop.customers", "clients"),
+        ("shop.v1", "view_one"),
+        ("shop.orders.qty", "quantity"),
+        ("shop.orders.WE`IRD", "we`ird2"),
+        ("shop.customers.id", "cid"),
+        ("shop.prange.grp", "group_id"),
+        ("shop.events.ts", "tstamp"),
+        ("shop.we`ird tbl.c d", "c`d"),
+    ];
+
+    /// The DDL replay tests' renames.
+    pub const DDL_REPLAY: &[(&str, &str)] = &[
+        ("shop", "shop2"),
+        ("crm", "crm2"),
+        ("shop.orders", "purchases"),
+        ("shop.v1", "view_one"),
+        ("shop.orders.qty", "quantity"),
+        ("shop.orders.note", "remark"),
+        ("shop.orders.day", "order_day"),
+        ("shop.we`ird t.c d", "c`d"),
+    ];
+
+    pub fn map(renames: &[(&str, &str)]) -> NameMap {
+        let mut m = NameMap::new();
+        for (path, to) in renames {
+            match path.splitn(3, '.').collect::<Vec<_>>()[..] {
+                [db] => m.rename_db(db, to),
+                [db, table] => m.rename_table(db, table, to),
+                [db, table, column] => m.rename_column(db, table, column, to),
+                _ => unreachable!("a path of one to three names"),
+            }
+        }
+        m
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    /// The part of the schema-sync tests' map these rules look at.
     fn map() -> NameMap {
-        let mut m = NameMap::new();
-        m.rename_db("shop", "shop2");
-        m.rename_db("crm", "crm2");
-        m.rename_table("shop", "orders", "purchases");
-        m.rename_table("shop", "customers", "clients");
-        m.rename_column("shop", "orders", "qty", "quantity");
-        m.rename_column("shop", "orders", "WE`IRD", "we`ird2");
-        m.rename_column("shop", "customers", "id", "cid");
-        m
+        fixtures::map(fixtures::SCHEMA_SYNC)
     }
 
     #[test]

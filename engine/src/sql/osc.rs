@@ -88,15 +88,7 @@ mod tests {
 
     /// The DDL replay tests' mapping: shop -> shop2, orders -> purchases, ...
     fn rw(sql: &str) -> String {
-        let mut m = NameMap::new();
-        m.rename_db("shop", "shop2");
-        m.rename_db("crm", "crm2");
-        m.rename_table("shop", "orders", "purchases");
-        m.rename_table("shop", "v1", "view_one");
-        m.rename_column("shop", "orders", "qty", "quantity");
-        m.rename_column("shop", "orders", "note", "remark");
-        m.rename_column("shop", "orders", "day", "order_day");
-        m.rename_column("shop", "we`ird t", "c d", "c`d");
+        let m = crate::sql::names::fixtures::map(crate::sql::names::fixtures::DDL_REPLAY);
         rewrite_ddl(sql, "shop", &m).unwrap_or_else(|e| panic!("{sql}: {e}"))
     }
 

@@ -579,19 +579,7 @@ mod tests {
 
     /// shop -> shop2, crm -> crm2, orders -> purchases, customers -> clients, a few columns.
     fn map() -> NameMap {
-        let mut m = NameMap::new();
-        m.rename_db("shop", "shop2");
-        m.rename_db("crm", "crm2");
-        m.rename_table("shop", "orders", "purchases");
-        m.rename_table("shop", "customers", "clients");
-        m.rename_table("shop", "v1", "view_one");
-        m.rename_column("shop", "orders", "qty", "quantity");
-        m.rename_column("shop", "orders", "WE`IRD", "we`ird2");
-        m.rename_column("shop", "customers", "id", "cid");
-        m.rename_column("shop", "prange", "grp", "group_id");
-        m.rename_column("shop", "events", "ts", "tstamp");
-        m.rename_column("shop", "we`ird tbl", "c d", "c`d");
-        m
+        crate::sql::names::fixtures::map(crate::sql::names::fixtures::SCHEMA_SYNC)
     }
 
     fn conflict(r: Result<String, RewriteError>) -> String {

@@ -4,16 +4,7 @@ use super::*;
 
 /// shop -> shop2, orders -> purchases, qty -> quantity, note -> remark, crm -> crm2.
 fn map() -> NameMap {
-    let mut m = NameMap::new();
-    m.rename_db("shop", "shop2");
-    m.rename_db("crm", "crm2");
-    m.rename_table("shop", "orders", "purchases");
-    m.rename_table("shop", "v1", "view_one");
-    m.rename_column("shop", "orders", "qty", "quantity");
-    m.rename_column("shop", "orders", "note", "remark");
-    m.rename_column("shop", "orders", "day", "order_day");
-    m.rename_column("shop", "we`ird t", "c d", "c`d");
-    m
+    crate::sql::names::fixtures::map(crate::sql::names::fixtures::DDL_REPLAY)
 }
 
 fn kind(sql: &str) -> DdlKind {
@@ -441,14 +432,15 @@ fn string_literals_and_same_names() {
 /// The e2e cases: (default db, original, rewritten); the file's header comment says
 /// which mapping.
 fn e2e_map() -> NameMap {
-    let mut m = NameMap::new();
-    m.rename_db("shop", "shop2");
-    m.rename_db("crm", "crm2");
-    m.rename_table("shop", "orders", "purchases");
-    m.rename_table("shop", "v1", "view_one");
-    m.rename_column("shop", "orders", "qty", "quantity");
-    m.rename_column("shop", "orders", "note", "remark");
-    m
+    let renames = [
+        ("shop", "shop2"),
+        ("crm", "crm2"),
+        ("shop.orders", "purchases"),
+        ("shop.v1", "view_one"),
+        ("shop.orders.qty", "quantity"),
+        ("shop.orders.note", "remark"),
+    ];
+    crate::sql::names::fixtures::map(&renames)
 }
 
 /// Checks the rewrites the e2e test runs on MariaDB (FERRY_BLESS=1 rewrites the file).
