@@ -84,7 +84,7 @@ pub fn is_osc_trigger(name: &str) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::sql::{NameMap, rewrite_ddl};
+    use crate::sql::rewrite_ddl;
 
     /// The DDL replay tests' mapping: shop -> shop2, orders -> purchases, ...
     fn rw(sql: &str) -> String {
