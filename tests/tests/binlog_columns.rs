@@ -132,3 +132,65 @@ async fn whole_tables_follow_layout_changes_without_column_names() {
     .await;
     ferry.wait_until_same(&src, &dst, &["w"], SYNC_TIMEOUT).await;
 }
+
+/// The filter names a column the task does not copy (`region`) and one it renames (`holder` as
+/// `h`): the target has neither under those names, so the filter is evaluated on each row's source
+/// values, never on the target table's columns. Rows entering, staying in and leaving the
+/// selection, on both kinds of row metadata.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_filter_on_columns_the_target_lacks() {
+    for metadata in ["--binlog-row-metadata=FULL", unnamed_metadata(default_flavor())] {
+        let (src, dst) = tokio::join!(TestServer::start(ServerOptions::source().arg(metadata)), TestServer::start(ServerOptions::target()));
+        src.exec(
+            "CREATE DATABASE bank;
+             CREATE TABLE bank.acct (id INT PRIMARY KEY, region VARCHAR(8), holder VARCHAR(20), amount INT);
+             CREATE TABLE bank.log (region VARCHAR(8), amount INT);
+             INSERT INTO bank.acct VALUES (1, 'eu', 'ann', 10), (2, 'us', 'bob', 20), (3, 'eu', 'zed', 30);
+             INSERT INTO bank.log VALUES ('eu', 1), ('us', 2);",
+        )
+        .await;
+        let dir = tempfile::tempdir().unwrap();
+        let m = write_task(
+            dir.path(),
+            "unsel",
+            &src,
+            &dst,
+            "  objects:\n  - database: bank\n    tables:\n    - name: acct\n      columns:\n      - name: id\n      - name: amount\n      \
+             - name: holder\n        rename: h\n      where: region = 'eu' AND holder <> 'zed'\n    - name: log\n      columns:\n      - name: amount\n      \
+             where: region = 'eu'\n",
+        );
+        let mut ferry = RunningFerry::start(&m, dir.path());
+        ferry.wait_for_phase(Phase::Synchronizing, SYNC_TIMEOUT).await;
+        src.exec(
+            "INSERT INTO bank.acct VALUES (4, 'eu', 'dan', 40), (5, 'us', 'eve', 50);
+             UPDATE bank.acct SET amount = amount + 1 WHERE id IN (1, 2);
+             UPDATE bank.acct SET region = 'eu' WHERE id = 5;
+             UPDATE bank.acct SET region = 'us' WHERE id = 4;
+             UPDATE bank.acct SET holder = 'zed' WHERE id = 1;
+             UPDATE bank.acct SET holder = 'amy' WHERE id = 3;
+             INSERT INTO bank.log VALUES ('eu', 3), ('us', 4), ('eu', 5);
+             DELETE FROM bank.log WHERE amount = 1;",
+        )
+        .await;
+        let (mut s, mut d) = (src.conn().await, dst.conn().await);
+        let want_acct: Vec<(i64, i64, String)> =
+            s.query("SELECT id, amount, holder FROM bank.acct WHERE region = 'eu' AND holder <> 'zed' ORDER BY id").await.unwrap();
+        let want_log: Vec<i64> = s.query("SELECT amount FROM bank.log WHERE region = 'eu' ORDER BY amount").await.unwrap();
+        assert_eq!(want_acct.iter().map(|r| r.0).collect::<Vec<_>>(), [3, 5], "{want_acct:?}");
+        let deadline = std::time::Instant::now() + SYNC_TIMEOUT;
+        loop {
+            let acct: Vec<(i64, i64, String)> = d.query("SELECT id, amount, h FROM bank.acct ORDER BY id").await.unwrap_or_default();
+            let log: Vec<i64> = d.query("SELECT amount FROM bank.log ORDER BY amount").await.unwrap_or_default();
+            if acct == want_acct && log == want_log {
+                break;
+            }
+            assert!(
+                ferry.is_running() && std::time::Instant::now() < deadline,
+                "{metadata}: target acct {acct:?} log {log:?}, expected {want_acct:?} {want_log:?}\n{}",
+                ferry.describe()
+            );
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+        ferry.assert_running(metadata);
+    }
+}

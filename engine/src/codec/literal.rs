@@ -47,6 +47,10 @@ pub fn literal(sql: &mut SqlBytes, codec: &Codec, v: &Value) {
                 sql.push_str(cs);
                 quoted(sql, b);
             }
+            Codec::AnyText => {
+                sql.push_str(if std::str::from_utf8(b).is_ok() { "_utf8mb4" } else { "_binary" });
+                quoted(sql, b);
+            }
             Codec::FixedBinary(n) if b.len() < *n => {
                 let mut padded = b.clone();
                 padded.resize(*n, 0);

@@ -32,6 +32,9 @@ pub enum Codec {
     Unsigned(u8),
     /// A string in this character set (`binary` for binary strings and geometry).
     Str(String),
+    /// Text of a column ferry does not describe (one a row filter names but the task does not
+    /// copy): utf8mb4 when its bytes are UTF-8, binary otherwise.
+    AnyText,
     /// MySQL's JSON type.
     Json,
     Bit,

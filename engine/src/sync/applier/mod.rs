@@ -58,8 +58,13 @@ pub struct ApplyTable {
     pub key: Option<Vec<usize>>,
     /// Merged with other tasks' rows: how an insert meets a key that is taken.
     pub merge: Option<Merge>,
-    /// Row filter (source column names; validated to be the target's too).
+    /// Row filter, in the source's column names: evaluated on each row's source values (which
+    /// [`ApplyTable::project`] keeps after the written columns), never on the target's columns,
+    /// which may lack or rename what it names.
     pub filter: Option<String>,
+    /// The source columns a filter may name, with where their values sit in the binlog row (the
+    /// name quoted, the source's own).
+    pub filter_columns: Vec<ApplyColumn>,
     /// The key is the table's only unique index: a final image can only collide with the row of
     /// its own key, so an upsert is exact, cheaper than REPLACE, and keeps target-only columns.
     pub upsert: bool,
@@ -108,7 +113,10 @@ impl ApplyTable {
     /// The written columns of a binlog row, moved out of it (no copy of the values).
     fn project(&self, mut row: Vec<Value>) -> Result<Vec<Value>> {
         self.check_width(&row)?;
-        Ok(self.columns.iter().map(|c| std::mem::replace(&mut row[c.binlog_index], Value::NULL)).collect())
+        let filter_values: Vec<Value> = self.filter_columns.iter().map(|c| row[c.binlog_index].clone()).collect();
+        let mut out: Vec<Value> = self.columns.iter().map(|c| std::mem::replace(&mut row[c.binlog_index], Value::NULL)).collect();
+        out.extend(filter_values);
+        Ok(out)
     }
 
     /// `k1 = v1 AND ...` of a binlog row (`binlog` true) or of a projected one.
@@ -148,6 +156,7 @@ mod tests {
             upsert: false,
             merge: None,
             binlog_width: 3,
+            filter_columns: Vec::new(),
             cascade: None,
         })
     }

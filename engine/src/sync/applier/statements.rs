@@ -21,14 +21,13 @@ pub(super) fn statements_of(table: &ApplyTable, changes: Changes) -> Vec<Planned
     match changes {
         Changes::Keyed { slots, .. } => {
             keyed_deletes(table, &slots, &mut out);
-            let filter_keys = keyed_writes(table, &slots, &mut out);
+            let filtered = keyed_writes(table, &slots, &mut out);
             // Pre-image semantics of a row filter: a row whose last image fails the filter is not
             // (or no longer) selected.
-            if let (Some(f), false) = (&table.filter, filter_keys.is_empty()) {
+            if !filtered.is_empty() {
                 let mut d = SqlBytes::default();
-                let _ = write!(d, "DELETE FROM {} WHERE (", table.target);
-                d.push_sql(&filter_keys);
-                let _ = write!(d, ") AND (({f}) IS NOT TRUE)");
+                let _ = write!(d, "DELETE FROM {} WHERE ", table.target);
+                d.push_sql(&filtered);
                 out.push((d, 0, None));
             }
         }
@@ -161,12 +160,15 @@ pub(super) fn write_pass<'a>(
             taken.push_or_key(format_args!("SELECT COUNT(*) FROM {}", table.target), &s.key);
         }
         if table.filter.is_some() {
+            // `(k = v AND (filter on the row's values) IS NOT TRUE) OR ...`
             if !filter_keys.is_empty() {
                 filter_keys.push_str(" OR ");
             }
-            filter_keys.push('(');
+            filter_keys.push_str("((");
             filter_keys.push_sql(&s.key);
-            filter_keys.push(')');
+            filter_keys.push_str(") AND ");
+            filter_keys.push_sql(&filter_on_values(table, row));
+            filter_keys.push_str(" IS NOT TRUE)");
         }
         if sql.len() > STATEMENT_BYTES {
             end(&mut sql, &mut n, &mut taken, out);
@@ -254,12 +256,16 @@ pub(super) fn filter_on_values(table: &ApplyTable, row: &[Value]) -> SqlBytes {
     let f = table.filter.as_deref().unwrap_or("TRUE");
     let mut s = SqlBytes::default();
     let _ = write!(s, "(SELECT ({f}) FROM (SELECT ");
-    for (i, c) in table.columns.iter().enumerate() {
+    let at = table.columns.len();
+    for (i, c) in table.filter_columns.iter().enumerate() {
         if i > 0 {
             s.push_str(", ");
         }
-        literal(&mut s, &c.lit, &row[i]);
+        literal(&mut s, &c.lit, row.get(at + i).unwrap_or(&Value::NULL));
         let _ = write!(s, " AS {}", c.name);
+    }
+    if table.filter_columns.is_empty() {
+        s.push_str("1 AS ferry_none");
     }
     s.push_str(") AS ferry_row)");
     s

@@ -267,6 +267,7 @@ mod tests {
             filter: None,
             upsert: false,
             merge: None,
+            filter_columns: Vec::new(),
             binlog_width: 1,
             cascade: None,
         });

@@ -309,7 +309,19 @@ fn build_apply_table(t: &TableMap, layout: &[String], bt: &BinlogTable) -> Resul
     }
     let key = t.key.as_ref().map(|k| k.iter().filter_map(|name| applied.iter().position(|c| *c == name)).collect::<Vec<_>>());
     let key = key.filter(|k| Some(k.len()) == t.key.as_ref().map(|k| k.len()));
-    let binlog_width = columns.iter().map(|c| c.binlog_index + 1).max().unwrap_or(0);
+    // A filter may name any source column, copied or not, under its source name.
+    let filter_columns: Vec<ApplyColumn> = match &t.filter {
+        None => Vec::new(),
+        Some(_) => layout
+            .iter()
+            .enumerate()
+            .map(|(i, name)| {
+                let lit = t.columns.iter().find(|c| c.source.name.eq_ignore_ascii_case(name)).map_or(Lit::AnyText, |c| Lit::of(&c.source));
+                ApplyColumn { binlog_index: i, name: crate::db::q(name), lit }
+            })
+            .collect(),
+    };
+    let binlog_width = columns.iter().chain(&filter_columns).map(|c| c.binlog_index + 1).max().unwrap_or(0);
     Ok(ApplyTable {
         binlog_width,
         source: t.source_name(),
@@ -318,6 +330,7 @@ fn build_apply_table(t: &TableMap, layout: &[String], bt: &BinlogTable) -> Resul
         upsert: key.is_some() && !t.other_unique_keys,
         key,
         filter: t.filter.clone(),
+        filter_columns,
         merge: t.merge.clone(),
         cascade: None,
     })
