@@ -81,6 +81,93 @@ pub struct SyncTaskSpec {
     /// The checks ferry runs before any data moves (`ferry precheck`), and which warnings to accept.
     #[serde(default, skip_serializing_if = "PrecheckSpec::is_empty")]
     pub precheck: PrecheckSpec,
+    /// Verification while the binlog is followed: the target compared with the source through
+    /// the task's mapping, table after table, at a bounded rate (off by default).
+    #[serde(default, skip_serializing_if = "VerificationSpec::is_default")]
+    pub verification: VerificationSpec,
+    /// When the task is ready to switch the applications to the target, and the switch.
+    #[serde(default, skip_serializing_if = "CutoverSpec::is_default")]
+    pub cutover: CutoverSpec,
+}
+
+/// Continuous verification.
+#[derive(Deserialize, Serialize, Clone, Debug, PartialEq, JsonSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct VerificationSpec {
+    /// Verify every selected table again and again while the binlog is followed.
+    #[serde(default)]
+    pub enabled: bool,
+    /// Seconds between the end of one pass and the start of the next.
+    #[serde(default = "default_verification_interval")]
+    pub interval_seconds: u64,
+    /// Source rows read per second at most (the load a pass puts on the source).
+    #[serde(default = "default_verification_rate")]
+    pub rows_per_second: u64,
+    /// Write what differs right, as `ferry verify --repair` does.
+    #[serde(default)]
+    pub repair: bool,
+}
+
+impl Default for VerificationSpec {
+    fn default() -> Self {
+        VerificationSpec {
+            enabled: false,
+            interval_seconds: default_verification_interval(),
+            rows_per_second: default_verification_rate(),
+            repair: false,
+        }
+    }
+}
+
+impl VerificationSpec {
+    pub fn is_default(&self) -> bool {
+        *self == VerificationSpec::default()
+    }
+}
+
+fn default_verification_interval() -> u64 {
+    3600
+}
+
+fn default_verification_rate() -> u64 {
+    20_000
+}
+
+/// Cutover: readiness and the switch.
+#[derive(Deserialize, Serialize, Clone, Debug, PartialEq, JsonSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct CutoverSpec {
+    /// `CutoverReady` needs the lag at or under this many seconds.
+    #[serde(default = "default_cutover_lag")]
+    pub max_lag_seconds: u64,
+    /// Schema changes skipped (`onDdlError: Skip`) or withheld (merged tables) are accepted:
+    /// they do not hold `CutoverReady` back.
+    #[serde(default)]
+    pub accept_skipped_schema_changes: bool,
+    /// Carry out the cutover: (with `lockSource`) make the source read-only, wait until the
+    /// target has applied the source's final position, verify, create the deferred triggers;
+    /// `status.cutover` reports it.
+    #[serde(default)]
+    pub requested: bool,
+    /// Make the source read-only first (`super_read_only` on MySQL, `read_only` on MariaDB).
+    #[serde(default)]
+    pub lock_source: bool,
+}
+
+impl Default for CutoverSpec {
+    fn default() -> Self {
+        CutoverSpec { max_lag_seconds: default_cutover_lag(), accept_skipped_schema_changes: false, requested: false, lock_source: false }
+    }
+}
+
+impl CutoverSpec {
+    pub fn is_default(&self) -> bool {
+        *self == CutoverSpec::default()
+    }
+}
+
+fn default_cutover_lag() -> u64 {
+    10
 }
 
 /// What an insert into a merged table does when a row with its key is there already
@@ -405,6 +492,85 @@ pub struct SyncTaskStatus {
     /// The result of the last precheck: every item, whether it passed, and what to change.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub precheck: Option<PrecheckStatus>,
+    /// The last verification pass (`spec.verification`, or the cutover's).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub verification: Option<VerificationStatus>,
+    /// The cutover, once requested.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cutover: Option<CutoverStatus>,
+}
+
+/// Where a cutover stands.
+#[derive(Deserialize, Serialize, Clone, Debug, Default, PartialEq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct CutoverStatus {
+    /// `Locking`, `CatchingUp`, `Verifying`, `CreatingTriggers`, `Done`, or `Failed`.
+    pub state: String,
+    /// The source's binlog position the target holds everything up to (`file:position`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub final_position: Option<String>,
+    /// The source was made read-only.
+    #[serde(default)]
+    pub source_locked: bool,
+    /// Triggers created on the target.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub triggers_created: Vec<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub message: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub time: Option<Time>,
+}
+
+/// What a verification found: the selected tables compared between source and target through
+/// the task's mapping (`ferry verify`).
+#[derive(Deserialize, Serialize, Clone, Debug, Default, PartialEq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct VerificationStatus {
+    /// When the verification ended.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub time: Option<Time>,
+    /// No table differs and every difference seen at first was only lag.
+    pub passed: bool,
+    /// Rows compared, all tables.
+    pub rows_compared: u64,
+    /// Rows that differ, all tables (missing, extra, different, unconfirmed).
+    pub differences: u64,
+    /// Per table.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub tables: Vec<TableVerification>,
+}
+
+/// One table's verification.
+#[derive(Deserialize, Serialize, Clone, Debug, Default, PartialEq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct TableVerification {
+    /// `db.table` on the source.
+    pub name: String,
+    /// `db.table` on the target.
+    pub target: String,
+    /// Key ranges compared (1 for a table without a key, compared as a multiset).
+    pub chunks: u64,
+    /// Source rows compared.
+    pub rows_compared: u64,
+    /// Rows of the source the target lacks.
+    pub missing: u64,
+    /// Rows of the target the source lacks (never counted for a merged table: other tasks' rows).
+    pub extra: u64,
+    /// Rows present on both sides with other values.
+    pub different: u64,
+    /// Key ranges that still differed when the target had not caught up within the wait:
+    /// neither proven equal nor proven different.
+    pub unconfirmed: u64,
+    /// Rows written or deleted by `--repair`.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub repaired: u64,
+    /// The first keys of each kind of difference (`missing id=5`, `different (a=1, b=2)`, ...).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub examples: Vec<String>,
+}
+
+fn is_zero(n: &u64) -> bool {
+    *n == 0
 }
 
 /// Schema changes seen during incremental sync.

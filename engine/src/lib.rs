@@ -15,6 +15,7 @@
 //!   the task lock) and its copies of the source's table definitions (`target::tracker`).
 //! - `sync`: the phases: schema sync (`sync::schema`), full copy (`sync::copier`), row changes
 //!   applied in groups (`sync::applier`), the binlog replay (`sync::player`).
+//! - `verify`: source and target compared through the task's mapping, and repaired.
 //! - `precheck`: every check a task starts with.
 //! - `task`: a run from a manifest (`task::manifest`, `task::run`) and the engine pod (`task::kube`).
 //!
@@ -35,5 +36,6 @@ pub mod stop;
 pub mod sync;
 pub mod target;
 pub mod task;
+pub mod verify;
 
 pub use error::{Error, Result};

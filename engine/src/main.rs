@@ -52,6 +52,37 @@ enum Command {
         #[arg(short = 'o', long, value_enum, default_value_t = OutputFormat::Table)]
         output: OutputFormat,
     },
+    /// Compare every selected table between source and target through the task's mapping, while
+    /// the task syncs or after; `--repair` writes the differences right. Exits 0 when the target
+    /// holds what the source holds, 1 when something differs (or could not be confirmed), 2 on
+    /// an error.
+    Verify {
+        /// The manifest file.
+        #[arg(short = 'f', long = "file")]
+        file: PathBuf,
+        /// Write the source's current rows for what differs (through ferry's applier, never past
+        /// a newer change), delete rows proven extra, then verify those again.
+        #[arg(long)]
+        repair: bool,
+        /// At most this many source rows read per second (0: no limit).
+        #[arg(long, default_value_t = 0)]
+        rows_per_second: u64,
+        /// Rows per key range compared at once (bounds memory).
+        #[arg(long, default_value_t = 10_000)]
+        chunk_rows: u64,
+        /// Rounds a difference must survive while the target catches up.
+        #[arg(long, default_value_t = 3)]
+        rounds: u32,
+        /// Seconds a round waits for the target to apply up to the source's position.
+        #[arg(long, default_value_t = 60)]
+        wait_seconds: u64,
+        /// `table` for people, `json` (the verification report) for machines.
+        #[arg(short = 'o', long, value_enum, default_value_t = OutputFormat::Table)]
+        output: OutputFormat,
+        /// No progress bar, even on a terminal.
+        #[arg(long)]
+        no_progress: bool,
+    },
     /// Run a SyncTask inside Kubernetes (the operator's engine pod): the spec from the API,
     /// credentials from the mounted Secrets, status written to the SyncTask, until SIGTERM.
     Sync {
@@ -91,6 +122,17 @@ fn main() -> ExitCode {
     match cli.command {
         Command::Run { file, state_dir, no_progress } => runtime.block_on(run_command(file, state_dir, no_progress)),
         Command::Precheck { file, output, namespace, name } => runtime.block_on(precheck_command(file, output, namespace, name)),
+        Command::Verify { file, repair, rows_per_second, chunk_rows, rounds, wait_seconds, output, no_progress } => {
+            let options = ferry_engine::verify::VerifyOptions {
+                chunk_rows: chunk_rows.max(1),
+                rows_per_second: (rows_per_second > 0).then_some(rows_per_second),
+                rounds: rounds.max(1),
+                catch_up: std::time::Duration::from_secs(wait_seconds),
+                repair,
+                ..Default::default()
+            };
+            runtime.block_on(verify_command(file, options, output, no_progress))
+        }
         Command::Sync { namespace, name, secrets_dir, metrics_addr } => {
             runtime.block_on(ferry_engine::task::kube::sync_main(&namespace, &name, &secrets_dir, metrics_addr))
         }
@@ -167,4 +209,46 @@ async fn precheck_command(file: Option<PathBuf>, output: OutputFormat, namespace
         ferry_engine::task::kube::write_termination_message(&ferry_engine::task::kube::termination_report(&report));
     }
     if report.passed { ExitCode::SUCCESS } else { ExitCode::FAILURE }
+}
+
+async fn verify_command(file: PathBuf, options: ferry_engine::verify::VerifyOptions, output: OutputFormat, no_progress: bool) -> ExitCode {
+    let task = match manifest::load(&file) {
+        Ok(t) => t,
+        Err(e) => {
+            eprintln!("ferry: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    let bar = (!no_progress && std::io::IsTerminal::is_terminal(&std::io::stderr())).then(|| {
+        let b = indicatif::ProgressBar::new(0);
+        b.set_style(
+            indicatif::ProgressStyle::with_template("verify {bar:30} {pos}/{len} tables, {msg}")
+                .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
+        );
+        b
+    });
+    let on_progress = |done: usize, total: usize, rows: u64| {
+        if let Some(b) = &bar {
+            b.set_length(total as u64);
+            b.set_position(done as u64);
+            b.set_message(format!("{rows} rows"));
+        }
+    };
+    let result = ferry_engine::verify::verify(&task, &options, &on_progress).await;
+    if let Some(b) = &bar {
+        b.finish_and_clear();
+    }
+    match result {
+        Ok(report) => {
+            match output {
+                OutputFormat::Json => println!("{}", serde_json::to_string_pretty(&report).unwrap_or_default()),
+                OutputFormat::Table => print!("{}", ferry_engine::verify::render_table(&report)),
+            }
+            if report.passed { ExitCode::SUCCESS } else { ExitCode::from(1) }
+        }
+        Err(e) => {
+            eprintln!("ferry: task {}: {e}", task.name);
+            ExitCode::from(2)
+        }
+    }
 }

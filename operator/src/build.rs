@@ -77,6 +77,9 @@ pub fn precheck_hash(task: &SyncTask) -> String {
     spec.suspend = false;
     spec.engine.image = None;
     spec.engine.resources = None;
+    // Verification and cutover settings change what the engine does, not what can be synced.
+    spec.verification = Default::default();
+    spec.cutover = Default::default();
     let recheck = task.metadata.annotations.as_ref().and_then(|a| a.get(RECHECK_ANNOTATION)).cloned();
     hash_json(&serde_json::json!({ "spec": spec, "recheck": recheck }))
 }

@@ -12,6 +12,7 @@ pub const READY: &str = "Ready";
 pub const PROGRESSING: &str = "Progressing";
 pub const DEGRADED: &str = "Degraded";
 pub const SUSPENDED: &str = "Suspended";
+pub const CUTOVER_READY: &str = "CutoverReady";
 
 /// Why the operator will not run a task until its spec changes.
 #[derive(Clone, Debug, PartialEq)]
@@ -150,7 +151,7 @@ pub fn derive(task: &SyncTask, observed: &Observed, now: Timestamp) -> OperatorS
         }
     };
 
-    let conditions = [precheck_cond, ready, progressing, degraded, suspended_cond];
+    let conditions = [precheck_cond, ready, progressing, degraded, suspended_cond, cutover_ready(task)];
     let current = task.status.as_ref().map(|s| s.conditions.as_slice()).unwrap_or(&[]);
     OperatorStatus {
         phase,
@@ -160,6 +161,51 @@ pub fn derive(task: &SyncTask, observed: &Observed, now: Timestamp) -> OperatorS
         children: (observed.precheck_job.is_some() || observed.engine_name.is_some())
             .then(|| ChildrenStatus { precheck_job: observed.precheck_job.clone(), engine: observed.engine_name.clone() }),
         precheck: observed.precheck_report.clone(),
+    }
+}
+
+/// Whether the applications may move to the target now: the task follows the binlog, its lag is
+/// at most `spec.cutover.maxLagSeconds`, the last verification found no difference, and no
+/// schema change was skipped or withheld (unless the spec accepts them). The message names each
+/// requirement that holds and each that does not. A cutover done is True for good.
+fn cutover_ready(task: &SyncTask) -> Cond {
+    let status = task.status.as_ref();
+    if let Some(c) = status.and_then(|s| s.cutover.as_ref()).filter(|c| c.state == "Done") {
+        return cond(CUTOVER_READY, true, "CutoverDone", c.message.clone().unwrap_or_else(|| "the cutover is done".into()));
+    }
+    let spec = &task.spec.cutover;
+    let mut held = Vec::new();
+    let mut holds = Vec::new();
+    let following = current_engine_report(task).is_some_and(|(p, _)| p == Phase::Synchronizing);
+    if following {
+        holds.push("the binlog is followed".to_string())
+    } else {
+        held.push("the task is not following the binlog".to_string())
+    }
+    match status.and_then(|s| s.lag_seconds) {
+        Some(lag) if lag as u64 <= spec.max_lag_seconds => holds.push(format!("lag {lag} s ≤ {} s", spec.max_lag_seconds)),
+        Some(lag) => held.push(format!("lag {lag} s > {} s", spec.max_lag_seconds)),
+        None => held.push("no lag known yet".into()),
+    }
+    match status.and_then(|s| s.verification.as_ref()) {
+        Some(v) if v.passed => holds.push(format!("the last verification compared {} rows and found no difference", v.rows_compared)),
+        Some(v) => held.push(format!("the last verification found {} differing rows", v.differences)),
+        None => held.push("no verification yet (spec.verification, or ferry verify)".into()),
+    }
+    let skipped = status.and_then(|s| s.schema_changes.as_ref()).map_or(0, |c| c.skipped.len());
+    match (skipped, spec.accept_skipped_schema_changes) {
+        (0, _) => holds.push("no schema change skipped".into()),
+        (n, true) => holds.push(format!("{n} skipped schema changes accepted")),
+        (n, false) => held.push(format!("{n} schema changes skipped or withheld (spec.cutover.acceptSkippedSchemaChanges accepts them)")),
+    }
+    if held.is_empty() {
+        cond(CUTOVER_READY, true, "Ready", holds.join("; "))
+    } else {
+        let mut m = format!("not yet: {}", held.join("; "));
+        if !holds.is_empty() {
+            m.push_str(&format!(" (holds: {})", holds.join("; ")));
+        }
+        cond(CUTOVER_READY, false, "NotReady", m)
     }
 }
 

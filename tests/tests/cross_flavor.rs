@@ -68,6 +68,12 @@ async fn types_both_ways(source: Flavor, target: Flavor) {
         assert!(std::time::Instant::now() < deadline, "the view and the procedure never arrived\n{}", ferry.describe());
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
+    // Verified across the flavours: every type compares equal (JSON as documents, floats by
+    // their bits), the keyless twin as a multiset.
+    let out = ferry_e2e::ferry().args(["verify", "--no-progress", "-f"]).arg(&m).output().unwrap();
+    let report = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(0), "{report}\n{}", String::from_utf8_lossy(&out.stderr));
+    assert!(report.contains("the target holds what the source holds"), "{report}");
     ferry.assert_running("after the changes");
 }
 

@@ -74,6 +74,12 @@ pub async fn triggers(server: &Server, conn: &mut Conn, db: &str) -> Result<Vec<
     read(server, conn, sql, (db,), &format!("listing triggers of {db}"), || format!("database {db}")).await
 }
 
+/// The events of a database.
+pub async fn events(server: &Server, conn: &mut Conn, db: &str) -> Result<Vec<String>> {
+    let sql = "SELECT EVENT_NAME FROM information_schema.EVENTS WHERE EVENT_SCHEMA = ? ORDER BY EVENT_NAME";
+    read(server, conn, sql, (db,), &format!("listing events of {db}"), || format!("database {db}")).await
+}
+
 /// Runs a catalog query and reads its rows as `T` without the driver's panic on a value `T`
 /// cannot hold: such a row is an error naming `object`.
 async fn read<T: FromRow, P: Into<mysql_async::Params> + Send>(
@@ -258,6 +264,22 @@ pub struct RoutineDdl {
     /// Empty when the user may not see the body.
     pub create: String,
     pub context: CreationContext,
+}
+
+/// An event's CREATE and the session it was made in (`SHOW CREATE EVENT` puts its time zone
+/// before the statement).
+pub async fn show_create_event(server: &Server, conn: &mut Conn, db: &str, name: &str) -> Result<RoutineDdl> {
+    let sql = format!("SHOW CREATE EVENT {}", qt(db, name));
+    let row = show_create(server, conn, &sql).await?;
+    Ok(RoutineDdl {
+        sql_mode: text_at(&row, 1).unwrap_or_default(),
+        create: text_at(&row, 3).unwrap_or_default(),
+        context: CreationContext {
+            character_set_client: text_at(&row, 4).unwrap_or_default(),
+            collation_connection: text_at(&row, 5).unwrap_or_default(),
+            database_collation: text_at(&row, 6),
+        },
+    })
 }
 
 pub async fn show_create_routine(server: &Server, conn: &mut Conn, db: &str, kind: &str, name: &str) -> Result<RoutineDdl> {

@@ -285,6 +285,24 @@ pub async fn query_scalar<T: mysql_async::prelude::FromValue>(
     Ok(row.and_then(|mut r| r.take_opt::<Option<T>, _>(0)).and_then(|v| v.ok()).flatten())
 }
 
+/// Lexicographic comparison of the key with a bound, spelled out so every server can use the
+/// index range: (k1 > v1) OR (k1 = v1 AND k2 >= v2) ...
+pub fn key_range(key: &[String], bound: &[mysql_async::Value], last_op: &str, op: &str, params: &mut Vec<mysql_async::Value>) -> String {
+    let mut ors = Vec::new();
+    for i in 0..key.len() {
+        let mut ands = Vec::new();
+        for j in 0..i {
+            ands.push(format!("{} = ?", q(&key[j])));
+            params.push(bound[j].clone());
+        }
+        let o = if i + 1 == key.len() { last_op } else { op };
+        ands.push(format!("{} {o} ?", q(&key[i])));
+        params.push(bound[i].clone());
+        ors.push(format!("({})", ands.join(" AND ")));
+    }
+    format!("({})", ors.join(" OR "))
+}
+
 /// The first line of a statement, short enough for an error message.
 pub fn short(sql: &str) -> String {
     let one: String = sql.split_whitespace().collect::<Vec<_>>().join(" ");

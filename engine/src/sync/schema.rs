@@ -65,7 +65,7 @@ impl SchemaSync<'_> {
         if with_schema {
             for d in dbs.iter().filter(|d| d.whole) {
                 status.views += self.create_views(&mut src, &mut tgt, d, self.renames).await?;
-                status.routines += self.create_routines(&mut src, &mut tgt, d, self.renames).await?;
+                status.routines += self.create_routines(&mut src, &mut tgt, d).await?;
             }
         }
         for d in dbs {
@@ -295,7 +295,7 @@ impl SchemaSync<'_> {
         Ok(created)
     }
 
-    async fn create_routines(&self, src: &mut Conn, tgt: &mut Conn, d: &DatabaseMap, names: &rewrite::NameMap) -> Result<u32> {
+    async fn create_routines(&self, src: &mut Conn, tgt: &mut Conn, d: &DatabaseMap) -> Result<u32> {
         let mut created = 0;
         tgt.query_drop(format!("USE {}", q(&d.dst))).await.map_err(self.target.err("USE"))?;
         let existing: Vec<(String, String)> = tgt
@@ -319,47 +319,58 @@ impl SchemaSync<'_> {
                 tgt.query_drop(&drop).await.map_err(self.target.err(drop.clone()))?;
             }
             let routine = catalog::show_create_routine(self.source, src, &d.src, &kind, &name).await?;
-            if routine.create.is_empty() {
-                return Err(Error::object(
-                    object,
-                    "SHOW CREATE returned no body: the source user needs SELECT on mysql.proc or SHOW_ROUTINE",
-                ));
-            }
-            let ddl = rewrite::rewrite_references(&rewrite::strip_definer(&routine.create), &d.src, names)
-                .map_err(|e| Error::object(object.clone(), format!("cannot rewrite: {e}")))?;
-            // A routine keeps the sql_mode it was created with, and the database collation (the
-            // database's default then, which its parameters and variables take without a
-            // COLLATE): as mysqldump does, the target database has it while the routine is made.
-            let db_collation = routine.context.database_collation.as_deref().unwrap_or_default();
-            let restore_db = self.switch_database_collation(tgt, &d.dst, db_collation, &object).await?;
-            // Whatever fails in between, the database gets its own collation back.
-            let made = async {
-                tgt.query_drop(format!("SET SESSION sql_mode = {}", lit(&routine.sql_mode)))
-                    .await
-                    .map_err(self.target.err("SET sql_mode"))?;
-                let res = self.create_as_created(tgt, &ddl, &routine.context, &object).await;
-                tgt.query_drop(format!("SET SESSION sql_mode = '{}'", crate::db::WRITE_SQL_MODE))
-                    .await
-                    .map_err(self.target.err("SET sql_mode"))?;
-                res
-            }
-            .await;
-            if let Some(restore) = restore_db {
-                tgt.query_drop(&restore).await.map_err(self.target.err(restore.clone()))?;
-            }
-            made?.map_err(|e| {
-                let hint = match &e {
-                    mysql_async::Error::Server(s) if s.code == codes::BINLOG_FUNCTION_CREATORS => {
-                        " (the target writes a binlog: SET GLOBAL log_bin_trust_function_creators = 1, or grant SUPER)"
-                    }
-                    _ => "",
-                };
-                Error::object(object.clone(), format!("cannot create it on the target {}: {e}{hint}", self.target.address))
-            })?;
+            self.create_stored(tgt, (&d.src, &d.dst), &routine, &object, false).await?;
             self.meta.record_object(self.target, tgt, &kind, &d.dst, &name).await?;
             created += 1;
         }
         Ok(created)
+    }
+
+    /// Creates a routine, trigger or event (`stored`, read with `SHOW CREATE`) in database `dst`
+    /// as the source made it in `src`: names mapped, its sql_mode, its session's character set,
+    /// the database collation it was made under; the definer dropped (routines) or kept
+    /// (`keep_definer`: triggers and events created at cutover keep their original definers).
+    pub(crate) async fn create_stored(
+        &self,
+        tgt: &mut Conn,
+        (src, dst): (&str, &str),
+        stored: &catalog::RoutineDdl,
+        object: &str,
+        keep_definer: bool,
+    ) -> Result<()> {
+        if stored.create.is_empty() {
+            return Err(Error::object(object, "SHOW CREATE returned no body: the source user needs SELECT on mysql.proc or SHOW_ROUTINE"));
+        }
+        let text = if keep_definer { stored.create.clone() } else { rewrite::strip_definer(&stored.create) };
+        let ddl = rewrite::rewrite_references(&text, src, self.renames)
+            .map_err(|e| Error::object(object.to_string(), format!("cannot rewrite: {e}")))?;
+        // A routine keeps the sql_mode it was created with, and the database collation (the
+        // database's default then, which its parameters and variables take without a
+        // COLLATE): as mysqldump does, the target database has it while the routine is made.
+        let db_collation = stored.context.database_collation.as_deref().unwrap_or_default();
+        let restore_db = self.switch_database_collation(tgt, dst, db_collation, object).await?;
+        // Whatever fails in between, the database gets its own collation back.
+        let made = async {
+            tgt.query_drop(format!("SET SESSION sql_mode = {}", lit(&stored.sql_mode))).await.map_err(self.target.err("SET sql_mode"))?;
+            let res = self.create_as_created(tgt, &ddl, &stored.context, object).await;
+            tgt.query_drop(format!("SET SESSION sql_mode = '{}'", crate::db::WRITE_SQL_MODE))
+                .await
+                .map_err(self.target.err("SET sql_mode"))?;
+            res
+        }
+        .await;
+        if let Some(restore) = restore_db {
+            tgt.query_drop(&restore).await.map_err(self.target.err(restore.clone()))?;
+        }
+        made?.map_err(|e| {
+            let hint = match &e {
+                mysql_async::Error::Server(s) if s.code == codes::BINLOG_FUNCTION_CREATORS => {
+                    " (the target writes a binlog: SET GLOBAL log_bin_trust_function_creators = 1, or grant SUPER)"
+                }
+                _ => "",
+            };
+            Error::object(object.to_string(), format!("cannot create it on the target {}: {e}{hint}", self.target.address))
+        })
     }
 
     /// Runs a view's or routine's CREATE in the session it was made in on the source: its
@@ -368,7 +379,7 @@ impl SchemaSync<'_> {
     /// is sent in that character set, converted by the target itself, so non-ASCII text means what
     /// it meant on the source. The session's own settings are back afterwards. The outer error is
     /// ferry's (a setting it could not make or restore), the inner one the CREATE's own.
-    async fn create_as_created(
+    pub(crate) async fn create_as_created(
         &self,
         tgt: &mut Conn,
         ddl: &str,

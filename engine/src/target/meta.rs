@@ -409,6 +409,13 @@ impl Meta {
     /// Moves the positions of the given slots (a lane's, or all of them); params: file, pos,
     /// gtid, source unix time, task, epoch. Matches exactly `slots.len()` rows unless another
     /// engine claimed the task.
+    /// One slot's position, its row locked until the transaction ends: the lane that owns the
+    /// slot cannot commit meanwhile (a repair orders itself with the binlog replay by it). Params:
+    /// task, slot.
+    pub fn slot_position_for_update_sql(&self) -> String {
+        format!("SELECT binlog_file, binlog_pos FROM {} WHERE task = ? AND slot = ? FOR UPDATE", self.t("apply_slots"))
+    }
+
     pub fn slots_checkpoint_sql(&self, slots: &[usize]) -> String {
         let list = slots.iter().map(|s| s.to_string()).collect::<Vec<_>>().join(", ");
         format!(

@@ -26,7 +26,7 @@ use ferry_crds::ConflictPolicy;
 use crate::codec::Codec;
 use crate::db::catalog::Column;
 use crate::db::flavor::{Flavor, Position};
-use crate::db::{Server, Session, q, qt, short};
+use crate::db::{Server, Session, key_range, q, qt, short};
 use crate::error::{Error, Result};
 use crate::plan::mapping::TableMap;
 use crate::status::TableCounter;
@@ -372,10 +372,10 @@ fn select_sql(t: &TableCopy, chunk: &Chunk) -> (String, Vec<Value>) {
     let mut conds = Vec::new();
     let mut params = Vec::new();
     if let (Some(key), Some(lo)) = (&m.key, &chunk.lower) {
-        conds.push(range_condition(key, lo, ">=", ">", &mut params));
+        conds.push(key_range(key, lo, ">=", ">", &mut params));
     }
     if let (Some(key), Some(hi)) = (&m.key, &chunk.upper) {
-        conds.push(range_condition(key, hi, "<", "<", &mut params));
+        conds.push(key_range(key, hi, "<", "<", &mut params));
     }
     if let Some(f) = &m.filter {
         conds.push(format!("({f})"));
@@ -386,24 +386,6 @@ fn select_sql(t: &TableCopy, chunk: &Chunk) -> (String, Vec<Value>) {
         sql.push_str(&conds.join(" AND "));
     }
     (sql, params)
-}
-
-/// Lexicographic comparison of the key with a bound, spelled out so every server can use the
-/// index range: (k1 > v1) OR (k1 = v1 AND k2 >= v2) ...
-fn range_condition(key: &[String], bound: &[Value], last_op: &str, op: &str, params: &mut Vec<Value>) -> String {
-    let mut ors = Vec::new();
-    for i in 0..key.len() {
-        let mut ands = Vec::new();
-        for j in 0..i {
-            ands.push(format!("{} = ?", q(&key[j])));
-            params.push(bound[j].clone());
-        }
-        let o = if i + 1 == key.len() { last_op } else { op };
-        ands.push(format!("{} {o} ?", q(&key[i])));
-        params.push(bound[i].clone());
-        ors.push(format!("({})", ands.join(" AND ")));
-    }
-    format!("({})", ors.join(" OR "))
 }
 
 /// How one table's rows are written, by what its target columns are.
@@ -441,10 +423,10 @@ mod tests {
     use super::*;
 
     #[test]
-    fn composite_range_condition() {
+    fn composite_key_range() {
         let mut p = Vec::new();
         let key = vec!["a".to_string(), "b".to_string()];
-        let sql = range_condition(&key, &[Value::Int(1), Value::Int(2)], ">=", ">", &mut p);
+        let sql = key_range(&key, &[Value::Int(1), Value::Int(2)], ">=", ">", &mut p);
         assert_eq!(sql, "((`a` > ?) OR (`a` = ? AND `b` >= ?))");
         assert_eq!(p, vec![Value::Int(1), Value::Int(1), Value::Int(2)]);
     }

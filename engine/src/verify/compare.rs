@@ -1,0 +1,302 @@
+//! One table compared: key ranges by checksum, then row by row in rounds (see the module doc).
+
+use std::collections::BTreeMap;
+
+use ferry_crds::TableVerification;
+use mysql_async::prelude::*;
+use mysql_async::{Conn, Value};
+
+use super::{Ctx, Plan, examples, table_report};
+use crate::db::{Server, key_range, q, qt, short};
+use crate::error::Result;
+
+/// Which side a query reads.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub(super) enum Side {
+    Source,
+    Target,
+}
+
+/// A key range: after `lo` (exclusive), up to `hi` (inclusive); None: open.
+#[derive(Clone, Debug, Default)]
+pub(super) struct Range {
+    pub lo: Option<Vec<Value>>,
+    pub hi: Option<Vec<Value>>,
+}
+
+/// A row read for comparison: its key values, canonical values, and values as read.
+pub(super) struct Row {
+    pub key: Vec<Value>,
+    pub canon: Vec<Vec<u8>>,
+    pub values: Vec<Value>,
+}
+
+/// Rows by canonical key.
+pub(super) type Rows = BTreeMap<Vec<u8>, Row>;
+
+/// How a row differs.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub(super) enum Kind {
+    Missing,
+    Extra,
+    Different,
+}
+
+impl Kind {
+    fn label(self) -> &'static str {
+        match self {
+            Kind::Missing => "missing",
+            Kind::Extra => "extra",
+            Kind::Different => "different",
+        }
+    }
+}
+
+/// Differing rows by canonical key: how they differ, and their key values.
+pub(super) type DiffRows = BTreeMap<Vec<u8>, (Kind, Vec<Value>)>;
+
+/// The rows of a range that differ in every round, with their key values; `unconfirmed`: the
+/// target did not catch up in time, so what is left is neither proven nor disproven.
+#[derive(Default)]
+pub(super) struct Diff {
+    pub rows: DiffRows,
+    pub unconfirmed: bool,
+}
+
+impl Plan {
+    pub(super) fn table(&self, side: Side) -> String {
+        match side {
+            Side::Source => qt(&self.map.src_db, &self.map.src_table),
+            Side::Target => qt(&self.map.dst_db, &self.map.dst_table),
+        }
+    }
+
+    pub(super) fn names(&self, side: Side) -> Vec<&str> {
+        self.columns.iter().map(|(s, t, _)| if side == Side::Source { s.as_str() } else { t.as_str() }).collect()
+    }
+
+    pub(super) fn key_names(&self, side: Side) -> Vec<String> {
+        self.key.iter().flatten().map(|(s, t)| if side == Side::Source { s.clone() } else { t.clone() }).collect()
+    }
+
+    /// The WHERE of a range on one side: the key range, and on the source the row filter.
+    pub(super) fn condition(&self, side: Side, range: &Range, params: &mut Vec<Value>) -> String {
+        let key = self.key_names(side);
+        let mut conds = Vec::new();
+        if let Some(lo) = &range.lo {
+            conds.push(key_range(&key, lo, ">", ">", params));
+        }
+        if let Some(hi) = &range.hi {
+            conds.push(key_range(&key, hi, "<=", "<", params));
+        }
+        if let (Side::Source, Some(f)) = (side, &self.map.filter) {
+            conds.push(format!("({f})"));
+        }
+        if conds.is_empty() { "TRUE".into() } else { conds.join(" AND ") }
+    }
+
+    /// Each row's hash over the canonical text of its columns (NULL marked apart from any text).
+    pub(super) fn row_hash(&self, side: Side) -> String {
+        let parts: Vec<String> = self
+            .columns
+            .iter()
+            .zip(self.names(side))
+            .map(|((_, _, canon), name)| format!("ISNULL({}), IFNULL({}, '')", q(name), canon.sql(name)))
+            .collect();
+        format!("SHA2(CONCAT_WS('#', {}), 256)", parts.join(", "))
+    }
+}
+
+/// Compares one table (and repairs it when asked).
+pub(super) async fn table(ctx: &Ctx<'_>, (ctl, src, tgt): (&mut Conn, &mut Conn, &mut Conn), plan: &Plan) -> Result<TableVerification> {
+    let mut report = table_report(plan);
+    let mut kinds: BTreeMap<&'static str, Vec<String>> = BTreeMap::new();
+    if plan.key.is_none() {
+        super::multiset::table(ctx, (ctl, src, tgt), plan, &mut report, &mut kinds).await?;
+        report.examples = examples(&kinds, ctx.options.examples);
+        return Ok(report);
+    }
+    let mut lo: Option<Vec<Value>> = None;
+    loop {
+        let hi = next_bound(ctx, src, plan, &lo).await?;
+        let range = Range { lo: lo.clone(), hi: hi.clone() };
+        report.chunks += 1;
+        let (count, sum) = checksum(&ctx.source, src, plan, Side::Source, &range).await?;
+        ctx.throttle(count).await;
+        report.rows_compared += count;
+        let equal = !plan.merged && checksum(&ctx.target, tgt, plan, Side::Target, &range).await? == (count, sum.clone());
+        if !equal {
+            let mut diff = confirm(ctx, (ctl, src, tgt), plan, &range).await?;
+            if ctx.options.repair && !diff.rows.is_empty() && !diff.unconfirmed {
+                report.repaired += super::repair::keyed(ctx, (ctl, src), plan, &diff).await?;
+                diff = confirm(ctx, (ctl, src, tgt), plan, &range).await?;
+            }
+            tally(&mut report, &mut kinds, plan, &diff);
+        }
+        match hi {
+            None => break,
+            Some(h) => lo = Some(h),
+        }
+    }
+    report.examples = examples(&kinds, ctx.options.examples);
+    Ok(report)
+}
+
+/// Adds a range's confirmed differences to the table's report.
+fn tally(report: &mut TableVerification, kinds: &mut BTreeMap<&'static str, Vec<String>>, plan: &Plan, diff: &Diff) {
+    let names = plan.key_names(Side::Source);
+    for (kind, key) in diff.rows.values() {
+        match kind {
+            Kind::Missing => report.missing += 1,
+            Kind::Extra => report.extra += 1,
+            Kind::Different => report.different += 1,
+        }
+        let label = if diff.unconfirmed { "unconfirmed" } else { kind.label() };
+        kinds.entry(label).or_default().push(super::canon::key_text(&names, key));
+    }
+    if diff.unconfirmed {
+        // Not proven either way: counted apart (at least the range itself).
+        let n = diff.rows.len().max(1) as u64;
+        report.unconfirmed += n;
+        for (kind, _) in diff.rows.values() {
+            match kind {
+                Kind::Missing => report.missing -= 1,
+                Kind::Extra => report.extra -= 1,
+                Kind::Different => report.different -= 1,
+            }
+        }
+    }
+}
+
+/// The upper bound of the range after `lo`: the key of its `chunk_rows`-th row (None: the range
+/// runs to the end).
+async fn next_bound(ctx: &Ctx<'_>, src: &mut Conn, plan: &Plan, lo: &Option<Vec<Value>>) -> Result<Option<Vec<Value>>> {
+    let key = plan.key_names(Side::Source);
+    let cols = key.iter().map(|k| q(k)).collect::<Vec<_>>().join(", ");
+    let mut params = Vec::new();
+    let cond = match lo {
+        Some(lo) => key_range(&key, lo, ">", ">", &mut params),
+        None => "TRUE".into(),
+    };
+    let sql = format!(
+        "SELECT {cols} FROM {} WHERE {cond} ORDER BY {cols} LIMIT 1 OFFSET {}",
+        plan.table(Side::Source),
+        ctx.options.chunk_rows.max(1) - 1
+    );
+    let row: Option<mysql_async::Row> = src.exec_first(&sql, params).await.map_err(ctx.source.err(short(&sql)))?;
+    Ok(row.map(|r| r.unwrap()))
+}
+
+/// A range's row count and the sum of its rows' hashes (first 60 bits each, an exact decimal).
+pub(super) async fn checksum(server: &Server, conn: &mut Conn, plan: &Plan, side: Side, range: &Range) -> Result<(u64, String)> {
+    let mut params = Vec::new();
+    let cond = plan.condition(side, range, &mut params);
+    let sql = format!(
+        "SELECT COUNT(*), CAST(COALESCE(SUM(CAST(CONV(LEFT({}, 15), 16, 10) AS UNSIGNED)), 0) AS CHAR) FROM {} WHERE {cond}",
+        plan.row_hash(side),
+        plan.table(side)
+    );
+    let row: Option<(u64, String)> = conn.exec_first(&sql, params).await.map_err(server.err(short(&sql)))?;
+    Ok(row.unwrap_or_default())
+}
+
+/// A range's rows on one side, by canonical key.
+pub(super) async fn rows(server: &Server, conn: &mut Conn, plan: &Plan, side: Side, range: &Range) -> Result<Rows> {
+    rows_where(server, conn, plan, side, range, None).await
+}
+
+/// As [`rows`], within a condition of its own too (with its parameters).
+pub(super) async fn rows_where(
+    server: &Server,
+    conn: &mut Conn,
+    plan: &Plan,
+    side: Side,
+    range: &Range,
+    extra: Option<(String, Vec<Value>)>,
+) -> Result<Rows> {
+    let mut params = Vec::new();
+    let mut cond = plan.condition(side, range, &mut params);
+    if let Some((c, p)) = extra {
+        cond = format!("{cond} AND {c}");
+        params.extend(p);
+    }
+    let cols = plan.names(side).iter().map(|c| q(c)).collect::<Vec<_>>().join(", ");
+    let sql = format!("SELECT {cols} FROM {} WHERE {cond}", plan.table(side));
+    let key_at: Vec<usize> = plan.key.iter().flatten().filter_map(|(s, _)| plan.columns.iter().position(|(c, _, _)| c == s)).collect();
+    let mut out = Rows::new();
+    let mut result = conn.exec_iter(sql.as_str(), params).await.map_err(server.err(short(&sql)))?;
+    while let Some(row) = result.next().await.map_err(server.err(short(&sql)))? {
+        let values = row.unwrap();
+        let canon: Vec<Vec<u8>> = plan.columns.iter().zip(&values).map(|((_, _, c), v)| c.value(v)).collect();
+        let key: Vec<Value> = key_at.iter().map(|&i| values[i].clone()).collect();
+        out.insert(key_bytes(&key_at, &canon), Row { key, canon, values });
+    }
+    Ok(out)
+}
+
+/// The canonical key, each part length-prefixed (no two keys share it).
+fn key_bytes(key_at: &[usize], canon: &[Vec<u8>]) -> Vec<u8> {
+    let mut k = Vec::new();
+    for &i in key_at {
+        k.extend_from_slice(&(canon[i].len() as u32).to_le_bytes());
+        k.extend_from_slice(&canon[i]);
+    }
+    k
+}
+
+/// The rows of a range that differ in every round (see the module doc): a round reads the
+/// source, then the source's binlog position (past that read), waits for the target to apply up
+/// to it, reads the target, then the source again; rows whose two source reads disagree were
+/// changing and do not count in that round.
+pub(super) async fn confirm(ctx: &Ctx<'_>, (ctl, src, tgt): (&mut Conn, &mut Conn, &mut Conn), plan: &Plan, range: &Range) -> Result<Diff> {
+    let mut candidates: Option<DiffRows> = None;
+    for _ in 0..ctx.options.rounds.max(1) {
+        let s1 = rows(&ctx.source, src, plan, Side::Source, range).await?;
+        let at = ctx.source_position(ctl).await?;
+        if !ctx.wait_applied(tgt, &plan.map, &at).await? {
+            return Ok(Diff { rows: candidates.unwrap_or_default(), unconfirmed: true });
+        }
+        let t = rows(&ctx.target, tgt, plan, Side::Target, range).await?;
+        let s2 = rows(&ctx.source, src, plan, Side::Source, range).await?;
+        ctx.throttle(2 * s1.len() as u64).await;
+        let found = round(plan, &s1, &t, &s2);
+        let next = match candidates {
+            None => found,
+            Some(before) => before.into_iter().filter(|(k, (kind, _))| found.get(k).is_some_and(|(f, _)| f == kind)).collect(),
+        };
+        let done = next.is_empty();
+        candidates = Some(next);
+        if done {
+            break;
+        }
+    }
+    Ok(Diff { rows: candidates.unwrap_or_default(), unconfirmed: false })
+}
+
+/// One round's differences: rows stable on the source that the target lacks or has otherwise,
+/// and (not for a merged table) target rows absent from both source reads.
+fn round(plan: &Plan, s1: &Rows, t: &Rows, s2: &Rows) -> DiffRows {
+    let mut found = BTreeMap::new();
+    for (k, a) in s1 {
+        if s2.get(k).map(|b| &b.canon) != Some(&a.canon) {
+            continue; // changing while read
+        }
+        match t.get(k) {
+            None => {
+                found.insert(k.clone(), (Kind::Missing, a.key.clone()));
+            }
+            Some(b) if b.canon != a.canon => {
+                found.insert(k.clone(), (Kind::Different, a.key.clone()));
+            }
+            Some(_) => {}
+        }
+    }
+    if !plan.merged {
+        for (k, b) in t {
+            if !s1.contains_key(k) && !s2.contains_key(k) {
+                found.insert(k.clone(), (Kind::Extra, b.key.clone()));
+            }
+        }
+    }
+    found
+}
