@@ -3,7 +3,7 @@ SHELL := /bin/bash
 CARGO ?= cargo
 export PATH := $(HOME)/.cargo/bin:$(PATH)
 
-.PHONY: all deps build test test-mysql crds demo bench-full bench-cdc clean-lab chart e2e-cluster
+.PHONY: all deps build test test-mysql crds demo bench-full bench-cdc bench-verify clean-lab chart e2e-cluster
 
 all: build
 
@@ -19,7 +19,7 @@ build:
 # The e2e suites that run a second time with MySQL 9.7 servers (FERRY_TEST_FLAVOR=mysql).
 # Not here: ddl_rewrite (MariaDB statements), cross_flavor (its flavours are pinned; it runs in
 # the MariaDB pass).
-MYSQL_SUITES ?= harness full_sync incremental ddl_sync topologies selection_change examples binlog_columns schema_fidelity target_paths foreign_keys precheck binlog_resume tls
+MYSQL_SUITES ?= harness full_sync incremental ddl_sync topologies selection_change examples binlog_columns schema_fidelity target_paths foreign_keys precheck binlog_resume tls verify cutover
 
 ## test: deps, build, then every test on MariaDB, then the e2e suites on MySQL (private servers)
 test: deps build
@@ -57,6 +57,12 @@ bench-full:
 ## 4 WRITESET workers
 bench-cdc:
 	@FLAVOR=$(FLAVOR) scripts/bench-cdc.sh
+
+## bench-verify: `ferry verify` against pt-table-sync --print (TABLES, TABLE_SIZE), one row planted
+## different per table on the target after ferry's initial sync: rows/s, the source's CPU seconds,
+## the differences each found; FLAVOR=mysql: MySQL 9.7 servers
+bench-verify:
+	@FLAVOR=$(FLAVOR) scripts/bench-verify.sh
 
 ## clean-lab: stop the demo/bench servers (both flavours) and remove .demo/, .bench/ and their MySQL folders
 clean-lab:

@@ -11,6 +11,8 @@ set -euo pipefail
 "$(dirname "${BASH_SOURCE[0]}")/install-mysql.sh"
 
 # command-or-path  package
+# (percona-toolkit, for bench-verify's pt-table-sync, depends on libdbd-mysql-perl, its Perl
+# MySQL driver: apt installs it with the package.)
 needs=(
   "mariadbd            mariadb-server"
   "mariadb-install-db  mariadb-server"
@@ -21,6 +23,7 @@ needs=(
   "myloader            mydumper"
   "/usr/bin/time       time"
   "openssl             openssl"
+  "pt-table-sync       percona-toolkit"
 )
 
 have() {
@@ -39,7 +42,7 @@ for line in "${needs[@]}"; do
 done
 
 if [ ${#missing[@]} -eq 0 ]; then
-  echo "install-deps: all present (mariadb-server, mariadb-client, sysbench, mydumper, time, openssl)"
+  echo "install-deps: all present (mariadb-server, mariadb-client, sysbench, mydumper, time, openssl, percona-toolkit)"
   exit 0
 fi
 

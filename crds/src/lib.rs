@@ -538,6 +538,9 @@ pub struct VerificationStatus {
     /// Per table.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub tables: Vec<TableVerification>,
+    /// Why the last pass could not run (its tables are those of the pass before).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub message: Option<String>,
 }
 
 /// One table's verification.

@@ -83,6 +83,26 @@ enum Command {
         #[arg(long)]
         no_progress: bool,
     },
+    /// Switch to the target: (with `--lock-source`) make the source read-only, wait until the
+    /// target has applied the source's final binlog position, verify every selected table, create
+    /// the deferred triggers and events on the target. The task must be running (`ferry run`).
+    /// Exits 0 when done, 1 when the verification found differences (nothing switched; a locked
+    /// source is writable again), 2 on an error. Run it again after an interruption.
+    Cutover {
+        /// The manifest file.
+        #[arg(short = 'f', long = "file")]
+        file: PathBuf,
+        /// Make the source read-only first (MySQL: super_read_only; MariaDB: read_only, with
+        /// FLUSH TABLES WITH READ LOCK held until the cutover ends).
+        #[arg(long)]
+        lock_source: bool,
+        /// Seconds to wait for the target to apply up to the source's final position.
+        #[arg(long, default_value_t = 300)]
+        wait_seconds: u64,
+        /// `table` for people, `json` (`{cutover, verification}`) for machines.
+        #[arg(short = 'o', long, value_enum, default_value_t = OutputFormat::Table)]
+        output: OutputFormat,
+    },
     /// Run a SyncTask inside Kubernetes (the operator's engine pod): the spec from the API,
     /// credentials from the mounted Secrets, status written to the SyncTask, until SIGTERM.
     Sync {
@@ -132,6 +152,11 @@ fn main() -> ExitCode {
                 ..Default::default()
             };
             runtime.block_on(verify_command(file, options, output, no_progress))
+        }
+        Command::Cutover { file, lock_source, wait_seconds, output } => {
+            let options =
+                ferry_engine::task::cutover::CutoverOptions { lock_source, catch_up: std::time::Duration::from_secs(wait_seconds) };
+            runtime.block_on(cutover_command(file, options, output))
         }
         Command::Sync { namespace, name, secrets_dir, metrics_addr } => {
             runtime.block_on(ferry_engine::task::kube::sync_main(&namespace, &name, &secrets_dir, metrics_addr))
@@ -248,6 +273,52 @@ async fn verify_command(file: PathBuf, options: ferry_engine::verify::VerifyOpti
         }
         Err(e) => {
             eprintln!("ferry: task {}: {e}", task.name);
+            ExitCode::from(2)
+        }
+    }
+}
+
+async fn cutover_command(file: PathBuf, options: ferry_engine::task::cutover::CutoverOptions, output: OutputFormat) -> ExitCode {
+    let task = match manifest::load(&file) {
+        Ok(t) => t,
+        Err(e) => {
+            eprintln!("ferry: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    if !options.lock_source {
+        eprintln!(
+            "ferry: cutover without --lock-source: the source stays writable; what is written to it after the final position is still followed"
+        );
+    }
+    let on_state = |c: &ferry_crds::CutoverStatus| eprintln!("ferry: cutover: {}", c.state);
+    match ferry_engine::task::cutover::cutover(&task, &options, &on_state).await {
+        Ok(report) => {
+            match output {
+                OutputFormat::Json => {
+                    let body = serde_json::json!({ "cutover": report.status, "verification": report.verification });
+                    println!("{}", serde_json::to_string_pretty(&body).unwrap_or_default());
+                }
+                OutputFormat::Table => {
+                    if let Some(v) = &report.verification {
+                        print!("{}", ferry_engine::verify::render_table(v));
+                    }
+                    let c = &report.status;
+                    println!("Cutover: {}", c.state);
+                    println!("Final source position: {}", c.final_position.as_deref().unwrap_or("-"));
+                    println!("Source locked: {}", if c.source_locked { "yes (read-only)" } else { "no" });
+                    if !c.triggers_created.is_empty() {
+                        println!("Created on the target: {}", c.triggers_created.join(", "));
+                    }
+                    if let Some(m) = &c.message {
+                        println!("{m}");
+                    }
+                }
+            }
+            if report.status.state == "Done" { ExitCode::SUCCESS } else { ExitCode::from(1) }
+        }
+        Err(e) => {
+            eprintln!("ferry: task {}: cutover: {e}", task.name);
             ExitCode::from(2)
         }
     }

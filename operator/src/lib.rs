@@ -20,16 +20,24 @@
 //! 6. The engine: a StatefulSet of one replica running `ferry sync`; its pod template carries a
 //!    hash of the spec, so a changed object list restarts the engine, which resumes incremental
 //!    sync from its checkpoint and copies newly added tables. Credentials are Secret volumes.
+//!    `spec.cutover.requested` restarts it the same way (the engine then carries out the
+//!    cutover), while the precheck's hash leaves `verification` and `cutover` out: no new check.
 //!
 //! # Who writes which status field
 //! Both write with server-side apply, each with its own field manager, so neither clears the
 //! other's fields:
 //! - `ferry-operator`: `phase`, `message`, `conditions` (PrecheckPassed, Ready, Progressing,
-//!   Degraded, Suspended; lastTransitionTime kept unless the status flips), `observedGeneration`,
-//!   `precheck`, `children`. Written only when one of them changed.
+//!   Degraded, Suspended, Verified, CutoverReady; lastTransitionTime kept unless the status
+//!   flips), `observedGeneration`, `precheck`, `children`. Written only when one of them changed.
 //! - `ferry-engine` (the engine pod): `schemaSync`, `fullSync`, `checkpoint`, `lagSeconds`,
-//!   `incrementalSync`, and `engine` (its stage, message, the generation it runs, a heartbeat).
-//!   The operator derives `phase` from `engine.phase` when `engine.observedGeneration` is current.
+//!   `incrementalSync`, `schemaChanges`, `verification`, `cutover`, and `engine` (its stage,
+//!   message, the generation it runs, a heartbeat). The operator derives `phase` from
+//!   `engine.phase` when `engine.observedGeneration` is current, and Verified and CutoverReady
+//!   from `verification`, `cutover`, `lagSeconds` and `schemaChanges`.
+//!
+//! # Events
+//! One per phase change, and per notable condition change: DifferencesFound (Warning, Verified
+//! turned False), CutoverReady, CutoverDone, CutoverFailed (Warning).
 
 pub mod build;
 pub mod conflicts;

@@ -371,7 +371,8 @@ async fn apply(task: &SyncTask, ctx: &Context) -> Result<Action> {
     })
 }
 
-/// Writes the derived status when it differs from the object's, with an event per phase change.
+/// Writes the derived status when it differs from the object's, with an event per phase change
+/// and per notable condition change ([`status::notices`]).
 async fn write_status(task: &SyncTask, ctx: &Context, observed: &Observed) -> Result<Phase> {
     let desired = status::derive(task, observed, Timestamp::now());
     if !status::differs(task, &desired) {
@@ -383,18 +384,25 @@ async fn write_status(task: &SyncTask, ctx: &Context, observed: &Observed) -> Re
     api.patch_status(&name, &PatchParams::apply(MANAGER).force(), &Patch::Apply(&status::apply_patch(&desired)))
         .await
         .map_err(Error::kube(format!("write status of {name}")))?;
+    let reference = task.object_ref(&());
     let before = task.status.as_ref().and_then(|s| s.phase);
     if before != Some(desired.phase) {
         let warning = matches!(desired.phase, Phase::Failed | Phase::PrecheckFailed);
         info!(from = ?before, to = ?desired.phase, "phase changed");
         publish(
             ctx,
-            &task.object_ref(&()),
+            &reference,
             if warning { EventType::Warning } else { EventType::Normal },
             &format!("{:?}", desired.phase),
             desired.message.as_deref().unwrap_or_default(),
         )
         .await;
+    }
+    // Differences found, cutover ready, done or failed: told by the conditions' change.
+    let before_conditions = task.status.as_ref().map(|s| s.conditions.as_slice()).unwrap_or(&[]);
+    for n in status::notices(before_conditions, &desired.conditions) {
+        info!(reason = n.reason, "{}", n.note);
+        publish(ctx, &reference, if n.warning { EventType::Warning } else { EventType::Normal }, n.reason, &n.note).await;
     }
     Ok(desired.phase)
 }

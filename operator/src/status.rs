@@ -2,7 +2,7 @@
 //! and children, derived by a pure function from what the operator observed, and the
 //! server-side-apply patch that writes exactly those fields (field manager `ferry-operator`).
 
-use ferry_crds::{ChildrenStatus, Phase, SyncTask, SyncTaskStatus};
+use ferry_crds::{ChildrenStatus, Phase, SyncTask, SyncTaskStatus, TableVerification, VerificationStatus};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{Condition, Time};
 use k8s_openapi::jiff::Timestamp;
 use serde_json::{Value, json};
@@ -13,6 +13,7 @@ pub const PROGRESSING: &str = "Progressing";
 pub const DEGRADED: &str = "Degraded";
 pub const SUSPENDED: &str = "Suspended";
 pub const CUTOVER_READY: &str = "CutoverReady";
+pub const VERIFIED: &str = "Verified";
 
 /// Why the operator will not run a task until its spec changes.
 #[derive(Clone, Debug, PartialEq)]
@@ -151,7 +152,7 @@ pub fn derive(task: &SyncTask, observed: &Observed, now: Timestamp) -> OperatorS
         }
     };
 
-    let conditions = [precheck_cond, ready, progressing, degraded, suspended_cond, cutover_ready(task)];
+    let conditions = [precheck_cond, ready, progressing, degraded, suspended_cond, verified(task), cutover_ready(task)];
     let current = task.status.as_ref().map(|s| s.conditions.as_slice()).unwrap_or(&[]);
     OperatorStatus {
         phase,
@@ -165,12 +166,14 @@ pub fn derive(task: &SyncTask, observed: &Observed, now: Timestamp) -> OperatorS
 }
 
 /// Whether the applications may move to the target now: the task follows the binlog, its lag is
-/// at most `spec.cutover.maxLagSeconds`, the last verification found no difference, and no
-/// schema change was skipped or withheld (unless the spec accepts them). The message names each
-/// requirement that holds and each that does not. A cutover done is True for good.
+/// at most `spec.cutover.maxLagSeconds`, the last verification found no difference, no schema
+/// change was skipped or withheld (unless the spec accepts them), and no cutover failed. The
+/// message names each requirement that holds and each that does not. A cutover done is True for
+/// good.
 fn cutover_ready(task: &SyncTask) -> Cond {
     let status = task.status.as_ref();
-    if let Some(c) = status.and_then(|s| s.cutover.as_ref()).filter(|c| c.state == "Done") {
+    let cutover = status.and_then(|s| s.cutover.as_ref());
+    if let Some(c) = cutover.filter(|c| c.state == "Done") {
         return cond(CUTOVER_READY, true, "CutoverDone", c.message.clone().unwrap_or_else(|| "the cutover is done".into()));
     }
     let spec = &task.spec.cutover;
@@ -182,15 +185,16 @@ fn cutover_ready(task: &SyncTask) -> Cond {
     } else {
         held.push("the task is not following the binlog".to_string())
     }
+    // The lag itself stays out of a message that holds: it changes with every engine report,
+    // and each change would be a status write.
     match status.and_then(|s| s.lag_seconds) {
-        Some(lag) if lag as u64 <= spec.max_lag_seconds => holds.push(format!("lag {lag} s ≤ {} s", spec.max_lag_seconds)),
+        Some(lag) if lag as u64 <= spec.max_lag_seconds => holds.push(format!("lag ≤ {} s", spec.max_lag_seconds)),
         Some(lag) => held.push(format!("lag {lag} s > {} s", spec.max_lag_seconds)),
         None => held.push("no lag known yet".into()),
     }
-    match status.and_then(|s| s.verification.as_ref()) {
-        Some(v) if v.passed => holds.push(format!("the last verification compared {} rows and found no difference", v.rows_compared)),
-        Some(v) => held.push(format!("the last verification found {} differing rows", v.differences)),
-        None => held.push("no verification yet (spec.verification, or ferry verify)".into()),
+    match verification_requirement(status.and_then(|s| s.verification.as_ref())) {
+        Ok(m) => holds.push(m),
+        Err(m) => held.push(m),
     }
     let skipped = status.and_then(|s| s.schema_changes.as_ref()).map_or(0, |c| c.skipped.len());
     match (skipped, spec.accept_skipped_schema_changes) {
@@ -198,15 +202,79 @@ fn cutover_ready(task: &SyncTask) -> Cond {
         (n, true) => holds.push(format!("{n} skipped schema changes accepted")),
         (n, false) => held.push(format!("{n} schema changes skipped or withheld (spec.cutover.acceptSkippedSchemaChanges accepts them)")),
     }
-    if held.is_empty() {
-        cond(CUTOVER_READY, true, "Ready", holds.join("; "))
-    } else {
-        let mut m = format!("not yet: {}", held.join("; "));
-        if !holds.is_empty() {
-            m.push_str(&format!(" (holds: {})", holds.join("; ")));
-        }
-        cond(CUTOVER_READY, false, "NotReady", m)
+    let failed = cutover.filter(|c| c.state == "Failed");
+    if let Some(c) = failed {
+        held.push(format!("the last cutover failed: {}", c.message.as_deref().unwrap_or("no message")));
     }
+    if held.is_empty() {
+        return cond(CUTOVER_READY, true, "Ready", holds.join("; "));
+    }
+    let mut m = format!("not yet: {}", held.join("; "));
+    if !holds.is_empty() {
+        m.push_str(&format!(" (holds: {})", holds.join("; ")));
+    }
+    // A reason of its own, so that the failure is told apart (and announced) once.
+    cond(CUTOVER_READY, false, if failed.is_some() { "CutoverFailed" } else { "NotReady" }, m)
+}
+
+/// The verification's part of CutoverReady: Ok when it holds, Err when it does not.
+fn verification_requirement(v: Option<&VerificationStatus>) -> Result<String, String> {
+    match v {
+        Some(v) if v.passed => Ok(format!("the last verification compared {} rows and found no difference", v.rows_compared)),
+        Some(v) if v.differences > 0 => {
+            let tables: Vec<&str> = differing(v).map(|t| t.name.as_str()).take(5).collect();
+            let within = if tables.is_empty() { String::new() } else { format!(" (in {})", tables.join(", ")) };
+            Err(format!("the last verification found {} differing rows{within}", v.differences))
+        }
+        Some(_) => Err("the last verification did not pass".into()),
+        None => Err("no verification yet (spec.verification, or ferry verify)".into()),
+    }
+}
+
+fn differing(v: &VerificationStatus) -> impl Iterator<Item = &TableVerification> {
+    v.tables.iter().filter(|t| t.missing + t.extra + t.different + t.unconfirmed > 0)
+}
+
+/// What the engine's last verification (`status.verification`) found, as a condition, so that
+/// `kubectl wait` and the events can use it.
+fn verified(task: &SyncTask) -> Cond {
+    let Some(v) = task.status.as_ref().and_then(|s| s.verification.as_ref()) else {
+        return unknown(VERIFIED, "NotVerified", "no verification yet (spec.verification.enabled, or ferry verify)");
+    };
+    let when = v.time.as_ref().map(|t| format!(" at {}", t.0)).unwrap_or_default();
+    let note = v.message.as_ref().map(|m| format!(" (the last pass could not run: {m})")).unwrap_or_default();
+    if v.passed {
+        return cond(VERIFIED, true, "NoDifference", format!("{} rows compared{when}, no difference{note}", v.rows_compared));
+    }
+    if v.differences == 0 {
+        // Neither proven equal nor shown to differ.
+        return unknown(VERIFIED, "NotVerified", format!("the last verification{when} did not pass{note}"));
+    }
+    let mut m = format!("{} differing rows of {} compared{when}", v.differences, v.rows_compared);
+    let tables: Vec<String> = differing(v).map(describe_table).collect();
+    if !tables.is_empty() {
+        m.push_str(": ");
+        m.push_str(&tables.iter().take(5).cloned().collect::<Vec<_>>().join("; "));
+        if tables.len() > 5 {
+            m.push_str(&format!("; and {} more tables", tables.len() - 5));
+        }
+    }
+    m.push_str(&note);
+    cond(VERIFIED, false, "DifferencesFound", m)
+}
+
+/// `db.t → db2.t (missing 1, different 2; e.g. missing id=5, different id=7)`.
+fn describe_table(t: &TableVerification) -> String {
+    let counts: Vec<String> =
+        [("missing", t.missing), ("extra", t.extra), ("different", t.different), ("unconfirmed ranges", t.unconfirmed)]
+            .iter()
+            .filter(|(_, n)| *n > 0)
+            .map(|(kind, n)| format!("{kind} {n}"))
+            .collect();
+    let name = if t.target.is_empty() || t.target == t.name { t.name.clone() } else { format!("{} → {}", t.name, t.target) };
+    let examples =
+        if t.examples.is_empty() { String::new() } else { format!("; e.g. {}", t.examples[..t.examples.len().min(3)].join(", ")) };
+    format!("{name} ({}{examples})", counts.join(", "))
 }
 
 fn engine_phase(task: &SyncTask, observed: &Observed) -> (Phase, String, Cond, Cond, Cond) {
@@ -363,11 +431,46 @@ pub fn flipped(before: &[Condition], after: &[Condition]) -> Vec<(String, String
         .collect()
 }
 
+/// An event to publish for a change of the conditions.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Notice {
+    pub warning: bool,
+    pub reason: &'static str,
+    pub note: String,
+}
+
+/// The events a status write announces besides the phase: Verified turning False
+/// (DifferencesFound), CutoverReady turning True (CutoverReady), and the cutover done or failed
+/// (CutoverReady's reason becoming CutoverDone or CutoverFailed). Derived from the conditions on
+/// the object and those written now, so that the operator needs no memory and a restart of it
+/// repeats none.
+pub fn notices(before: &[Condition], after: &[Condition]) -> Vec<Notice> {
+    let mut out = Vec::new();
+    for c in after {
+        let previous = before.iter().find(|b| b.type_ == c.type_);
+        if previous.is_some_and(|p| p.status == c.status && p.reason == c.reason) {
+            continue;
+        }
+        let flipped = previous.is_none_or(|p| p.status != c.status);
+        let notice = match (c.type_.as_str(), c.status.as_str(), c.reason.as_str()) {
+            (VERIFIED, "False", _) if flipped => Some((true, "DifferencesFound")),
+            (CUTOVER_READY, "True", "CutoverDone") => Some((false, "CutoverDone")),
+            (CUTOVER_READY, "True", _) if flipped => Some((false, "CutoverReady")),
+            (CUTOVER_READY, "False", "CutoverFailed") => Some((true, "CutoverFailed")),
+            _ => None,
+        };
+        if let Some((warning, reason)) = notice {
+            out.push(Notice { warning, reason, note: c.message.clone() });
+        }
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::testing::task;
-    use ferry_crds::EngineReport;
+    use ferry_crds::{CutoverStatus, EngineReport, SchemaChangeStatus, SkippedSchemaChange};
 
     fn t0() -> Timestamp {
         "2026-01-01T00:00:00Z".parse().unwrap()
@@ -509,5 +612,227 @@ mod tests {
         assert_eq!(p["status"]["phase"], "Failed");
         assert_eq!(p["status"]["observedGeneration"], 3);
         assert_eq!(p["status"]["conditions"][0]["reason"], "Malformed");
+    }
+
+    /// A task following the binlog, lag 2 s, whose last verification passed: CutoverReady holds.
+    fn following() -> (SyncTask, Observed) {
+        let mut t = task("t1");
+        t.status = Some(SyncTaskStatus {
+            engine: Some(EngineReport {
+                phase: Some(Phase::Synchronizing),
+                message: None,
+                observed_generation: Some(1),
+                heartbeat_time: None,
+            }),
+            lag_seconds: Some(2),
+            verification: Some(VerificationStatus { time: Some(Time(t0())), passed: true, rows_compared: 1200, ..Default::default() }),
+            ..Default::default()
+        });
+        let mut o = observed(PrecheckState::Passed);
+        o.engine = Some(EngineObserved { replicas: 1, ready_replicas: 1 });
+        (t, o)
+    }
+
+    fn cutover_ready_of(t: &SyncTask, o: &Observed) -> Condition {
+        condition(&derive(t, o, t0()), CUTOVER_READY).clone()
+    }
+
+    fn differences() -> VerificationStatus {
+        VerificationStatus {
+            time: Some(Time(t1())),
+            passed: false,
+            rows_compared: 1200,
+            differences: 3,
+            tables: vec![
+                TableVerification {
+                    name: "shop.orders".into(),
+                    target: "shop2.orders".into(),
+                    rows_compared: 1000,
+                    missing: 1,
+                    different: 2,
+                    examples: vec!["missing id=5".into(), "different id=7".into(), "different id=9".into(), "different id=11".into()],
+                    ..Default::default()
+                },
+                TableVerification {
+                    name: "shop.customers".into(),
+                    target: "shop.customers".into(),
+                    rows_compared: 200,
+                    ..Default::default()
+                },
+            ],
+            message: None,
+        }
+    }
+
+    #[test]
+    fn cutover_ready_when_everything_holds() {
+        let (t, o) = following();
+        let c = cutover_ready_of(&t, &o);
+        assert_eq!((c.status.as_str(), c.reason.as_str()), ("True", "Ready"));
+        assert!(c.message.contains("the binlog is followed"), "{}", c.message);
+        assert!(c.message.contains("lag ≤ 10 s"), "{}", c.message);
+        assert!(c.message.contains("compared 1200 rows and found no difference"), "{}", c.message);
+        assert!(c.message.contains("no schema change skipped"), "{}", c.message);
+    }
+
+    #[test]
+    fn cutover_ready_is_false_while_the_binlog_is_not_followed() {
+        let (mut t, o) = following();
+        t.status.as_mut().unwrap().engine.as_mut().unwrap().phase = Some(Phase::Initializing);
+        let c = cutover_ready_of(&t, &o);
+        assert_eq!((c.status.as_str(), c.reason.as_str()), ("False", "NotReady"));
+        assert!(c.message.starts_with("not yet: the task is not following the binlog"), "{}", c.message);
+        assert!(c.message.contains("(holds: lag ≤ 10 s;"), "what holds is named too: {}", c.message);
+        // An engine still reporting on the previous spec does not count as following.
+        let (mut t, o) = following();
+        t.metadata.generation = Some(2);
+        assert!(cutover_ready_of(&t, &o).message.contains("not following the binlog"));
+    }
+
+    #[test]
+    fn cutover_ready_is_false_while_the_lag_is_over_the_maximum() {
+        let (mut t, o) = following();
+        t.status.as_mut().unwrap().lag_seconds = Some(30);
+        let c = cutover_ready_of(&t, &o);
+        assert_eq!(c.status, "False");
+        assert!(c.message.contains("lag 30 s > 10 s"), "{}", c.message);
+        t.spec.cutover.max_lag_seconds = 30;
+        assert_eq!(cutover_ready_of(&t, &o).status, "True", "at the maximum is enough");
+        t.status.as_mut().unwrap().lag_seconds = None;
+        assert!(cutover_ready_of(&t, &o).message.contains("no lag known yet"));
+    }
+
+    #[test]
+    fn cutover_ready_is_false_after_a_verification_with_differences() {
+        let (mut t, o) = following();
+        t.status.as_mut().unwrap().verification = Some(differences());
+        let c = cutover_ready_of(&t, &o);
+        assert_eq!(c.status, "False");
+        assert!(c.message.contains("the last verification found 3 differing rows (in shop.orders)"), "{}", c.message);
+        t.status.as_mut().unwrap().verification = None;
+        assert!(cutover_ready_of(&t, &o).message.contains("no verification yet"));
+    }
+
+    #[test]
+    fn skipped_schema_changes_hold_cutover_ready_back_unless_accepted() {
+        let (mut t, o) = following();
+        let skipped =
+            SkippedSchemaChange { position: "b.000003:4411".into(), statement: "ALTER TABLE x".into(), reason: "ERROR 1064".into() };
+        t.status.as_mut().unwrap().schema_changes =
+            Some(SchemaChangeStatus { applied: 4, skipped: vec![skipped.clone(), skipped], followed_renames: vec![] });
+        let c = cutover_ready_of(&t, &o);
+        assert_eq!(c.status, "False");
+        assert!(c.message.contains("2 schema changes skipped or withheld (spec.cutover.acceptSkippedSchemaChanges"), "{}", c.message);
+        t.spec.cutover.accept_skipped_schema_changes = true;
+        let c = cutover_ready_of(&t, &o);
+        assert_eq!((c.status.as_str(), c.reason.as_str()), ("True", "Ready"));
+        assert!(c.message.contains("2 skipped schema changes accepted"), "{}", c.message);
+    }
+
+    #[test]
+    fn a_done_cutover_is_ready_for_good_and_a_failed_one_says_why() {
+        let (mut t, o) = following();
+        let st = t.status.as_mut().unwrap();
+        st.lag_seconds = Some(500);
+        st.cutover = Some(CutoverStatus { state: "Done".into(), message: Some("target holds b.000003:4411".into()), ..Default::default() });
+        let c = cutover_ready_of(&t, &o);
+        assert_eq!((c.status.as_str(), c.reason.as_str(), c.message.as_str()), ("True", "CutoverDone", "target holds b.000003:4411"));
+        let (mut t, o) = following();
+        t.status.as_mut().unwrap().cutover =
+            Some(CutoverStatus { state: "Failed".into(), message: Some("source lock wait timeout".into()), ..Default::default() });
+        let c = cutover_ready_of(&t, &o);
+        assert_eq!((c.status.as_str(), c.reason.as_str()), ("False", "CutoverFailed"));
+        assert!(c.message.contains("the last cutover failed: source lock wait timeout"), "{}", c.message);
+        // A cutover under way neither helps nor hinders.
+        t.status.as_mut().unwrap().cutover = Some(CutoverStatus { state: "CatchingUp".into(), ..Default::default() });
+        assert_eq!(cutover_ready_of(&t, &o).reason, "Ready");
+    }
+
+    #[test]
+    fn cutover_ready_keeps_its_transition_time_until_it_flips() {
+        let (t, o) = following();
+        let first = derive(&t, &o, t0());
+        let mut t = with_status(t, &first);
+        // The lag moves under the maximum: nothing to write.
+        t.status.as_mut().unwrap().lag_seconds = Some(7);
+        let same = derive(&t, &o, t1());
+        assert!(!differs(&t, &same), "a lag that still holds is no status write");
+        t.status.as_mut().unwrap().lag_seconds = Some(30);
+        let over = derive(&t, &o, t1());
+        assert_eq!(condition(&over, CUTOVER_READY).status, "False");
+        assert_eq!(condition(&over, CUTOVER_READY).last_transition_time, Time(t1()));
+        assert_eq!(flipped(&first.conditions, &over.conditions), vec![(CUTOVER_READY.to_string(), "False".to_string())]);
+        // Still over, by more: the message changes, the transition time does not.
+        let mut t = with_status(t, &over);
+        t.status.as_mut().unwrap().lag_seconds = Some(45);
+        let further: Timestamp = "2026-01-01T00:10:00Z".parse().unwrap();
+        let still = derive(&t, &o, further);
+        assert!(condition(&still, CUTOVER_READY).message.contains("lag 45 s > 10 s"));
+        assert_eq!(condition(&still, CUTOVER_READY).last_transition_time, Time(t1()));
+    }
+
+    #[test]
+    fn verified_says_what_the_last_verification_found() {
+        let (mut t, o) = following();
+        let v = condition(&derive(&t, &o, t0()), VERIFIED).clone();
+        assert_eq!((v.status.as_str(), v.reason.as_str()), ("True", "NoDifference"));
+        assert_eq!(v.message, "1200 rows compared at 2026-01-01T00:00:00Z, no difference");
+        t.status.as_mut().unwrap().verification = Some(differences());
+        let v = condition(&derive(&t, &o, t0()), VERIFIED).clone();
+        assert_eq!((v.status.as_str(), v.reason.as_str()), ("False", "DifferencesFound"));
+        assert_eq!(
+            v.message,
+            "3 differing rows of 1200 compared at 2026-01-01T00:05:00Z: shop.orders → shop2.orders \
+             (missing 1, different 2; e.g. missing id=5, different id=7, different id=9)"
+        );
+        t.status.as_mut().unwrap().verification =
+            Some(VerificationStatus { passed: false, message: Some("source: connection refused".into()), ..Default::default() });
+        let v = condition(&derive(&t, &o, t0()), VERIFIED).clone();
+        assert_eq!((v.status.as_str(), v.reason.as_str()), ("Unknown", "NotVerified"));
+        assert!(v.message.contains("could not run: source: connection refused"), "{}", v.message);
+        t.status.as_mut().unwrap().verification = None;
+        let v = condition(&derive(&t, &o, t0()), VERIFIED).clone();
+        assert_eq!((v.status.as_str(), v.reason.as_str()), ("Unknown", "NotVerified"));
+    }
+
+    fn cond_of(type_: &str, status: &str, reason: &str) -> Condition {
+        Condition {
+            type_: type_.into(),
+            status: status.into(),
+            reason: reason.into(),
+            message: format!("{type_} {reason}"),
+            observed_generation: Some(1),
+            last_transition_time: Time(t0()),
+        }
+    }
+
+    #[test]
+    fn notices_follow_the_condition_changes() {
+        let reasons = |before: &[Condition], after: &[Condition]| -> Vec<(bool, &'static str)> {
+            notices(before, after).into_iter().map(|n| (n.warning, n.reason)).collect()
+        };
+        let verified_true = [cond_of(VERIFIED, "True", "NoDifference")];
+        let verified_false = [cond_of(VERIFIED, "False", "DifferencesFound")];
+        assert_eq!(reasons(&verified_true, &verified_false), [(true, "DifferencesFound")]);
+        assert_eq!(reasons(&[], &verified_false), [(true, "DifferencesFound")]);
+        assert_eq!(notices(&verified_true, &verified_false)[0].note, "Verified DifferencesFound");
+        assert!(reasons(&verified_false, &verified_false).is_empty(), "announced once, not on every write");
+        assert!(reasons(&verified_false, &verified_true).is_empty());
+        let not_ready = [cond_of(CUTOVER_READY, "False", "NotReady")];
+        let ready = [cond_of(CUTOVER_READY, "True", "Ready")];
+        let done = [cond_of(CUTOVER_READY, "True", "CutoverDone")];
+        let failed = [cond_of(CUTOVER_READY, "False", "CutoverFailed")];
+        assert_eq!(reasons(&not_ready, &ready), [(false, "CutoverReady")]);
+        assert!(reasons(&ready, &ready).is_empty());
+        assert!(reasons(&ready, &not_ready).is_empty());
+        assert_eq!(reasons(&ready, &done), [(false, "CutoverDone")]);
+        assert_eq!(reasons(&not_ready, &done), [(false, "CutoverDone")]);
+        assert!(reasons(&done, &done).is_empty());
+        assert_eq!(reasons(&ready, &failed), [(true, "CutoverFailed")]);
+        assert_eq!(reasons(&not_ready, &failed), [(true, "CutoverFailed")]);
+        assert!(reasons(&failed, &failed).is_empty());
+        assert_eq!(reasons(&failed, &ready), [(false, "CutoverReady")]);
+        // Other conditions make no notice of their own here (the phase has its events).
+        assert!(reasons(&[], &[cond_of(READY, "True", "Synchronizing")]).is_empty());
     }
 }

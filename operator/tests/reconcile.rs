@@ -4,7 +4,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use ferry_crds::{ChildrenStatus, EngineReport, Phase, SyncTask, SyncTaskStatus};
+use ferry_crds::{ChildrenStatus, CutoverStatus, EngineReport, Phase, SyncTask, SyncTaskStatus, TableVerification, VerificationStatus};
 use ferry_operator::build::{self, Settings};
 use ferry_operator::metrics::Metrics;
 use ferry_operator::reconcile::{self, Context, FINALIZER};
@@ -366,6 +366,139 @@ async fn unchanged_status_is_not_written() {
         s.engine = t.status.as_ref().unwrap().engine.clone();
         s
     });
+    let (_, seen) = run(DeserializeGuard(Ok(again)), vec![apply_engine(1)]).await;
+    assert_eq!(seen.len(), 1);
+}
+
+/// A running task as its engine reports it once caught up: lag 1 s, last verification passed,
+/// and the operator's conditions for that state already written.
+fn caught_up(t: &SyncTask) -> SyncTask {
+    let mut t = running(t);
+    let s = t.status.as_mut().unwrap();
+    s.lag_seconds = Some(1);
+    s.verification = Some(VerificationStatus { passed: true, rows_compared: 1200, ..Default::default() });
+    s.conditions.push(condition("Verified", "True", "NoDifference"));
+    s.conditions.push(condition("CutoverReady", "True", "Ready"));
+    t
+}
+
+fn find_condition(status: &Value, type_: &str) -> Value {
+    status["conditions"].as_array().unwrap().iter().find(|c| c["type"] == type_).unwrap_or_else(|| panic!("no {type_}")).clone()
+}
+
+#[tokio::test]
+async fn differences_found_make_cutover_ready_false_and_a_warning_event() {
+    let mut t = caught_up(&task("t1"));
+    t.status.as_mut().unwrap().verification = Some(VerificationStatus {
+        time: Some(Time("2026-01-01T01:00:00Z".parse().unwrap())),
+        passed: false,
+        rows_compared: 1200,
+        differences: 2,
+        tables: vec![TableVerification {
+            name: "shop.orders".into(),
+            target: "shop.orders".into(),
+            rows_compared: 1000,
+            missing: 2,
+            examples: vec!["missing id=5".into(), "missing id=6".into()],
+            ..Default::default()
+        }],
+        message: None,
+    });
+    let (_, seen) = run(DeserializeGuard(Ok(t.clone())), vec![apply_engine(1), apply_status(&t), expect(Method::POST, EVENTS, echo)]).await;
+    let status = &seen[1].body["status"];
+    assert_eq!(status["phase"], "Synchronizing", "differences do not change the phase");
+    let verified = find_condition(status, "Verified");
+    assert_eq!((verified["status"].as_str(), verified["reason"].as_str()), (Some("False"), Some("DifferencesFound")));
+    let message = verified["message"].as_str().unwrap();
+    assert!(message.starts_with("2 differing rows of 1200 compared"), "{message}");
+    assert!(message.contains("shop.orders (missing 2; e.g. missing id=5, missing id=6)"), "{message}");
+    let ready = find_condition(status, "CutoverReady");
+    assert_eq!((ready["status"].as_str(), ready["reason"].as_str()), (Some("False"), Some("NotReady")));
+    let message = ready["message"].as_str().unwrap();
+    assert!(message.contains("the last verification found 2 differing rows (in shop.orders)"), "{message}");
+    assert!(message.contains("holds: the binlog is followed; lag ≤ 10 s"), "{message}");
+    let event = &seen[2].body;
+    assert_eq!(event["type"], "Warning");
+    assert_eq!(event["reason"], "DifferencesFound");
+    assert_eq!(event["regarding"]["name"], "t1");
+    assert!(event["note"].as_str().unwrap().contains("missing id=5"), "{event}");
+}
+
+#[tokio::test]
+async fn a_cutover_request_restarts_the_engine_without_a_new_precheck() {
+    let before = caught_up(&task("t1"));
+    let mut t = before.clone();
+    t.spec.cutover.requested = true;
+    t.spec.cutover.lock_source = true;
+    t.metadata.generation = Some(2);
+    assert_eq!(job_name(&t), job_name(&before), "the precheck's hash leaves the cutover out");
+    // No Job is read or created: the precheck of this spec passed already (the mock refuses
+    // any request not listed).
+    let (_, seen) = run(DeserializeGuard(Ok(t.clone())), vec![apply_engine(1), apply_status(&t), expect(Method::POST, EVENTS, echo)]).await;
+    let sts = &seen[0].body;
+    assert_eq!(sts["spec"]["replicas"], 1);
+    let hash = &sts["spec"]["template"]["metadata"]["annotations"][build::SPEC_HASH_LABEL];
+    assert_eq!(hash, &json!(build::engine_hash(&t.spec)), "the engine restarts with the request in its spec");
+    assert_ne!(hash, &json!(build::engine_hash(&before.spec)));
+    let status = &seen[1].body["status"];
+    assert_eq!(status["observedGeneration"], 2);
+    assert_eq!(status["children"]["precheckJob"], job_name(&t).as_str());
+    assert_eq!(find_condition(status, "PrecheckPassed")["status"], "True");
+    // Until the restarted engine reports on the new generation, the task is not ready to cut over.
+    let ready = find_condition(status, "CutoverReady");
+    assert_eq!(ready["status"], "False");
+    assert!(ready["message"].as_str().unwrap().contains("not following the binlog"), "{ready}");
+    assert_eq!(seen[2].body["reason"], "Initializing", "the phase event of the engine's restart");
+}
+
+#[tokio::test]
+async fn a_done_cutover_makes_cutover_ready_true_for_good_with_an_event() {
+    let mut t = caught_up(&task("t1"));
+    t.spec.cutover.requested = true;
+    let s = t.status.as_mut().unwrap();
+    s.lag_seconds = Some(120);
+    s.cutover = Some(CutoverStatus {
+        state: "Done".into(),
+        final_position: Some("binlog.000003:4411".into()),
+        message: Some("the target holds everything up to binlog.000003:4411".into()),
+        ..Default::default()
+    });
+    let (_, seen) = run(DeserializeGuard(Ok(t.clone())), vec![apply_engine(1), apply_status(&t), expect(Method::POST, EVENTS, echo)]).await;
+    let ready = find_condition(&seen[1].body["status"], "CutoverReady");
+    assert_eq!((ready["status"].as_str(), ready["reason"].as_str()), (Some("True"), Some("CutoverDone")));
+    assert_eq!(ready["message"], "the target holds everything up to binlog.000003:4411");
+    assert_eq!(ready["lastTransitionTime"], "2026-01-01T00:00:00Z", "True before, True now: no transition");
+    let event = &seen[2].body;
+    assert_eq!((event["type"].as_str(), event["reason"].as_str()), (Some("Normal"), Some("CutoverDone")));
+    assert!(event["note"].as_str().unwrap().contains("binlog.000003:4411"), "{event}");
+}
+
+#[tokio::test]
+async fn a_failed_cutover_holds_cutover_ready_back_with_a_warning() {
+    let mut t = caught_up(&task("t1"));
+    t.status.as_mut().unwrap().cutover =
+        Some(CutoverStatus { state: "Failed".into(), message: Some("source lock wait timeout".into()), ..Default::default() });
+    let (_, seen) = run(DeserializeGuard(Ok(t.clone())), vec![apply_engine(1), apply_status(&t), expect(Method::POST, EVENTS, echo)]).await;
+    let ready = find_condition(&seen[1].body["status"], "CutoverReady");
+    assert_eq!((ready["status"].as_str(), ready["reason"].as_str()), (Some("False"), Some("CutoverFailed")));
+    assert!(ready["message"].as_str().unwrap().contains("the last cutover failed: source lock wait timeout"), "{ready}");
+    assert_eq!((seen[2].body["type"].as_str(), seen[2].body["reason"].as_str()), (Some("Warning"), Some("CutoverFailed")));
+}
+
+#[tokio::test]
+async fn cutover_ready_turning_true_is_announced_once() {
+    // Lag just fell under the maximum: CutoverReady flips to True, with an event.
+    let mut t = caught_up(&task("t1"));
+    t.status.as_mut().unwrap().conditions.retain(|c| c.type_ != "CutoverReady");
+    t.status.as_mut().unwrap().conditions.push(condition("CutoverReady", "False", "NotReady"));
+    let (_, seen) = run(DeserializeGuard(Ok(t.clone())), vec![apply_engine(1), apply_status(&t), expect(Method::POST, EVENTS, echo)]).await;
+    let ready = find_condition(&seen[1].body["status"], "CutoverReady");
+    assert_eq!((ready["status"].as_str(), ready["reason"].as_str()), (Some("True"), Some("Ready")));
+    assert_eq!((seen[2].body["type"].as_str(), seen[2].body["reason"].as_str()), (Some("Normal"), Some("CutoverReady")));
+    // The next pass over what was written: nothing to write, nothing to announce.
+    let mut again = t.clone();
+    again.status.as_mut().unwrap().conditions = serde_json::from_value(seen[1].body["status"]["conditions"].clone()).unwrap();
+    again.status.as_mut().unwrap().message = seen[1].body["status"]["message"].as_str().map(String::from);
     let (_, seen) = run(DeserializeGuard(Ok(again)), vec![apply_engine(1)]).await;
     assert_eq!(seen.len(), 1);
 }

@@ -1384,6 +1384,11 @@ pub struct WorkloadOptions {
     /// Run one [`BULK_ROWS`]-row transaction (INSERT ... SELECT from `seq_1_to_100000`, plus a ledger
     /// transfer) once this long has passed.
     pub bulk_after: Option<Duration>,
+    /// Log in as this user (and password) instead of `ferry`.
+    pub login: Option<(String, String)>,
+    /// A connection ends, without an error, when the server refuses writes as read-only (a
+    /// cutover locked the source).
+    pub until_read_only: bool,
 }
 
 impl WorkloadOptions {
@@ -1397,7 +1402,17 @@ impl WorkloadOptions {
             transactions: None,
             pause: Duration::ZERO,
             bulk_after: None,
+            login: None,
+            until_read_only: false,
         }
+    }
+    pub fn login(mut self, user: &str, password: &str) -> Self {
+        self.login = Some((user.into(), password.into()));
+        self
+    }
+    pub fn until_read_only(mut self) -> Self {
+        self.until_read_only = true;
+        self
     }
     pub fn connections(mut self, n: usize) -> Self {
         self.connections = n.max(1);
@@ -1512,7 +1527,10 @@ impl Workload {
 
     /// Starts the workload on `server` (over TCP as `ferry`).
     pub async fn start(server: &TestServer, options: WorkloadOptions) -> Workload {
-        let opts = server.opts();
+        let opts = match &options.login {
+            Some((user, password)) => OptsBuilder::from_opts(server.opts()).user(Some(user)).pass(Some(password)).into(),
+            None => server.opts(),
+        };
         let db = quote_ident(&options.db);
         let mut conn = server.conn().await;
         let max_id: i64 = conn
@@ -1698,6 +1716,12 @@ async fn workload_connection(
             Err(mysql_async::Error::Server(e)) if e.code == 1213 || e.code == 1205 || (e.code == 1062 && o.connections > 1) => {
                 let _ = conn.query_drop("ROLLBACK").await;
                 shared.aborted.fetch_add(1, Ordering::Relaxed);
+            }
+            // ER_OPTION_PREVENTS_STATEMENT: read_only / super_read_only.
+            Err(mysql_async::Error::Server(e)) if e.code == 1290 && o.until_read_only => {
+                let _ = conn.query_drop("ROLLBACK").await;
+                shared.aborted.fetch_add(1, Ordering::Relaxed);
+                break;
             }
             Err(e) => return Err(format!("{e}\nin: {stmts:?}")),
         }

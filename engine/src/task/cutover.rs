@@ -38,68 +38,93 @@ pub struct CutoverReport {
     pub verification: Option<VerificationStatus>,
 }
 
-/// Runs the cutover; `on_state` hears each step as it starts.
+/// Runs the cutover; `on_state` hears each step as it starts. A cutover that fails after
+/// locking the source makes it writable again (nothing was switched; the applications go on).
 pub async fn cutover(task: &Task, options: &CutoverOptions, on_state: &(dyn Fn(&CutoverStatus) + Send + Sync)) -> Result<CutoverReport> {
-    let (source, target) = crate::db::servers(task);
+    let (source, _) = crate::db::servers(task);
     let mut src = source.connect(Session::Control).await?;
     let flavor = Flavor::detect(&source, &mut src).await?;
-    let mut status = CutoverStatus { state: "Locking".into(), ..Default::default() };
-    let step = |status: &mut CutoverStatus, state: &str| {
-        status.state = state.into();
-        on_state(status);
-    };
+    let mut status = CutoverStatus::default();
+    let mut locked = None;
     if options.lock_source {
-        step(&mut status, "Locking");
-        lock(&source, &flavor, &mut src).await?;
+        status.state = "Locking".into();
+        on_state(&status);
+        locked = Some(lock(&source, &flavor, &mut src).await?);
         status.source_locked = true;
     }
+    let result = switch(task, options, (&source, &flavor, &mut src), &mut status, on_state).await;
+    let failed = !matches!(&result, Ok(r) if r.status.state == "Done");
+    if let Some(was_read_only) = locked {
+        unlock(&source, &flavor, &mut src, failed && !was_read_only).await;
+        if failed && !was_read_only {
+            status.source_locked = false;
+        }
+    }
+    let _ = src.disconnect().await;
+    result.map(|mut r| {
+        r.status.source_locked = status.source_locked;
+        r
+    })
+}
+
+/// The cutover after the lock: final position, catch-up, verification, triggers.
+async fn switch(
+    task: &Task,
+    options: &CutoverOptions,
+    (source, flavor, src): (&Server, &Flavor, &mut Conn),
+    status: &mut CutoverStatus,
+    on_state: &(dyn Fn(&CutoverStatus) + Send + Sync),
+) -> Result<CutoverReport> {
+    let (_, target) = crate::db::servers(task);
     let at = flavor
-        .current_position(&source, &mut src)
+        .current_position(source, src)
         .await?
         .ok_or_else(|| Error::object(task.id(), format!("the source {} writes no binlog: nothing to cut over from", source.address)))?;
     status.final_position = Some(format!("{}:{}", at.file, at.pos));
     info!(position = %at, locked = options.lock_source, "cutover: the source's final position");
-
-    step(&mut status, "CatchingUp");
+    let mut step = |state: &str| {
+        status.state = state.into();
+        on_state(status);
+    };
+    step("CatchingUp");
     wait_applied(&target, &Meta::new(&task.spec.metadata_database, &task.id()), &at, options.catch_up, task).await?;
 
-    step(&mut status, "Verifying");
+    step("Verifying");
     // With the source locked one round proves it; otherwise rounds as for any verification.
     let rounds = if options.lock_source { 1 } else { 3 };
     let report = verify(task, &VerifyOptions { rounds, ..Default::default() }, &|_, _, _| {}).await?;
     if !report.passed {
         status.state = "Failed".into();
         status.message = Some(format!(
-            "{} rows differ between source and target (see status.verification); nothing was switched: repair (ferry verify --repair) and run the cutover again",
-            report.differences
+            "{} rows differ between source and target (see status.verification); nothing was switched{}: repair (ferry verify --repair) and run the cutover again",
+            report.differences,
+            if options.lock_source { " and the source is writable again" } else { "" }
         ));
-        unlock(&source, &flavor, &mut src, options.lock_source).await;
-        return Ok(CutoverReport { status, verification: Some(report) });
+        return Ok(CutoverReport { status: status.clone(), verification: Some(report) });
     }
 
-    step(&mut status, "CreatingTriggers");
-    status.triggers_created = create_deferred(task, (&source, &target), &mut src).await?;
-    unlock(&source, &flavor, &mut src, options.lock_source).await;
+    step("CreatingTriggers");
+    status.triggers_created = create_deferred(task, (source, &target), src).await?;
     status.state = "Done".into();
     status.time = Some(Time(k8s_openapi::jiff::Timestamp::now()));
     status.message = Some(match options.lock_source {
-        true => format!("done: the source is read-only and the target holds everything up to {}", at),
+        true => format!("done: the source is read-only and the target holds everything up to {at}"),
         false => format!(
-            "done without locking the source: the target held everything up to {} then; writes to the source since are still being followed",
-            at
+            "done without locking the source: the target held everything up to {at} then; writes to the source since are still being followed"
         ),
     });
-    let _ = src.disconnect().await;
-    Ok(CutoverReport { status, verification: Some(report) })
+    Ok(CutoverReport { status: status.clone(), verification: Some(report) })
 }
 
-/// Makes the source read-only. MariaDB also keeps `FLUSH TABLES WITH READ LOCK` on this session
-/// until [`unlock`]: it stops users whom `read_only` does not.
-async fn lock(source: &Server, flavor: &Flavor, src: &mut Conn) -> Result<()> {
-    let statements: &[&str] = match flavor.kind {
-        Kind::MySql => &["SET GLOBAL super_read_only = ON"],
-        Kind::MariaDb => &["FLUSH TABLES WITH READ LOCK", "SET GLOBAL read_only = ON"],
+/// Makes the source read-only; returns whether it was read-only already. MariaDB also keeps
+/// `FLUSH TABLES WITH READ LOCK` on this session until [`unlock`]: it stops users whom
+/// `read_only` does not.
+async fn lock(source: &Server, flavor: &Flavor, src: &mut Conn) -> Result<bool> {
+    let (variable, statements): (&str, &[&str]) = match flavor.kind {
+        Kind::MySql => ("@@global.super_read_only", &["SET GLOBAL super_read_only = ON"]),
+        Kind::MariaDb => ("@@global.read_only", &["FLUSH TABLES WITH READ LOCK", "SET GLOBAL read_only = ON"]),
     };
+    let was: Option<u64> = src.query_first(format!("SELECT {variable} + 0")).await.map_err(source.err("reading read_only"))?;
     for sql in statements {
         src.query_drop(*sql).await.map_err(|e| {
             Error::object(
@@ -108,16 +133,25 @@ async fn lock(source: &Server, flavor: &Flavor, src: &mut Conn) -> Result<()> {
             )
         })?;
     }
-    Ok(())
+    Ok(was == Some(1))
 }
 
-/// Ends MariaDB's global read lock (`read_only` stays on).
-async fn unlock(source: &Server, flavor: &Flavor, src: &mut Conn, locked: bool) {
-    if locked
-        && flavor.kind == Kind::MariaDb
-        && let Err(e) = src.query_drop("UNLOCK TABLES").await
-    {
-        warn!(source = %source.address, error = %e, "cannot release the global read lock");
+/// Ends MariaDB's global read lock; with `writable`, makes the source writable again.
+async fn unlock(source: &Server, flavor: &Flavor, src: &mut Conn, writable: bool) {
+    let mut statements = Vec::new();
+    if flavor.kind == Kind::MariaDb {
+        statements.push("UNLOCK TABLES");
+    }
+    if writable {
+        statements.push(match flavor.kind {
+            Kind::MySql => "SET GLOBAL super_read_only = OFF, GLOBAL read_only = OFF",
+            Kind::MariaDb => "SET GLOBAL read_only = OFF",
+        });
+    }
+    for sql in statements {
+        if let Err(e) = src.query_drop(sql).await {
+            warn!(source = %source.address, error = %e, sql, "cannot release the source");
+        }
     }
 }
 

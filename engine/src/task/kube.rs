@@ -95,6 +95,8 @@ pub fn engine_status_patch(status: &SyncTaskStatus, generation: Option<i64>, now
     put("checkpoint", status.checkpoint.as_ref().map(|v| serde_json::to_value(v).expect("serializes")));
     put("lagSeconds", status.lag_seconds.map(|v| json!(v)));
     put("incrementalSync", status.incremental_sync.as_ref().map(|v| serde_json::to_value(v).expect("serializes")));
+    put("verification", status.verification.as_ref().map(|v| serde_json::to_value(v).expect("serializes")));
+    put("cutover", status.cutover.as_ref().map(|v| serde_json::to_value(v).expect("serializes")));
     json!({ "apiVersion": "ferry.dev/v1alpha1", "kind": "SyncTask", "status": Value::Object(s) })
 }
 
@@ -110,6 +112,8 @@ pub fn engine_view(obj: &SyncTask) -> Option<SyncTaskStatus> {
         checkpoint: s.checkpoint.clone(),
         lag_seconds: s.lag_seconds,
         incremental_sync: s.incremental_sync.clone(),
+        verification: s.verification.clone(),
+        cutover: s.cutover.clone(),
         ..Default::default()
     })
 }
@@ -164,7 +168,11 @@ impl KubeStatus {
                 let due = match &last {
                     None => true,
                     Some((prev, at)) => {
-                        prev.phase != status.phase || prev.message != status.message || at.elapsed() >= COUNTER_WRITE_INTERVAL
+                        prev.phase != status.phase
+                            || prev.message != status.message
+                            || prev.verification != status.verification
+                            || prev.cutover != status.cutover
+                            || at.elapsed() >= COUNTER_WRITE_INTERVAL
                     }
                 };
                 if !due || last.as_ref().is_some_and(|(prev, _)| prev == &status) {
@@ -352,6 +360,18 @@ pub fn engine_metrics(task: &str, status: &SyncTaskStatus, now: Timestamp) -> St
     gauge("ferry_engine_full_sync_percent", "Percent of the full sync done, by rows.", full.map(|f| f.percent));
     let age = status.checkpoint.as_ref().and_then(|c| c.time.as_ref()).map(|t| (now.as_second() - t.0.as_second()).max(0) as f64);
     gauge("ferry_engine_checkpoint_age_seconds", "Seconds since the checkpoint was recorded.", age);
+    let ver = status.verification.as_ref();
+    gauge("ferry_engine_verification_differences", "Rows that differed in the last verification pass.", ver.map(|v| v.differences as f64));
+    gauge("ferry_engine_verification_rows_compared", "Rows compared by the last verification pass.", ver.map(|v| v.rows_compared as f64));
+    gauge(
+        "ferry_engine_verification_passed",
+        "1 when the last verification pass found no difference.",
+        ver.map(|v| u8::from(v.passed) as f64),
+    );
+    let done_at = ver.and_then(|v| v.time.as_ref()).map(|t| t.0.as_second() as f64);
+    gauge("ferry_engine_verification_time_seconds", "When the last verification pass ended (Unix seconds).", done_at);
+    let cut = status.cutover.as_ref();
+    gauge("ferry_engine_cutover_done", "1 once the cutover is done.", cut.map(|c| u8::from(c.state == "Done") as f64));
     if let Some(phase) = status.phase {
         out.push_str("# HELP ferry_engine_phase The engine's stage (1 for the current one).\n# TYPE ferry_engine_phase gauge\n");
         out.push_str(&format!("ferry_engine_phase{{task=\"{task}\",phase=\"{phase:?}\"}} 1\n"));
@@ -443,6 +463,25 @@ mod tests {
         let v = engine_view(&obj).unwrap();
         assert_eq!(v.phase, Some(Phase::Initializing), "the engine's stage, not the operator's phase");
         assert_eq!(v.lag_seconds, Some(1));
+    }
+
+    #[test]
+    fn verification_and_cutover_are_written_and_read_back() {
+        let verification = ferry_crds::VerificationStatus { passed: false, rows_compared: 10, differences: 2, ..Default::default() };
+        let cutover = ferry_crds::CutoverStatus { state: "CatchingUp".into(), source_locked: true, ..Default::default() };
+        let status = SyncTaskStatus { verification: Some(verification.clone()), cutover: Some(cutover.clone()), ..Default::default() };
+        let patch = engine_status_patch(&status, Some(3), now());
+        assert_eq!(patch["status"]["verification"]["differences"], 2);
+        assert_eq!(patch["status"]["cutover"]["state"], "CatchingUp");
+        // Server-side apply drops what a manager stops sending: a restarted engine sends them back.
+        let mut obj = object();
+        obj.status = Some(serde_json::from_value(patch["status"].clone()).unwrap());
+        let v = engine_view(&obj).unwrap();
+        assert_eq!((v.verification, v.cutover), (Some(verification), Some(cutover)));
+        let text = engine_metrics("ns1/orders", &status, now());
+        assert!(text.contains("ferry_engine_verification_differences{task=\"ns1/orders\"} 2\n"), "{text}");
+        assert!(text.contains("ferry_engine_verification_passed{task=\"ns1/orders\"} 0\n"), "{text}");
+        assert!(text.contains("ferry_engine_cutover_done{task=\"ns1/orders\"} 0\n"), "{text}");
     }
 
     #[test]

@@ -300,7 +300,17 @@ impl<'a> Run<'a> {
             lanes: (task.spec.engine.parallelism as usize).clamp(1, crate::target::meta::APPLY_SLOTS),
             tracker: SchemaTracker::new(&self.meta.db, &task.id()).tracking_created_tables(self.settings.is_some_and(|s| !s.names_columns)),
         };
-        player.run().instrument(info_span!("incremental")).await
+        // Verification and a requested cutover run beside the player, and end with it.
+        let play = player.run().instrument(info_span!("incremental"));
+        let beside = crate::task::beside_player::run_beside_player(task, self.reporter.clone());
+        tokio::pin!(play, beside);
+        let mut beside_done = false;
+        loop {
+            tokio::select! {
+                r = &mut play => return r,
+                _ = &mut beside, if !beside_done => beside_done = true,
+            }
+        }
     }
 }
 
