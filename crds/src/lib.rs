@@ -106,6 +106,11 @@ pub struct VerificationSpec {
     /// Write what differs right, as `ferry verify --repair` does.
     #[serde(default)]
     pub repair: bool,
+    /// Rows the binlog changed are also checked row by row this many seconds after they were
+    /// applied (0: only the passes). At most 100000 keys wait at a time; past that, rows are left
+    /// to the next pass.
+    #[serde(default = "default_recent_changes_delay")]
+    pub recent_changes_delay_seconds: u64,
 }
 
 impl Default for VerificationSpec {
@@ -115,8 +120,13 @@ impl Default for VerificationSpec {
             interval_seconds: default_verification_interval(),
             rows_per_second: default_verification_rate(),
             repair: false,
+            recent_changes_delay_seconds: default_recent_changes_delay(),
         }
     }
+}
+
+fn default_recent_changes_delay() -> u64 {
+    10
 }
 
 impl VerificationSpec {
@@ -541,6 +551,26 @@ pub struct VerificationStatus {
     /// Why the last pass could not run (its tables are those of the pass before).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub message: Option<String>,
+    /// The row-level check of rows the binlog changed lately (`recentChangesDelaySeconds`),
+    /// since the last pass: its differences are counted in `differences` and `tables` too.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub recent_changes: Option<RecentChangesCheck>,
+}
+
+/// The checks of recently changed rows since the last verification pass.
+#[derive(Deserialize, Serialize, Clone, Debug, Default, PartialEq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct RecentChangesCheck {
+    /// When the last check ended.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub time: Option<Time>,
+    /// Changed rows checked.
+    pub rows_checked: u64,
+    /// Of those, rows that differed.
+    pub differences: u64,
+    /// Changed rows not kept for a check (too many at once): the next pass compares them.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub dropped: u64,
 }
 
 /// One table's verification.

@@ -661,6 +661,7 @@ mod tests {
                 },
             ],
             message: None,
+            recent_changes: None,
         }
     }
 

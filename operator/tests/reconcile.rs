@@ -403,6 +403,7 @@ async fn differences_found_make_cutover_ready_false_and_a_warning_event() {
             ..Default::default()
         }],
         message: None,
+        recent_changes: None,
     });
     let (_, seen) = run(DeserializeGuard(Ok(t.clone())), vec![apply_engine(1), apply_status(&t), expect(Method::POST, EVENTS, echo)]).await;
     let status = &seen[1].body["status"];

@@ -309,6 +309,14 @@ pub fn short(sql: &str) -> String {
     if one.chars().count() > 160 { format!("{}…", one.chars().take(160).collect::<String>()) } else { one }
 }
 
+/// The name a backtick-quoted identifier quotes (a name without backticks as is).
+pub fn unquote(quoted: &str) -> String {
+    match quoted.strip_prefix('`').and_then(|s| s.strip_suffix('`')) {
+        Some(inner) => inner.replace("``", "`"),
+        None => quoted.to_string(),
+    }
+}
+
 /// Backtick-quotes an identifier.
 pub fn q(name: &str) -> String {
     format!("`{}`", name.replace('`', "``"))

@@ -278,6 +278,7 @@ impl<'a> Run<'a> {
     /// Incremental sync, until an error that retrying cannot cure.
     async fn follow(self) -> Result<()> {
         let task = self.task;
+        let changed_keys = crate::task::beside_player::changed_keys(task);
         let player = Player {
             stop: self.stop.clone(),
             lock: self.lock.clone(),
@@ -299,10 +300,11 @@ impl<'a> Run<'a> {
             owner: format!("{}:{}", hostname(), std::process::id()),
             lanes: (task.spec.engine.parallelism as usize).clamp(1, crate::target::meta::APPLY_SLOTS),
             tracker: SchemaTracker::new(&self.meta.db, &task.id()).tracking_created_tables(self.settings.is_some_and(|s| !s.names_columns)),
+            changed_keys: changed_keys.clone(),
         };
         // Verification and a requested cutover run beside the player, and end with it.
         let play = player.run().instrument(info_span!("incremental"));
-        let beside = crate::task::beside_player::run_beside_player(task, self.reporter.clone());
+        let beside = crate::task::beside_player::run_beside_player(task, self.reporter.clone(), changed_keys);
         tokio::pin!(play, beside);
         let mut beside_done = false;
         loop {

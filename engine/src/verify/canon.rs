@@ -55,9 +55,10 @@ impl Canon {
 
     /// The canonical bytes of a value read through the binary protocol (UTC session).
     pub fn value(self, v: &Value) -> Vec<u8> {
-        let mut out = Vec::new();
+        // A tag first: NULL is no text at all, so no string (not even "\0NULL") can equal it.
+        let mut out = vec![u8::from(*v != Value::NULL)];
         match v {
-            Value::NULL => out.extend_from_slice(b"\0NULL"),
+            Value::NULL => {}
             Value::Int(i) => {
                 let _ = write!(Text(&mut out), "{i}");
             }

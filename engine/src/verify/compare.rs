@@ -17,11 +17,36 @@ pub(super) enum Side {
     Target,
 }
 
-/// A key range: after `lo` (exclusive), up to `hi` (inclusive); None: open.
+/// A key range: after `lo` (exclusive), up to `hi` (inclusive); None: open. With `keys`, only
+/// the rows of those keys.
 #[derive(Clone, Debug, Default)]
 pub(super) struct Range {
     pub lo: Option<Vec<Value>>,
     pub hi: Option<Vec<Value>>,
+    pub keys: Option<KeySet>,
+}
+
+/// Rows by key: (source name, target name) of each key column, and the keys' values.
+#[derive(Clone, Debug, Default)]
+pub(super) struct KeySet {
+    pub columns: Vec<(String, String)>,
+    pub keys: Vec<Vec<Value>>,
+}
+
+impl KeySet {
+    /// `(a, b) IN ((?, ?), ...)` on one side, its parameters added to `params`.
+    fn condition(&self, side: Side, params: &mut Vec<Value>) -> String {
+        let names: Vec<String> = self.columns.iter().map(|(s, t)| q(if side == Side::Source { s } else { t })).collect();
+        let one = if names.len() == 1 { "?".to_string() } else { format!("({})", vec!["?"; names.len()].join(", ")) };
+        let lhs = if names.len() == 1 { names[0].clone() } else { format!("({})", names.join(", ")) };
+        for k in &self.keys {
+            params.extend(k.iter().cloned());
+        }
+        if self.keys.is_empty() {
+            return "FALSE".into();
+        }
+        format!("{lhs} IN ({})", vec![one; self.keys.len()].join(", "))
+    }
 }
 
 /// A row read for comparison: its key values, canonical values, and values as read.
@@ -89,6 +114,9 @@ impl Plan {
         if let Some(hi) = &range.hi {
             conds.push(key_range(&key, hi, "<=", "<", params));
         }
+        if let Some(keys) = &range.keys {
+            conds.push(keys.condition(side, params));
+        }
         if let (Side::Source, Some(f)) = (side, &self.map.filter) {
             conds.push(format!("({f})"));
         }
@@ -119,7 +147,7 @@ pub(super) async fn table(ctx: &Ctx<'_>, (ctl, src, tgt): (&mut Conn, &mut Conn,
     let mut lo: Option<Vec<Value>> = None;
     loop {
         let hi = next_bound(ctx, src, plan, &lo).await?;
-        let range = Range { lo: lo.clone(), hi: hi.clone() };
+        let range = Range { lo: lo.clone(), hi: hi.clone(), keys: None };
         report.chunks += 1;
         let (count, sum) = checksum(&ctx.source, src, plan, Side::Source, &range).await?;
         ctx.throttle(count).await;
@@ -143,7 +171,7 @@ pub(super) async fn table(ctx: &Ctx<'_>, (ctl, src, tgt): (&mut Conn, &mut Conn,
 }
 
 /// Adds a range's confirmed differences to the table's report.
-fn tally(report: &mut TableVerification, kinds: &mut BTreeMap<&'static str, Vec<String>>, plan: &Plan, diff: &Diff) {
+pub(super) fn tally(report: &mut TableVerification, kinds: &mut BTreeMap<&'static str, Vec<String>>, plan: &Plan, diff: &Diff) {
     let names = plan.key_names(Side::Source);
     for (kind, key) in diff.rows.values() {
         match kind {
@@ -299,4 +327,26 @@ fn round(plan: &Plan, s1: &Rows, t: &Rows, s2: &Rows) -> DiffRows {
         }
     }
     found
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_key_set_selects_its_keys_by_each_side_s_names() {
+        let one = KeySet { columns: vec![("id".into(), "id".into())], keys: vec![vec![Value::Int(1)], vec![Value::Int(5)]] };
+        let mut params = Vec::new();
+        assert_eq!(one.condition(Side::Target, &mut params), "`id` IN (?, ?)");
+        assert_eq!(params, [Value::Int(1), Value::Int(5)]);
+        let two = KeySet {
+            columns: vec![("a".into(), "a2".into()), ("b".into(), "b".into())],
+            keys: vec![vec![Value::Int(1), Value::from("x")]],
+        };
+        let mut params = Vec::new();
+        assert_eq!(two.condition(Side::Source, &mut params), "(`a`, `b`) IN ((?, ?))");
+        assert_eq!(two.condition(Side::Target, &mut Vec::new()), "(`a2`, `b`) IN ((?, ?))");
+        assert_eq!(params.len(), 2);
+        assert_eq!(KeySet::default().condition(Side::Source, &mut Vec::new()), "FALSE");
+    }
 }

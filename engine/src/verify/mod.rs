@@ -26,7 +26,10 @@
 pub mod canon;
 mod compare;
 mod multiset;
+mod recent;
 mod repair;
+
+pub use recent::verify_changed;
 
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
@@ -129,16 +132,7 @@ pub async fn verify(task: &Task, options: &VerifyOptions, on_progress: OnProgres
 }
 
 async fn run(task: &Task, options: &VerifyOptions, on_progress: OnProgress<'_>) -> Result<VerificationStatus> {
-    let (source, target) = crate::db::servers(task);
-    let (src, tgt) = tokio::join!(source.connect(Session::Control), target.connect(Session::Control));
-    let (mut src, mut tgt) = (src?, tgt?);
-    let flavor = Flavor::detect(&source, &mut src).await?;
-    let (_, dbs) = mapping::load(&task.spec, &source, &mut src, &task.id()).await?;
-    let meta = Meta::new(&task.spec.metadata_database, &task.id());
-    let following = task.spec.incremental && following(&target, &meta, &mut tgt, task).await?;
-    let _ = tgt.disconnect().await;
-    let ctx = Ctx { source, target, flavor, meta, options, following, read: Default::default(), started: Instant::now() };
-    let plans: Vec<Plan> = dbs.iter().flat_map(|d| &d.tables).map(Plan::of).collect();
+    let (ctx, plans, mut src) = open(task, options).await?;
     let mut status = VerificationStatus::default();
     let mut src_read = ctx.source.connect(Session::RawRead).await?;
     let mut tgt_read = ctx.target.connect(Session::RawRead).await?;
@@ -158,6 +152,22 @@ async fn run(task: &Task, options: &VerifyOptions, on_progress: OnProgress<'_>) 
     status.time = Some(Time(k8s_openapi::jiff::Timestamp::now()));
     info!(rows = status.rows_compared, differences = status.differences, "verification done");
     Ok(status)
+}
+
+/// Connects, resolves the task's mapping and whether the target follows the source: the
+/// context, a plan per selected table, and a control session on the source.
+async fn open<'a>(task: &Task, options: &'a VerifyOptions) -> Result<(Ctx<'a>, Vec<Plan>, Conn)> {
+    let (source, target) = crate::db::servers(task);
+    let (src, tgt) = tokio::join!(source.connect(Session::Control), target.connect(Session::Control));
+    let (mut src, mut tgt) = (src?, tgt?);
+    let flavor = Flavor::detect(&source, &mut src).await?;
+    let (_, dbs) = mapping::load(&task.spec, &source, &mut src, &task.id()).await?;
+    let meta = Meta::new(&task.spec.metadata_database, &task.id());
+    let following = task.spec.incremental && following(&target, &meta, &mut tgt, task).await?;
+    let _ = tgt.disconnect().await;
+    let ctx = Ctx { source, target, flavor, meta, options, following, read: Default::default(), started: Instant::now() };
+    let plans: Vec<Plan> = dbs.iter().flat_map(|d| &d.tables).map(Plan::of).collect();
+    Ok((ctx, plans, src))
 }
 
 /// Whether the target follows the source: the task replays the binlog and its initial sync is

@@ -61,6 +61,8 @@ pub struct Player {
     pub lanes: usize,
     /// The source's table layouts for row events that carry no column names.
     pub tracker: crate::target::tracker::SchemaTracker,
+    /// Where the keys of applied rows go for a later check (continuous verification); None: off.
+    pub changed_keys: Option<Arc<crate::sync::changed_keys::ChangedKeys>>,
 }
 
 /// What the player knows between reconnects.
@@ -318,6 +320,9 @@ impl Streaming<'_> {
         if !wanted {
             return Ok(()); // the task does not replay this kind of change for the table
         }
+        if let Some(keys) = &self.player.changed_keys {
+            record_keys(keys, &applied.table, &r, Instant::now());
+        }
         for (before, after) in r.rows {
             let (b, a) = match kind {
                 RowKind::Insert => (None, after),
@@ -424,6 +429,25 @@ async fn feed(mut reader: BinlogReader, tx: mpsc::Sender<Result<(Event, Position
         let failed = item.is_err();
         if tx.send(item).await.is_err() || failed {
             return;
+        }
+    }
+}
+
+/// Records the keys of a rows event's changes (the before image's too when an update moves a
+/// row to another key). Tables without a key are left to the full passes.
+fn record_keys(keys: &crate::sync::changed_keys::ChangedKeys, table: &crate::sync::applier::ApplyTable, r: &RowsEvent, now: Instant) {
+    use crate::sync::changed_keys::ChangedKey;
+    let Some(at) = &table.key else { return };
+    let columns: Vec<String> = at.iter().map(|&i| crate::db::unquote(&table.columns[i].name)).collect();
+    let key_of = |image: &[mysql_async::Value]| -> Option<Vec<mysql_async::Value>> {
+        at.iter().map(|&i| image.get(table.columns[i].binlog_index).cloned()).collect()
+    };
+    for (before, after) in &r.rows {
+        let b = before.as_deref().and_then(key_of);
+        let a = after.as_deref().and_then(key_of);
+        let moved = b.is_some() && a.is_some() && b != a;
+        for key in [a, if moved || after.is_none() { b } else { None }].into_iter().flatten() {
+            keys.record(ChangedKey { db: r.table.db.clone(), table: r.table.table.clone(), columns: columns.clone(), key }, now);
         }
     }
 }
