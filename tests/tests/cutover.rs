@@ -40,6 +40,7 @@ const STAMPED: &str = "
     CREATE DEFINER = 'app'@'%' TRIGGER wl.stamp BEFORE INSERT ON wl.stamped
       FOR EACH ROW SET NEW.note = CONCAT('stamped ', NEW.v);
     INSERT INTO wl.stamped (id, v) VALUES (1, 10), (2, 20);
+    CREATE DEFINER = 'app'@'%' EVENT wl.purge ON SCHEDULE EVERY 1 DAY DISABLE DO DELETE FROM wl.stamped WHERE v < 0;
 ";
 
 async fn read_only(server: &TestServer) -> u64 {
@@ -85,7 +86,7 @@ async fn cutover_with_a_locked_source_under_a_write_load() {
     assert_eq!(code, Some(0), "{done:#?}\n{verification:#?}\n{}", ferry.describe());
     assert_eq!(done.state, "Done");
     assert!(done.source_locked && done.final_position.is_some(), "{done:#?}");
-    assert_eq!(done.triggers_created, ["wl.stamp"]);
+    assert_eq!(done.triggers_created, ["wl.stamp", "wl.purge"], "the deferred trigger, and the event");
     assert!(verification.is_some_and(|v| v.passed && v.rows_compared > 2000));
 
     // The application can no longer write to the source, and the target has all it wrote.
@@ -100,6 +101,10 @@ async fn cutover_with_a_locked_source_under_a_write_load() {
     dst.exec("INSERT INTO wl.stamped (id, v) VALUES (100, 7);").await;
     let note: Option<String> = dst.conn().await.query_first("SELECT note FROM wl.stamped WHERE id = 100").await.unwrap();
     assert_eq!(note.as_deref(), Some("stamped 7"));
+
+    let event = "SELECT DEFINER, STATUS FROM information_schema.EVENTS WHERE EVENT_SCHEMA = 'wl' AND EVENT_NAME = 'purge'";
+    let on_target: Option<(String, String)> = dst.conn().await.query_first(event).await.unwrap();
+    assert_eq!(on_target, Some(("app@%".to_string(), "DISABLED".to_string())), "the event keeps its definer and state");
 
     // Run again (as after an interruption): done, nothing created twice.
     dst.exec("DELETE FROM wl.stamped WHERE id = 100;").await;
