@@ -170,6 +170,9 @@ pub(super) async fn table(ctx: &Ctx<'_>, (ctl, src, tgt): (&mut Conn, &mut Conn,
     Ok(report)
 }
 
+/// Keys kept per kind of difference and table, for the report's examples.
+const MAX_LISTED: usize = 64;
+
 /// Adds a range's confirmed differences to the table's report.
 pub(super) fn tally(report: &mut TableVerification, kinds: &mut BTreeMap<&'static str, Vec<String>>, plan: &Plan, diff: &Diff) {
     let names = plan.key_names(Side::Source);
@@ -180,7 +183,11 @@ pub(super) fn tally(report: &mut TableVerification, kinds: &mut BTreeMap<&'stati
             Kind::Different => report.different += 1,
         }
         let label = if diff.unconfirmed { "unconfirmed" } else { kind.label() };
-        kinds.entry(label).or_default().push(super::canon::key_text(&names, key));
+        // Keys come in key order and the report shows the first few: keep no more (memory).
+        let listed = kinds.entry(label).or_default();
+        if listed.len() < MAX_LISTED {
+            listed.push(super::canon::key_text(&names, key));
+        }
     }
     if diff.unconfirmed {
         // Not proven either way: counted apart (at least the range itself).

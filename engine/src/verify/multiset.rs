@@ -19,7 +19,12 @@ use crate::error::Result;
 pub(super) struct HashDiff {
     pub rows: BTreeMap<String, (Kind, u64)>,
     pub unconfirmed: bool,
+    /// Rows of differing hashes past [`MAX_HASHES`]: counted, not kept (memory stays bounded).
+    pub overflow: u64,
 }
+
+/// Differing hashes kept per table; the rows of any more are reported as unconfirmed.
+const MAX_HASHES: usize = 100_000;
 
 pub(super) async fn table(
     ctx: &Ctx<'_>,
@@ -59,10 +64,14 @@ pub(super) async fn table(
         } else {
             "missing"
         };
-        let example = example_row(server, conn, plan, side, hash).await?;
-        kinds.entry(label).or_default().push(format!("{n} x {example}"));
+        // Only the rows the report shows are read again.
+        if kinds.get(label).is_none_or(|k| k.len() < ctx.options.examples) {
+            let example = example_row(server, conn, plan, side, hash).await?;
+            kinds.entry(label).or_default().push(format!("{n} x {example}"));
+        }
     }
-    if diff.unconfirmed && diff.rows.is_empty() {
+    report.unconfirmed += diff.overflow;
+    if diff.unconfirmed && diff.rows.is_empty() && diff.overflow == 0 {
         report.unconfirmed += 1;
     }
     Ok(())
@@ -73,8 +82,8 @@ pub(super) async fn table(
 /// position, waits for the target to apply up to it, reads their target counts and their source
 /// counts again (a count that moved between the two source reads was in flight).
 pub(super) async fn confirm(ctx: &Ctx<'_>, (ctl, src, tgt): (&mut Conn, &mut Conn, &mut Conn), plan: &Plan) -> Result<HashDiff> {
-    let mut candidates: BTreeMap<String, (Kind, u64)> =
-        merged_counts(ctx, (src, tgt), plan).await?.into_iter().map(|(h, (s, t))| (h, (kind_of(s, t), 0))).collect();
+    let (merged, overflow) = merged_counts(ctx, (src, tgt), plan).await?;
+    let mut candidates: BTreeMap<String, (Kind, u64)> = merged.into_iter().map(|(h, (s, t))| (h, (kind_of(s, t), 0))).collect();
     for _ in 0..ctx.options.rounds.max(1) {
         if candidates.is_empty() {
             break;
@@ -82,7 +91,7 @@ pub(super) async fn confirm(ctx: &Ctx<'_>, (ctl, src, tgt): (&mut Conn, &mut Con
         let s1 = counts_of(&ctx.source, src, plan, Side::Source, candidates.keys()).await?;
         let at = ctx.source_position(ctl).await?;
         if !ctx.wait_applied(tgt, &plan.map, &at).await? {
-            return Ok(HashDiff { rows: candidates, unconfirmed: true });
+            return Ok(HashDiff { rows: candidates, unconfirmed: true, overflow });
         }
         let t = counts_of(&ctx.target, tgt, plan, Side::Target, candidates.keys()).await?;
         let s2 = counts_of(&ctx.source, src, plan, Side::Source, candidates.keys()).await?;
@@ -97,7 +106,7 @@ pub(super) async fn confirm(ctx: &Ctx<'_>, (ctl, src, tgt): (&mut Conn, &mut Con
             })
             .collect();
     }
-    Ok(HashDiff { rows: candidates, unconfirmed: false })
+    Ok(HashDiff { rows: candidates, unconfirmed: false, overflow })
 }
 
 fn kind_of(source: u64, target: u64) -> Kind {
@@ -121,9 +130,9 @@ fn counts_sql(plan: &Plan, side: Side, only: Option<usize>) -> String {
     )
 }
 
-/// Both sides' hash counts merged in hash order as they stream: the hashes whose counts differ,
-/// with (source count, target count).
-async fn merged_counts(ctx: &Ctx<'_>, (src, tgt): (&mut Conn, &mut Conn), plan: &Plan) -> Result<BTreeMap<String, (u64, u64)>> {
+/// Both sides' hash counts merged in hash order as they stream: the first [`MAX_HASHES`] hashes
+/// whose counts differ, with (source count, target count), and the rows by which the others differ.
+async fn merged_counts(ctx: &Ctx<'_>, (src, tgt): (&mut Conn, &mut Conn), plan: &Plan) -> Result<(BTreeMap<String, (u64, u64)>, u64)> {
     let (ssql, tsql) = (counts_sql(plan, Side::Source, None), counts_sql(plan, Side::Target, None));
     let mut a = src.query_iter(ssql.as_str()).await.map_err(ctx.source.err(short(&ssql)))?;
     let mut b = tgt.query_iter(tsql.as_str()).await.map_err(ctx.target.err(short(&tsql)))?;
@@ -131,6 +140,14 @@ async fn merged_counts(ctx: &Ctx<'_>, (src, tgt): (&mut Conn, &mut Conn), plan: 
     let mut x = next(a.next().await.map_err(ctx.source.err(short(&ssql)))?);
     let mut y = next(b.next().await.map_err(ctx.target.err(short(&tsql)))?);
     let mut out = BTreeMap::new();
+    let mut overflow = 0u64;
+    let mut keep = |h: String, counts: (u64, u64)| {
+        if out.len() < MAX_HASHES {
+            out.insert(h, counts);
+        } else {
+            overflow += counts.0.abs_diff(counts.1);
+        }
+    };
     let mut rows = 0u64;
     loop {
         let order = match (&x, &y) {
@@ -143,19 +160,19 @@ async fn merged_counts(ctx: &Ctx<'_>, (src, tgt): (&mut Conn, &mut Conn), plan: 
             Ordering::Less => {
                 let (h, n) = x.take().unwrap_or_default();
                 rows += n;
-                out.insert(h, (n, 0));
+                keep(h, (n, 0));
                 x = next(a.next().await.map_err(ctx.source.err(short(&ssql)))?);
             }
             Ordering::Greater => {
                 let (h, n) = y.take().unwrap_or_default();
-                out.insert(h, (0, n));
+                keep(h, (0, n));
                 y = next(b.next().await.map_err(ctx.target.err(short(&tsql)))?);
             }
             Ordering::Equal => {
                 let ((h, n), (_, m)) = (x.take().unwrap_or_default(), y.take().unwrap_or_default());
                 rows += n;
                 if n != m {
-                    out.insert(h, (n, m));
+                    keep(h, (n, m));
                 }
                 x = next(a.next().await.map_err(ctx.source.err(short(&ssql)))?);
                 y = next(b.next().await.map_err(ctx.target.err(short(&tsql)))?);
@@ -164,7 +181,7 @@ async fn merged_counts(ctx: &Ctx<'_>, (src, tgt): (&mut Conn, &mut Conn), plan: 
     }
     drop((a, b));
     ctx.throttle(rows).await;
-    Ok(out)
+    Ok((out, overflow))
 }
 
 /// One side's counts of the given hashes.
