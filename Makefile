@@ -58,9 +58,10 @@ bench-full:
 bench-cdc:
 	@FLAVOR=$(FLAVOR) scripts/bench-cdc.sh
 
-## bench-verify: `ferry verify` against pt-table-sync --print (TABLES, TABLE_SIZE), one row planted
+## bench-verify: `ferry verify` against pt-table-sync --print (TABLES, TABLE_SIZE, RUNS), one row planted
 ## different per table on the target after ferry's initial sync: rows/s, the source's CPU seconds,
-## the differences each found; FLAVOR=mysql: MySQL 9.7 servers
+## the differences each found; FLAVOR=mysql: MySQL 9.7 servers (pt-table-sync with --no-check-slave
+## and explain_format=TRADITIONAL there)
 bench-verify:
 	@FLAVOR=$(FLAVOR) scripts/bench-verify.sh
 

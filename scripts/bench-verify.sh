@@ -19,6 +19,8 @@
 #     planted rows (one UPDATE per table, WHERE `id`='N').
 #     For each: the source server's CPU seconds during the run (utime + stime of its mysqld or
 #     mariadbd from /proc/PID/stat, before and after) and the tool's own peak RSS.
+#     Each tool runs RUNS times, alternating (load from elsewhere on the machine hits both alike);
+#     its fastest run is printed, and every run must find exactly the planted rows.
 # Prints both, ferry's rows/s ratio to pt-table-sync's (the goal: 3x or more) and the servers'
 # settings. Both tools run with warm buffer pools (the data was just written and copied).
 #
@@ -36,7 +38,8 @@
 # TLS, fetching the server's RSA key, like ferry.) FLAVOR=mariadb is the default.
 #
 # Environment: FLAVOR (mariadb), TABLES (4), TABLE_SIZE (250000), THREADS (2: sysbench prepare
-# threads and ferry's engine.parallelism for the copy), TOOLS ("ferry pt-table-sync"), CHUNK_ROWS
+# threads and ferry's engine.parallelism for the copy), TOOLS ("ferry pt-table-sync"), RUNS (3: runs
+# of each tool, alternating; the fastest is printed, every run is checked), CHUNK_ROWS
 # (ferry verify --chunk-rows; default: ferry's), PT_CHUNK_SIZE (pt-table-sync --chunk-size; default:
 # its own, 1000), PT_OPTIONS (more pt-table-sync options), BENCH_SOURCE_PORT (33075),
 # BENCH_TARGET_PORT (33076), FERRY_BIN (default: a release build of this tree).
@@ -55,6 +58,7 @@ TABLES=${TABLES:-4}
 TABLE_SIZE=${TABLE_SIZE:-250000}
 THREADS=${THREADS:-2}
 TOOLS=${TOOLS:-ferry pt-table-sync}
+RUNS=${RUNS:-3}
 CHUNK_ROWS=${CHUNK_ROWS:-}
 PT_CHUNK_SIZE=${PT_CHUNK_SIZE:-}
 PT_OPTIONS=${PT_OPTIONS:-}
@@ -79,6 +83,7 @@ want() { [[ " $TOOLS " == *" $1 "* ]]; }
 
 [[ "$TABLES" =~ ^[1-9][0-9]*$ ]] || die "TABLES=$TABLES: expected a number"
 [[ "$TABLE_SIZE" =~ ^[0-9]+$ ]] && [ "$TABLE_SIZE" -ge 10 ] || die "TABLE_SIZE=$TABLE_SIZE: expected a number, 10 or more"
+[[ "$RUNS" =~ ^[1-9][0-9]*$ ]] || die "RUNS=$RUNS: expected a number, 1 or more"
 for t in $TOOLS; do
   case "$t" in ferry | pt-table-sync) ;; *) die "TOOLS: unknown tool $t (ferry, pt-table-sync)" ;; esac
 done
@@ -217,28 +222,36 @@ planted_list() { # -> "sbtestN id" lines, by table
 }
 EXPECTED=$(planted_list)
 
-# Results: per tool, in order.
+# Results: per tool, the fastest of its RUNS runs (each run checked).
 NAMES=()
-declare -A T_SECS T_RATE T_CPU T_FOUND T_RSS T_OK
-timed() { # name rows start end cpu0 cpu1 found rss-kib ok
-  NAMES+=("$1")
-  T_SECS[$1]=$(secs "$3" "$4")
-  T_RATE[$1]=$(awk -v n="$2" -v s="${T_SECS[$1]}" 'BEGIN { printf "%d", n / s }')
-  T_CPU[$1]=$(awk -v a="$5" -v b="$6" 'BEGIN { printf "%.2f", b - a }')
-  T_FOUND[$1]=$7
-  T_RSS[$1]=$(awk -v k="$8" 'BEGIN { printf "%.1f", k / 1024 }')
-  T_OK[$1]=$9
+declare -A T_SECS T_RATE T_CPU T_FOUND T_RSS T_OK T_ALL
+timed() { # name rows start end cpu0 cpu1 found rss-kib ok: one run; kept when the tool's fastest
+  local n=$1 sec
+  sec=$(secs "$3" "$4")
+  T_ALL[$n]="${T_ALL[$n]:+${T_ALL[$n]} }$sec"
+  [ "${T_OK[$n]:-yes}" = yes ] || return 0 # a failed check sticks
+  if [ -z "${T_SECS[$n]:-}" ]; then
+    NAMES+=("$n")
+  elif [ "$9" = yes ] && awk -v a="$sec" -v b="${T_SECS[$n]}" 'BEGIN { exit !(a >= b) }'; then
+    return 0
+  fi
+  T_SECS[$n]=$sec
+  T_RATE[$n]=$(awk -v r="$2" -v s="$sec" 'BEGIN { printf "%d", r / s }')
+  T_CPU[$n]=$(awk -v a="$5" -v b="$6" 'BEGIN { printf "%.2f", b - a }')
+  T_FOUND[$n]=$7
+  T_RSS[$n]=$(awk -v k="$8" 'BEGIN { printf "%.1f", k / 1024 }')
+  T_OK[$n]=$9
 }
 
 FERRY_NAME="ferry verify"
 FERRY_NOTE=""
-if want ferry; then
-  verify_args=(verify -f "$W/$TASK.yaml" --output json --no-progress)
-  [ -n "$CHUNK_ROWS" ] && verify_args+=(--chunk-rows "$CHUNK_ROWS")
-  say "(a) ferry ${verify_args[*]}"
+verify_args=(verify -f "$W/$TASK.yaml" --output json --no-progress)
+[ -n "$CHUNK_ROWS" ] && verify_args+=(--chunk-rows "$CHUNK_ROWS")
+run_ferry() { # run-number
+  local c0 c1 t0 t1 rc=0 report f_rows f_diff found ok=yes
+  say "(a) ferry ${verify_args[*]} (run $1 of $RUNS)"
   c0=$(src_cpu)
   t0=$(now)
-  rc=0
   /usr/bin/time -f %M -o "$W/verify.rss" "$FERRY" "${verify_args[@]}" >"$W/verify.json" 2>"$W/verify.log" || rc=$?
   t1=$(now)
   c1=$(src_cpu)
@@ -248,8 +261,8 @@ if want ferry; then
     [ "$rc" -eq 0 ] && die "ferry verify exited 0 (equal) although $TABLES rows were planted"
     die "ferry verify exited $rc"
   fi
-  # The report: rows compared, differences, and per table "sbtestN different missing extra
-  # unconfirmed example...".
+  # The report: rows compared, differences, and per table "sbtestN rows different missing extra
+  # unconfirmed example..." (spaces in examples as _).
   report=$(perl -MJSON::PP -0777 -ne '
     my $r = decode_json($_);
     print "rows $r->{rowsCompared}\n", "differences $r->{differences}\n";
@@ -263,43 +276,42 @@ if want ferry; then
   # What it found, as "sbtestN id" lines: tables whose only difference is one different row.
   found=$(awk '$1 == "table" && $4 == 1 && $5 == 0 && $6 == 0 && $7 == 0 && NF == 8 && $8 ~ /^different_id=[0-9]+$/ {
     sub(/^different_id=/, "", $8); print $2, $8 }' <<<"$report" | sort -V)
-  ok=yes
   if [ "$f_diff" != "$TABLES" ] || [ "$found" != "$EXPECTED" ] || [ "$f_rows" != "$ROWS" ]; then
     ok=NO
     echo "ferry verify did not report exactly the planted rows: expected"
     echo "$EXPECTED" | sed 's/^/  /'
     echo "its report (rows compared, differences; per table: rows, different, missing, extra, unconfirmed, examples):"
     echo "$report" | sed 's/^/  /'
-    echo "(JSON: $W/verify.json)"
-    cp "$W/verify.json" "$B/verify-report.json" 2>/dev/null || true
+    cp "$W/verify.json" "$W/verify-run$1.json"
+    echo "(JSON: $W/verify-run$1.json)"
   fi
   echo "ferry verify: $f_rows rows compared, $f_diff differences ($(awk '$1 == "table" { printf "%s%s: %s", s, $2, ($8 == "" ? "-" : $8); s = ", " }' <<<"$report")) in $(secs "$t0" "$t1") s; exit status 1; planted rows found: $ok"
   [ "$f_rows" = "$ROWS" ] || FERRY_NOTE="ferry compared $f_rows rows, not $ROWS"
   timed "$FERRY_NAME" "$f_rows" "$t0" "$t1" "$c0" "$c1" "$f_diff" "$(tail -1 "$W/verify.rss")" "$ok"
-fi
+}
 
 PT_NAME="pt-table-sync --print"
 PT_NOTE=""
-if want pt-table-sync; then
-  # Over TCP like ferry (no TLS); the source first, the target second.
-  src_dsn="h=127.0.0.1,P=$SRC_PORT,u=$LAB_USER,p=$PW"
-  dst_dsn="h=127.0.0.1,P=$DST_PORT,u=$LAB_USER,p=$PW"
-  pt_flavor=()
-  if [ "$LAB_FLAVOR" = mysql ]; then
-    # Without its SHOW SLAVE STATUS check of the target (a syntax error on MySQL 9), and with the
-    # EXPLAIN format its chunking reads (see the top).
-    pt_flavor=(--no-check-slave --set-vars explain_format=TRADITIONAL)
-    PT_NOTE="run with --no-check-slave (its check that the target is no replica runs SHOW SLAVE STATUS, which MySQL 9 does not have: a syntax error for every table without it) and --set-vars explain_format=TRADITIONAL (it sizes chunks from EXPLAIN's rows column; with MySQL 9's default TREE format it takes each table for one chunk and compares a differing table row by row)"
-  fi
-  # --verbose: a line per table with the algorithm it chose and the statements it would run.
-  pt_args=(--print --verbose --no-version-check --databases sbtest "${pt_flavor[@]}")
-  [ -n "$PT_CHUNK_SIZE" ] && pt_args+=(--chunk-size "$PT_CHUNK_SIZE")
-  # shellcheck disable=SC2206 # PT_OPTIONS: words
-  [ -n "$PT_OPTIONS" ] && pt_args+=($PT_OPTIONS)
-  say "(b) pt-table-sync ${pt_args[*]} ${src_dsn/p=$PW/p=...} ${dst_dsn/p=$PW/p=...}"
+# Over TCP like ferry (no TLS); the source first, the target second.
+src_dsn="h=127.0.0.1,P=$SRC_PORT,u=$LAB_USER,p=$PW"
+dst_dsn="h=127.0.0.1,P=$DST_PORT,u=$LAB_USER,p=$PW"
+pt_flavor=()
+if [ "$LAB_FLAVOR" = mysql ]; then
+  # Without its SHOW SLAVE STATUS check of the target (a syntax error on MySQL 9), and with the
+  # EXPLAIN format its chunking reads (see the top).
+  pt_flavor=(--no-check-slave --set-vars explain_format=TRADITIONAL)
+  PT_NOTE="run with --no-check-slave (its check that the target is no replica runs SHOW SLAVE STATUS, which MySQL 9 does not have: a syntax error for every table without it) and --set-vars explain_format=TRADITIONAL (it sizes chunks from EXPLAIN's rows column; with MySQL 9's default TREE format it takes each table for one chunk and compares a differing table row by row)"
+fi
+# --verbose: a line per table with the algorithm it chose and the statements it would run.
+pt_args=(--print --verbose --no-version-check --databases sbtest "${pt_flavor[@]}")
+[ -n "$PT_CHUNK_SIZE" ] && pt_args+=(--chunk-size "$PT_CHUNK_SIZE")
+# shellcheck disable=SC2206 # PT_OPTIONS: words
+[ -n "$PT_OPTIONS" ] && pt_args+=($PT_OPTIONS)
+run_pt() { # run-number
+  local c0 c1 t0 t1 rc=0 stmts found ok=yes
+  say "(b) pt-table-sync ${pt_args[*]} ${src_dsn/p=$PW/p=...} ${dst_dsn/p=$PW/p=...} (run $1 of $RUNS)"
   c0=$(src_cpu)
   t0=$(now)
-  rc=0
   /usr/bin/time -f %M -o "$W/pt.rss" pt-table-sync "${pt_args[@]}" "$src_dsn" "$dst_dsn" >"$W/pt.out" 2>"$W/pt.err" || rc=$?
   t1=$(now)
   c1=$(src_cpu)
@@ -323,19 +335,25 @@ if want pt-table-sync; then
     my ($t) = /^(?:UPDATE|INSERT INTO|REPLACE INTO|DELETE FROM) `sbtest`\.`([^`]+)`/ or do { print "? $kind\n"; next };
     my ($id) = $kind eq "UPDATE" || $kind eq "DELETE" ? /WHERE `id`=\x27(\d+)\x27/ : /VALUES \(\x27(\d+)\x27/;
     print "$t ", ($kind eq "UPDATE" ? "" : "$kind:"), ($id // "?"), "\n";' "$W/pt.out" | sort -V)
-  ok=yes
   if [ "$found" != "$EXPECTED" ]; then
     ok=NO
     echo "pt-table-sync did not print exactly the planted rows: expected"
     echo "$EXPECTED" | sed 's/^/  /'
     echo "its statements (table id):"
     echo "$found" | sed 's/^/  /'
+    cp "$W/pt.out" "$W/pt-run$1.out"
   fi
   # Every printed UPDATE must set the source's c back (not the planted value).
   if grep -q "$PLANTED_C" "$W/pt.out"; then ok=NO; echo "pt-table-sync's statements write the planted value"; fi
   echo "pt-table-sync: $stmts statements ($(tr '\n' ',' <<<"$found" | sed 's/,$//; s/,/, /g')) in $(secs "$t0" "$t1") s, exit status $rc; planted rows found: $ok"
   timed "$PT_NAME" "$ROWS" "$t0" "$t1" "$c0" "$c1" "$stmts" "$(tail -1 "$W/pt.rss")" "$ok"
-fi
+}
+
+# Alternating, so that load from elsewhere on the machine hits both alike.
+for run in $(seq 1 "$RUNS"); do
+  if want ferry; then run_ferry "$run"; fi
+  if want pt-table-sync; then run_pt "$run"; fi
+done
 
 say "results: $TABLES tables x $TABLE_SIZE rows ($ROWS rows), one row planted different per table on the target, same machine"
 echo "flavour: $LAB_FLAVOR"
@@ -347,8 +365,12 @@ for n in "${NAMES[@]}"; do
   printf '%-24s %9s %10s %14s %12s %9s %9s\n' "$n" "${T_SECS[$n]}" "${T_RATE[$n]}" "${T_CPU[$n]}" \
     "${T_FOUND[$n]}" "${T_OK[$n]}" "${T_RSS[$n]}"
 done
-echo "(ROWS/S: rows compared / wall seconds; SOURCE CPU S: the source server's user + system CPU during the run;"
-echo " DIFFERENCES: ferry's reported differences, pt-table-sync's printed statements; PLANTED: exactly the $TABLES planted rows, by key)"
+echo "(the fastest of $RUNS run(s) each, alternating; ROWS/S: rows compared / wall seconds; SOURCE CPU S: the source"
+echo " server's user + system CPU during that run; DIFFERENCES: ferry's reported differences, pt-table-sync's"
+echo " printed statements; PLANTED: exactly the $TABLES planted rows, by key, in every run)"
+if [ "$RUNS" -gt 1 ]; then
+  for n in "${NAMES[@]}"; do echo "$n, every run (s): ${T_ALL[$n]}"; done
+fi
 [ -n "$FERRY_NOTE" ] && echo "note: $FERRY_NOTE"
 [ -n "$PT_NOTE" ] && echo "pt-table-sync: $PT_NOTE"
 if [ -n "${T_RATE[$FERRY_NAME]:-}" ] && [ -n "${T_RATE[$PT_NAME]:-}" ]; then

@@ -53,6 +53,15 @@ impl Canon {
         }
     }
 
+    /// The column's text for a range checksum (`name` quoted): strings as their bytes (binary,
+    /// so that no mix of collations can fail and nothing is converted), the rest as [`Canon::sql`].
+    pub fn checksum_sql(self, name: &str) -> String {
+        match self {
+            Canon::Bytes => format!("CAST({} AS BINARY)", q(name)),
+            other => other.sql(name),
+        }
+    }
+
     /// The canonical bytes of a value read through the binary protocol (UTC session).
     pub fn value(self, v: &Value) -> Vec<u8> {
         // A tag first: NULL is no text at all, so no string (not even "\0NULL") can equal it.
