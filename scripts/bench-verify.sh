@@ -40,7 +40,7 @@
 # Environment: FLAVOR (mariadb), TABLES (4), TABLE_SIZE (250000), THREADS (2: sysbench prepare
 # threads and ferry's engine.parallelism for the copy), TOOLS ("ferry pt-table-sync"), RUNS (3: runs
 # of each tool, alternating; the fastest is printed, every run is checked), CHUNK_ROWS
-# (ferry verify --chunk-rows; default: ferry's), PT_CHUNK_SIZE (pt-table-sync --chunk-size; default:
+# (ferry verify --chunk-rows; default: ferry's), PARALLEL (ferry verify --parallel; default: ferry's), PT_CHUNK_SIZE (pt-table-sync --chunk-size; default:
 # its own, 1000), PT_OPTIONS (more pt-table-sync options), BENCH_SOURCE_PORT (33075),
 # BENCH_TARGET_PORT (33076), FERRY_BIN (default: a release build of this tree).
 # Both servers: BUFFER_POOL (innodb_buffer_pool_size, 512M), FLUSH_LOG_AT_TRX_COMMIT
@@ -60,6 +60,7 @@ THREADS=${THREADS:-2}
 TOOLS=${TOOLS:-ferry pt-table-sync}
 RUNS=${RUNS:-3}
 CHUNK_ROWS=${CHUNK_ROWS:-}
+PARALLEL=${PARALLEL:-}
 PT_CHUNK_SIZE=${PT_CHUNK_SIZE:-}
 PT_OPTIONS=${PT_OPTIONS:-}
 SRC_PORT=${BENCH_SOURCE_PORT:-33075}
@@ -101,6 +102,8 @@ fi
 FERRY_PID=""
 cleanup() {
   if [ -n "$FERRY_PID" ] && ! lab_exited "$FERRY_PID"; then kill "$FERRY_PID" 2>/dev/null || true; fi
+  # KEEP_SERVERS=1 leaves both servers running (to look into a result; `make clean-lab` removes them).
+  [ -n "${KEEP_SERVERS:-}" ] && return
   lab_discard "$SRC" 2>/dev/null || true
   lab_discard "$DST" 2>/dev/null || true
 }
@@ -247,6 +250,7 @@ FERRY_NAME="ferry verify"
 FERRY_NOTE=""
 verify_args=(verify -f "$W/$TASK.yaml" --output json --no-progress)
 [ -n "$CHUNK_ROWS" ] && verify_args+=(--chunk-rows "$CHUNK_ROWS")
+[ -n "$PARALLEL" ] && verify_args+=(--parallel "$PARALLEL")
 run_ferry() { # run-number
   local c0 c1 t0 t1 rc=0 report f_rows f_diff found ok=yes
   say "(a) ferry ${verify_args[*]} (run $1 of $RUNS)"

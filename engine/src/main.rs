@@ -76,6 +76,9 @@ enum Command {
         /// Seconds a round waits for the target to apply up to the source's position.
         #[arg(long, default_value_t = 60)]
         wait_seconds: u64,
+        /// Tables compared side by side.
+        #[arg(long, default_value_t = 2)]
+        parallel: usize,
         /// `table` for people, `json` (the verification report) for machines.
         #[arg(short = 'o', long, value_enum, default_value_t = OutputFormat::Table)]
         output: OutputFormat,
@@ -142,13 +145,14 @@ fn main() -> ExitCode {
     match cli.command {
         Command::Run { file, state_dir, no_progress } => runtime.block_on(run_command(file, state_dir, no_progress)),
         Command::Precheck { file, output, namespace, name } => runtime.block_on(precheck_command(file, output, namespace, name)),
-        Command::Verify { file, repair, rows_per_second, chunk_rows, rounds, wait_seconds, output, no_progress } => {
+        Command::Verify { file, repair, rows_per_second, chunk_rows, rounds, wait_seconds, parallel, output, no_progress } => {
             let options = ferry_engine::verify::VerifyOptions {
                 chunk_rows: chunk_rows.max(1),
                 rows_per_second: (rows_per_second > 0).then_some(rows_per_second),
                 rounds: rounds.max(1),
                 catch_up: std::time::Duration::from_secs(wait_seconds),
                 repair,
+                parallelism: parallel.max(1),
                 ..Default::default()
             };
             runtime.block_on(verify_command(file, options, output, no_progress))

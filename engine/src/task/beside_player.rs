@@ -121,7 +121,13 @@ pub fn wants_cutover(task: &Task, last: Option<&CutoverStatus>) -> bool {
 /// The options of one continuous verification pass.
 pub fn pass_options(task: &Task) -> VerifyOptions {
     let v = &task.spec.verification;
-    VerifyOptions { rows_per_second: (v.rows_per_second > 0).then_some(v.rows_per_second), repair: v.repair, ..Default::default() }
+    // One table at a time: a background pass keeps its load on the source low.
+    VerifyOptions {
+        rows_per_second: (v.rows_per_second > 0).then_some(v.rows_per_second),
+        repair: v.repair,
+        parallelism: 1,
+        ..Default::default()
+    }
 }
 
 /// Verifies every selected table, again and again, `intervalSeconds` apart; each pass's report

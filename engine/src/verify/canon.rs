@@ -18,8 +18,10 @@ pub enum Canon {
     Number,
     /// FLOAT and DOUBLE: the exact bits (the text forms of the two products may differ).
     Float,
-    /// Strings, binaries, geometry, VECTOR: the bytes.
+    /// Character strings: the bytes.
     Bytes,
+    /// Binary strings, BLOBs, geometry, VECTOR: the bytes (which may hold any byte, NUL too).
+    Binary,
     /// JSON: the parsed document (MySQL normalizes its JSON, MariaDB keeps the text).
     Json,
     /// DATE, DATETIME, TIMESTAMP, TIME: the text in a UTC session.
@@ -36,9 +38,15 @@ impl Canon {
             "json" => Canon::Json,
             "date" | "datetime" | "timestamp" | "time" => Canon::Temporal,
             "bit" => Canon::Bit,
-            // MariaDB's JSON is a LONGTEXT whose check constraint says so: compared as text, it is
-            // what ferry wrote, the same text MySQL prints.
-            _ => Canon::Bytes,
+            "char" | "varchar" | "tinytext" | "text" | "mediumtext" | "longtext" | "enum" | "set"
+                if c.charset.as_deref().is_some_and(|cs| cs != "binary") =>
+            {
+                Canon::Bytes
+            }
+            // Binary strings, BLOBs, geometry, VECTOR. (MariaDB's JSON is a LONGTEXT whose check
+            // constraint says so: compared as text, it is what ferry wrote, the same text MySQL
+            // prints.)
+            _ => Canon::Binary,
         }
     }
 
@@ -49,16 +57,17 @@ impl Canon {
         match self {
             Canon::Number | Canon::Temporal | Canon::Float | Canon::Json => format!("CAST({c} AS CHAR)"),
             Canon::Bit => format!("CAST({c} AS UNSIGNED)"),
-            Canon::Bytes => format!("HEX({c})"),
+            Canon::Bytes | Canon::Binary => format!("HEX({c})"),
         }
     }
 
-    /// The column's text for a range checksum (`name` quoted): strings as their bytes (binary,
-    /// so that no mix of collations can fail and nothing is converted), the rest as [`Canon::sql`].
+    /// The column's text for a range checksum (`name` quoted), joined with a binary separator
+    /// (so strings enter as their stored bytes, converted to nothing, and no mix of collations
+    /// can fail): the column itself, BIT as its number.
     pub fn checksum_sql(self, name: &str) -> String {
         match self {
-            Canon::Bytes => format!("CAST({} AS BINARY)", q(name)),
-            other => other.sql(name),
+            Canon::Bit => self.sql(name),
+            _ => q(name),
         }
     }
 
@@ -171,6 +180,18 @@ mod tests {
         assert_eq!(n.value(&Value::Int(7)), n.value(&Value::UInt(7)));
         let t = Canon::of(&column("datetime"));
         assert_ne!(t.value(&Value::Date(2024, 1, 2, 3, 4, 5, 1)), t.value(&Value::Date(2024, 1, 2, 3, 4, 5, 0)));
+    }
+
+    #[test]
+    fn binary_strings_are_told_from_character_strings() {
+        let text = Column { charset: Some("utf8mb4".into()), ..column("varchar") };
+        assert_eq!(Canon::of(&text), Canon::Bytes);
+        assert_eq!(Canon::of(&column("varbinary")), Canon::Binary);
+        assert_eq!(Canon::of(&column("blob")), Canon::Binary);
+        assert_eq!(Canon::of(&column("point")), Canon::Binary);
+        // Checksums read the column itself, joined with a binary separator; BIT as a number.
+        assert_eq!(Canon::Bytes.checksum_sql("a`b"), "`a``b`");
+        assert_eq!(Canon::Bit.checksum_sql("b"), "CAST(`b` AS UNSIGNED)");
     }
 
     #[test]

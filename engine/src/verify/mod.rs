@@ -62,6 +62,8 @@ pub struct VerifyOptions {
     pub repair: bool,
     /// Keys listed per kind of difference and table.
     pub examples: usize,
+    /// Tables compared side by side.
+    pub parallelism: usize,
 }
 
 impl Default for VerifyOptions {
@@ -73,6 +75,7 @@ impl Default for VerifyOptions {
             catch_up: Duration::from_secs(60),
             repair: false,
             examples: 5,
+            parallelism: 2,
         }
     }
 }
@@ -85,6 +88,8 @@ struct Plan {
     map: TableMap,
     /// (source name, target name, canonical form) of each compared column.
     columns: Vec<(String, String, Canon)>,
+    /// Whether each compared column may hold NULL on the source (checksums mark NULLs only there).
+    nullable: Vec<bool>,
     /// How the applier writes each compared column (repair).
     codecs: Vec<crate::codec::Codec>,
     /// (source name, target name) of the key columns.
@@ -107,7 +112,8 @@ impl Plan {
                 .collect()
         });
         let codecs = map.copy_columns().map(|c| crate::codec::Codec::of(&c.source)).collect();
-        Plan { merged: map.merge.is_some(), columns, codecs, key, map: map.clone() }
+        let nullable = map.copy_columns().map(|c| c.source.nullable).collect();
+        Plan { merged: map.merge.is_some(), columns, nullable, codecs, key, map: map.clone() }
     }
 }
 
@@ -132,21 +138,40 @@ pub async fn verify(task: &Task, options: &VerifyOptions, on_progress: OnProgres
 }
 
 async fn run(task: &Task, options: &VerifyOptions, on_progress: OnProgress<'_>) -> Result<VerificationStatus> {
-    let (ctx, plans, mut src) = open(task, options).await?;
+    let (ctx, plans, src) = open(task, options).await?;
+    let _ = src.disconnect().await;
+    // Tables side by side, each worker with its own sessions, taking the next table when done.
+    let next = std::sync::atomic::AtomicUsize::new(0);
+    let results: std::sync::Mutex<Vec<Option<TableVerification>>> = std::sync::Mutex::new(vec![None; plans.len()]);
+    let (done, rows) = (std::sync::atomic::AtomicUsize::new(0), std::sync::atomic::AtomicU64::new(0));
+    let worker = || async {
+        let (mut ctl, mut src_read, mut tgt_read) = (
+            ctx.source.connect(Session::Control).await?,
+            ctx.source.connect(Session::RawRead).await?,
+            ctx.target.connect(Session::RawRead).await?,
+        );
+        loop {
+            let i = next.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            let Some(plan) = plans.get(i) else { break };
+            let table = compare::table(&ctx, (&mut ctl, &mut src_read, &mut tgt_read), plan)
+                .instrument(info_span!("table", name = %plan.map.source_name()))
+                .await?;
+            let total = rows.fetch_add(table.rows_compared, std::sync::atomic::Ordering::SeqCst) + table.rows_compared;
+            results.lock().unwrap_or_else(|e| e.into_inner())[i] = Some(table);
+            on_progress(done.fetch_add(1, std::sync::atomic::Ordering::SeqCst) + 1, plans.len(), total);
+        }
+        for c in [ctl, src_read, tgt_read] {
+            let _ = c.disconnect().await;
+        }
+        Ok::<_, Error>(())
+    };
+    let workers = options.parallelism.clamp(1, plans.len().max(1));
+    futures_util::future::try_join_all((0..workers).map(|_| worker())).await?;
     let mut status = VerificationStatus::default();
-    let mut src_read = ctx.source.connect(Session::RawRead).await?;
-    let mut tgt_read = ctx.target.connect(Session::RawRead).await?;
-    for (i, plan) in plans.iter().enumerate() {
-        let table = compare::table(&ctx, (&mut src, &mut src_read, &mut tgt_read), plan)
-            .instrument(info_span!("table", name = %plan.map.source_name()))
-            .await?;
+    for table in results.into_inner().unwrap_or_else(|e| e.into_inner()).into_iter().flatten() {
         status.rows_compared += table.rows_compared;
         status.differences += table.missing + table.extra + table.different + table.unconfirmed;
         status.tables.push(table);
-        on_progress(i + 1, plans.len(), status.rows_compared);
-    }
-    for c in [src, src_read, tgt_read] {
-        let _ = c.disconnect().await;
     }
     status.passed = status.differences == 0;
     status.time = Some(Time(k8s_openapi::jiff::Timestamp::now()));
@@ -205,7 +230,7 @@ impl Ctx<'_> {
         if !self.following {
             return Ok(None);
         }
-        self.flavor.current_position(&self.source, src).await
+        self.flavor.current_file_position(&self.source, src).await
     }
 
     /// Waits until the target has applied the table's changes up to `at`. False when it did not
