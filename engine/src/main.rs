@@ -68,7 +68,7 @@ enum Command {
         #[arg(long, default_value_t = 0)]
         rows_per_second: u64,
         /// Rows per key range compared at once (bounds memory).
-        #[arg(long, default_value_t = 10_000)]
+        #[arg(long, default_value_t = 5_000)]
         chunk_rows: u64,
         /// Rounds a difference must survive while the target catches up.
         #[arg(long, default_value_t = 3)]

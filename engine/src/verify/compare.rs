@@ -167,19 +167,28 @@ pub(super) async fn table(ctx: &Ctx<'_>, (ctl, src, tgt): (&mut Conn, &mut Conn,
         return Ok(report);
     }
     let mut lo: Option<Vec<Value>> = None;
+    let mut hi = next_bound(ctx, src, plan, &lo).await?;
     loop {
-        let hi = next_bound(ctx, src, plan, &lo).await?;
         let range = Range { lo: lo.clone(), hi: hi.clone(), keys: None };
         report.chunks += 1;
-        // Both servers at once; a merged table's target holds other tasks' rows: row by row.
-        let (source_sum, target_sum) = if plan.merged {
-            (checksum(&ctx.source, src, plan, Side::Source, &range).await?, None)
+        // Both servers at once, and the next range's bound meanwhile; a merged table's target
+        // holds other tasks' rows: row by row.
+        let following = async {
+            match &hi {
+                Some(h) => next_bound(ctx, ctl, plan, &Some(h.clone())).await,
+                None => Ok(None),
+            }
+        };
+        let (source_sum, target_sum, following) = if plan.merged {
+            let (s, f) = tokio::join!(checksum(&ctx.source, src, plan, Side::Source, &range), following);
+            (s?, None, f?)
         } else {
-            let (s, t) = tokio::join!(
+            let (s, t, f) = tokio::join!(
                 checksum(&ctx.source, src, plan, Side::Source, &range),
-                checksum(&ctx.target, tgt, plan, Side::Target, &range)
+                checksum(&ctx.target, tgt, plan, Side::Target, &range),
+                following
             );
-            (s?, Some(t?))
+            (s?, Some(t?), f?)
         };
         ctx.throttle(source_sum.0).await;
         report.rows_compared += source_sum.0;
@@ -194,7 +203,7 @@ pub(super) async fn table(ctx: &Ctx<'_>, (ctl, src, tgt): (&mut Conn, &mut Conn,
         }
         match hi {
             None => break,
-            Some(h) => lo = Some(h),
+            Some(h) => (lo, hi) = (Some(h), following),
         }
     }
     report.examples = examples(&kinds, ctx.options.examples);

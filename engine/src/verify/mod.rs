@@ -69,7 +69,7 @@ pub struct VerifyOptions {
 impl Default for VerifyOptions {
     fn default() -> Self {
         VerifyOptions {
-            chunk_rows: 10_000,
+            chunk_rows: 5_000,
             rows_per_second: None,
             rounds: 3,
             catch_up: Duration::from_secs(60),
