@@ -2,7 +2,7 @@
 # `make demo`: two private MariaDB servers (source with binlog on 127.0.0.1:33061, target on
 # 127.0.0.1:33062), the sample database examples/shop.sql in the source, then a live sync:
 # `ferry run -f examples/demo.yaml` in the background (initial sync, then the binlog), changes made
-# on the source while it runs, its status, and a source/target comparison. Leaves nothing running
+# on the source while it runs, its status, `ferry verify`, and a source/target comparison. Leaves nothing running
 # (the servers' folders stay in .demo/ until `make clean-lab`).
 #
 # FLAVOR=mysql (`make demo FLAVOR=mysql`): the same with two MySQL 9.7 servers (scripts/lab.sh,
@@ -111,6 +111,10 @@ sleep 2
 
 say "$STATUS"
 if [ -f "$STATUS" ]; then cat "$STATUS"; else echo "(not written)"; fi
+
+say "ferry verify -f examples/demo.yaml (every table, row by row where a range differs, while the task runs)"
+verified=0
+"$FERRY" verify --no-progress -f examples/demo.yaml || verified=$?
 kill -INT "$FERRY_PID" 2>/dev/null || true
 rc=0
 wait "$FERRY_PID" || rc=$?
@@ -156,7 +160,7 @@ if [ $rc -ne 0 ]; then
   echo "demo: ferry exited with code $rc" >&2
   exit $rc
 fi
-if [ $status -ne 0 ]; then
+if [ $status -ne 0 ] || [ $verified -ne 0 ]; then
   echo "demo: the target differs from the source" >&2
   exit 1
 fi
