@@ -265,40 +265,9 @@ LAG_LINE=""
 if want ferry; then
   say "(a) ferry: incremental-only task from $START_FILE:$START_POS"
   load_base
-  cat >"$W/$TASK.yaml" <<EOF
-apiVersion: v1
-kind: Secret
-metadata:
-  name: $TASK-source
-stringData:
-  username: $LAB_USER
-  password: '$PW'
----
-apiVersion: v1
-kind: Secret
-metadata:
-  name: $TASK-target
-stringData:
-  username: $LAB_USER
-  password: '$PW'
----
-apiVersion: ferry.dev/v1alpha1
-kind: SyncTask
-metadata:
-  name: $TASK
-spec:
-  source:
-    host: 127.0.0.1
-    port: $SRC_PORT
-    credentialsSecret: $TASK-source
-    tls:
-      mode: disabled
-  target:
-    host: 127.0.0.1
-    port: $DST_PORT
-    credentialsSecret: $TASK-target
-    tls:
-      mode: disabled
+  {
+    lab_task_head "$TASK" "$SRC_PORT" "$DST_PORT"
+    cat <<EOF
   objects:
   - database: sbtest
   initialSync:
@@ -310,6 +279,7 @@ spec:
   engine:
     parallelism: $PARALLELISM
 EOF
+  } >"$W/$TASK.yaml"
   ferry_alive() { [ -n "$TIME_PID" ] && ! lab_exited "$TIME_PID"; }
   ferry_died() {
     echo "--- end of $W/ferry.log" >&2

@@ -154,46 +154,16 @@ if [[ " $TOOLS " == *" mydumper "* ]]; then
 fi
 
 write_task() { # the task file of both ferry runs
-  cat >"$B/bench.yaml" <<EOF
-apiVersion: v1
-kind: Secret
-metadata:
-  name: bench-source
-stringData:
-  username: $LAB_USER
-  password: '$PW'
----
-apiVersion: v1
-kind: Secret
-metadata:
-  name: bench-target
-stringData:
-  username: $LAB_USER
-  password: '$PW'
----
-apiVersion: ferry.dev/v1alpha1
-kind: SyncTask
-metadata:
-  name: bench
-spec:
-  source:
-    host: 127.0.0.1
-    port: $SRC_PORT
-    credentialsSecret: bench-source
-    tls:
-      mode: disabled
-  target:
-    host: 127.0.0.1
-    port: $DST_PORT
-    credentialsSecret: bench-target
-    tls:
-      mode: disabled
+  {
+    lab_task_head "bench" "$SRC_PORT" "$DST_PORT"
+    cat <<EOF
   objects:
   - database: sbtest
   incremental: false
   engine:
     parallelism: $THREADS
 EOF
+  } >"$B/bench.yaml"
 }
 
 ferry_run() { # name log rss-file: one ferry run into an emptied target, verified and recorded

@@ -141,45 +141,15 @@ echo "prepared in $(secs "$t0" "$(now)") s"
 SOURCE_SUMS=$(checksums "$SRC")
 
 say "ferry run: initial sync, then following the binlog (engine.parallelism $THREADS)"
-cat >"$W/$TASK.yaml" <<EOF
-apiVersion: v1
-kind: Secret
-metadata:
-  name: $TASK-source
-stringData:
-  username: $LAB_USER
-  password: '$PW'
----
-apiVersion: v1
-kind: Secret
-metadata:
-  name: $TASK-target
-stringData:
-  username: $LAB_USER
-  password: '$PW'
----
-apiVersion: ferry.dev/v1alpha1
-kind: SyncTask
-metadata:
-  name: $TASK
-spec:
-  source:
-    host: 127.0.0.1
-    port: $SRC_PORT
-    credentialsSecret: $TASK-source
-    tls:
-      mode: disabled
-  target:
-    host: 127.0.0.1
-    port: $DST_PORT
-    credentialsSecret: $TASK-target
-    tls:
-      mode: disabled
+{
+  lab_task_head "$TASK" "$SRC_PORT" "$DST_PORT"
+  cat <<EOF
   objects:
   - database: sbtest
   engine:
     parallelism: $THREADS
 EOF
+} >"$W/$TASK.yaml"
 ferry_died() {
   echo "--- end of $W/ferry.log" >&2
   tail -20 "$W/ferry.log" >&2

@@ -364,6 +364,20 @@ if [ "${BASH_SOURCE[0]}" = "$0" ]; then
   esac
 fi
 
+# lab_task_head TASK SRC_PORT DST_PORT: a benchmark manifest's start: the two Secrets ($LAB_USER)
+# and a SyncTask named TASK up to `spec:` with its source and target (127.0.0.1, no TLS). The
+# caller appends the rest of the spec (objects, ...).
+lab_task_head() {
+  local task=$1 src_port=$2 dst_port=$3 role
+  for role in source target; do
+    printf "apiVersion: v1\nkind: Secret\nmetadata:\n  name: %s-%s\nstringData:\n  username: %s\n  password: '%s'\n---\n" \
+      "$task" "$role" "$LAB_USER" "$LAB_PASSWORD"
+  done
+  printf 'apiVersion: ferry.dev/v1alpha1\nkind: SyncTask\nmetadata:\n  name: %s\nspec:\n' "$task"
+  printf '  %s:\n    host: 127.0.0.1\n    port: %s\n    credentialsSecret: %s-%s\n    tls:\n      mode: disabled\n' \
+    source "$src_port" "$task" source target "$dst_port" "$task" target
+}
+
 # lab_bench_pair SRC SRC_PORT DST DST_PORT WORKDIR [target server args...]: a fresh source (binlog)
 # and target of $LAB_FLAVOR for a benchmark: old servers in those folders stopped (and removed),
 # both ports checked free, WORKDIR emptied.

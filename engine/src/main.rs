@@ -169,12 +169,9 @@ fn main() -> ExitCode {
 }
 
 async fn run_command(file: PathBuf, state_dir: PathBuf, no_progress: bool) -> ExitCode {
-    let task = match manifest::load(&file) {
+    let task = match load_manifest(&file) {
         Ok(t) => t,
-        Err(e) => {
-            eprintln!("ferry: {e}");
-            return ExitCode::from(2);
-        }
+        Err(code) => return code,
     };
     let path = manifest::status_path(&state_dir, &task);
     let bar = !no_progress && std::io::IsTerminal::is_terminal(&std::io::stderr());
@@ -241,12 +238,9 @@ async fn precheck_command(file: Option<PathBuf>, output: OutputFormat, namespace
 }
 
 async fn verify_command(file: PathBuf, options: ferry_engine::verify::VerifyOptions, output: OutputFormat, no_progress: bool) -> ExitCode {
-    let task = match manifest::load(&file) {
+    let task = match load_manifest(&file) {
         Ok(t) => t,
-        Err(e) => {
-            eprintln!("ferry: {e}");
-            return ExitCode::from(2);
-        }
+        Err(code) => return code,
     };
     let bar = (!no_progress && std::io::IsTerminal::is_terminal(&std::io::stderr())).then(|| {
         let b = indicatif::ProgressBar::new(0);
@@ -283,12 +277,9 @@ async fn verify_command(file: PathBuf, options: ferry_engine::verify::VerifyOpti
 }
 
 async fn cutover_command(file: PathBuf, options: ferry_engine::task::cutover::CutoverOptions, output: OutputFormat) -> ExitCode {
-    let task = match manifest::load(&file) {
+    let task = match load_manifest(&file) {
         Ok(t) => t,
-        Err(e) => {
-            eprintln!("ferry: {e}");
-            return ExitCode::from(2);
-        }
+        Err(code) => return code,
     };
     if !options.lock_source {
         eprintln!(
@@ -326,4 +317,12 @@ async fn cutover_command(file: PathBuf, options: ferry_engine::task::cutover::Cu
             ExitCode::from(2)
         }
     }
+}
+
+/// The task of a manifest file, or (having said why) exit status 2.
+fn load_manifest(file: &std::path::Path) -> Result<ferry_crds::manifest::Task, ExitCode> {
+    manifest::load(file).map_err(|e| {
+        eprintln!("ferry: {e}");
+        ExitCode::from(2)
+    })
 }

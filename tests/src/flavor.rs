@@ -119,6 +119,15 @@ impl Flavor {
         common.iter().chain(own).map(|s| s.to_string()).collect()
     }
 
+    /// The variable that says a cutover made the server read-only (see the engine's
+    /// `Flavor::read_only_lock`): MySQL's `super_read_only`, MariaDB's `read_only`.
+    pub fn read_only_variable(self) -> &'static str {
+        match self {
+            Flavor::MySql => "@@global.super_read_only",
+            Flavor::MariaDb => "@@global.read_only",
+        }
+    }
+
     /// The arguments that make a server a binlog source for ferry. MariaDB: FULL row metadata
     /// and strict GTIDs. MySQL: its defaults (ROW, FULL image, MINIMAL metadata) with GTIDs on.
     pub fn binlog_args(self) -> &'static [&'static str] {

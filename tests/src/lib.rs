@@ -1228,6 +1228,21 @@ impl RunningFerry {
         }
     }
 
+    /// Waits until `sql` (a count, say) gives `want` on `db`; an error counts as "not yet" (the
+    /// table may not be there yet). Panics when ferry exits first or on timeout.
+    pub async fn wait_value(&mut self, db: &TestServer, sql: &str, want: u64, timeout: Duration) {
+        let deadline = Instant::now() + timeout;
+        let mut conn = db.conn().await;
+        loop {
+            let got: Option<u64> = conn.query_first(sql).await.ok().flatten();
+            if got == Some(want) {
+                return;
+            }
+            assert!(Instant::now() < deadline && self.is_running(), "`{sql}` gave {got:?}, not {want}\n{}", self.describe());
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
     /// Waits until the status file shows `phase`; panics when ferry exits first or on timeout.
     pub async fn wait_for_phase(&mut self, phase: ferry_crds::Phase, timeout: Duration) -> ferry_crds::SyncTaskStatus {
         self.wait_for_status(&format!("phase {phase:?}"), timeout, |s| s.phase == Some(phase)).await

@@ -40,15 +40,12 @@ const STAMPED: &str = "
     CREATE DEFINER = 'app'@'%' TRIGGER wl.stamp BEFORE INSERT ON wl.stamped
       FOR EACH ROW SET NEW.note = CONCAT('stamped ', NEW.v);
     INSERT INTO wl.stamped (id, v) VALUES (1, 10), (2, 20);
+    SET time_zone = '+05:00';
     CREATE DEFINER = 'app'@'%' EVENT wl.purge ON SCHEDULE EVERY 1 DAY DISABLE DO DELETE FROM wl.stamped WHERE v < 0;
 ";
 
 async fn read_only(server: &TestServer) -> u64 {
-    let variable = match server.flavor() {
-        Flavor::MySql => "@@global.super_read_only",
-        Flavor::MariaDb => "@@global.read_only",
-    };
-    server.conn().await.query_first(format!("SELECT {variable} + 0")).await.unwrap().unwrap()
+    server.conn().await.query_first(format!("SELECT {} + 0", server.flavor().read_only_variable())).await.unwrap().unwrap()
 }
 
 async fn trigger_definer(server: &TestServer) -> Option<String> {
@@ -102,9 +99,10 @@ async fn cutover_with_a_locked_source_under_a_write_load() {
     let note: Option<String> = dst.conn().await.query_first("SELECT note FROM wl.stamped WHERE id = 100").await.unwrap();
     assert_eq!(note.as_deref(), Some("stamped 7"));
 
-    let event = "SELECT DEFINER, STATUS FROM information_schema.EVENTS WHERE EVENT_SCHEMA = 'wl' AND EVENT_NAME = 'purge'";
-    let on_target: Option<(String, String)> = dst.conn().await.query_first(event).await.unwrap();
-    assert_eq!(on_target, Some(("app@%".to_string(), "DISABLED".to_string())), "the event keeps its definer and state");
+    let event = "SELECT DEFINER, STATUS, TIME_ZONE FROM information_schema.EVENTS WHERE EVENT_SCHEMA = 'wl' AND EVENT_NAME = 'purge'";
+    let on_target: Option<(String, String, String)> = dst.conn().await.query_first(event).await.unwrap();
+    let keeps = Some(("app@%".to_string(), "DISABLED".to_string(), "+05:00".to_string()));
+    assert_eq!(on_target, keeps, "the event keeps its definer, state and time zone (its schedule's times are in it)");
 
     // Run again (as after an interruption): done, nothing created twice.
     dst.exec("DELETE FROM wl.stamped WHERE id = 100;").await;
@@ -176,11 +174,7 @@ async fn verification_passes_and_a_requested_cutover_run_beside_the_sync() {
     let v = found.verification.unwrap();
     assert_eq!(v.tables[0].examples, ["missing id=3"], "{v:#?}");
     src.exec("INSERT INTO wl.t VALUES (4, 4);").await;
-    let deadline = std::time::Instant::now() + SYNC;
-    while dst.conn().await.query_first::<u64, _>("SELECT COUNT(*) FROM wl.t WHERE id = 4").await.unwrap() != Some(1) {
-        assert!(std::time::Instant::now() < deadline && ferry.is_running(), "{}", ferry.describe());
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    ferry.wait_value(&dst, "SELECT COUNT(*) FROM wl.t WHERE id = 4", 1, SYNC).await;
     ferry.assert_running("while verifying");
 }
 
@@ -214,12 +208,7 @@ async fn changed_rows_are_checked_after_a_delay() {
     assert!(v.passed && v.recent_changes.as_ref().unwrap().differences == 0, "a false difference under load: {v:#?}");
 
     src.exec("INSERT INTO wl.pk_int (id, v, s) VALUES (900007, 1, 'new on the source');").await;
-    let deadline = std::time::Instant::now() + SYNC;
-    let sql = "SELECT COUNT(*) FROM wl.pk_int WHERE id = 900007";
-    while dst.conn().await.query_first::<u64, _>(sql).await.unwrap() != Some(1) {
-        assert!(std::time::Instant::now() < deadline && ferry.is_running(), "{}", ferry.describe());
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    ferry.wait_value(&dst, "SELECT COUNT(*) FROM wl.pk_int WHERE id = 900007", 1, SYNC).await;
     dst.exec("UPDATE wl.pk_int SET s = 'behind ferry''s back' WHERE id = 900007;").await;
     let found = ferry.wait_for_status("the changed row's difference", SYNC, |s| s.verification.as_ref().is_some_and(|v| !v.passed)).await;
     let v = found.verification.unwrap();

@@ -264,36 +264,35 @@ pub struct RoutineDdl {
     /// Empty when the user may not see the body.
     pub create: String,
     pub context: CreationContext,
+    /// An event's time zone, which its schedule's times are in (None for other objects).
+    pub time_zone: Option<String>,
 }
 
 /// An event's CREATE and the session it was made in (`SHOW CREATE EVENT` puts its time zone
 /// before the statement).
 pub async fn show_create_event(server: &Server, conn: &mut Conn, db: &str, name: &str) -> Result<RoutineDdl> {
-    let sql = format!("SHOW CREATE EVENT {}", qt(db, name));
-    let row = show_create(server, conn, &sql).await?;
-    Ok(RoutineDdl {
-        sql_mode: text_at(&row, 1).unwrap_or_default(),
-        create: text_at(&row, 3).unwrap_or_default(),
-        context: CreationContext {
-            character_set_client: text_at(&row, 4).unwrap_or_default(),
-            collation_connection: text_at(&row, 5).unwrap_or_default(),
-            database_collation: text_at(&row, 6),
-        },
-    })
+    let row = show_create(server, conn, &format!("SHOW CREATE EVENT {}", qt(db, name))).await?;
+    Ok(RoutineDdl { time_zone: text_at(&row, 2), ..routine_ddl(&row, 3) })
 }
 
 pub async fn show_create_routine(server: &Server, conn: &mut Conn, db: &str, kind: &str, name: &str) -> Result<RoutineDdl> {
-    let sql = format!("SHOW CREATE {kind} {}", qt(db, name));
-    let row = show_create(server, conn, &sql).await?;
-    Ok(RoutineDdl {
-        sql_mode: text_at(&row, 1).unwrap_or_default(),
-        create: text_at(&row, 2).unwrap_or_default(),
+    let row = show_create(server, conn, &format!("SHOW CREATE {kind} {}", qt(db, name))).await?;
+    Ok(routine_ddl(&row, 2))
+}
+
+/// A SHOW CREATE row of a stored object: sql_mode second, the CREATE at `create`, then the
+/// session's character sets and the database collation.
+fn routine_ddl(row: &Option<mysql_async::Row>, create: usize) -> RoutineDdl {
+    RoutineDdl {
+        sql_mode: text_at(row, 1).unwrap_or_default(),
+        create: text_at(row, create).unwrap_or_default(),
         context: CreationContext {
-            character_set_client: text_at(&row, 3).unwrap_or_default(),
-            collation_connection: text_at(&row, 4).unwrap_or_default(),
-            database_collation: text_at(&row, 5),
+            character_set_client: text_at(row, create + 1).unwrap_or_default(),
+            collation_connection: text_at(row, create + 2).unwrap_or_default(),
+            database_collation: text_at(row, create + 3),
         },
-    })
+        time_zone: None,
+    }
 }
 
 /// The row of a SHOW CREATE statement, read column by column (its shape differs between

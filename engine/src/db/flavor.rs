@@ -34,6 +34,41 @@ pub struct Flavor {
     pub version_text: String,
 }
 
+/// How a cutover makes a source read-only (see [`Flavor::read_only_lock`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ReadOnlyLock {
+    /// The variable that says whether the server is read-only (`SELECT` it `+ 0`).
+    pub variable: &'static str,
+    /// Statements that make it read-only, on the session that holds the lock.
+    pub lock: &'static [&'static str],
+    /// Statements that end what that session holds (the server stays read-only).
+    pub release: &'static [&'static str],
+    /// The statement that makes it writable again.
+    pub writable: &'static str,
+}
+
+impl Flavor {
+    /// MySQL: `super_read_only`, which stops every user. MariaDB: `read_only`, with `FLUSH TABLES
+    /// WITH READ LOCK` held by the session until released, since users with READ_ONLY ADMIN
+    /// write under `read_only` alone.
+    pub fn read_only_lock(&self) -> ReadOnlyLock {
+        match self.kind {
+            Kind::MySql => ReadOnlyLock {
+                variable: "@@global.super_read_only",
+                lock: &["SET GLOBAL super_read_only = ON"],
+                release: &[],
+                writable: "SET GLOBAL super_read_only = OFF, GLOBAL read_only = OFF",
+            },
+            Kind::MariaDb => ReadOnlyLock {
+                variable: "@@global.read_only",
+                lock: &["FLUSH TABLES WITH READ LOCK", "SET GLOBAL read_only = ON"],
+                release: &["UNLOCK TABLES"],
+                writable: "SET GLOBAL read_only = OFF",
+            },
+        }
+    }
+}
+
 impl Flavor {
     pub async fn detect(server: &Server, conn: &mut Conn) -> Result<Flavor> {
         let text: String = conn.query_first("SELECT VERSION()").await.map_err(server.err("SELECT VERSION()"))?.unwrap_or_default();
@@ -105,7 +140,7 @@ impl Flavor {
     }
 
     async fn position_now(&self, source: &Server, conn: &mut Conn, with_gtid: bool) -> Result<Option<Position>> {
-        let stmt = if self.kind == Kind::MySql && self.version >= (8, 4, 0) { "SHOW BINARY LOG STATUS" } else { "SHOW MASTER STATUS" };
+        let stmt = self.binlog_status_statement();
         let row: Option<mysql_async::Row> = conn.query_first(stmt).await.map_err(source.err(stmt))?;
         let Some(row) = row else { return Ok(None) };
         let file: String = row.get(0).unwrap_or_default();
@@ -357,7 +392,7 @@ impl Flavor {
 }
 
 /// MariaDB's GTID position at a binlog file and offset.
-async fn mariadb_gtid_at(server: &Server, conn: &mut Conn, file: &str, pos: u64) -> Result<Option<String>> {
+pub(crate) async fn mariadb_gtid_at(server: &Server, conn: &mut Conn, file: &str, pos: u64) -> Result<Option<String>> {
     let gtid: Option<Option<String>> =
         conn.exec_first("SELECT BINLOG_GTID_POS(?, ?)", (file, pos)).await.map_err(server.err("BINLOG_GTID_POS"))?;
     Ok(gtid.flatten())

@@ -265,10 +265,7 @@ pub fn render_table(report: &PrecheckStatus) -> String {
 
 fn server_code(e: &Error) -> Option<u16> {
     match e {
-        Error::Server { source, .. } => match source.as_ref() {
-            mysql_async::Error::Server(s) => Some(s.code),
-            _ => None,
-        },
+        Error::Server { source, .. } => crate::codes::of(source),
         _ => None,
     }
 }

@@ -143,12 +143,11 @@ impl Check<'_> {
         if needs_monitor {
             let why = "reading the binlog position";
             lacks.want(monitor, None, None, why);
-            let stmt = f.binlog_status_statement();
-            match src.query_first::<mysql_async::Row, _>(stmt).await.map_err(source.err(stmt)) {
+            match f.current_file_position(source, src).await {
                 Err(e) if denied(server_code(&e)) => lacks.refused(monitor, "*.*".into(), why, e.to_string()),
-                Ok(Some(row)) => {
+                Ok(Some(p)) => {
                     lacks.missing.remove(&(monitor.to_string(), "*.*".to_string()));
-                    pos = Some((row.get::<String, _>(0).unwrap_or_default(), row.get::<u64, _>(1).unwrap_or(4)));
+                    pos = Some((p.file, p.pos));
                 }
                 _ => {}
             }

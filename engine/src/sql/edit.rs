@@ -22,20 +22,10 @@ impl Edits {
         }
     }
 
-    /// `src` with the edits applied; of two edits of the same range the first wins.
-    pub(super) fn apply(mut self, src: &str) -> String {
-        self.0.sort_by_key(|(r, _)| (r.start, r.end));
-        self.0.dedup_by(|a, b| a.0 == b.0);
-        let mut out = String::with_capacity(src.len() + 64);
-        let mut at = 0;
-        for (r, text) in self.0 {
-            debug_assert!(r.start >= at, "overlapping edits");
-            out.push_str(&src[at..r.start]);
-            out.push_str(&text);
-            at = r.end;
-        }
-        out.push_str(&src[at..]);
-        out
+    /// `src` with the edits applied; of two edits of the same range the first wins, and an edit
+    /// overlapping an earlier one is left out.
+    pub(super) fn apply(self, src: &str) -> String {
+        self.apply_in(src, 0..src.len())
     }
 
     /// `src[range]` with the edits inside it applied (edits crossing it are ignored).

@@ -4,18 +4,24 @@
 //! still compare those rows).
 
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use mysql_async::Value;
 
-/// One changed row: its source table (`db`, `table`), the target's names of its key columns and
-/// the key's values as the binlog had them.
-#[derive(Clone, Debug, PartialEq)]
-pub struct ChangedKey {
+/// A table whose rows changed: its source `db` and `table`, and the target's names of its key
+/// columns (shared by the keys of one rows event, not copied per row).
+#[derive(Debug, PartialEq)]
+pub struct ChangedTable {
     pub db: String,
     pub table: String,
     pub columns: Vec<String>,
+}
+
+/// One changed row: its table and the key's values as the binlog had them.
+#[derive(Clone, Debug, PartialEq)]
+pub struct ChangedKey {
+    pub table: Arc<ChangedTable>,
     pub key: Vec<Value>,
 }
 
@@ -64,17 +70,18 @@ impl ChangedKeys {
         let mut due: BTreeMap<(String, String), DueKeys> = BTreeMap::new();
         let mut seen: BTreeSet<(String, String, String)> = BTreeSet::new();
         while inner.queue.front().is_some_and(|(at, _)| now.saturating_duration_since(*at) >= delay) {
-            let (_, k) = inner.queue.pop_front().expect("a front");
-            if !seen.insert((k.db.clone(), k.table.clone(), format!("{:?}", k.key))) {
+            let Some((_, k)) = inner.queue.pop_front() else { break };
+            let t = &k.table;
+            if !seen.insert((t.db.clone(), t.table.clone(), format!("{:?}", k.key))) {
                 continue;
             }
-            let entry = due.entry((k.db, k.table)).or_default();
-            if entry.columns != k.columns {
+            let entry = due.entry((t.db.clone(), t.table.clone())).or_default();
+            if entry.columns != t.columns {
                 // The key changed with a schema change: check by the newest key only.
                 if !entry.columns.is_empty() {
                     entry.keys.clear();
                 }
-                entry.columns = k.columns;
+                entry.columns = t.columns.clone();
             }
             entry.keys.push(k.key);
         }
@@ -87,7 +94,8 @@ mod tests {
     use super::*;
 
     fn key(table: &str, id: i64) -> ChangedKey {
-        ChangedKey { db: "d".into(), table: table.into(), columns: vec!["id".into()], key: vec![Value::Int(id)] }
+        let table = Arc::new(ChangedTable { db: "d".into(), table: table.into(), columns: vec!["id".into()] });
+        ChangedKey { table, key: vec![Value::Int(id)] }
     }
 
     #[test]

@@ -350,12 +350,17 @@ impl SchemaSync<'_> {
         let db_collation = stored.context.database_collation.as_deref().unwrap_or_default();
         let restore_db = self.switch_database_collation(tgt, dst, db_collation, object).await?;
         // Whatever fails in between, the database gets its own collation back.
+        // An event's schedule is in its own time zone, as SHOW CREATE EVENT says.
+        let (zone, zone_back) = match &stored.time_zone {
+            Some(tz) => (format!(", time_zone = {}", lit(tz)), ", time_zone = '+00:00'"),
+            None => (String::new(), ""),
+        };
         let made = async {
-            tgt.query_drop(format!("SET SESSION sql_mode = {}", lit(&stored.sql_mode))).await.map_err(self.target.err("SET sql_mode"))?;
+            let set = format!("SET SESSION sql_mode = {}{zone}", lit(&stored.sql_mode));
+            tgt.query_drop(&set).await.map_err(self.target.err(set.clone()))?;
             let res = self.create_as_created(tgt, &ddl, &stored.context, object).await;
-            tgt.query_drop(format!("SET SESSION sql_mode = '{}'", crate::db::WRITE_SQL_MODE))
-                .await
-                .map_err(self.target.err("SET sql_mode"))?;
+            let back = format!("SET SESSION sql_mode = '{}'{zone_back}", crate::db::WRITE_SQL_MODE);
+            tgt.query_drop(&back).await.map_err(self.target.err(back.clone()))?;
             res
         }
         .await;

@@ -406,9 +406,6 @@ impl Meta {
         Ok(epoch)
     }
 
-    /// Moves the positions of the given slots (a lane's, or all of them); params: file, pos,
-    /// gtid, source unix time, task, epoch. Matches exactly `slots.len()` rows unless another
-    /// engine claimed the task.
     /// One slot's position, its row locked until the transaction ends: the lane that owns the
     /// slot cannot commit meanwhile (a repair orders itself with the binlog replay by it). Params:
     /// task, slot.
@@ -416,6 +413,9 @@ impl Meta {
         format!("SELECT binlog_file, binlog_pos FROM {} WHERE task = ? AND slot = ? FOR UPDATE", self.t("apply_slots"))
     }
 
+    /// Moves the positions of the given slots (a lane's, or all of them); params: file, pos,
+    /// gtid, source unix time, task, epoch. Matches exactly `slots.len()` rows unless another
+    /// engine claimed the task.
     pub fn slots_checkpoint_sql(&self, slots: &[usize]) -> String {
         let list = slots.iter().map(|s| s.to_string()).collect::<Vec<_>>().join(", ");
         format!(

@@ -46,10 +46,6 @@ impl TargetSession {
         TargetSession { server, conn, rollback_pending: Arc::new(AtomicBool::new(false)) }
     }
 
-    pub fn server(&self) -> &Server {
-        &self.server
-    }
-
     /// The connection, for statements inside the open transaction or outside any.
     pub fn conn(&mut self) -> &mut Conn {
         &mut self.conn
@@ -89,13 +85,6 @@ impl TargetSession {
 
     pub async fn close(self) {
         let _ = self.conn.disconnect().await;
-    }
-}
-
-impl Tx {
-    /// Whether the session's next transaction will first roll this one back (it was dropped).
-    pub fn is_open(&self) -> bool {
-        self.open
     }
 }
 

@@ -1,7 +1,5 @@
 //! Cutover: the moment the applications move to the target. With `lock_source` the source is made
-//! read-only first (MySQL: `super_read_only`, which stops every user; MariaDB: `read_only`, held
-//! with `FLUSH TABLES WITH READ LOCK` until the cutover ends, since MariaDB users with READ_ONLY
-//! ADMIN may still write under `read_only` alone). Then the source's final binlog position is read,
+//! read-only first, as its flavour allows ([`Flavor::read_only_lock`]). Then the source's final binlog position is read,
 //! the target is waited for until every slot has applied up to it, the selected tables are
 //! verified, and the triggers the schema sync deferred (their effects arrived as rows until now)
 //! and the events of whole databases are created on the target with their original definers,
@@ -16,7 +14,7 @@ use mysql_async::Conn;
 use mysql_async::prelude::*;
 use tracing::{info, warn};
 
-use crate::db::flavor::{Flavor, Kind, Position};
+use crate::db::flavor::{Flavor, Position};
 use crate::db::{Server, Session, catalog};
 use crate::error::{Error, Result};
 use crate::plan::mapping;
@@ -116,16 +114,12 @@ async fn switch(
     Ok(CutoverReport { status: status.clone(), verification: Some(report) })
 }
 
-/// Makes the source read-only; returns whether it was read-only already. MariaDB also keeps
-/// `FLUSH TABLES WITH READ LOCK` on this session until [`unlock`]: it stops users whom
-/// `read_only` does not.
+/// Makes the source read-only ([`Flavor::read_only_lock`]); returns whether it was read-only
+/// already. What the session holds stays held until [`unlock`].
 async fn lock(source: &Server, flavor: &Flavor, src: &mut Conn) -> Result<bool> {
-    let (variable, statements): (&str, &[&str]) = match flavor.kind {
-        Kind::MySql => ("@@global.super_read_only", &["SET GLOBAL super_read_only = ON"]),
-        Kind::MariaDb => ("@@global.read_only", &["FLUSH TABLES WITH READ LOCK", "SET GLOBAL read_only = ON"]),
-    };
-    let was: Option<u64> = src.query_first(format!("SELECT {variable} + 0")).await.map_err(source.err("reading read_only"))?;
-    for sql in statements {
+    let how = flavor.read_only_lock();
+    let was: Option<u64> = src.query_first(format!("SELECT {} + 0", how.variable)).await.map_err(source.err("reading read_only"))?;
+    for sql in how.lock {
         src.query_drop(*sql).await.map_err(|e| {
             Error::object(
                 format!("source {}", source.address),
@@ -136,20 +130,12 @@ async fn lock(source: &Server, flavor: &Flavor, src: &mut Conn) -> Result<bool> 
     Ok(was == Some(1))
 }
 
-/// Ends MariaDB's global read lock; with `writable`, makes the source writable again.
+/// Ends what the lock's session holds; with `writable`, makes the source writable again.
 async fn unlock(source: &Server, flavor: &Flavor, src: &mut Conn, writable: bool) {
-    let mut statements = Vec::new();
-    if flavor.kind == Kind::MariaDb {
-        statements.push("UNLOCK TABLES");
-    }
-    if writable {
-        statements.push(match flavor.kind {
-            Kind::MySql => "SET GLOBAL super_read_only = OFF, GLOBAL read_only = OFF",
-            Kind::MariaDb => "SET GLOBAL read_only = OFF",
-        });
-    }
+    let how = flavor.read_only_lock();
+    let statements = how.release.iter().chain(writable.then_some(&how.writable));
     for sql in statements {
-        if let Err(e) = src.query_drop(sql).await {
+        if let Err(e) = src.query_drop(*sql).await {
             warn!(source = %source.address, error = %e, sql, "cannot release the source");
         }
     }

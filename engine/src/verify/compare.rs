@@ -194,12 +194,7 @@ pub(super) async fn table(ctx: &Ctx<'_>, (ctl, src, tgt): (&mut Conn, &mut Conn,
         report.rows_compared += source_sum.0;
         let equal = target_sum.as_ref() == Some(&source_sum);
         if !equal {
-            let mut diff = confirm(ctx, (ctl, src, tgt), plan, &range).await?;
-            if ctx.options.repair && !diff.rows.is_empty() && !diff.unconfirmed {
-                report.repaired += super::repair::keyed(ctx, (ctl, src), plan, &diff).await?;
-                diff = confirm(ctx, (ctl, src, tgt), plan, &range).await?;
-            }
-            tally(&mut report, &mut kinds, plan, &diff);
+            settle(ctx, (ctl, src, tgt), plan, &range, (&mut report, &mut kinds)).await?;
         }
         match hi {
             None => break,
@@ -210,11 +205,29 @@ pub(super) async fn table(ctx: &Ctx<'_>, (ctl, src, tgt): (&mut Conn, &mut Conn,
     Ok(report)
 }
 
+/// Compares a range that differs row by row, repairs it when asked (then compares it again), and
+/// adds what differs to the table's report.
+pub(super) async fn settle(
+    ctx: &Ctx<'_>,
+    (ctl, src, tgt): (&mut Conn, &mut Conn, &mut Conn),
+    plan: &Plan,
+    range: &Range,
+    (report, kinds): (&mut TableVerification, &mut BTreeMap<&'static str, Vec<String>>),
+) -> Result<()> {
+    let mut diff = confirm(ctx, (ctl, src, tgt), plan, range).await?;
+    if ctx.options.repair && !diff.rows.is_empty() && !diff.unconfirmed {
+        report.repaired += super::repair::keyed(ctx, (ctl, src), plan, &diff).await?;
+        diff = confirm(ctx, (ctl, src, tgt), plan, range).await?;
+    }
+    tally(report, kinds, plan, &diff);
+    Ok(())
+}
+
 /// Keys kept per kind of difference and table, for the report's examples.
 const MAX_LISTED: usize = 64;
 
 /// Adds a range's confirmed differences to the table's report.
-pub(super) fn tally(report: &mut TableVerification, kinds: &mut BTreeMap<&'static str, Vec<String>>, plan: &Plan, diff: &Diff) {
+fn tally(report: &mut TableVerification, kinds: &mut BTreeMap<&'static str, Vec<String>>, plan: &Plan, diff: &Diff) {
     let names = plan.key_names(Side::Source);
     for (kind, key) in diff.rows.values() {
         match kind {
@@ -277,24 +290,8 @@ pub(super) async fn checksum(server: &Server, conn: &mut Conn, plan: &Plan, side
 
 /// A range's rows on one side, by canonical key.
 pub(super) async fn rows(server: &Server, conn: &mut Conn, plan: &Plan, side: Side, range: &Range) -> Result<Rows> {
-    rows_where(server, conn, plan, side, range, None).await
-}
-
-/// As [`rows`], within a condition of its own too (with its parameters).
-pub(super) async fn rows_where(
-    server: &Server,
-    conn: &mut Conn,
-    plan: &Plan,
-    side: Side,
-    range: &Range,
-    extra: Option<(String, Vec<Value>)>,
-) -> Result<Rows> {
     let mut params = Vec::new();
-    let mut cond = plan.condition(side, range, &mut params);
-    if let Some((c, p)) = extra {
-        cond = format!("{cond} AND {c}");
-        params.extend(p);
-    }
+    let cond = plan.condition(side, range, &mut params);
     let cols = plan.names(side).iter().map(|c| q(c)).collect::<Vec<_>>().join(", ");
     let sql = format!("SELECT {cols} FROM {} WHERE {cond}", plan.table(side));
     let key_at: Vec<usize> = plan.key.iter().flatten().filter_map(|(s, _)| plan.columns.iter().position(|(c, _, _)| c == s)).collect();

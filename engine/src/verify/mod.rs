@@ -167,16 +167,23 @@ async fn run(task: &Task, options: &VerifyOptions, on_progress: OnProgress<'_>) 
     };
     let workers = options.parallelism.clamp(1, plans.len().max(1));
     futures_util::future::try_join_all((0..workers).map(|_| worker())).await?;
-    let mut status = VerificationStatus::default();
-    for table in results.into_inner().unwrap_or_else(|e| e.into_inner()).into_iter().flatten() {
-        status.rows_compared += table.rows_compared;
-        status.differences += table.missing + table.extra + table.different + table.unconfirmed;
-        status.tables.push(table);
-    }
-    status.passed = status.differences == 0;
-    status.time = Some(Time(k8s_openapi::jiff::Timestamp::now()));
+    let status = summary(results.into_inner().unwrap_or_else(|e| e.into_inner()).into_iter().flatten().collect());
     info!(rows = status.rows_compared, differences = status.differences, "verification done");
     Ok(status)
+}
+
+/// The verification of these tables: their totals, passed when nothing differs, and when.
+fn summary(tables: Vec<TableVerification>) -> VerificationStatus {
+    let rows_compared = tables.iter().map(|t| t.rows_compared).sum();
+    let differences: u64 = tables.iter().map(|t| t.missing + t.extra + t.different + t.unconfirmed).sum();
+    VerificationStatus {
+        time: Some(Time(k8s_openapi::jiff::Timestamp::now())),
+        passed: differences == 0,
+        rows_compared,
+        differences,
+        tables,
+        ..Default::default()
+    }
 }
 
 /// Connects, resolves the task's mapping and whether the target follows the source: the

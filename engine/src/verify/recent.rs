@@ -5,11 +5,10 @@
 use std::collections::BTreeMap;
 
 use ferry_crds::VerificationStatus;
-use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 use tracing::{Instrument, info, info_span};
 
 use super::compare::{self, KeySet, Range};
-use super::{Plan, VerifyOptions, examples, open, table_report};
+use super::{Plan, VerifyOptions, examples, open, summary, table_report};
 use crate::db::Session;
 use crate::error::Result;
 use crate::sync::changed_keys::DueKeys;
@@ -24,7 +23,7 @@ pub async fn verify_changed(task: &Task, due: &BTreeMap<(String, String), DueKey
     let span = info_span!("verify_changed", task = %task.id());
     async {
         let (ctx, plans, mut src) = open(task, options).await?;
-        let mut status = VerificationStatus::default();
+        let mut tables = Vec::new();
         let mut src_read = ctx.source.connect(Session::RawRead).await?;
         let mut tgt_read = ctx.target.connect(Session::RawRead).await?;
         for plan in &plans {
@@ -36,24 +35,15 @@ pub async fn verify_changed(task: &Task, due: &BTreeMap<(String, String), DueKey
                 let range = Range { keys: Some(KeySet { columns: columns.clone(), keys: batch.to_vec() }), ..Default::default() };
                 report.chunks += 1;
                 report.rows_compared += batch.len() as u64;
-                let conns = (&mut src, &mut src_read, &mut tgt_read);
-                let mut diff = compare::confirm(&ctx, conns, plan, &range).await?;
-                if options.repair && !diff.rows.is_empty() && !diff.unconfirmed {
-                    report.repaired += super::repair::keyed(&ctx, (&mut src, &mut src_read), plan, &diff).await?;
-                    diff = compare::confirm(&ctx, (&mut src, &mut src_read, &mut tgt_read), plan, &range).await?;
-                }
-                compare::tally(&mut report, &mut kinds, plan, &diff);
+                compare::settle(&ctx, (&mut src, &mut src_read, &mut tgt_read), plan, &range, (&mut report, &mut kinds)).await?;
             }
             report.examples = examples(&kinds, options.examples);
-            status.rows_compared += report.rows_compared;
-            status.differences += report.missing + report.extra + report.different + report.unconfirmed;
-            status.tables.push(report);
+            tables.push(report);
         }
         for c in [src, src_read, tgt_read] {
             let _ = c.disconnect().await;
         }
-        status.passed = status.differences == 0;
-        status.time = Some(Time(k8s_openapi::jiff::Timestamp::now()));
+        let status = summary(tables);
         info!(rows = status.rows_compared, differences = status.differences, "changed rows checked");
         Ok(status)
     }

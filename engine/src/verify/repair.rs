@@ -12,7 +12,7 @@ use std::time::Duration;
 use mysql_async::prelude::*;
 use mysql_async::{Conn, Value};
 
-use super::compare::{Diff, Kind, Range, Side};
+use super::compare::{Diff, KeySet, Kind, Range, Side};
 use super::multiset::{HashDiff, row_of};
 use super::{Ctx, Plan};
 use crate::db::flavor::Position;
@@ -167,25 +167,8 @@ async fn rows_by_keys(ctx: &Ctx<'_>, conn: &mut Conn, plan: &Plan, side: Side, k
     let server = if side == Side::Source { &ctx.source } else { &ctx.target };
     let mut out = BTreeMap::new();
     for batch in keys.chunks(200) {
-        let names = plan.key_names(side);
-        let mut params = Vec::new();
-        let ors: Vec<String> = batch
-            .iter()
-            .map(|k| {
-                let eqs: Vec<String> = names
-                    .iter()
-                    .zip(k.iter())
-                    .map(|(n, v)| {
-                        params.push(v.clone());
-                        format!("{} = ?", q(n))
-                    })
-                    .collect();
-                format!("({})", eqs.join(" AND "))
-            })
-            .collect();
-        let range = Range::default();
-        let extra = format!("({})", ors.join(" OR "));
-        out.extend(super::compare::rows_where(server, conn, plan, side, &range, Some((extra, params))).await?);
+        let keys = KeySet { columns: plan.key.clone().unwrap_or_default(), keys: batch.iter().map(|k| (*k).clone()).collect() };
+        out.extend(super::compare::rows(server, conn, plan, side, &Range { keys: Some(keys), ..Default::default() }).await?);
     }
     Ok(out)
 }

@@ -376,8 +376,8 @@ fn savepoint_name(sql: &str) -> String {
     let mut rest = s;
     for kw in ["SAVEPOINT", "ROLLBACK", "WORK", "TO", "RELEASE", "SAVEPOINT"] {
         let t = rest.trim_start();
-        if t.len() >= kw.len()
-            && t[..kw.len()].eq_ignore_ascii_case(kw)
+        // By bytes: the name may not be ASCII, and a cut inside a character would panic.
+        if t.as_bytes().get(..kw.len()).is_some_and(|p| p.eq_ignore_ascii_case(kw.as_bytes()))
             && t[kw.len()..].starts_with(|c: char| c.is_whitespace() || c == '`')
         {
             rest = &t[kw.len()..];
@@ -821,5 +821,9 @@ mod tests {
         assert_eq!(savepoint_name("rollback work to savepoint sp1"), "sp1");
         assert_eq!(savepoint_name("RELEASE SAVEPOINT `a``b`"), "a`b");
         assert_eq!(savepoint_name("SAVEPOINT `to`"), "to");
+        // Names that are not ASCII (a Latin-1 statement's bytes arrive as 2-byte characters).
+        assert_eq!(savepoint_name("SAVEPOINT `保存点`"), "保存点");
+        assert_eq!(savepoint_name("RELEASE SAVEPOINT `éééé`"), "éééé");
+        assert_eq!(savepoint_name("ROLLBACK TO é"), "é");
     }
 }

@@ -137,16 +137,6 @@ impl BinlogReader {
         self.state.position()
     }
 
-    /// The replica server id this stream registered with.
-    pub fn server_id(&self) -> u32 {
-        self.server_id
-    }
-
-    /// Closes the connection.
-    pub async fn close(self) {
-        let _ = self.stream.close().await;
-    }
-
     /// Reads one raw event and handles it. False when the stream ended.
     async fn pull(&mut self) -> Result<bool> {
         let item = match self.idle_limit {
@@ -223,12 +213,7 @@ async fn start_gtid_state(conn: &mut Conn, source: &Server, kind: Kind, start: &
         Kind::MariaDb => {
             let text = match &start.gtid {
                 Some(g) => g.clone(),
-                None => conn
-                    .exec_first::<Option<String>, _, _>("SELECT BINLOG_GTID_POS(?, ?)", (start.file.clone(), start.pos))
-                    .await
-                    .map_err(source.err("BINLOG_GTID_POS"))?
-                    .flatten()
-                    .unwrap_or_default(),
+                None => crate::db::flavor::mariadb_gtid_at(source, conn, &start.file, start.pos).await?.unwrap_or_default(),
             };
             GtidState::MariaDb(parse_mariadb_gtids(&text).map_err(|m| start_error(source, start, m))?)
         }
@@ -287,7 +272,7 @@ fn stream_request<'a>(
 fn classify_stream_error(source: &Server, server_id: u32, position: &str, context: &str, e: mysql_async::Error) -> Error {
     if let mysql_async::Error::Server(s) = &e {
         let msg = s.message.to_ascii_lowercase();
-        if s.code == 4052 || msg.contains("same server_uuid/server_id") || msg.contains("same server_id") {
+        if s.code == crate::codes::SAME_SERVER_ID_REPLICA || msg.contains("same server_uuid/server_id") || msg.contains("same server_id") {
             return Error::Binlog {
                 role: source.role.as_str(),
                 endpoint: source.address.clone(),
@@ -299,7 +284,7 @@ fn classify_stream_error(source: &Server, server_id: u32, position: &str, contex
                 ),
             };
         }
-        if s.code == 1236 && is_position_gone(&msg) {
+        if s.code == crate::codes::FATAL_BINLOG_READ && is_position_gone(&msg) {
             return Error::BinlogPurged {
                 role: source.role.as_str(),
                 endpoint: source.address.clone(),

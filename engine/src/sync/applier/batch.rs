@@ -181,7 +181,7 @@ pub async fn merge_conflict(target: &Server, conn: &mut Conn, m: &Merge, source_
     Error::object(
         format!("target {} table {db}.{table}", target.address),
         format!(
-            "merge conflict: task {} inserts a row from {source_table} on {} whose key ({key}) is taken by a row written by {by}: {detail};              spec.conflictPolicy is Fail: remove or re-key one of the two rows and restart the task, or set conflictPolicy: Overwrite or Ignore",
+            "merge conflict: task {} inserts a row from {source_table} on {} whose key ({key}) is taken by a row written by {by}: {detail}; spec.conflictPolicy is Fail: remove or re-key one of the two rows and restart the task, or set conflictPolicy: Overwrite or Ignore",
             m.task, m.source
         ),
     )

@@ -43,7 +43,8 @@ pub(super) enum Changes {
 pub struct Group {
     /// The part being folded.
     pub(super) tables: Vec<(Arc<ApplyTable>, Changes)>,
-    pub(super) by_table: HashMap<*const ApplyTable, usize>,
+    /// Index in `tables` by the table's address (`Arc::as_ptr`; `tables` keeps it alive).
+    pub(super) by_table: HashMap<usize, usize>,
     /// The parts before it, in source order.
     pub(super) earlier: Vec<Part>,
     /// Rough memory held, to flush a very large transaction in parts.
@@ -69,9 +70,6 @@ pub(super) struct Cascaded {
     pub(super) before: Vec<Value>,
     pub(super) after: Option<Vec<Value>>,
 }
-
-// The raw pointer only identifies an Arc'd table that `tables` keeps alive.
-unsafe impl Send for Group {}
 
 impl Group {
     pub fn is_empty(&self) -> bool {
@@ -139,7 +137,7 @@ impl Group {
         binlog: bool,
     ) -> Result<()> {
         let project = |r: Vec<Value>| if binlog { table.project(r) } else { Ok(r) };
-        let idx = match self.by_table.get(&Arc::as_ptr(table)) {
+        let idx = match self.by_table.get(&(Arc::as_ptr(table) as usize)) {
             Some(&i) => i,
             None => {
                 let changes = match &table.key {
@@ -147,7 +145,7 @@ impl Group {
                     None => Changes::Keyless(Vec::new()),
                 };
                 self.tables.push((table.clone(), changes));
-                self.by_table.insert(Arc::as_ptr(table), self.tables.len() - 1);
+                self.by_table.insert(Arc::as_ptr(table) as usize, self.tables.len() - 1);
                 self.tables.len() - 1
             }
         };

@@ -232,12 +232,7 @@ pub(super) fn keyless_statements(table: &ApplyTable, ops: Vec<super::group::RowI
 
 pub(super) fn values(sql: &mut SqlBytes, table: &ApplyTable, row: &[Value]) {
     sql.push('(');
-    for (i, c) in table.columns.iter().enumerate() {
-        if i > 0 {
-            sql.push_str(", ");
-        }
-        literal(sql, &c.lit, &row[i]);
-    }
+    select_values(sql, table, row);
     sql.push(')');
 }
 

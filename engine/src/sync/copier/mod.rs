@@ -29,6 +29,7 @@ use crate::db::flavor::{Flavor, Position};
 use crate::db::{Server, Session, key_range, q, qt, short};
 use crate::error::{Error, Result};
 use crate::plan::mapping::TableMap;
+use crate::sql::lexer::TokenKind;
 use crate::status::TableCounter;
 use crate::target::meta::{Chunk, Meta, TableState};
 use crate::target::session::TargetSession;
@@ -133,6 +134,19 @@ impl Copier {
     pub async fn plan(&self, src: &mut Conn, tgt: &mut Conn, t: &TableMap) -> Result<Vec<Chunk>> {
         let existing = self.meta.chunks(&self.target, tgt, &t.src_db, &t.src_table).await?;
         if !existing.is_empty() {
+            // A plan stored by an earlier run bounds ranges by that run's key.
+            let width = t.key.as_ref().map_or(0, Vec::len);
+            let fits = |b: &Option<Vec<Value>>| b.as_ref().is_none_or(|b| b.len() == width);
+            if existing.iter().any(|c| !fits(&c.lower) || !fits(&c.upper)) {
+                return Err(Error::object(
+                    t.source_name(),
+                    format!(
+                        "its copy plan on the target was made for another key than ({}): drop the table on the target and its rows in {}.copy_chunks, then run again",
+                        t.key.as_ref().map(|k| k.join(", ")).unwrap_or_default(),
+                        self.meta.db
+                    ),
+                ));
+            }
             return Ok(existing);
         }
         let bounds = self.split(src, t).await?;
@@ -322,6 +336,18 @@ struct CopierHandles {
     max_packet: usize,
 }
 
+/// The deferred `ADD KEY name (...)` clauses whose index the target lacks (after a crash some
+/// were built already), by the index's own name, not by any name in the clause.
+fn missing_indexes<'a>(deferred: &'a [String], have: &[String]) -> Vec<&'a String> {
+    let name = |clause: &str| -> Option<String> {
+        let tokens = crate::sql::lexer::tokenize(clause).ok()?;
+        let mut words = tokens.iter().filter(|t| !matches!(t.kind, TokenKind::Whitespace | TokenKind::Comment));
+        words.find(|t| t.is_word("KEY") || t.is_word("INDEX"))?;
+        words.next()?.ident_name().map(|n| n.into_owned())
+    };
+    deferred.iter().filter(|c| name(c).is_none_or(|n| !have.iter().any(|h| h.eq_ignore_ascii_case(&n)))).collect()
+}
+
 impl CopierHandles {
     /// Builds the indexes deferred for the load, then marks the table done.
     async fn finish_table(&self, tgt: &mut Conn, t: &TableCopy) -> Result<()> {
@@ -336,7 +362,7 @@ impl CopierHandles {
                 )
                 .await
                 .map_err(self.target.err("reading indexes"))?;
-            let missing: Vec<&String> = t.deferred_indexes.iter().filter(|clause| !have.iter().any(|h| clause.contains(&q(h)))).collect();
+            let missing = missing_indexes(&t.deferred_indexes, &have);
             if !missing.is_empty() {
                 let sql = format!(
                     "ALTER TABLE {dst} {}",
@@ -421,6 +447,17 @@ impl Shape {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn deferred_indexes_are_missing_unless_built_under_their_own_name() {
+        let deferred = vec!["ADD KEY `name_email` (`name`,`email`)".to_string(), "ADD INDEX k2 (`b`)".to_string()];
+        // A unique key named after a column of a deferred index is not that index.
+        let have = vec!["PRIMARY".to_string(), "email".to_string()];
+        assert_eq!(missing_indexes(&deferred, &have), vec![&deferred[0], &deferred[1]]);
+        let after_a_crash = vec!["PRIMARY".to_string(), "name_email".to_string()];
+        assert_eq!(missing_indexes(&deferred, &after_a_crash), vec![&deferred[1]]);
+        assert_eq!(missing_indexes(&deferred, &["K2".to_string(), "name_email".to_string()]), Vec::<&String>::new());
+    }
 
     #[test]
     fn composite_key_range() {

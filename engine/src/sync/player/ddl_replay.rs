@@ -34,10 +34,6 @@ enum Replayed {
 /// A schema change's outcome: Err(reason) when it cannot be replayed.
 type Outcome = std::result::Result<Replayed, String>;
 
-/// Errors that mean a replayed schema change ran before: the table, column, index, view or
-/// routine it creates is there, or the one it drops or renames is gone.
-const ALREADY_APPLIED: [u16; 12] = [1007, 1008, 1050, 1051, 1054, 1060, 1061, 1091, 1146, 1304, 1305, 1360];
-
 impl Player {
     /// Replays one schema change (every lane has committed what came before it). A statement
     /// that cannot be replayed fails the task or, under `onDdlError: Skip`, is listed in the status.
@@ -286,11 +282,11 @@ impl Player {
         match ran {
             Ok(()) => {}
             // Replayed after a crash that came between the statement and the checkpoint.
-            Err(mysql_async::Error::Server(ref se)) if !first && ALREADY_APPLIED.contains(&se.code) => {
+            Err(mysql_async::Error::Server(ref se)) if !first && crate::codes::ALREADY_APPLIED.contains(&se.code) => {
                 info!(%pos, code = se.code, "schema change found applied already");
             }
             // The same change on another source, replayed by the task that reads it.
-            Err(mysql_async::Error::Server(ref se)) if on_merged && ALREADY_APPLIED.contains(&se.code) => {
+            Err(mysql_async::Error::Server(ref se)) if on_merged && crate::codes::ALREADY_APPLIED.contains(&se.code) => {
                 info!(%pos, code = se.code, "schema change of a merged table found applied already (by another task writing it)");
             }
             Err(mysql_async::Error::Server(se)) => {

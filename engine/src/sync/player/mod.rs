@@ -436,9 +436,10 @@ async fn feed(mut reader: BinlogReader, tx: mpsc::Sender<Result<(Event, Position
 /// Records the keys of a rows event's changes (the before image's too when an update moves a
 /// row to another key). Tables without a key are left to the full passes.
 fn record_keys(keys: &crate::sync::changed_keys::ChangedKeys, table: &crate::sync::applier::ApplyTable, r: &RowsEvent, now: Instant) {
-    use crate::sync::changed_keys::ChangedKey;
+    use crate::sync::changed_keys::{ChangedKey, ChangedTable};
     let Some(at) = &table.key else { return };
-    let columns: Vec<String> = at.iter().map(|&i| crate::db::unquote(&table.columns[i].name)).collect();
+    let columns = at.iter().map(|&i| crate::db::unquote(&table.columns[i].name)).collect();
+    let changed = Arc::new(ChangedTable { db: r.table.db.clone(), table: r.table.table.clone(), columns });
     let key_of = |image: &[mysql_async::Value]| -> Option<Vec<mysql_async::Value>> {
         at.iter().map(|&i| image.get(table.columns[i].binlog_index).cloned()).collect()
     };
@@ -447,7 +448,7 @@ fn record_keys(keys: &crate::sync::changed_keys::ChangedKeys, table: &crate::syn
         let a = after.as_deref().and_then(key_of);
         let moved = b.is_some() && a.is_some() && b != a;
         for key in [a, if moved || after.is_none() { b } else { None }].into_iter().flatten() {
-            keys.record(ChangedKey { db: r.table.db.clone(), table: r.table.table.clone(), columns: columns.clone(), key }, now);
+            keys.record(ChangedKey { table: changed.clone(), key }, now);
         }
     }
 }
