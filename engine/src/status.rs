@@ -128,6 +128,9 @@ pub struct Reporter {
     tables: Mutex<Vec<Arc<TableCounter>>>,
     copy_started: Mutex<Option<(Instant, u64)>>,
     bar: Option<ProgressBar>,
+    /// Held across a flush's snapshot and write: the run and the flusher flush at once, and a
+    /// sink (the state file's write-then-rename) must see one write at a time, in order.
+    flushing: Mutex<()>,
 }
 
 impl Reporter {
@@ -141,7 +144,14 @@ impl Reporter {
             );
             bar
         });
-        Arc::new(Reporter { sink, status: Mutex::new(initial), tables: Mutex::new(Vec::new()), copy_started: Mutex::new(None), bar })
+        Arc::new(Reporter {
+            sink,
+            status: Mutex::new(initial),
+            tables: Mutex::new(Vec::new()),
+            copy_started: Mutex::new(None),
+            bar,
+            flushing: Mutex::new(()),
+        })
     }
 
     pub fn update(&self, f: impl FnOnce(&mut SyncTaskStatus)) {
@@ -173,6 +183,7 @@ impl Reporter {
 
     /// Folds the counters into the status and writes it.
     pub fn flush(&self) -> Result<()> {
+        let _one_at_a_time = self.flushing.lock().unwrap_or_else(|e| e.into_inner());
         let tables = self.tables.lock().expect("tables lock").clone();
         let snapshot = {
             let mut s = self.status.lock().expect("status lock");
@@ -248,5 +259,34 @@ impl Reporter {
 
     pub fn status(&self) -> SyncTaskStatus {
         self.status.lock().expect("status lock").clone()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Flushes from the flusher and from the run at once never fail on each other's temporary file.
+    #[test]
+    fn concurrent_flushes_all_write() {
+        let dir = std::env::temp_dir().join(format!("ferry-status-{}", std::process::id()));
+        let path = dir.join("t.status.yaml");
+        let reporter = Reporter::new(Box::new(FileSink::new(&path)), SyncTaskStatus::default(), false);
+        let threads: Vec<_> = (0..4)
+            .map(|i| {
+                let r = reporter.clone();
+                std::thread::spawn(move || {
+                    for n in 0..300 {
+                        r.update(|s| s.message = Some(format!("{i}:{n}")));
+                        r.flush().expect("a flush writes");
+                    }
+                })
+            })
+            .collect();
+        for t in threads {
+            t.join().expect("no flush failed");
+        }
+        assert!(FileSink::read(&path).is_some_and(|s| s.message.is_some()));
+        let _ = std::fs::remove_dir_all(dir);
     }
 }
