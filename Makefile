@@ -3,7 +3,7 @@ SHELL := /bin/bash
 CARGO ?= cargo
 export PATH := $(HOME)/.cargo/bin:$(PATH)
 
-.PHONY: all deps build test test-mysql crds demo bench-full bench-cdc bench-verify clean-lab chart e2e-cluster
+.PHONY: all deps build test test-mysql crds demo bench-full bench-cdc bench-verify bench-scale clean-lab chart e2e-cluster
 
 all: build
 
@@ -64,6 +64,11 @@ bench-cdc:
 ## and explain_format=TRADITIONAL there)
 bench-verify:
 	@FLAVOR=$(FLAVOR) scripts/bench-verify.sh
+
+## bench-scale: many tables (DBS, TABLES, TABLE_SIZE: 10 x 1000 tables of 100 rows) against mydumper/myloader,
+## ferry's peak RSS and status size, and its lag under writes spread over every table (LAG_RATE, LAG_SECONDS)
+bench-scale:
+	@FLAVOR=$(FLAVOR) scripts/bench-scale.sh
 
 ## clean-lab: stop the demo/bench servers (both flavours) and remove .demo/, .bench/ and their MySQL folders
 clean-lab:

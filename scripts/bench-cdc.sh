@@ -94,8 +94,6 @@ fi
 
 # Background processes this script started, by pid.
 TIME_PID=""
-HB_PID=""
-POLL_PID=""
 SB_PID=""
 stop_pid() { # pid: SIGTERM it if it still runs (only our own children are ever passed)
   [ -n "$1" ] && ! lab_exited "$1" && kill "$1" 2>/dev/null
@@ -108,7 +106,8 @@ cleanup() {
   local fp
   fp=$(ferry_pid || true)
   stop_pid "$fp"
-  for p in "$HB_PID" "$POLL_PID" "$SB_PID" "$TIME_PID"; do stop_pid "$p"; done
+  lab_lag_stop
+  for p in "$SB_PID" "$TIME_PID"; do stop_pid "$p"; done
   lab_discard "$SRC" 2>/dev/null || true
   lab_discard "$DST" 2>/dev/null || true
   rm -rf "$W/base.sql"
@@ -161,8 +160,8 @@ sb oltp_read_write --threads=2 prepare >"$W/sysbench-prepare.log" 2>&1 ||
   { tail -5 "$W/sysbench-prepare.log"; die "sysbench prepare failed"; }
 echo "prepared in $(secs "$t0" "$(now)") s"
 # The marker ends the measured stretch; the heartbeat measures lag (arrival stamped on the target).
-lab_sql "$SRC" -e "CREATE TABLE sbtest.bench_marker (id INT PRIMARY KEY);
-  CREATE TABLE sbtest.heartbeat (id BIGINT AUTO_INCREMENT PRIMARY KEY, ts DATETIME(6) NOT NULL, seen_lag_us BIGINT NULL)"
+lab_sql "$SRC" -e "CREATE TABLE sbtest.bench_marker (id INT PRIMARY KEY);"
+lab_lag_table "$SRC" sbtest.heartbeat
 
 say "the base: a dump of the source, and its binlog position"
 if [ "$LAB_FLAVOR" = mysql ]; then
@@ -303,25 +302,7 @@ EOF
   fi
   [ "$RATE" -ge 1 ] || RATE=1
   say "lag: sysbench at --rate=$RATE (ferry applied $FERRY_TPS tps) for ${LAG_SECONDS}s, heartbeat every 100 ms"
-  # The poller: every 20 ms, stamps the heartbeat rows that have become visible on the target.
-  # (the client last in each pipeline: $! is its pid; the loop ends on SIGPIPE once it is stopped.)
-  lab_client "$DST"
-  (
-    echo "SET SESSION TRANSACTION ISOLATION LEVEL READ COMMITTED;"
-    while :; do
-      echo "UPDATE sbtest.heartbeat SET seen_lag_us = TIMESTAMPDIFF(MICROSECOND, ts, NOW(6)) WHERE seen_lag_us IS NULL;"
-      sleep 0.02
-    done
-  ) | "${LAB_CLIENT[@]}" >/dev/null 2>"$W/poller.err" &
-  POLL_PID=$!
-  lab_client "$SRC"
-  (
-    while :; do
-      echo "INSERT INTO sbtest.heartbeat (ts) VALUES (NOW(6));"
-      sleep 0.1
-    done
-  ) | "${LAB_CLIENT[@]}" >/dev/null 2>"$W/heartbeat.err" &
-  HB_PID=$!
+  lab_lag_begin "$SRC" "$DST" sbtest.heartbeat "$W"
   sb oltp_write_only --threads="$THREADS" --rate="$RATE" --time="$LAG_SECONDS" --events=0 --rand-type=uniform run \
     >"$W/sysbench-lag.log" 2>&1 &
   SB_PID=$!
@@ -347,27 +328,8 @@ EOF
     RATE_NOTE="$RATE_NOTE: the source could not sustain $RATE tps next to ferry on this machine, so the lag is measured at its limit (LAG_RATE sets the rate)"
   fi
   echo "$RATE_NOTE"
-  stop_pid "$HB_PID"
-  HB_PID=""
-  sleep 0.3
-  HB_TOTAL=$(q "$SRC" "SELECT COUNT(*) FROM sbtest.heartbeat")
-  for _ in $(seq 1 300); do
-    [ "$(q "$DST" "SELECT COUNT(*) FROM sbtest.heartbeat WHERE seen_lag_us IS NOT NULL")" -ge "$HB_TOTAL" ] && break
-    sleep 0.1
-  done
-  stop_pid "$POLL_PID"
-  POLL_PID=""
-  LAG_SAMPLES=$(q "$DST" "SELECT seen_lag_us FROM sbtest.heartbeat WHERE seen_lag_us IS NOT NULL ORDER BY seen_lag_us")
-  LAG_N=$(printf '%s\n' "$LAG_SAMPLES" | grep -c . || true)
-  pct() { # p -> milliseconds (nearest rank)
-    printf '%s\n' "$LAG_SAMPLES" | awk -v p="$1" -v n="$LAG_N" \
-      'NR == (int(p * n / 100) < p * n / 100 ? int(p * n / 100) + 1 : int(p * n / 100)) { printf "%.0f", $1 / 1000 }'
-  }
-  if [ "$LAG_N" -gt 0 ]; then
-    LAG_LINE="p50 $(pct 50) ms, p90 $(pct 90) ms, p99 $(pct 99) ms, max $(pct 100) ms ($LAG_N of $HB_TOTAL heartbeats seen)"
-  else
-    LAG_LINE="no heartbeat arrived on the target"
-fi
+  lab_lag_end "$SRC" "$DST" sbtest.heartbeat
+  LAG_LINE=$LAB_LAG_LINE
 echo "lag: $LAG_LINE; status lagSeconds at most $max_status_lag"
 
 FP=$(ferry_pid || true)

@@ -406,3 +406,74 @@ lab_bench_pair() {
   echo "source: $(lab_describe "$src")"
   echo "target: $(lab_describe "$dst")"
 }
+
+# Lag under load, as the benchmarks measure it: a heartbeat row (NOW(6)) goes into TABLE on the
+# source every 100 ms, and a poller on the target stamps each heartbeat row (seen_lag_us) when it
+# first sees it, every 20 ms. TABLE: `db`.`heartbeat`-like, made by lab_lag_table on the source.
+# lab_lag_table SRC TABLE: creates it.
+lab_lag_table() {
+  lab_sql "$1" -e "CREATE TABLE $2 (id BIGINT AUTO_INCREMENT PRIMARY KEY, ts DATETIME(6) NOT NULL, seen_lag_us BIGINT NULL)"
+}
+
+# lab_lag_begin SRC DST TABLE WORKDIR: starts the heartbeat and the poller (LAB_HB_PID, LAB_POLL_PID;
+# each the client last in its pipeline, so the loop ends on SIGPIPE once it is stopped).
+lab_lag_begin() {
+  local src=$1 dst=$2 table=$3 work=$4
+  lab_client "$dst"
+  (
+    echo "SET SESSION TRANSACTION ISOLATION LEVEL READ COMMITTED;"
+    while :; do
+      echo "UPDATE $table SET seen_lag_us = TIMESTAMPDIFF(MICROSECOND, ts, NOW(6)) WHERE seen_lag_us IS NULL;"
+      sleep 0.02
+    done
+  ) | "${LAB_CLIENT[@]}" >/dev/null 2>"$work/poller.err" &
+  LAB_POLL_PID=$!
+  lab_client "$src"
+  (
+    while :; do
+      echo "INSERT INTO $table (ts) VALUES (NOW(6));"
+      sleep 0.1
+    done
+  ) | "${LAB_CLIENT[@]}" >/dev/null 2>"$work/heartbeat.err" &
+  LAB_HB_PID=$!
+}
+
+# lab_lag_end SRC DST TABLE: stops the heartbeat, waits (30 s at most) for the target to see every
+# heartbeat, stops the poller; sets LAB_LAG_LINE ("p50 .. ms, p90, p99, max (n of N seen)") and
+# LAB_LAG_P99_MS (empty when no heartbeat arrived).
+lab_lag_end() {
+  local src=$1 dst=$2 table=$3 total samples n
+  [ -n "${LAB_HB_PID:-}" ] && ! lab_exited "$LAB_HB_PID" && kill "$LAB_HB_PID" 2>/dev/null
+  LAB_HB_PID=""
+  sleep 0.3
+  total=$(lab_sql "$src" --batch --skip-column-names -e "SELECT COUNT(*) FROM $table")
+  for _ in $(seq 1 300); do
+    [ "$(lab_sql "$dst" --batch --skip-column-names -e "SELECT COUNT(*) FROM $table WHERE seen_lag_us IS NOT NULL")" -ge "$total" ] && break
+    sleep 0.1
+  done
+  lab_lag_stop
+  samples=$(lab_sql "$dst" --batch --skip-column-names -e "SELECT seen_lag_us FROM $table WHERE seen_lag_us IS NOT NULL ORDER BY seen_lag_us")
+  n=$(printf '%s\n' "$samples" | grep -c . || true)
+  lab_pct() { # p -> milliseconds (nearest rank)
+    printf '%s\n' "$samples" | awk -v p="$1" -v n="$n" \
+      'NR == (int(p * n / 100) < p * n / 100 ? int(p * n / 100) + 1 : int(p * n / 100)) { printf "%.0f", $1 / 1000 }'
+  }
+  if [ "$n" -gt 0 ]; then
+    LAB_LAG_P99_MS=$(lab_pct 99)
+    LAB_LAG_LINE="p50 $(lab_pct 50) ms, p90 $(lab_pct 90) ms, p99 $LAB_LAG_P99_MS ms, max $(lab_pct 100) ms ($n of $total heartbeats seen)"
+  else
+    LAB_LAG_P99_MS=""
+    LAB_LAG_LINE="no heartbeat arrived on the target"
+  fi
+}
+
+# lab_lag_stop: stops the heartbeat and the poller if they run (for a benchmark's cleanup).
+lab_lag_stop() {
+  local p
+  for p in "${LAB_HB_PID:-}" "${LAB_POLL_PID:-}"; do
+    [ -n "$p" ] && ! lab_exited "$p" && kill "$p" 2>/dev/null
+  done
+  LAB_HB_PID=""
+  LAB_POLL_PID=""
+  return 0
+}

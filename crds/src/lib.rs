@@ -8,6 +8,7 @@ use kube::{CustomResource, KubeSchema};
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
+pub mod hash;
 pub mod manifest;
 pub mod validate;
 
@@ -545,7 +546,8 @@ pub struct VerificationStatus {
     pub rows_compared: u64,
     /// Rows that differ, all tables (missing, extra, different, unconfirmed).
     pub differences: u64,
-    /// Per table.
+    /// Per table: at most 50, those with the most differences first (the totals above cover
+    /// every table).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub tables: Vec<TableVerification>,
     /// Why the last pass could not run (its tables are those of the pass before).
@@ -644,6 +646,10 @@ pub struct PrecheckStatus {
     /// When the precheck ran.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub time: Option<Time>,
+    /// The hash of the spec it checked (as far as the precheck reads it): an engine starting
+    /// with the same spec after a passed precheck does not run it again.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub spec_hash: Option<String>,
 }
 
 /// One precheck item's outcome.
@@ -747,11 +753,12 @@ pub struct SchemaSyncStatus {
     /// Functions and procedures created on the target.
     #[serde(default)]
     pub routines: u32,
-    /// Tables that already existed on the target and were kept (`existingTables: Ignore`).
+    /// Tables that already existed on the target and were kept (`existingTables: Ignore`); past
+    /// 50, the last line says how many more.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub kept_existing: Vec<String>,
     /// Triggers not created during sync (their effects arrive through the binlog);
-    /// create them on the target at cut-over.
+    /// create them on the target at cut-over. Past 50, the last line says how many more.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub deferred_triggers: Vec<String>,
 }
@@ -780,7 +787,8 @@ pub struct FullSyncStatus {
     /// was taken (`spec.conflictPolicy` Ignore or Overwrite).
     #[serde(default)]
     pub merge_conflicts: u64,
-    /// Per-table progress.
+    /// Per-table progress: at most 50 tables, those being copied first, then those still to come
+    /// (the counts above cover every table).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub tables: Vec<TableProgress>,
 }

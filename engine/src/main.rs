@@ -51,6 +51,11 @@ enum Command {
         /// `table` for people, `json` (the status.precheck object) for machines.
         #[arg(short = 'o', long, value_enum, default_value_t = OutputFormat::Table)]
         output: OutputFormat,
+        /// With --file: also record the report in the task's state file in this folder (as the
+        /// operator records its precheck Job's): a `ferry run` of the same spec with the same
+        /// --state-dir then starts without prechecking again.
+        #[arg(long, conflicts_with = "name")]
+        state_dir: Option<PathBuf>,
     },
     /// Compare every selected table between source and target through the task's mapping, while
     /// the task syncs or after; `--repair` writes the differences right. Exits 0 when the target
@@ -131,6 +136,7 @@ enum OutputFormat {
 }
 
 fn main() -> ExitCode {
+    std::sync::LazyLock::force(&ferry_engine::status::PROCESS_START);
     let cli = Cli::parse();
     let default = match cli.verbose {
         0 => "warn",
@@ -144,7 +150,9 @@ fn main() -> ExitCode {
     let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build().expect("tokio runtime");
     match cli.command {
         Command::Run { file, state_dir, no_progress } => runtime.block_on(run_command(file, state_dir, no_progress)),
-        Command::Precheck { file, output, namespace, name } => runtime.block_on(precheck_command(file, output, namespace, name)),
+        Command::Precheck { file, output, namespace, name, state_dir } => {
+            runtime.block_on(precheck_command(file, output, namespace, name, state_dir))
+        }
         Command::Verify { file, repair, rows_per_second, chunk_rows, rounds, wait_seconds, parallel, output, no_progress } => {
             let options = ferry_engine::verify::VerifyOptions {
                 chunk_rows: chunk_rows.max(1),
@@ -204,7 +212,13 @@ async fn run_command(file: PathBuf, state_dir: PathBuf, no_progress: bool) -> Ex
     code
 }
 
-async fn precheck_command(file: Option<PathBuf>, output: OutputFormat, namespace: String, name: Option<String>) -> ExitCode {
+async fn precheck_command(
+    file: Option<PathBuf>,
+    output: OutputFormat,
+    namespace: String,
+    name: Option<String>,
+    state_dir: Option<PathBuf>,
+) -> ExitCode {
     let loaded = match (&file, &name) {
         (Some(file), _) => manifest::load(file),
         (None, Some(name)) => ferry_engine::task::kube::load_in_cluster(&namespace, name, &ferry_engine::task::kube::secrets_dir())
@@ -229,6 +243,15 @@ async fn precheck_command(file: Option<PathBuf>, output: OutputFormat, namespace
                 return ExitCode::FAILURE;
             }
         },
+    }
+    if let Some(dir) = state_dir {
+        let path = manifest::status_path(&dir, &task);
+        let mut status = FileSink::read(&path).unwrap_or_else(run::initial_status);
+        status.precheck = Some(report.clone());
+        if let Err(e) = ferry_engine::status::StatusSink::write(&FileSink::new(&path), &status) {
+            eprintln!("ferry: {e}");
+            return ExitCode::FAILURE;
+        }
     }
     if name.is_some() {
         // The operator reads the report from here: the Job's pod needs no write access.

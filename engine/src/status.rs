@@ -12,6 +12,9 @@ use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 
 use crate::error::{Error, Result};
 
+/// When this process started (first asked for by `main`): the start-up figures count from here.
+pub static PROCESS_START: std::sync::LazyLock<Instant> = std::sync::LazyLock::new(Instant::now);
+
 /// Where status goes.
 pub trait StatusSink: Send + Sync {
     fn write(&self, status: &SyncTaskStatus) -> Result<()>;
@@ -121,6 +124,48 @@ fn percent(done: u64, total: u64) -> f64 {
     ((done as f64 / total as f64) * 1000.0).round() / 10.0
 }
 
+/// Lists of tables in the written status hold at most this many entries: a Kubernetes object is
+/// at most 1.5 MiB, and ten thousand tables' lines would pass that (the totals count them all).
+pub const STATUS_TABLES: usize = 50;
+
+/// The status as written: per-table lists cut to [`STATUS_TABLES`], keeping the lines that say
+/// most (copies under way, then those still to come; tables that differ, most differences first).
+fn bounded(mut s: SyncTaskStatus) -> SyncTaskStatus {
+    if let Some(f) = &mut s.full_sync
+        && f.tables.len() > STATUS_TABLES
+    {
+        // Copies under way first, then those to come, done ones last (the totals count them);
+        // stable, so in source order within each kind.
+        let rank = |p: &TableProgress| match (p.percent >= 100.0, p.rows_done > 0 || p.chunks_done > 0) {
+            (true, _) => 2,
+            (false, true) => 0,
+            (false, false) => 1,
+        };
+        f.tables.sort_by_key(rank);
+        f.tables.truncate(STATUS_TABLES);
+    }
+    if let Some(v) = &mut s.verification
+        && v.tables.len() > STATUS_TABLES
+    {
+        v.tables.sort_by_key(|t| std::cmp::Reverse(t.missing + t.extra + t.different + t.unconfirmed + t.repaired));
+        v.tables.truncate(STATUS_TABLES);
+    }
+    if let Some(sc) = &mut s.schema_sync {
+        cut_names(&mut sc.kept_existing);
+        cut_names(&mut sc.deferred_triggers);
+    }
+    s
+}
+
+/// A list of names cut to [`STATUS_TABLES`], its last line saying how many more there are.
+fn cut_names(names: &mut Vec<String>) {
+    if names.len() > STATUS_TABLES {
+        let more = names.len() - (STATUS_TABLES - 1);
+        names.truncate(STATUS_TABLES - 1);
+        names.push(format!("... and {more} more"));
+    }
+}
+
 /// The current status and the copy counters; flushed by [`Reporter::spawn_flusher`].
 pub struct Reporter {
     sink: Box<dyn StatusSink>,
@@ -220,7 +265,7 @@ impl Reporter {
                     bar.set_message(format!("tables {tables_done}/{}", tables.len()));
                 }
             }
-            s.clone()
+            bounded(s.clone())
         };
         self.sink.write(&snapshot)
     }
@@ -287,6 +332,47 @@ mod tests {
             t.join().expect("no flush failed");
         }
         assert!(FileSink::read(&path).is_some_and(|s| s.message.is_some()));
+        let _ = std::fs::remove_dir_all(dir);
+    }
+
+    /// Ten thousand tables: the written status keeps the copies under way and those to come,
+    /// the tables that differ, and counts the rest; the run's own status keeps everything.
+    #[test]
+    fn written_status_lists_a_bounded_number_of_tables() {
+        use ferry_crds::{SchemaSyncStatus, TableVerification, VerificationStatus};
+        let dir = std::env::temp_dir().join(format!("ferry-status-bound-{}", std::process::id()));
+        let path = dir.join("t.status.yaml");
+        let reporter = Reporter::new(Box::new(FileSink::new(&path)), SyncTaskStatus::default(), false);
+        let counters: Vec<_> = (0..10_000).map(|i| Arc::new(TableCounter::new(format!("d.t{i}"), 100))).collect();
+        for c in &counters[..9_000] {
+            c.add_rows(100);
+            c.mark_complete();
+        }
+        counters[9_500].add_rows(40);
+        reporter.start_copy(counters);
+        let tables: Vec<TableVerification> = (0..10_000)
+            .map(|i| TableVerification { name: format!("d.t{i}"), different: (i == 7_777) as u64, ..Default::default() })
+            .collect();
+        let kept: Vec<String> = (0..10_000).map(|i| format!("d.t{i}")).collect();
+        reporter.update(|s| {
+            s.verification = Some(VerificationStatus { tables, differences: 1, ..Default::default() });
+            s.schema_sync = Some(SchemaSyncStatus { kept_existing: kept, ..Default::default() });
+        });
+        reporter.flush().unwrap();
+
+        let written = FileSink::read(&path).unwrap();
+        let full = written.full_sync.unwrap();
+        assert_eq!((full.tables_total, full.tables_done, full.tables.len()), (10_000, 9_000, STATUS_TABLES));
+        assert_eq!(full.tables[0].name, "d.t9500", "the copy under way comes first");
+        assert!(full.tables[1..].iter().all(|t| t.rows_done == 0), "then tables still to copy, none done");
+        let v = written.verification.unwrap();
+        assert_eq!((v.tables.len(), v.tables[0].name.as_str()), (STATUS_TABLES, "d.t7777"));
+        let sc = written.schema_sync.unwrap();
+        assert_eq!(sc.kept_existing.len(), STATUS_TABLES);
+        assert_eq!(sc.kept_existing.last().unwrap(), &format!("... and {} more", 10_000 - STATUS_TABLES + 1));
+        let size = std::fs::metadata(&path).unwrap().len();
+        assert!(size < 64 << 10, "the status file is {size} bytes");
+        assert_eq!(reporter.status().schema_sync.unwrap().kept_existing.len(), 10_000, "the run's own status is whole");
         let _ = std::fs::remove_dir_all(dir);
     }
 }

@@ -3,6 +3,7 @@
 
 use std::collections::BTreeMap;
 
+use ferry_crds::hash::{fnv1a, hash_json, precheck_spec};
 use ferry_crds::{SyncTask, SyncTaskSpec};
 use k8s_openapi::api::apps::v1::{StatefulSet, StatefulSetSpec};
 use k8s_openapi::api::batch::v1::{Job, JobSpec, PodFailurePolicy, PodFailurePolicyOnExitCodesRequirement, PodFailurePolicyRule};
@@ -53,35 +54,10 @@ impl Default for Settings {
     }
 }
 
-/// FNV-1a, 64 bits: stable across builds and platforms (std's hasher is not), enough to tell
-/// spec versions apart in a name.
-fn fnv1a(bytes: &[u8]) -> u64 {
-    let mut h: u64 = 0xcbf29ce484222325;
-    for b in bytes {
-        h ^= u64::from(*b);
-        h = h.wrapping_mul(0x100000001b3);
-    }
-    h
-}
-
-fn hash_json(v: &serde_json::Value) -> String {
-    // serde_json's map is sorted (no preserve_order feature), so the text is canonical.
-    format!("{:010x}", fnv1a(v.to_string().as_bytes()) & 0xff_ffff_ffff)
-}
-
-/// What the precheck checks: the spec without `suspend` (suspending must not re-run it) and
-/// without the engine's image and resources (they change the pod, not what is synchronized),
-/// plus the `ferry.dev/recheck` annotation.
+/// What the precheck checks ([`precheck_spec`]), plus the `ferry.dev/recheck` annotation.
 pub fn precheck_hash(task: &SyncTask) -> String {
-    let mut spec = task.spec.clone();
-    spec.suspend = false;
-    spec.engine.image = None;
-    spec.engine.resources = None;
-    // Verification and cutover settings change what the engine does, not what can be synced.
-    spec.verification = Default::default();
-    spec.cutover = Default::default();
     let recheck = task.metadata.annotations.as_ref().and_then(|a| a.get(RECHECK_ANNOTATION)).cloned();
-    hash_json(&serde_json::json!({ "spec": spec, "recheck": recheck }))
+    hash_json(&serde_json::json!({ "spec": precheck_spec(&task.spec), "recheck": recheck }))
 }
 
 /// What the engine runs: the spec without `suspend`. The engine reads the spec once at start, so

@@ -448,3 +448,64 @@ async fn bad_input_gives_one_clear_line_and_writes_nothing_misleading() {
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("spec.objects[0].tables[0].name") && err.contains("shop.nope"), "{err}");
 }
+
+/// Many tables: created over several sessions at once, a kill in the middle of that is resumed
+/// (tables half made are made again, none twice), small tables keep their indexes from the start
+/// while a large one builds its own after the load, and the status lists a bounded number.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn many_tables_resume_a_schema_sync_killed_midway() {
+    const TABLES: usize = 600;
+    let (src, dst) = pair().await;
+    let mut ddl = String::from("CREATE DATABASE many;");
+    for i in 0..TABLES {
+        ddl.push_str(&format!(
+            "CREATE TABLE many.t{i} (id INT PRIMARY KEY, k INT NOT NULL, v VARCHAR(20), KEY k (k)); \
+             INSERT INTO many.t{i} VALUES (1, {i}, 'a'), (2, {i}, NULL), (3, 0, 'c');"
+        ));
+    }
+    ddl.push_str("CREATE TABLE many.big (id INT PRIMARY KEY, k INT NOT NULL, KEY k (k));");
+    let rows: Vec<String> = (1..=12_000).map(|i| format!("({i}, {})", i % 77)).collect();
+    ddl.push_str(&format!("INSERT INTO many.big VALUES {}; ANALYZE TABLE many.big;", rows.join(", ")));
+    src.exec(&ddl).await;
+
+    let dir = tempfile::tempdir().unwrap();
+    let m = write_task(dir.path(), "many", &src, &dst, "  objects:\n  - database: many\n  incremental: false\n");
+    let mut ferry = RunningFerry::start(&m, dir.path());
+    // Freeze the schema sync once a hundred tables are recorded (its workers wait on the record
+    // of their next table), then kill ferry there.
+    let mut d = dst.conn().await;
+    let recorded = "SELECT COUNT(*) FROM ferry_meta.copy_tables";
+    let deadline = Instant::now() + Duration::from_secs(120);
+    loop {
+        let n: Option<u64> = d.query_first(recorded).await.ok().flatten();
+        if n.unwrap_or(0) >= 100 {
+            break;
+        }
+        assert!(Instant::now() < deadline && ferry.is_running(), "no table recorded: {}", ferry.describe());
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    d.query_drop("LOCK TABLES ferry_meta.copy_tables WRITE").await.unwrap();
+    let at_kill: u64 = d.query_first(recorded).await.unwrap().unwrap();
+    assert!(ferry.kill());
+    d.query_drop("UNLOCK TABLES").await.unwrap();
+    assert!(at_kill < TABLES as u64, "the kill came after the schema sync ({at_kill} tables recorded)");
+
+    assert_ok(&run_ferry(&m, dir.path()));
+    let mut s = src.conn().await;
+    assert_same_database(&mut s, "many", &mut d, "many").await;
+    let total: u64 = d.query_first("SELECT COUNT(*) FROM information_schema.TABLES WHERE TABLE_SCHEMA = 'many'").await.unwrap().unwrap();
+    assert_eq!(total, TABLES as u64 + 1);
+    // The large table's index waited for its rows; a small table had its index from the start.
+    let deferred = |t: &str| format!("SELECT deferred_indexes FROM ferry_meta.copy_tables WHERE src_db = 'many' AND src_table = '{t}'");
+    let big: Option<String> = d.query_first(deferred("big")).await.unwrap();
+    assert!(big.as_deref().is_some_and(|j| j.contains("KEY")), "{big:?}");
+    let small: Option<String> = d.query_first(deferred("t7")).await.unwrap();
+    assert_eq!(small.as_deref(), Some("[]"));
+    assert_eq!(show_create_table(&mut s, "many", "big").await, show_create_table(&mut d, "many", "big").await);
+    let done: u64 = d.query_first("SELECT COUNT(*) FROM ferry_meta.copy_tables WHERE state = 'done'").await.unwrap().unwrap();
+    assert_eq!(done, TABLES as u64 + 1);
+
+    let full = status(dir.path(), "many").full_sync.unwrap();
+    assert_eq!((full.tables_total, full.tables_done), (TABLES as u32 + 1, TABLES as u32 + 1));
+    assert!(full.tables.len() <= 50, "the status lists {} tables", full.tables.len());
+}

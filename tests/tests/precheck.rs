@@ -202,6 +202,40 @@ async fn everything_passes_on_a_well_set_up_pair_and_nothing_is_left_behind() {
     assert_eq!(st.phase, Some(Phase::Finished));
 }
 
+/// `ferry precheck --state-dir` records its report as the operator records its Job's; a start of
+/// the spec it checked goes straight to work, a start of another spec under that name does not.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_passed_precheck_of_the_same_spec_is_not_run_again() {
+    let (src, dst) = pair().await;
+    src.exec(SHOP).await;
+    let dir = tempfile::tempdir().unwrap();
+    // A run of another spec under that name prechecks again (and this one fails: no such
+    // database)...
+    let spec = "  objects:\n  - database: shop\n  incremental: false\n";
+    let record = |m: &Path| {
+        let out = precheck_command(m).arg("--state-dir").arg(dir.path()).output().unwrap();
+        assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
+        read_status(dir.path(), "prechecked").unwrap().precheck.expect("the report is recorded")
+    };
+    let recorded = record(&write_task(dir.path(), "prechecked", &src, &dst, spec));
+    assert!(recorded.passed && recorded.spec_hash.is_some(), "{recorded:?}");
+    let other = write_task(dir.path(), "prechecked", &src, &dst, "  objects:\n  - database: nosuchdb\n  incremental: false\n");
+    let out = run_ferry(&other, dir.path());
+    assert!(!out.status.success(), "a spec the recorded precheck did not check is prechecked");
+    let again = read_status(dir.path(), "prechecked").unwrap().precheck.unwrap();
+    assert!(!again.passed && again.spec_hash.is_some() && again.spec_hash != recorded.spec_hash, "{again:?}");
+    // ... and a run of the spec it checked starts without: its status keeps that very report.
+    let m3 = write_task(dir.path(), "prechecked", &src, &dst, spec);
+    let recorded = record(&m3);
+    let out = ferry().args(["run", "-v", "--no-progress", "-f"]).arg(&m3).arg("--state-dir").arg(dir.path()).output().unwrap();
+    let log = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{log}");
+    assert!(log.contains("the precheck passed for this spec already"), "{log}");
+    let st = read_status(dir.path(), "prechecked").unwrap();
+    assert_eq!(st.precheck.as_ref(), Some(&recorded), "not prechecked again");
+    assert_eq!(st.phase, Some(Phase::Finished));
+}
+
 /// Many-to-one: several tasks' prechecks try their privileges on one target at once. Each
 /// creates the missing databases, and drops them when empty, under a lock, so none sees another's
 /// scratch database vanish under it, and nothing is left behind.

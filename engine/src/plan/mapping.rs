@@ -182,15 +182,11 @@ pub async fn load(
             continue; // resolve() names the field
         }
         let all = catalog::base_tables(source, src, &sel.database).await?;
-        let wanted: Vec<&String> = match &sel.tables {
-            None => all.iter().collect(),
-            Some(list) => all.iter().filter(|t| list.iter().any(|s| &s.name == *t)).collect(),
+        let wanted: Vec<&str> = match &sel.tables {
+            None => all.iter().map(String::as_str).collect(),
+            Some(list) => all.iter().filter(|t| list.iter().any(|s| &s.name == *t)).map(String::as_str).collect(),
         };
-        let mut described = Vec::new();
-        for t in wanted {
-            described.push(catalog::table(source, src, &sel.database, t).await?);
-        }
-        tables_of.insert(sel.database.clone(), described);
+        tables_of.insert(sel.database.clone(), catalog::tables(source, src, &sel.database, &wanted).await?);
     }
     let mut dbs = resolve(spec, &tables_of)?;
     set_task(&mut dbs, task);

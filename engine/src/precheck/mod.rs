@@ -189,7 +189,17 @@ pub async fn precheck(task: &Task) -> PrecheckStatus {
     items.sort_by_key(|i| ITEMS.iter().position(|(id, _)| *id == i.id).unwrap_or(usize::MAX));
     apply_skips(spec, &mut items);
     let passed = !items.iter().any(|i| i.level == E && i.result == PrecheckResult::Failed);
-    PrecheckStatus { items, passed, time: Some(Time(k8s_openapi::jiff::Timestamp::now())) }
+    PrecheckStatus {
+        items,
+        passed,
+        time: Some(Time(k8s_openapi::jiff::Timestamp::now())),
+        spec_hash: Some(ferry_crds::hash::precheck_spec_hash(spec)),
+    }
+}
+
+/// Whether `report` is a passed precheck of this spec (as far as the precheck reads it).
+pub fn passed_for(report: Option<&PrecheckStatus>, spec: &SyncTaskSpec) -> bool {
+    report.is_some_and(|r| r.passed && r.spec_hash.as_deref() == Some(ferry_crds::hash::precheck_spec_hash(spec).as_str()))
 }
 
 /// Failed warnings named in `spec.precheck.skip` become Skipped. Error-level outcomes never do.

@@ -22,10 +22,15 @@ impl Check<'_> {
         let source = self.source.clone();
         let mut keyless = Vec::new();
         let mut err = None;
+        // One database at a time: its tables' structure in one read.
+        let mut by_db: std::collections::BTreeMap<&str, Vec<&Sel>> = Default::default();
         for t in &self.tables {
-            match catalog::table(&source, &mut src, &t.src_db, &t.src_table).await {
-                Ok(tab) if tab.key.is_none() => keyless.push(t.source_name()),
-                Ok(_) => {}
+            by_db.entry(t.src_db.as_str()).or_default().push(t);
+        }
+        for (db, sels) in by_db {
+            let names: Vec<&str> = sels.iter().map(|t| t.src_table.as_str()).collect();
+            match catalog::tables(&source, &mut src, db, &names).await {
+                Ok(tables) => keyless.extend(sels.iter().zip(tables).filter(|(_, tab)| tab.key.is_none()).map(|(t, _)| t.source_name())),
                 Err(e) => {
                     err = Some(e);
                     break;

@@ -3,7 +3,8 @@
 //! their effects already arrive as rows. Every object ferry creates is recorded on the target, so a
 //! re-run knows its own tables from tables that were there before.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeSet, VecDeque};
+use std::sync::Mutex;
 
 use ferry_crds::{ExistingTables, SchemaSyncStatus, SyncTaskSpec};
 use mysql_async::Conn;
@@ -34,6 +35,18 @@ pub struct SchemaSync<'a> {
     pub target: &'a Server,
     pub meta: &'a Meta,
     pub renames: &'a rewrite::NameMap,
+    /// The copy's sessions: tables are created over twice as many pairs of sessions at once.
+    pub parallelism: usize,
+}
+
+/// A table with fewer rows than this (by the source's estimate) is created with all its indexes:
+/// building a secondary index after the load pays off for large tables only, and an ALTER TABLE
+/// per small table costs more than the rows themselves (ten thousand small tables: minutes).
+pub const DEFER_INDEXES_ROWS: u64 = 10_000;
+
+/// Whether a table's secondary indexes wait until its rows are loaded.
+pub fn defers_indexes(copies_data: bool, rows_estimate: u64) -> bool {
+    copies_data && rows_estimate >= DEFER_INDEXES_ROWS
 }
 
 enum Plan {
@@ -56,10 +69,7 @@ impl SchemaSync<'_> {
         for d in dbs.iter().filter(|_| with_schema) {
             self.create_database(&mut src, &mut tgt, d).await?;
         }
-        let mut out = Vec::new();
-        for (t, plan) in plans {
-            out.push(self.prepare_table(&mut src, &mut tgt, t, plan, status).await?);
-        }
+        let out = self.prepare_tables(&mut src, &mut tgt, plans, status).await?;
         crate::db::unlock_databases(&mut tgt, &created).await;
 
         if with_schema {
@@ -87,10 +97,11 @@ impl SchemaSync<'_> {
         let with_schema = self.spec.initial_sync.schema;
         let mut plans = Vec::new();
         let mut conflicts = Vec::new();
+        let mut records = self.meta.table_records_by_name(self.target, tgt).await?;
         for d in dbs {
             let present: BTreeSet<String> = catalog::existing_relations(self.target, tgt, &d.dst).await?.into_iter().collect();
             for t in &d.tables {
-                let record = self.meta.table_record(self.target, tgt, &t.src_db, &t.src_table).await?;
+                let record = records.remove(&(t.src_db.clone(), t.src_table.clone()));
                 let exists = present.contains(&t.dst_table);
                 let plan = match record {
                     Some(r) if r.state == TableState::Existing => Plan::Existing,
@@ -127,15 +138,63 @@ impl SchemaSync<'_> {
         Ok(plans)
     }
 
-    /// Carries out a table's plan, counting it in `status`.
-    async fn prepare_table(
+    /// Carries out the tables' plans over `2 × parallelism` pairs of sessions (the first pair is the
+    /// caller's), counting them in `status`; the prepared tables come back in the plans' order.
+    async fn prepare_tables(
         &self,
         src: &mut Conn,
         tgt: &mut Conn,
-        t: &TableMap,
-        plan: Plan,
+        plans: Vec<(&TableMap, Plan)>,
         status: &mut SchemaSyncStatus,
-    ) -> Result<PreparedTable> {
+    ) -> Result<Vec<PreparedTable>> {
+        let total = plans.len();
+        let queue = Mutex::new(plans.into_iter().enumerate().collect::<VecDeque<_>>());
+        let done = Mutex::new(Vec::with_capacity(total));
+        // A CREATE TABLE waits on the target's disk (the new file and the data dictionary are
+        // synced) far more than it works: twice the copy's sessions keep the target busy.
+        let extra = (self.parallelism * 2).clamp(1, total.max(1)) - 1;
+        let mut pairs = Vec::with_capacity(extra);
+        for _ in 0..extra {
+            let (s, t) = tokio::join!(self.source.connect(Session::Control), self.target.connect(Session::Write));
+            pairs.push((s?, t?));
+        }
+        let mut workers: Vec<_> = pairs.iter_mut().map(|(s, t)| Box::pin(self.prepare_queued(s, t, &queue, &done))).collect();
+        workers.push(Box::pin(self.prepare_queued(src, tgt, &queue, &done)));
+        futures_util::future::try_join_all(workers).await?;
+        for (s, t) in pairs {
+            let _ = tokio::join!(s.disconnect(), t.disconnect());
+        }
+        let mut done = done.into_inner().expect("done lock");
+        done.sort_by_key(|(i, _)| *i);
+        let mut out = Vec::with_capacity(total);
+        for (_, p) in done {
+            match p.state {
+                TableState::Existing => status.kept_existing.push(p.map.target_name()),
+                _ => status.tables += 1,
+            }
+            out.push(p);
+        }
+        Ok(out)
+    }
+
+    /// One worker of [`Self::prepare_tables`]: takes plans from `queue` until it is empty.
+    async fn prepare_queued(
+        &self,
+        src: &mut Conn,
+        tgt: &mut Conn,
+        queue: &Mutex<VecDeque<(usize, (&TableMap, Plan))>>,
+        done: &Mutex<Vec<(usize, PreparedTable)>>,
+    ) -> Result<()> {
+        loop {
+            let next = queue.lock().expect("queue lock").pop_front();
+            let Some((i, (t, plan))) = next else { return Ok(()) };
+            let prepared = self.prepare_table(src, tgt, t, plan).await?;
+            done.lock().expect("done lock").push((i, prepared));
+        }
+    }
+
+    /// Carries out a table's plan.
+    async fn prepare_table(&self, src: &mut Conn, tgt: &mut Conn, t: &TableMap, plan: Plan) -> Result<PreparedTable> {
         let ours = |state, deferred_indexes| PreparedTable {
             map: t.clone(),
             state,
@@ -146,18 +205,13 @@ impl SchemaSync<'_> {
         Ok(match plan {
             Plan::Create => {
                 let deferred = self.create_table(src, tgt, t, self.renames).await?;
-                status.tables += 1;
                 ours(TableState::Created, deferred)
             }
-            Plan::Ours(state, deferred) => {
-                status.tables += 1;
-                ours(state, deferred)
-            }
+            Plan::Ours(state, deferred) => ours(state, deferred),
             Plan::Existing => {
                 let columns = self.common_columns(tgt, t).await?;
                 let names = ((t.src_db.as_str(), t.src_table.as_str()), (t.dst_db.as_str(), t.dst_table.as_str()));
                 self.meta.set_table(self.target, tgt, names.0, names.1, TableState::Existing, Some(&[])).await?;
-                status.kept_existing.push(t.target_name());
                 PreparedTable {
                     map: t.clone(),
                     state: TableState::Existing,
@@ -197,7 +251,11 @@ impl SchemaSync<'_> {
         let ddl = rewrite::rewrite_create_table(&ddl, &t.src_db, &t.src_table, names).map_err(bad)?;
         // MySQL prints an inherited collation as a lone COLLATE that would make it explicit.
         let ddl = rewrite::inherit_table_collation(&ddl);
-        let (ddl, deferred) = if self.spec.initial_sync.data { rewrite::split_secondary_indexes(&ddl) } else { (ddl, Vec::new()) };
+        let (ddl, deferred) = if defers_indexes(self.spec.initial_sync.data, t.rows_estimate) {
+            rewrite::split_secondary_indexes(&ddl)
+        } else {
+            (ddl, Vec::new())
+        };
         let src_pair = (t.src_db.as_str(), t.src_table.as_str());
         let dst_pair = (t.dst_db.as_str(), t.dst_table.as_str());
         self.meta.set_table(self.target, tgt, src_pair, dst_pair, TableState::Creating, Some(&deferred)).await?;
@@ -494,4 +552,17 @@ fn or_replace(ddl: &str) -> String {
 /// (source column, target name) of the columns the copy writes.
 pub fn copy_pairs(t: &TableMap) -> Vec<(Column, String)> {
     t.copy_columns().map(|c| (c.source.clone(), c.target.clone())).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_large_tables_defer_their_indexes() {
+        assert!(!defers_indexes(true, 100), "a small table is created whole");
+        assert!(!defers_indexes(true, DEFER_INDEXES_ROWS - 1));
+        assert!(defers_indexes(true, DEFER_INDEXES_ROWS));
+        assert!(!defers_indexes(false, 10_000_000), "nothing to load: nothing to defer");
+    }
 }

@@ -2,6 +2,8 @@
 //! task created, how each table was split, and which key ranges are copied (committed in the same
 //! transaction as the range's rows, so a crash can neither lose nor repeat a range).
 
+use std::collections::BTreeMap;
+
 use mysql_async::prelude::*;
 use mysql_async::{Conn, Value};
 use serde::{Deserialize, Serialize};
@@ -161,20 +163,22 @@ impl Meta {
         Ok(())
     }
 
-    pub async fn table_record(&self, target: &Server, conn: &mut Conn, src_db: &str, src_table: &str) -> Result<Option<TableRecord>> {
-        let row: Option<(String, Option<String>)> = conn
-            .exec_first(
-                format!("SELECT state, deferred_indexes FROM {} WHERE task = ? AND src_db = ? AND src_table = ?", self.t("copy_tables")),
-                (&self.task, src_db, src_table),
-            )
+    /// Every table record of the task, by source `(db, table)`: one read for all of them.
+    pub async fn table_records_by_name(&self, target: &Server, conn: &mut Conn) -> Result<BTreeMap<(String, String), TableRecord>> {
+        let rows: Vec<(String, String, String, Option<String>)> = conn
+            .exec(format!("SELECT src_db, src_table, state, deferred_indexes FROM {} WHERE task = ?", self.t("copy_tables")), (&self.task,))
             .await
             .map_err(target.err("reading ferry's table records"))?;
-        Ok(row.and_then(|(state, idx)| {
-            Some(TableRecord {
-                state: TableState::parse(&state)?,
-                deferred_indexes: idx.and_then(|s| serde_json::from_str(&s).ok()).unwrap_or_default(),
+        Ok(rows
+            .into_iter()
+            .filter_map(|(db, table, state, idx)| {
+                let record = TableRecord {
+                    state: TableState::parse(&state)?,
+                    deferred_indexes: idx.and_then(|s| serde_json::from_str(&s).ok()).unwrap_or_default(),
+                };
+                Some(((db, table), record))
             })
-        }))
+            .collect())
     }
 
     #[allow(clippy::too_many_arguments)]
@@ -221,51 +225,63 @@ impl Meta {
         Ok(n.unwrap_or(0) > 0)
     }
 
-    pub async fn chunks(&self, target: &Server, conn: &mut Conn, src_db: &str, src_table: &str) -> Result<Vec<Chunk>> {
-        type ChunkRow = (u32, Option<String>, Option<String>, i64, u64);
+    /// The stored copy plans of the task, by source `(db, table)`: one read for every table.
+    pub async fn all_chunks(&self, target: &Server, conn: &mut Conn) -> Result<BTreeMap<(String, String), Vec<Chunk>>> {
+        type ChunkRow = (String, String, u32, Option<String>, Option<String>, i64, u64);
         let rows: Vec<ChunkRow> = conn
             .exec(
                 format!(
-                    "SELECT chunk, lower_bound, upper_bound, done, rows_copied FROM {} \
-                     WHERE task = ? AND src_db = ? AND src_table = ? ORDER BY chunk",
+                    "SELECT src_db, src_table, chunk, lower_bound, upper_bound, done, rows_copied FROM {} \
+                     WHERE task = ? ORDER BY src_db, src_table, chunk",
                     self.t("copy_chunks")
                 ),
-                (&self.task, src_db, src_table),
+                (&self.task,),
             )
             .await
-            .map_err(target.err("reading the copy plan"))?;
-        rows.into_iter()
-            .map(|(no, lo, hi, done, n)| {
-                let bound = |s: Option<String>| -> Result<Option<Vec<Value>>> {
-                    s.map(|s| decode_bound(&s)).transpose().map_err(|m| {
-                        Error::object(format!("{src_db}.{src_table}"), format!("unreadable copy plan in the metadata database: {m}"))
-                    })
-                };
-                Ok(Chunk { no, lower: bound(lo)?, upper: bound(hi)?, done: done != 0, rows: n })
-            })
-            .collect()
+            .map_err(target.err("reading the copy plans"))?;
+        let mut plans: BTreeMap<(String, String), Vec<Chunk>> = BTreeMap::new();
+        for (src_db, src_table, no, lo, hi, done, n) in rows {
+            let bound = |s: Option<String>| -> Result<Option<Vec<Value>>> {
+                s.map(|s| decode_bound(&s)).transpose().map_err(|m| {
+                    Error::object(format!("{src_db}.{src_table}"), format!("unreadable copy plan in the metadata database: {m}"))
+                })
+            };
+            let chunk = Chunk { no, lower: bound(lo)?, upper: bound(hi)?, done: done != 0, rows: n };
+            plans.entry((src_db, src_table)).or_default().push(chunk);
+        }
+        Ok(plans)
     }
 
-    pub async fn save_plan(&self, target: &Server, conn: &mut Conn, src_db: &str, src_table: &str, chunks: &[Chunk]) -> Result<()> {
-        let mut tx = conn.start_transaction(shared_target_tx()).await.map_err(target.err("saving the copy plan"))?;
-        tx.exec_drop(
-            format!("DELETE FROM {} WHERE task = ? AND src_db = ? AND src_table = ?", self.t("copy_chunks")),
-            (&self.task, src_db, src_table),
-        )
-        .await
-        .map_err(target.err("saving the copy plan"))?;
-        for c in chunks {
-            tx.exec_drop(
-                format!(
-                    "INSERT INTO {} (task, src_db, src_table, chunk, lower_bound, upper_bound) VALUES (?, ?, ?, ?, ?, ?)",
-                    self.t("copy_chunks")
-                ),
-                (&self.task, src_db, src_table, c.no, c.lower.as_deref().map(encode_bound), c.upper.as_deref().map(encode_bound)),
-            )
-            .await
-            .map_err(target.err("saving the copy plan"))?;
+    /// Stores the copy plans of tables that have none, in one transaction of multi-row inserts.
+    pub async fn save_plans(&self, target: &Server, conn: &mut Conn, plans: &[(&str, &str, &[Chunk])]) -> Result<()> {
+        const ROWS_PER_INSERT: usize = 500;
+        let err = || target.err("saving the copy plans");
+        let rows: Vec<(&str, &str, &Chunk)> =
+            plans.iter().flat_map(|(db, table, chunks)| chunks.iter().map(move |c| (*db, *table, c))).collect();
+        if rows.is_empty() {
+            return Ok(());
         }
-        tx.commit().await.map_err(target.err("saving the copy plan"))
+        let mut tx = conn.start_transaction(shared_target_tx()).await.map_err(err())?;
+        for batch in rows.chunks(ROWS_PER_INSERT) {
+            let sql = format!(
+                "INSERT INTO {} (task, src_db, src_table, chunk, lower_bound, upper_bound) VALUES {}",
+                self.t("copy_chunks"),
+                vec!["(?, ?, ?, ?, ?, ?)"; batch.len()].join(", ")
+            );
+            let mut params: Vec<Value> = Vec::with_capacity(batch.len() * 6);
+            for (db, table, c) in batch {
+                params.extend([
+                    Value::from(&self.task),
+                    Value::from(*db),
+                    Value::from(*table),
+                    Value::from(c.no),
+                    Value::from(c.lower.as_deref().map(encode_bound)),
+                    Value::from(c.upper.as_deref().map(encode_bound)),
+                ]);
+            }
+            tx.exec_drop(sql, params).await.map_err(err())?;
+        }
+        tx.commit().await.map_err(err())
     }
 
     /// The statement that marks a chunk copied; run inside the chunk's transaction.

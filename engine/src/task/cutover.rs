@@ -173,7 +173,7 @@ async fn create_deferred(task: &Task, (source, target): (&Server, &Server), src:
     let (_, dbs) = mapping::load(&task.spec, source, src, &task.id()).await?;
     let renames = mapping::renames(&dbs);
     let meta = Meta::new(&task.spec.metadata_database, &task.id());
-    let schema = crate::sync::schema::SchemaSync { spec: &task.spec, source, target, meta: &meta, renames: &renames };
+    let schema = crate::sync::schema::SchemaSync { spec: &task.spec, source, target, meta: &meta, renames: &renames, parallelism: 1 };
     let mut tgt = target.connect(Session::Write).await?;
     let mut created = Vec::new();
     for d in &dbs {

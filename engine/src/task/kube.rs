@@ -526,14 +526,14 @@ mod tests {
         };
         let mut items: Vec<_> = (0..40).map(|i| item(format!("ok-{i}"), PrecheckResult::Passed)).collect();
         items.push(item("binlog-format".into(), PrecheckResult::Failed));
-        let report = PrecheckStatus { items, passed: false, time: None };
+        let report = PrecheckStatus { items, passed: false, time: None, spec_hash: None };
         let text = termination_report(&report);
         assert!(text.len() <= TERMINATION_MESSAGE_LIMIT, "{}", text.len());
         let back: PrecheckStatus = serde_json::from_str(&text).unwrap();
         assert!(!back.passed);
         assert_eq!(back.items.len(), 1);
         assert_eq!(back.items[0].id, "binlog-format");
-        let small = PrecheckStatus { items: vec![item("x".into(), PrecheckResult::Passed)], passed: true, time: None };
+        let small = PrecheckStatus { items: vec![item("x".into(), PrecheckResult::Passed)], passed: true, time: None, spec_hash: None };
         assert_eq!(serde_json::from_str::<PrecheckStatus>(&termination_report(&small)).unwrap(), small, "whole when it fits");
     }
 }

@@ -117,10 +117,16 @@ async fn run_inner(task: &Task, reporter: Arc<Reporter>, connected: &mut bool, s
     Ok(())
 }
 
-/// A fresh task is prechecked before anything moves. A task with records on the target resumes
-/// without: it was checked when it started, its own tables would read as "existing", and what
-/// matters on resume (the binlog position still on the source) the resume checks itself.
+/// A fresh task is prechecked before anything moves, unless the status holds a passed precheck
+/// of this very spec (the operator's precheck Job, or an earlier `ferry run` that stopped before
+/// writing anything): a start then goes straight to work. A task with records on the target
+/// resumes without: it was checked when it started, its own tables would read as "existing", and
+/// what matters on resume (the binlog position still on the source) the resume checks itself.
 async fn precheck_if_fresh(task: &Task, reporter: &Reporter) -> Result<()> {
+    if crate::precheck::passed_for(reporter.status().precheck.as_ref(), &task.spec) {
+        info!("the precheck passed for this spec already: not run again");
+        return Ok(());
+    }
     if crate::precheck::task_has_state(task).await? {
         return Ok(());
     }
@@ -242,7 +248,14 @@ impl<'a> Run<'a> {
     }
 
     fn schema_sync(&self) -> SchemaSync<'_> {
-        SchemaSync { spec: &self.task.spec, source: &self.source, target: &self.target, meta: &self.meta, renames: &self.renames }
+        SchemaSync {
+            spec: &self.task.spec,
+            source: &self.source,
+            target: &self.target,
+            meta: &self.meta,
+            renames: &self.renames,
+            parallelism: self.task.spec.engine.parallelism as usize,
+        }
     }
 
     fn copier(&self) -> Copier {
@@ -326,12 +339,12 @@ async fn copy_prepared(
     reporter: &Reporter,
 ) -> Result<()> {
     let mut plan_src = copier.source.connect(Session::Control).await?;
+    let plans = copier.plan(&mut plan_src, tgt, &prepared.iter().map(|p| &p.map).collect::<Vec<_>>()).await?;
     let mut work = Vec::new();
     let mut counters = before;
-    for p in prepared {
+    for (p, chunks) in prepared.into_iter().zip(plans) {
         let counter = Arc::new(TableCounter::new(p.map.source_name(), p.map.rows_estimate));
         counters.push(counter.clone());
-        let chunks = copier.plan(&mut plan_src, tgt, &p.map).await?;
         let done = chunks.iter().filter(|c| c.done).count() as u32;
         counter.set_plan(chunks.len() as u32, done, chunks.iter().map(|c| c.rows).sum());
         if p.state == TableState::Done {

@@ -130,33 +130,43 @@ struct Work {
 }
 
 impl Copier {
-    /// Makes (or reloads) the chunk plan of a table. Returns its chunks, done ones included.
-    pub async fn plan(&self, src: &mut Conn, tgt: &mut Conn, t: &TableMap) -> Result<Vec<Chunk>> {
-        let existing = self.meta.chunks(&self.target, tgt, &t.src_db, &t.src_table).await?;
-        if !existing.is_empty() {
-            // A plan stored by an earlier run bounds ranges by that run's key.
-            let width = t.key.as_ref().map_or(0, Vec::len);
-            let fits = |b: &Option<Vec<Value>>| b.as_ref().is_none_or(|b| b.len() == width);
-            if existing.iter().any(|c| !fits(&c.lower) || !fits(&c.upper)) {
-                return Err(Error::object(
-                    t.source_name(),
-                    format!(
-                        "its copy plan on the target was made for another key than ({}): drop the table on the target and its rows in {}.copy_chunks, then run again",
-                        t.key.as_ref().map(|k| k.join(", ")).unwrap_or_default(),
-                        self.meta.db
-                    ),
-                ));
+    /// Makes (or reloads) the chunk plans of tables: their chunks, done ones included, in the
+    /// tables' order. The stored plans are read at once and new ones saved at once.
+    pub async fn plan(&self, src: &mut Conn, tgt: &mut Conn, tables: &[&TableMap]) -> Result<Vec<Vec<Chunk>>> {
+        let mut stored = self.meta.all_chunks(&self.target, tgt).await?;
+        let mut out = Vec::with_capacity(tables.len());
+        let mut new = Vec::new();
+        for (i, t) in tables.iter().enumerate() {
+            if let Some(existing) = stored.remove(&(t.src_db.clone(), t.src_table.clone())) {
+                // A plan stored by an earlier run bounds ranges by that run's key.
+                let width = t.key.as_ref().map_or(0, Vec::len);
+                let fits = |b: &Option<Vec<Value>>| b.as_ref().is_none_or(|b| b.len() == width);
+                if existing.iter().any(|c| !fits(&c.lower) || !fits(&c.upper)) {
+                    return Err(Error::object(
+                        t.source_name(),
+                        format!(
+                            "its copy plan on the target was made for another key than ({}): drop the table on the target and its rows in {}.copy_chunks, then run again",
+                            t.key.as_ref().map(|k| k.join(", ")).unwrap_or_default(),
+                            self.meta.db
+                        ),
+                    ));
+                }
+                out.push(existing);
+                continue;
             }
-            return Ok(existing);
+            let bounds = self.split(src, t).await?;
+            let chunks: Vec<Chunk> = bounds
+                .windows(2)
+                .enumerate()
+                .map(|(i, w)| Chunk { no: i as u32, lower: w[0].clone(), upper: w[1].clone(), done: false, rows: 0 })
+                .collect();
+            new.push(i);
+            out.push(chunks);
         }
-        let bounds = self.split(src, t).await?;
-        let chunks: Vec<Chunk> = bounds
-            .windows(2)
-            .enumerate()
-            .map(|(i, w)| Chunk { no: i as u32, lower: w[0].clone(), upper: w[1].clone(), done: false, rows: 0 })
-            .collect();
-        self.meta.save_plan(&self.target, tgt, &t.src_db, &t.src_table, &chunks).await?;
-        Ok(chunks)
+        let to_save: Vec<(&str, &str, &[Chunk])> =
+            new.iter().map(|&i| (tables[i].src_db.as_str(), tables[i].src_table.as_str(), out[i].as_slice())).collect();
+        self.meta.save_plans(&self.target, tgt, &to_save).await?;
+        Ok(out)
     }
 
     /// Boundaries: None, b1, ..., bn, None. Any boundaries cover the key space, so they need not
@@ -218,13 +228,20 @@ impl Copier {
         let mut tgt = self.target.connect(Session::Write).await?;
         let mut queue = VecDeque::new();
         let mut finish_now = Vec::new();
+        // The target's JSON columns by database (MySQL's JSON type; MariaDB's JSON is a LONGTEXT
+        // and reads as one): one read per database, not per table.
+        let mut json_columns: std::collections::BTreeMap<String, Vec<(String, String)>> = Default::default();
         for (table, chunks) in tables {
             let pending: Vec<Chunk> = chunks.into_iter().filter(|c| !c.done).collect();
             if pending.is_empty() {
                 finish_now.push(table);
                 continue;
             }
-            let shape = Arc::new(Shape::of(&self.target, &mut tgt, &table).await?);
+            let dst_db = &table.map.dst_db;
+            if !json_columns.contains_key(dst_db) {
+                json_columns.insert(dst_db.clone(), crate::db::catalog::json_columns(&self.target, &mut tgt, dst_db).await?);
+            }
+            let shape = Arc::new(Shape::of(&table, &json_columns[dst_db]));
             let remaining = Arc::new(AtomicU32::new(pending.len() as u32));
             for chunk in pending {
                 queue.push_back(Work { table: table.clone(), shape: shape.clone(), chunk, remaining: remaining.clone() });
@@ -425,13 +442,15 @@ struct Shape {
 }
 
 impl Shape {
-    async fn of(target: &Server, tgt: &mut Conn, t: &TableCopy) -> Result<Shape> {
+    /// `json`: (table, column) of the JSON columns of the table's target database.
+    fn of(t: &TableCopy, json: &[(String, String)]) -> Shape {
         let m = &t.map;
-        let types = crate::db::catalog::column_types(target, tgt, &m.dst_db, &m.dst_table).await?;
-        // MySQL's JSON type; MariaDB's JSON is a LONGTEXT and reads as one.
-        let json: Vec<bool> =
-            t.columns.iter().map(|(_, dst)| types.iter().any(|(n, ty)| n.eq_ignore_ascii_case(dst) && ty == "json")).collect();
-        Ok(Shape {
+        let json: Vec<bool> = t
+            .columns
+            .iter()
+            .map(|(_, dst)| json.iter().any(|(table, n)| table.eq_ignore_ascii_case(&m.dst_table) && n.eq_ignore_ascii_case(dst)))
+            .collect();
+        Shape {
             load: load_sql(t, &json),
             insert_head: insert_head(t),
             lits: t
@@ -440,7 +459,7 @@ impl Shape {
                 .enumerate()
                 .map(|(i, (c, _))| Codec::for_copy_insert(c, json.get(i).copied().unwrap_or(false)))
                 .collect(),
-        })
+        }
     }
 }
 

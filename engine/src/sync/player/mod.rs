@@ -412,6 +412,11 @@ impl Streaming<'_> {
     fn acked(&mut self, c: Committed) {
         self.lanes.acked(c.lane, &c.pos, c.ts, c.all_slots);
         let p = &mut *self.progress;
+        if p.rows == 0 && c.rows > 0 {
+            // The start-up figure: how long a (re)start takes to be at work again.
+            let ms = crate::status::PROCESS_START.elapsed().as_millis() as u64;
+            info!(since_process_start_ms = ms, "first row change applied");
+        }
         p.rows += c.rows;
         p.bytes += c.bytes;
         p.merge_conflicts += c.merge_conflicts;
