@@ -19,7 +19,7 @@ build:
 # The e2e suites that run a second time with MySQL 9.7 servers (FERRY_TEST_FLAVOR=mysql).
 # Not here: ddl_rewrite (MariaDB statements), cross_flavor (its flavours are pinned; it runs in
 # the MariaDB pass).
-MYSQL_SUITES ?= harness full_sync incremental ddl_sync topologies selection_change examples binlog_columns schema_fidelity target_paths foreign_keys precheck binlog_resume tls verify cutover
+MYSQL_SUITES ?= harness full_sync incremental ddl_sync topologies selection_change examples binlog_columns schema_fidelity target_paths foreign_keys precheck binlog_resume tls verify cutover long_link
 
 ## test: deps, build, then every test on MariaDB, then the e2e suites on MySQL (private servers)
 test: deps build

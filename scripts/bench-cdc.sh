@@ -27,8 +27,15 @@
 #       SOURCE_AUTO_POSITION=1, GET_SOURCE_PUBLIC_KEY=1 (caching_sha2_password without TLS); START
 #       REPLICA UNTIL SQL_AFTER_GTIDS = the source's GTIDs at the end position (works with parallel
 #       workers on 9.x; a warning from the server is printed), timed by WAIT_FOR_EXECUTED_GTID_SET.
+#  6. (a') ferry resumed with the source behind a long link (LINK_MS ± LINK_JITTER_MS added to every
+#     round trip by the harness's delaying proxy, scripts/lab.sh lab_delay_proxy), and the lag run
+#     of step 4 again at the same rate.
+# Before step 3 `ferry precheck --state-dir` records a passed precheck of the task's spec, as the
+# operator's precheck Job does in a cluster: the timed run starts without one, and the script
+# prints its start-up (process start to the first applied row change, from ferry's log).
 # Prints row changes/s of each, ferry's ratio to each and to the best native applier, the servers'
-# buffer pool and durability settings, ferry's peak RSS and the lag percentiles.
+# buffer pool and durability settings, ferry's peak RSS, the start-up and the lag percentiles
+# (on loopback and over the link).
 #
 # FLAVOR=mysql (`make bench-cdc FLAVOR=mysql`): two MySQL 9.7 servers (scripts/lab.sh); the base is
 # dumped with MySQL's mysqldump and row changes are counted with its mysqlbinlog (both from the
@@ -39,7 +46,8 @@
 # (default: half of ferry's measured transactions/s), REPLICA_THREADS (the native appliers to time,
 # a list: MariaDB "0", its serial applier, e.g. "0 4" to add optimistic parallel with 4 threads;
 # MySQL "1 4": one applier, then 4 WRITESET workers), TOOLS ("ferry replica"), BENCH_SOURCE_PORT
-# (33073), BENCH_TARGET_PORT (33074), FERRY_BIN (default: a release build of this tree).
+# (33073), BENCH_TARGET_PORT (33074), FERRY_BIN (default: a release build of this tree), LINK_MS (30;
+# 0 skips the run over the link), LINK_JITTER_MS (5), BENCH_PROXY_PORT (33079).
 # Both servers: BUFFER_POOL (innodb_buffer_pool_size, 512M; e.g. 1G to hold the data in memory),
 # FLUSH_LOG_AT_TRX_COMMIT (innodb_flush_log_at_trx_commit, 2), SYNC_BINLOG (sync_binlog, 0).
 set -euo pipefail
@@ -65,6 +73,9 @@ for n in $REPLICA_THREADS; do
   fi
 done
 PARALLELISM=${PARALLELISM:-4}
+LINK_MS=${LINK_MS:-30}
+LINK_JITTER_MS=${LINK_JITTER_MS:-5}
+PROXY_PORT=${BENCH_PROXY_PORT:-33079}
 TOOLS=${TOOLS:-ferry replica}
 SRC_PORT=${BENCH_SOURCE_PORT:-33073}
 DST_PORT=${BENCH_TARGET_PORT:-33074}
@@ -107,7 +118,7 @@ cleanup() {
   fp=$(ferry_pid || true)
   stop_pid "$fp"
   lab_lag_stop
-  for p in "$SB_PID" "$TIME_PID"; do stop_pid "$p"; done
+  for p in "$SB_PID" "$TIME_PID" "${LAB_PROXY_PID:-}"; do stop_pid "$p"; done
   lab_discard "$SRC" 2>/dev/null || true
   lab_discard "$DST" 2>/dev/null || true
   rm -rf "$W/base.sql"
@@ -258,50 +269,11 @@ wait_caught_up() { # name timeout-seconds alive-check-command on-failure-command
   done
 }
 
-FERRY_SECS=""
-RSS_MIB=""
-LAG_LINE=""
-if want ferry; then
-  say "(a) ferry: incremental-only task from $START_FILE:$START_POS"
-  load_base
-  {
-    lab_task_head "$TASK" "$SRC_PORT" "$DST_PORT"
-    cat <<EOF
-  objects:
-  - database: sbtest
-  initialSync:
-    schema: false
-    data: false
-  startPosition:
-    file: $START_FILE
-    position: $START_POS
-  engine:
-    parallelism: $PARALLELISM
-EOF
-  } >"$W/$TASK.yaml"
-  ferry_alive() { [ -n "$TIME_PID" ] && ! lab_exited "$TIME_PID"; }
-  ferry_died() {
-    echo "--- end of $W/ferry.log" >&2
-    tail -20 "$W/ferry.log" >&2
-    if [ -f "$STATUS" ]; then echo "--- $STATUS" >&2; cat "$STATUS" >&2; fi
-  }
-  t0=$(now)
-  RUST_LOG=${RUST_LOG:-ferry_engine=info} /usr/bin/time -f %M -o "$W/ferry.rss" "$FERRY" run -f "$W/$TASK.yaml" --state-dir "$W/state" --no-progress \
-    >"$W/ferry.log" 2>&1 &
-  TIME_PID=$!
-  wait_caught_up "ferry" 600 ferry_alive ferry_died
-  FERRY_SECS=$(secs "$t0" "$T_END")
-  FERRY_RATE=$(awk -v n="$ROWS" -v s="$FERRY_SECS" 'BEGIN { printf "%d", n / s }')
-  FERRY_TPS=$(awk -v n="$EVENTS" -v s="$FERRY_SECS" 'BEGIN { printf "%d", n / s }')
-  echo "ferry: caught up in $FERRY_SECS s: $FERRY_RATE row changes/s, $FERRY_TPS transactions/s; checksums equal"
-
-  RATE=${LAG_RATE:-$((FERRY_TPS / 2))}
-  if [ -z "${LAG_RATE:-}" ] && [ "${SOURCE_TPS:-0}" -gt 0 ] && [ "$RATE" -gt $((SOURCE_TPS * 8 / 10)) ]; then
-    echo "half of ferry's rate ($RATE tps) is more than 80 % of what the source sustains alone ($SOURCE_TPS tps): the lag run asks $((SOURCE_TPS * 8 / 10)) tps"
-    RATE=$((SOURCE_TPS * 8 / 10))
-  fi
-  [ "$RATE" -ge 1 ] || RATE=1
-  say "lag: sysbench at --rate=$RATE (ferry applied $FERRY_TPS tps) for ${LAG_SECONDS}s, heartbeat every 100 ms"
+# lag_run NAME: sysbench at --rate=$RATE for LAG_SECONDS against the running ferry, with the
+# heartbeat; sets LAG_LINE, REACHED, RATE_NOTE and max_status_lag (status lagSeconds after 3 s).
+lag_run() {
+  local l el lag_t0
+  say "lag ($1): sysbench at --rate=$RATE (ferry applied $FERRY_TPS tps) for ${LAG_SECONDS}s, heartbeat every 100 ms"
   lab_lag_begin "$SRC" "$DST" sbtest.heartbeat "$W"
   sb oltp_write_only --threads="$THREADS" --rate="$RATE" --time="$LAG_SECONDS" --events=0 --rand-type=uniform run \
     >"$W/sysbench-lag.log" 2>&1 &
@@ -330,13 +302,93 @@ EOF
   echo "$RATE_NOTE"
   lab_lag_end "$SRC" "$DST" sbtest.heartbeat
   LAG_LINE=$LAB_LAG_LINE
-echo "lag: $LAG_LINE; status lagSeconds at most $max_status_lag"
+  echo "lag ($1): $LAG_LINE; status lagSeconds at most $max_status_lag"
+}
 
-FP=$(ferry_pid || true)
-[ -n "$FP" ] && kill -INT "$FP" 2>/dev/null
-wait "$TIME_PID" 2>/dev/null || true
-TIME_PID=""
-RSS_MIB=$(tail -1 "$W/ferry.rss" | awk '{ printf "%.1f", $1 / 1024 }')
+FERRY_SECS=""
+RSS_MIB=""
+LAG_LINE=""
+LOOP_LAG_LINE=""
+LINK_LAG_LINE=""
+STARTUP_MS=""
+LINK_STARTUP_MS=""
+LAB_PROXY_PID=""
+if want ferry; then
+  say "(a) ferry: incremental-only task from $START_FILE:$START_POS"
+  load_base
+  {
+    lab_task_head "$TASK" "$SRC_PORT" "$DST_PORT"
+    cat <<EOF
+  objects:
+  - database: sbtest
+  initialSync:
+    schema: false
+    data: false
+  startPosition:
+    file: $START_FILE
+    position: $START_POS
+  engine:
+    parallelism: $PARALLELISM
+EOF
+  } >"$W/$TASK.yaml"
+  ferry_alive() { [ -n "$TIME_PID" ] && ! lab_exited "$TIME_PID"; }
+  ferry_died() {
+    echo "--- end of $W/ferry.log" >&2
+    tail -20 "$W/ferry.log" >&2
+    if [ -f "$STATUS" ]; then echo "--- $STATUS" >&2; cat "$STATUS" >&2; fi
+  }
+  # As the operator's precheck Job does before the engine starts: the timed run then starts at
+  # once (the precheck of this spec passed), and its start-up is measured.
+  "$FERRY" precheck -f "$W/$TASK.yaml" --state-dir "$W/state" >"$W/precheck.log" 2>&1 ||
+    { cat "$W/precheck.log"; die "ferry precheck failed"; }
+  t0=$(now)
+  RUST_LOG=${RUST_LOG:-ferry_engine=info} /usr/bin/time -f %M -o "$W/ferry.rss" "$FERRY" run -f "$W/$TASK.yaml" --state-dir "$W/state" --no-progress \
+    >"$W/ferry.log" 2>&1 &
+  TIME_PID=$!
+  wait_caught_up "ferry" 600 ferry_alive ferry_died
+  FERRY_SECS=$(secs "$t0" "$T_END")
+  FERRY_RATE=$(awk -v n="$ROWS" -v s="$FERRY_SECS" 'BEGIN { printf "%d", n / s }')
+  FERRY_TPS=$(awk -v n="$EVENTS" -v s="$FERRY_SECS" 'BEGIN { printf "%d", n / s }')
+  echo "ferry: caught up in $FERRY_SECS s: $FERRY_RATE row changes/s, $FERRY_TPS transactions/s; checksums equal"
+
+  RATE=${LAG_RATE:-$((FERRY_TPS / 2))}
+  if [ -z "${LAG_RATE:-}" ] && [ "${SOURCE_TPS:-0}" -gt 0 ] && [ "$RATE" -gt $((SOURCE_TPS * 8 / 10)) ]; then
+    echo "half of ferry's rate ($RATE tps) is more than 80 % of what the source sustains alone ($SOURCE_TPS tps): the lag run asks $((SOURCE_TPS * 8 / 10)) tps"
+    RATE=$((SOURCE_TPS * 8 / 10))
+  fi
+  [ "$RATE" -ge 1 ] || RATE=1
+  STARTUP_MS=$(lab_startup_ms "$W/ferry.log")
+  lag_run "loopback"
+  LOOP_LAG_LINE=$LAG_LINE
+
+  FP=$(ferry_pid || true)
+  [ -n "$FP" ] && kill -INT "$FP" 2>/dev/null
+  wait "$TIME_PID" 2>/dev/null || true
+  TIME_PID=""
+  RSS_MIB=$(tail -1 "$W/ferry.rss" | awk '{ printf "%.1f", $1 / 1024 }')
+
+  if [ "$LINK_MS" -gt 0 ]; then
+    say "(a') ferry again, the source behind a ${LINK_MS} ms ± ${LINK_JITTER_MS} ms link (a delaying proxy), resuming"
+    lab_delay_proxy "$PROXY_PORT" "$SRC_PORT" "$LINK_MS" "$LINK_JITTER_MS" "$W/proxy.log" || die "no delay proxy"
+    sed "s/^    port: $SRC_PORT\$/    port: $PROXY_PORT/" "$W/$TASK.yaml" >"$W/$TASK-link.yaml"
+    grep -q "port: $PROXY_PORT" "$W/$TASK-link.yaml" || die "the link manifest does not name the proxy"
+    RUST_LOG=${RUST_LOG:-ferry_engine=info} /usr/bin/time -f %M -o "$W/ferry-link.rss" "$FERRY" run -f "$W/$TASK-link.yaml" \
+      --state-dir "$W/state" --no-progress >"$W/ferry-link.log" 2>&1 &
+    TIME_PID=$!
+    until sed 's/\x1b\[[0-9;]*m//g' "$W/ferry-link.log" | grep -q "reading the binlog"; do
+      ferry_alive || { ferry_died; die "ferry stopped before following the binlog over the link"; }
+      sleep 0.1
+    done
+    lag_run "over the link"
+    LINK_LAG_LINE=$LAG_LINE
+    LINK_STARTUP_MS=$(lab_startup_ms "$W/ferry-link.log")
+    FP=$(ferry_pid || true)
+    [ -n "$FP" ] && kill -INT "$FP" 2>/dev/null
+    wait "$TIME_PID" 2>/dev/null || true
+    TIME_PID=""
+    kill "$LAB_PROXY_PID" 2>/dev/null || true
+    LAB_PROXY_PID=""
+  fi
 fi
 
 # Native appliers timed, in order: their names and rates.
@@ -457,5 +509,7 @@ if [ -n "$FERRY_SECS" ] && [ -n "$BEST" ]; then
   echo "ferry / best native applier ($BEST_NAME, $BEST row changes/s): $(ratio "$FERRY_RATE" "$BEST")"
 fi
 [ -n "$RSS_MIB" ] && echo "ferry peak RSS: $RSS_MIB MiB"
-[ -n "$LAG_LINE" ] && echo "ferry lag at --rate=$RATE for ${LAG_SECONDS}s ($REACHED tps reached; heartbeat every 100 ms, seen on the target within 20 ms): $LAG_LINE"
+[ -n "$STARTUP_MS" ] && echo "ferry start-up, the precheck of this spec passed before (as in a cluster): first row change applied $STARTUP_MS ms after process start (goal: 500 ms)"
+[ -n "$LOOP_LAG_LINE" ] && echo "ferry lag at --rate=$RATE for ${LAG_SECONDS}s (heartbeat every 100 ms, seen on the target within 20 ms): $LOOP_LAG_LINE"
+[ -n "$LINK_LAG_LINE" ] && echo "ferry lag at --rate=$RATE over a ${LINK_MS} ms ± ${LINK_JITTER_MS} ms link to the source: $LINK_LAG_LINE (a resume over the link applied its first change $LINK_STARTUP_MS ms after process start)"
 exit 0

@@ -13,9 +13,11 @@
 # without TLS like ferry) and mydumper/myloader. FLAVOR=mariadb is the default.
 #
 # Environment: FLAVOR (mariadb), THREADS (2: mydumper/myloader threads and ferry's engine.parallelism),
-# TABLES (4), TABLE_SIZE (250000), TOOLS ("dump mydumper ferry ferry-inserts"; ferry-inserts is
-# ferry with local_infile OFF on the target), BENCH_SOURCE_PORT (33071), BENCH_TARGET_PORT (33072),
-# FERRY_BIN (default: a release build of this tree).
+# TABLES (4), TABLE_SIZE (250000), TOOLS ("dump mydumper ferry ferry-inserts ferry-link"; ferry-inserts
+# is ferry with local_infile OFF on the target, ferry-link ferry with the source behind a long link:
+# LINK_MS (30) ± LINK_JITTER_MS (5) added to every round trip by the harness's delaying proxy on
+# BENCH_PROXY_PORT (33079), its rate printed against ferry's on loopback), BENCH_SOURCE_PORT (33071),
+# BENCH_TARGET_PORT (33072), FERRY_BIN (default: a release build of this tree).
 # Both servers: BUFFER_POOL (innodb_buffer_pool_size, 512M; e.g. 1G to hold the data in memory),
 # FLUSH_LOG_AT_TRX_COMMIT (innodb_flush_log_at_trx_commit, 2), SYNC_BINLOG (sync_binlog, 0); the
 # results name what the servers ran with.
@@ -31,7 +33,11 @@ lab_check_flavor || exit 2
 THREADS=${THREADS:-2}
 TABLES=${TABLES:-4}
 TABLE_SIZE=${TABLE_SIZE:-250000}
-TOOLS=${TOOLS:-dump mydumper ferry ferry-inserts}
+TOOLS=${TOOLS:-dump mydumper ferry ferry-inserts ferry-link}
+LINK_MS=${LINK_MS:-30}
+LINK_JITTER_MS=${LINK_JITTER_MS:-5}
+PROXY_PORT=${BENCH_PROXY_PORT:-33079}
+LAB_PROXY_PID=""
 SRC_PORT=${BENCH_SOURCE_PORT:-33071}
 DST_PORT=${BENCH_TARGET_PORT:-33072}
 export PATH="$HOME/.cargo/bin:$PATH"
@@ -47,12 +53,13 @@ die() { echo "bench: $*" >&2; exit 1; }
 say "dependencies and a release build of ferry"
 scripts/install-deps.sh
 FERRY=${FERRY_BIN:-$PWD/target/release/ferry}
-if [[ " $TOOLS " == *" ferry "* || " $TOOLS " == *" ferry-inserts "* ]]; then
+if [[ " $TOOLS " == *" ferry"* ]]; then
   [ -n "${FERRY_BIN:-}" ] || cargo build -q --release -p ferry-engine
   [ -x "$FERRY" ] || die "no ferry binary at $FERRY"
 fi
 
 cleanup() {
+  [ -n "${LAB_PROXY_PID:-}" ] && kill "$LAB_PROXY_PID" 2>/dev/null
   lab_discard "$SRC" 2>/dev/null || true
   lab_discard "$DST" 2>/dev/null || true
   rm -rf "$B/dump"
@@ -211,6 +218,24 @@ if [[ " $TOOLS " == *" ferry "* ]]; then
   RSS_MIB=$(awk '{ printf "%.1f", $1 / 1024 }' "$B/ferry.rss" | tail -1)
 fi
 
+LINK_NAME="ferry over a ${LINK_MS} ms link (LOAD DATA)"
+if [[ " $TOOLS " == *" ferry-link "* ]] && [ "$LINK_MS" -gt 0 ]; then
+  say "(e) ferry run with the source behind a ${LINK_MS} ms ± ${LINK_JITTER_MS} ms link (a delaying proxy)"
+  lab_delay_proxy "$PROXY_PORT" "$SRC_PORT" "$LINK_MS" "$LINK_JITTER_MS" "$B/proxy.log" || die "no delay proxy"
+  reset_target
+  write_task
+  sed -i "s/^    port: $SRC_PORT\$/    port: $PROXY_PORT/" "$B/bench.yaml"
+  grep -q "port: $PROXY_PORT" "$B/bench.yaml" || die "the link manifest does not name the proxy"
+  t0=$(now)
+  "$FERRY" run -f "$B/bench.yaml" --state-dir "$B/state" >"$B/ferry-link.log" 2>&1 ||
+    { tail -20 "$B/ferry-link.log"; die "ferry run over the link failed (log: $B/ferry-link.log)"; }
+  t1=$(now)
+  verify "ferry over the link"
+  record "$LINK_NAME" "$t0" "$t1"
+  kill "$LAB_PROXY_PID" 2>/dev/null || true
+  LAB_PROXY_PID=""
+fi
+
 INSERTS_RSS_MIB=""
 if [[ " $TOOLS " == *" ferry-inserts "* ]]; then
   say "(d) ferry run (engine.parallelism: $THREADS), local_infile OFF on the target: batched INSERTs"
@@ -245,6 +270,10 @@ if [ -n "$inserts_rate" ]; then
   my=${rate["mydumper/myloader -t $THREADS"]:-}
   [ -n "$my" ] && line="$line, $(ratio "$inserts_rate" "$my") mydumper/myloader"
   echo "$line"
+fi
+link_rate=${rate["$LINK_NAME"]:-}
+if [ -n "$link_rate" ] && [ -n "$ferry_rate" ]; then
+  echo "ferry with the source behind a ${LINK_MS} ms ± ${LINK_JITTER_MS} ms link: $link_rate rows/s, $(ratio "$link_rate" "$ferry_rate") its rate on loopback (goal: 0.80x)"
 fi
 [ -n "$RSS_MIB" ] && echo "ferry peak RSS: $RSS_MIB MiB (LOAD DATA)"
 [ -n "$INSERTS_RSS_MIB" ] && echo "ferry peak RSS: $INSERTS_RSS_MIB MiB (INSERTs)"

@@ -9,19 +9,20 @@
 #  3. ferry run (engine.parallelism THREADS, incremental) into the emptied target: schema + data
 #     timed from process start until the status says Synchronizing (the copy done and the binlog
 #     followed), checksums checked; ferry's peak RSS at that point and the status file's size.
-#  4. Lag: with the same ferry following, sysbench runs scripts/scale-writes.lua (each event an
-#     UPDATE of a random row of a random table, over all tables) at LAG_RATE/s for LAG_SECONDS,
-#     with the heartbeat of scripts/lab.sh (every 100 ms; stamped on the target when first seen):
-#     p50/p90/p99 and the checksums once caught up; ferry's peak RSS over the whole run.
+#  4. Lag: with the same ferry following, once the servers settled (SETTLE_SECONDS), sysbench runs
+#     scripts/scale-writes.lua (each event an UPDATE of a random row of a random table, over all
+#     tables) at LAG_RATE/s for LAG_SECONDS, with the heartbeat of scripts/lab.sh (every 100 ms;
+#     stamped on the target when first seen): p50/p90/p99 and the checksums once caught up;
+#     ferry's peak RSS over the whole run.
 #
 # Environment: FLAVOR (mariadb), DBS (10), TABLES (10000), TABLE_SIZE (100), THREADS (2), LAG_RATE
-# (1000), LAG_SECONDS (30), TOOLS ("mydumper ferry"), BENCH_SOURCE_PORT (33075), BENCH_TARGET_PORT
+# (1000), LAG_SECONDS (30), SETTLE_SECONDS (15), TOOLS ("mydumper ferry"), BENCH_SOURCE_PORT (33075), BENCH_TARGET_PORT
 # (33076), FERRY_BIN (default: a release build of this tree). The issue's second shape:
 # `make bench-scale DBS=5 TABLES=500 TABLE_SIZE=100000`.
 # Both servers: BUFFER_POOL (innodb_buffer_pool_size, 512M), FLUSH_LOG_AT_TRX_COMMIT (2),
 # SYNC_BINLOG (0); the results name what the servers ran with. The servers get table_open_cache
-# and table_definition_cache large enough for every table (a server with fewer reopens tables all
-# the time, whoever copies).
+# (times table_open_cache_instances) and table_definition_cache large enough for every table (a
+# server with fewer reopens tables all the time, whoever copies).
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 export LAB_BUFFER_POOL=${BUFFER_POOL:-${LAB_BUFFER_POOL:-512M}}
@@ -37,6 +38,7 @@ TABLE_SIZE=${TABLE_SIZE:-100}
 THREADS=${THREADS:-2}
 LAG_RATE=${LAG_RATE:-1000}
 LAG_SECONDS=${LAG_SECONDS:-30}
+SETTLE_SECONDS=${SETTLE_SECONDS:-15}
 TOOLS=${TOOLS:-mydumper ferry}
 SRC_PORT=${BENCH_SOURCE_PORT:-33075}
 DST_PORT=${BENCH_TARGET_PORT:-33076}
@@ -48,7 +50,7 @@ W=$B/scale
 PW=$LAB_PASSWORD
 TASK=bench-scale
 STATUS=$W/state/$TASK.status.yaml
-for v in DBS TABLES TABLE_SIZE THREADS LAG_RATE LAG_SECONDS; do
+for v in DBS TABLES TABLE_SIZE THREADS LAG_RATE LAG_SECONDS SETTLE_SECONDS; do
   [[ "${!v}" =~ ^[1-9][0-9]*$ ]] || { echo "bench-scale: $v=${!v}: expected a positive number" >&2; exit 2; }
 done
 [ $((TABLES % DBS)) -eq 0 ] || { echo "bench-scale: TABLES ($TABLES) must be a multiple of DBS ($DBS)" >&2; exit 2; }
@@ -76,6 +78,13 @@ ferry_pid() { [ -n "$TIME_PID" ] && pgrep -P "$TIME_PID" ferry 2>/dev/null | hea
 cleanup() {
   local p
   lab_lag_stop
+  # KEEP_SERVERS=1 leaves both servers running (to look into a result; `make clean-lab` removes them).
+  if [ -n "${KEEP_SERVERS:-}" ]; then
+    for p in "$(ferry_pid || true)" "$SB_PID" "$TIME_PID"; do
+      [ -n "$p" ] && ! lab_exited "$p" && kill "$p" 2>/dev/null
+    done
+    return
+  fi
   for p in "$(ferry_pid || true)" "$SB_PID" "$TIME_PID"; do
     [ -n "$p" ] && ! lab_exited "$p" && kill "$p" 2>/dev/null
   done
@@ -85,12 +94,18 @@ cleanup() {
 }
 trap cleanup EXIT
 
-# Every table open at once, on both servers.
-CACHE=$((TABLES + 1000))
 lab_bench_pair "$SRC" "$SRC_PORT" "$DST" "$DST_PORT" "$W" || exit 1
+# Every table open at once, on both servers, in every instance of the table cache (MySQL splits
+# table_open_cache over table_open_cache_instances, 16 by default: a session that writes all
+# tables sees one instance's share, and with less than every table it opens tables all the time).
+CACHE=$((TABLES + 1000))
 for side in "$SRC" "$DST"; do
-  q "$side" "SET GLOBAL table_open_cache = $CACHE; SET GLOBAL table_definition_cache = $CACHE" ||
+  instances=$(q "$side" "SELECT @@table_open_cache_instances")
+  open_cache=$((CACHE * instances))
+  [ "$open_cache" -le 524288 ] || open_cache=524288
+  q "$side" "SET GLOBAL table_open_cache = $open_cache; SET GLOBAL table_definition_cache = $CACHE" ||
     die "cannot raise table_open_cache on $side"
+  echo "$side: table_open_cache $(q "$side" "SELECT @@table_open_cache") ($instances instances), table_definition_cache $(q "$side" "SELECT @@table_definition_cache")"
 done
 SOURCE_DESC=$(lab_describe "$SRC")
 TARGET_DESC=$(lab_describe "$DST")
@@ -192,6 +207,10 @@ if want ferry; then
   verify "ferry"
   echo "ferry: schema + data in $FERRY_SECS s, peak RSS $COPY_RSS MiB, status file $STATUS_BYTES bytes"
 
+  # The servers settle first (a copy of thousands of tables leaves the target flushing and
+  # recomputing statistics for a while): the lag run measures the steady state.
+  say "settling for ${SETTLE_SECONDS}s"
+  sleep "$SETTLE_SECONDS"
   say "lag: updates over all $TABLES tables at $LAG_RATE/s for ${LAG_SECONDS}s, heartbeat every 100 ms"
   lab_lag_begin "$SRC" "$DST" scale1.heartbeat "$W"
   sysbench scripts/scale-writes.lua --db-driver=mysql --mysql-host=127.0.0.1 --mysql-port="$SRC_PORT" \

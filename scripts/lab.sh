@@ -477,3 +477,37 @@ lab_lag_stop() {
   LAB_POLL_PID=""
   return 0
 }
+
+# lab_startup_ms LOG: from a ferry log (RUST_LOG at info), the milliseconds from process start to
+# the first applied row change (empty when none was applied).
+lab_startup_ms() {
+  sed 's/\x1b\[[0-9;]*m//g' "$1" | awk '/first row change applied/ {
+    for (i = 1; i <= NF; i++) if ($i ~ /^since_process_start_ms=/) { sub(/.*=/, "", $i); print $i; exit }
+  }'
+}
+
+# lab_delay_proxy PORT UPSTREAM_PORT DELAY_MS JITTER_MS LOG: a long link for a benchmark: the
+# harness's delaying TCP proxy (ferry-delay-proxy, built from tests/ when missing) on 127.0.0.1:PORT
+# in front of 127.0.0.1:UPSTREAM_PORT, DELAY_MS ± JITTER_MS added to every round trip; sets
+# LAB_PROXY_PID. (This kernel has no netem.)
+lab_delay_proxy() {
+  local port=$1 upstream=$2 ms=$3 jitter=$4 log=$5 bin
+  bin=${LAB_PROXY_BIN:-$PWD/target/release/ferry-delay-proxy}
+  if [ ! -x "$bin" ]; then
+    cargo build -q --release -p ferry-e2e --bin ferry-delay-proxy || return 1
+  fi
+  if lab_port_busy "$port"; then
+    echo "lab: port $port is busy (set BENCH_PROXY_PORT)" >&2
+    return 1
+  fi
+  "$bin" "$port" "$upstream" "$ms" "$jitter" >"$log" 2>&1 &
+  LAB_PROXY_PID=$!
+  for _ in $(seq 1 100); do
+    lab_port_busy "$port" && return 0
+    lab_exited "$LAB_PROXY_PID" && break
+    sleep 0.05
+  done
+  echo "lab: the delay proxy did not start:" >&2
+  cat "$log" >&2
+  return 1
+}

@@ -35,6 +35,7 @@ use mysql_async::prelude::*;
 use mysql_async::{Conn, Opts, OptsBuilder};
 
 pub mod flavor;
+pub mod proxy;
 pub use flavor::{FLAVOR_ENV, Flavor, mysql_root};
 
 /// The user every server gets, with ALL PRIVILEGES WITH GRANT OPTION, from any host.

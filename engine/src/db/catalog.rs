@@ -135,6 +135,26 @@ pub async fn table(server: &Server, conn: &mut Conn, db: &str, name: &str) -> Re
     }))
 }
 
+/// Every table of `db` by name (one read of information_schema for the whole database).
+pub async fn describe_database(server: &Server, conn: &mut Conn, db: &str) -> Result<BTreeMap<String, Table>> {
+    describe(server, conn, db, None).await
+}
+
+/// The column names, in order, of every table (and view) of `db`, by table name.
+pub async fn column_names_of_database(server: &Server, conn: &mut Conn, db: &str) -> Result<BTreeMap<String, Vec<String>>> {
+    let sql = "SELECT TABLE_NAME, COLUMN_NAME FROM information_schema.COLUMNS WHERE TABLE_SCHEMA = ? ORDER BY TABLE_NAME, ORDINAL_POSITION";
+    let rows: Vec<(String, Option<String>)> =
+        read(server, conn, sql, (db,), &format!("reading the columns of {}", q(db)), || db.to_string()).await?;
+    let mut out: BTreeMap<String, Vec<String>> = BTreeMap::new();
+    for (table, column) in rows {
+        let Some(column) = column else {
+            return Err(Error::object(format!("{db}.{table}"), "information_schema.COLUMNS lists a column without a name"));
+        };
+        out.entry(table).or_default().push(column);
+    }
+    Ok(out)
+}
+
 /// The structure of every table of `db` named in `names`, in that order, read in three queries
 /// for the whole database rather than three per table (ten thousand tables are read in seconds,
 /// not minutes). A name the database lacks is an error naming it.
@@ -147,9 +167,14 @@ pub async fn tables(server: &Server, conn: &mut Conn, db: &str, names: &[&str]) 
         .collect()
 }
 
-/// The table named `name`, or named so but for letter case (information_schema spells names as
+/// The entry named `name` (or so but for letter case) of a database's tables.
+pub fn lookup<'a, T>(found: &'a BTreeMap<String, T>, name: &str) -> Option<&'a T> {
+    found.get(name).or_else(|| found.iter().find(|(k, _)| k.eq_ignore_ascii_case(name)).map(|(_, v)| v))
+}
+
+/// The entry named `name`, or named so but for letter case (information_schema spells names as
 /// the server stores them: lower case under lower_case_table_names).
-fn take(found: &mut BTreeMap<String, Table>, name: &str) -> Option<Table> {
+fn take<T>(found: &mut BTreeMap<String, T>, name: &str) -> Option<T> {
     if let Some(t) = found.remove(name) {
         return Some(t);
     }

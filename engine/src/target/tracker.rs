@@ -58,6 +58,17 @@ impl SchemaTracker {
 
     /// (Re)creates the shadow of `src_db`.`table` from the source's `SHOW CREATE TABLE` text.
     pub async fn track(&self, target: &Server, conn: &mut Conn, src_db: &str, table: &str, create_sql: &str) -> Result<()> {
+        self.create_shadow_db(target, conn, src_db).await?;
+        self.track_in_shadow_db(target, conn, src_db, table, create_sql).await
+    }
+
+    /// Makes the database of `src_db`'s shadows, if missing.
+    pub async fn create_shadow_db(&self, target: &Server, conn: &mut Conn, src_db: &str) -> Result<()> {
+        target.exec_each(conn, &[format!("CREATE DATABASE IF NOT EXISTS {}", q(&self.shadow_db(src_db)))]).await
+    }
+
+    /// [`Self::track`] where the shadow database is known to exist.
+    pub async fn track_in_shadow_db(&self, target: &Server, conn: &mut Conn, src_db: &str, table: &str, create_sql: &str) -> Result<()> {
         let shadow = self.shadow_db(src_db);
         let Some(sql) = shadow_create(create_sql, &shadow, table).or_else(|| self.shadow_statement(create_sql, src_db)) else {
             return Err(Error::object(
@@ -65,8 +76,7 @@ impl SchemaTracker {
                 "its definition cannot be tracked (ferry keeps a copy of it to map binlog columns)",
             ));
         };
-        let stmts = [format!("CREATE DATABASE IF NOT EXISTS {}", q(&shadow)), format!("DROP TABLE IF EXISTS {}", qt(&shadow, table)), sql];
-        target.exec_each(conn, &stmts).await?;
+        target.exec_each(conn, &[format!("DROP TABLE IF EXISTS {}", qt(&shadow, table)), sql]).await?;
         debug!(table = %format!("{src_db}.{table}"), "definition tracked");
         Ok(())
     }
@@ -128,6 +138,16 @@ impl SchemaTracker {
     pub async fn columns(&self, target: &Server, conn: &mut Conn, src_db: &str, table: &str) -> Result<Option<Vec<String>>> {
         let cols = crate::db::catalog::column_types(target, conn, &self.shadow_db(src_db), table).await?;
         Ok((!cols.is_empty()).then(|| cols.into_iter().map(|(name, _)| name).collect()))
+    }
+
+    /// The tracked column orders of every shadow of `src_db`, by table.
+    pub async fn all_columns(
+        &self,
+        target: &Server,
+        conn: &mut Conn,
+        src_db: &str,
+    ) -> Result<std::collections::BTreeMap<String, Vec<String>>> {
+        crate::db::catalog::column_names_of_database(target, conn, &self.shadow_db(src_db)).await
     }
 
     async fn has_shadow_db(&self, target: &Server, conn: &mut Conn, src_db: &str) -> Result<bool> {

@@ -276,14 +276,35 @@ impl<'a> Run<'a> {
     /// table's definition to map them by position (see [`crate::target::tracker`]), taken here
     /// next to the schema sync.
     async fn track_definitions(&self, tgt: &mut Conn) -> Result<()> {
-        let mut src = self.source.connect(Session::Control).await?;
         let tracker = SchemaTracker::new(&self.meta.db, &self.task.id());
-        for t in self.dbs.iter().flat_map(|d| &d.tables) {
-            let create = catalog::show_create_table(&self.source, &mut src, &t.src_db, &t.src_table).await?;
-            tracker.track(&self.target, tgt, &t.src_db, &t.src_table, &create).await?;
+        // Each shadow database once, then the tables over several sessions at once (ten thousand
+        // tables, one after the other, took most of a minute on MySQL).
+        for d in &self.dbs {
+            tracker.create_shadow_db(&self.target, tgt, &d.src).await?;
         }
-        let _ = src.disconnect().await;
-        let tables = self.dbs.iter().map(|d| d.tables.len()).sum::<usize>();
+        let queue = std::sync::Mutex::new(self.dbs.iter().flat_map(|d| &d.tables).collect::<std::collections::VecDeque<_>>());
+        let sessions = (self.task.spec.engine.parallelism as usize * 2).max(1);
+        let mut pairs = Vec::with_capacity(sessions);
+        let tables = queue.lock().expect("queue lock").len();
+        for _ in 0..sessions.min(tables) {
+            let (s, t) = tokio::join!(self.source.connect(Session::Control), self.target.connect(Session::Control));
+            pairs.push((s?, t?));
+        }
+        let workers = pairs.iter_mut().map(|(src, tgt)| {
+            let (tracker, queue) = (&tracker, &queue);
+            Box::pin(async move {
+                loop {
+                    let next = queue.lock().expect("queue lock").pop_front();
+                    let Some(t) = next else { return Ok::<(), Error>(()) };
+                    let create = catalog::show_create_table(&self.source, src, &t.src_db, &t.src_table).await?;
+                    tracker.track_in_shadow_db(&self.target, tgt, &t.src_db, &t.src_table, &create).await?;
+                }
+            })
+        });
+        futures_util::future::try_join_all(workers).await?;
+        for (s, t) in pairs {
+            let _ = tokio::join!(s.disconnect(), t.disconnect());
+        }
         info!(tables, "row events name no columns on this source: table definitions tracked");
         Ok(())
     }

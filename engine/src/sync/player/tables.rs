@@ -9,6 +9,7 @@ use tracing::info;
 
 use super::Player;
 use super::lanes::Lanes;
+use crate::db::catalog::Table;
 use crate::db::flavor::Position;
 use crate::db::{Session, qt};
 use crate::error::{Error, Result};
@@ -46,8 +47,8 @@ impl Player {
         let built = match selection.table(&bt.db, &bt.table) {
             None => None,
             Some(sel) => {
-                let map = self.target_table(conn, &sel).await?;
-                let layout = self.source_layout(conn, &sel, bt).await?;
+                let map = self.target_table(cache, conn, &sel).await?;
+                let layout = self.source_layout(cache, conn, &sel, bt).await?;
                 let mut table = build_apply_table(&map, &layout, bt)?;
                 let cascades = self.foreign_key_ties(cache, skip, selection, conn, &sel, &mut table).await?;
                 let shape = format!("{}|{:?}", table.target, table.columns);
@@ -69,11 +70,28 @@ impl Player {
     /// event's own when the source logs them, else the tracked definition's (see
     /// [`crate::target::tracker`]). A table without one (tracked by an older ferry, or whose definition
     /// could not follow a schema change) is tracked from the source's definition now.
-    async fn source_layout(&self, conn: &mut mysql_async::Conn, sel: &Selected, bt: &BinlogTable) -> Result<Vec<String>> {
+    async fn source_layout(
+        &self,
+        cache: &mut ApplyCache,
+        conn: &mut mysql_async::Conn,
+        sel: &Selected,
+        bt: &BinlogTable,
+    ) -> Result<Vec<String>> {
         if bt.columns.iter().any(|b| b.name.is_some()) {
             return Ok(bt.columns.iter().map(|b| b.name.clone().unwrap_or_default()).collect());
         }
-        if let Some(cols) = self.tracker.columns(&self.target, conn, &sel.src_db, &sel.src_table).await? {
+        let reads = cache.shadow_columns.entry(sel.src_db.clone()).or_default();
+        let tracked = match reads.get(&sel.src_table) {
+            (Some(found), _) => found,
+            (None, false) => self.tracker.columns(&self.target, conn, &sel.src_db, &sel.src_table).await?,
+            (None, true) => {
+                let all = self.tracker.all_columns(&self.target, conn, &sel.src_db).await?;
+                let found = crate::db::catalog::lookup(&all, &sel.src_table).cloned();
+                reads.whole = Some(all);
+                found
+            }
+        };
+        if let Some(cols) = tracked.filter(|c| !c.is_empty()) {
             return Ok(cols);
         }
         let mut src = self.source.connect(Session::Control).await?;
@@ -91,8 +109,27 @@ impl Player {
     /// A selected table as the target has it now, in source names: the target has replayed every
     /// schema change up to the binlog position being read, so this is the table's schema at that
     /// position (the source's own catalog may already be further on).
-    async fn target_table(&self, conn: &mut mysql_async::Conn, sel: &Selected) -> Result<TableMap> {
-        let t = crate::db::catalog::table(&self.target, conn, &sel.dst_db, &sel.dst_table).await?;
+    async fn target_table(&self, cache: &mut ApplyCache, conn: &mut mysql_async::Conn, sel: &Selected) -> Result<TableMap> {
+        use crate::db::catalog;
+        let reads = cache.target_tables.entry(sel.dst_db.clone()).or_default();
+        let t = match reads.get(&sel.dst_table) {
+            (Some(found), _) => found,
+            (None, false) => Some(catalog::table(&self.target, conn, &sel.dst_db, &sel.dst_table).await?),
+            (None, true) => {
+                let all = catalog::describe_database(&self.target, conn, &sel.dst_db).await?;
+                let found = catalog::lookup(&all, &sel.dst_table).cloned();
+                reads.whole = Some(all);
+                found
+            }
+        };
+        let t = t.unwrap_or_else(|| Table {
+            db: sel.dst_db.clone(),
+            name: sel.dst_table.clone(),
+            columns: Vec::new(),
+            key: None,
+            other_unique_keys: false,
+            rows_estimate: 0,
+        });
         if t.columns.is_empty() {
             return Err(Error::object(
                 format!("{}.{}", sel.src_db, sel.src_table),
@@ -255,6 +292,40 @@ pub(super) struct ApplyCache {
     by_shape: HashMap<String, Arc<ApplyTable>>,
     /// The target's foreign keys (read when a table is first resolved after a schema change).
     foreign_keys: Option<Arc<Vec<crate::db::catalog::ForeignKey>>>,
+    /// Target table structures, by target database.
+    target_tables: HashMap<String, DatabaseReads<Table>>,
+    /// Tracked source column orders, by source database.
+    shadow_columns: HashMap<String, DatabaseReads<Vec<String>>>,
+}
+
+/// After this many tables of one database are read one by one, the rest of it is read at once:
+/// a task that writes thousands of tables resolves them in a few reads, not thousands of round
+/// trips on the event loop (which showed as seconds of lag), while a task of a few tables in a
+/// large database never reads all of it.
+const READS_BEFORE_WHOLE_DATABASE: u32 = 8;
+
+/// A database's catalog reads since the last schema change.
+struct DatabaseReads<T> {
+    one_by_one: u32,
+    whole: Option<std::collections::BTreeMap<String, T>>,
+}
+
+impl<T> Default for DatabaseReads<T> {
+    fn default() -> Self {
+        DatabaseReads { one_by_one: 0, whole: None }
+    }
+}
+
+impl<T: Clone> DatabaseReads<T> {
+    /// The entry of `name` when the whole database was read (`Some(None)`: it has no such table),
+    /// else None, counting a read one by one; `whole_next` when the next read should be whole.
+    fn get(&mut self, name: &str) -> (Option<Option<T>>, bool) {
+        if let Some(all) = &self.whole {
+            return (Some(crate::db::catalog::lookup(all, name).cloned()), false);
+        }
+        self.one_by_one += 1;
+        (None, self.one_by_one > READS_BEFORE_WHOLE_DATABASE)
+    }
 }
 
 /// What a binlog table id stood for when it was resolved.
@@ -334,4 +405,23 @@ fn build_apply_table(t: &TableMap, layout: &[String], bt: &BinlogTable) -> Resul
         merge: t.merge.clone(),
         cascade: None,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A few tables of a database are read one by one; past that the whole database is read
+    /// once and answers the rest, letter case aside, and names it lacks.
+    #[test]
+    fn a_database_is_read_whole_after_a_few_tables() {
+        let mut reads = DatabaseReads::<u32>::default();
+        for _ in 0..READS_BEFORE_WHOLE_DATABASE {
+            assert_eq!(reads.get("t"), (None, false));
+        }
+        assert_eq!(reads.get("t"), (None, true), "the next read is the whole database");
+        reads.whole = Some([("Orders".to_string(), 7)].into_iter().collect());
+        assert_eq!(reads.get("orders"), (Some(Some(7)), false));
+        assert_eq!(reads.get("gone"), (Some(None), false));
+    }
 }
