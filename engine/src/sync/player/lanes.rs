@@ -88,6 +88,10 @@ pub struct Lanes {
     lane_bytes: usize,
     /// Source time of the newest change applied.
     applied_ts: u32,
+    /// A group was sent since this run started. Until then a group commits at its first
+    /// transaction's end: a (re)start is at work on the target at once, even with a backlog whose
+    /// first full group would take a while to read and write.
+    any_sent: bool,
 }
 
 impl Lanes {
@@ -114,7 +118,15 @@ impl Lanes {
             replay_until,
             lane_bytes: (GROUP_BYTES / lanes).max(4 << 20),
             applied_ts: 0,
+            any_sent: false,
         }
+    }
+
+    /// As after the first group of a run: groups grow before they commit (for tests of that).
+    #[cfg(test)]
+    pub fn past_first_group(mut self) -> Lanes {
+        self.any_sent = true;
+        self
     }
 
     /// The lane that applies `slot`'s tables now.
@@ -148,6 +160,7 @@ impl Lanes {
         if slots.is_empty() && !l.pending() {
             return None; // a lane whose tables all joined others
         }
+        self.any_sent |= l.pending();
         let commit = Commit { lane, group: std::mem::take(&mut l.group), at: at.clone(), ts, txns: l.txns, slots, all_slots };
         l.txns = 0;
         l.parts = false;
@@ -218,7 +231,7 @@ impl Lanes {
         for i in 0..self.lanes.len() {
             let l = &self.lanes[i];
             let due = if l.pending() {
-                all || l.group.rows >= GROUP_ROWS || now.saturating_duration_since(l.started) >= GROUP_AGE
+                all || !self.any_sent || l.group.rows >= GROUP_ROWS || now.saturating_duration_since(l.started) >= GROUP_AGE
             } else {
                 l.in_flight == 0 && l.sent < *at && now.saturating_duration_since(l.sent_at) >= IDLE_MOVE
             };
@@ -398,11 +411,23 @@ mod tests {
         assert_eq!(c.slots, (0..APPLY_SLOTS).collect::<Vec<_>>());
     }
 
+    /// The first group of a run commits at its first transaction's end, however small and young;
+    /// the next ones grow.
+    #[test]
+    fn the_first_group_of_a_run_commits_at_once() {
+        let t0 = Instant::now();
+        let mut lanes = Lanes::new(2, &at(100), &[], t0);
+        fill(&mut lanes, 0, 1, t0);
+        assert_eq!(told(&lanes.due(&at(110), 1, false, t0)), vec![(0, 110, slots_of_mod(2, 0), false, 1)]);
+        fill(&mut lanes, 1, 1, t0);
+        assert!(lanes.due(&at(120), 1, false, t0).is_empty(), "after the first, a young small group waits");
+    }
+
     /// A group commits when it is big, or old, or when all are asked for; not before.
     #[test]
     fn groups_commit_when_big_old_or_all() {
         let t0 = Instant::now();
-        let mut lanes = Lanes::new(3, &at(100), &[], t0);
+        let mut lanes = Lanes::new(3, &at(100), &[], t0).past_first_group();
         fill(&mut lanes, 0, 2, t0);
         fill(&mut lanes, 1, GROUP_ROWS as i64, t0);
         fill(&mut lanes, 2, 2, t0 + Duration::from_millis(50));

@@ -295,7 +295,7 @@ mod tests {
     /// The stream resumes at 100 with two lanes: even slots in lane 0, odd ones in lane 1.
     fn resumed() -> (Stream, Lanes, Instant) {
         let t0 = Instant::now();
-        (Stream::new(&at(100)), Lanes::new(2, &at(100), &[], t0), t0)
+        (Stream::new(&at(100)), Lanes::new(2, &at(100), &[], t0).past_first_group(), t0)
     }
 
     /// A transaction that writes slot 1 (lane 1) after slot 0 (lane 0) goes to lane 0; lane 1
@@ -336,7 +336,7 @@ mod tests {
         let t0 = Instant::now();
         let mut started = vec![at(100); APPLY_SLOTS];
         started[1] = at(300);
-        let mut lanes = Lanes::new(2, &at(100), &started, t0);
+        let mut lanes = Lanes::new(2, &at(100), &started, t0).past_first_group();
         let mut st = Stream::new(&at(100));
         st.begin(&at(110));
         assert!(st.replayed(&lanes, 1) && !st.replayed(&lanes, 0));
@@ -370,7 +370,7 @@ mod tests {
         let t0 = Instant::now();
         let mut started = vec![at(100); APPLY_SLOTS];
         started[5] = at(200);
-        let mut lanes = Lanes::new(2, &at(100), &started, t0);
+        let mut lanes = Lanes::new(2, &at(100), &started, t0).past_first_group();
         let mut st = Stream::new(&at(100));
         let ties = Cascades { slots: vec![2, 3, 7], copied_at: None };
         let replayed = Cascades { slots: vec![5], copied_at: None };
