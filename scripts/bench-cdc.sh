@@ -375,7 +375,7 @@ EOF
     RUST_LOG=${RUST_LOG:-ferry_engine=info} /usr/bin/time -f %M -o "$W/ferry-link.rss" "$FERRY" run -f "$W/$TASK-link.yaml" \
       --state-dir "$W/state" --no-progress >"$W/ferry-link.log" 2>&1 &
     TIME_PID=$!
-    until sed 's/\x1b\[[0-9;]*m//g' "$W/ferry-link.log" | grep -q "reading the binlog"; do
+    until grep -q "reading the binlog" < <(sed 's/\x1b\[[0-9;]*m//g' "$W/ferry-link.log"); do
       ferry_alive || { ferry_died; die "ferry stopped before following the binlog over the link"; }
       sleep 0.1
     done

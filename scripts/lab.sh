@@ -419,6 +419,8 @@ lab_lag_table() {
 # each the client last in its pipeline, so the loop ends on SIGPIPE once it is stopped).
 lab_lag_begin() {
   local src=$1 dst=$2 table=$3 work=$4
+  # Heartbeats of an earlier run in the same table are not this run's.
+  LAB_LAG_AFTER=$(lab_sql "$src" --batch --skip-column-names -e "SELECT IFNULL(MAX(id), 0) FROM $table")
   lab_client "$dst"
   (
     echo "SET SESSION TRANSACTION ISOLATION LEVEL READ COMMITTED;"
@@ -446,13 +448,14 @@ lab_lag_end() {
   [ -n "${LAB_HB_PID:-}" ] && ! lab_exited "$LAB_HB_PID" && kill "$LAB_HB_PID" 2>/dev/null
   LAB_HB_PID=""
   sleep 0.3
-  total=$(lab_sql "$src" --batch --skip-column-names -e "SELECT COUNT(*) FROM $table")
+  local after=${LAB_LAG_AFTER:-0}
+  total=$(lab_sql "$src" --batch --skip-column-names -e "SELECT COUNT(*) FROM $table WHERE id > $after")
   for _ in $(seq 1 300); do
-    [ "$(lab_sql "$dst" --batch --skip-column-names -e "SELECT COUNT(*) FROM $table WHERE seen_lag_us IS NOT NULL")" -ge "$total" ] && break
+    [ "$(lab_sql "$dst" --batch --skip-column-names -e "SELECT COUNT(*) FROM $table WHERE id > $after AND seen_lag_us IS NOT NULL")" -ge "$total" ] && break
     sleep 0.1
   done
   lab_lag_stop
-  samples=$(lab_sql "$dst" --batch --skip-column-names -e "SELECT seen_lag_us FROM $table WHERE seen_lag_us IS NOT NULL ORDER BY seen_lag_us")
+  samples=$(lab_sql "$dst" --batch --skip-column-names -e "SELECT seen_lag_us FROM $table WHERE id > $after AND seen_lag_us IS NOT NULL ORDER BY seen_lag_us")
   n=$(printf '%s\n' "$samples" | grep -c . || true)
   lab_pct() { # p -> milliseconds (nearest rank)
     printf '%s\n' "$samples" | awk -v p="$1" -v n="$n" \
@@ -481,9 +484,10 @@ lab_lag_stop() {
 # lab_startup_ms LOG: from a ferry log (RUST_LOG at info), the milliseconds from process start to
 # the first applied row change (empty when none was applied).
 lab_startup_ms() {
-  sed 's/\x1b\[[0-9;]*m//g' "$1" | awk '/first row change applied/ {
-    for (i = 1; i <= NF; i++) if ($i ~ /^since_process_start_ms=/) { sub(/.*=/, "", $i); print $i; exit }
-  }'
+  # awk reads to the end (no early exit: sed must not meet a closed pipe under pipefail).
+  sed 's/\x1b\[[0-9;]*m//g' "$1" | awk '!found && /first row change applied/ {
+    for (i = 1; i <= NF; i++) if ($i ~ /^since_process_start_ms=/) { sub(/.*=/, "", $i); ms = $i; found = 1 }
+  } END { if (found) print ms }'
 }
 
 # lab_delay_proxy PORT UPSTREAM_PORT DELAY_MS JITTER_MS LOG: a long link for a benchmark: the

@@ -172,6 +172,9 @@ pub struct Reporter {
     status: Mutex<SyncTaskStatus>,
     tables: Mutex<Vec<Arc<TableCounter>>>,
     copy_started: Mutex<Option<(Instant, u64)>>,
+    /// The copy's rates (rows/s, bytes/s) as they stood when its last table completed: what
+    /// follows (the binlog) is not the copy's time.
+    copy_rates: Mutex<Option<(u64, u64)>>,
     bar: Option<ProgressBar>,
     /// Held across a flush's snapshot and write: the run and the flusher flush at once, and a
     /// sink (the state file's write-then-rename) must see one write at a time, in order.
@@ -194,6 +197,7 @@ impl Reporter {
             status: Mutex::new(initial),
             tables: Mutex::new(Vec::new()),
             copy_started: Mutex::new(None),
+            copy_rates: Mutex::new(None),
             bar,
             flushing: Mutex::new(()),
         })
@@ -219,6 +223,7 @@ impl Reporter {
         let total: u64 = tables.iter().map(|t| t.rows_estimated).sum();
         *self.tables.lock().expect("tables lock") = tables;
         *self.copy_started.lock().expect("lock") = Some((Instant::now(), done));
+        *self.copy_rates.lock().expect("lock") = None;
         if let Some(bar) = &self.bar {
             bar.set_length(total.max(done));
             bar.set_position(done);
@@ -248,6 +253,8 @@ impl Reporter {
                     })
                     .unwrap_or((0, 0));
                 let all_done = tables_done as usize == progress.len();
+                let (rate, byte_rate) =
+                    if all_done { *self.copy_rates.lock().expect("lock").get_or_insert((rate, byte_rate)) } else { (rate, byte_rate) };
                 s.full_sync = Some(FullSyncStatus {
                     rows_done,
                     rows_estimated,
@@ -332,6 +339,26 @@ mod tests {
             t.join().expect("no flush failed");
         }
         assert!(FileSink::read(&path).is_some_and(|s| s.message.is_some()));
+        let _ = std::fs::remove_dir_all(dir);
+    }
+
+    /// The copy's rates stay what they were when its last table completed.
+    #[test]
+    fn copy_rates_stop_at_the_copys_end() {
+        let dir = std::env::temp_dir().join(format!("ferry-status-rate-{}", std::process::id()));
+        let path = dir.join("t.status.yaml");
+        let reporter = Reporter::new(Box::new(FileSink::new(&path)), SyncTaskStatus::default(), false);
+        let t = Arc::new(TableCounter::new("d.t".into(), 1000));
+        reporter.start_copy(vec![t.clone()]);
+        std::thread::sleep(Duration::from_millis(20));
+        t.add_rows(1000);
+        t.mark_complete();
+        reporter.flush().unwrap();
+        let rate = reporter.status().full_sync.unwrap().rows_per_second;
+        assert!(rate > 0);
+        std::thread::sleep(Duration::from_millis(50));
+        reporter.flush().unwrap();
+        assert_eq!(reporter.status().full_sync.unwrap().rows_per_second, rate, "the binlog's time is not the copy's");
         let _ = std::fs::remove_dir_all(dir);
     }
 

@@ -81,7 +81,11 @@ impl DelayProxy {
             loop {
                 tokio::select! {
                     accepted = listener.accept() => {
-                        let Ok((client, _)) = accepted else { continue };
+                        let Ok((client, _)) = accepted else {
+                            // Out of descriptors, say: wait rather than spin.
+                            tokio::time::sleep(Duration::from_millis(50)).await;
+                            continue;
+                        };
                         connections.spawn(async move {
                             if let Ok(server) = TcpStream::connect(upstream).await {
                                 relay(client, server, delay).await;

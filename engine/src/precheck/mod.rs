@@ -197,9 +197,19 @@ pub async fn precheck(task: &Task) -> PrecheckStatus {
     }
 }
 
-/// Whether `report` is a passed precheck of this spec (as far as the precheck reads it).
-pub fn passed_for(report: Option<&PrecheckStatus>, spec: &SyncTaskSpec) -> bool {
-    report.is_some_and(|r| r.passed && r.spec_hash.as_deref() == Some(ferry_crds::hash::precheck_spec_hash(spec).as_str()))
+/// A passed precheck stands in for a new one this long: the servers change too (binlog settings,
+/// grants, free space), and a task started over long after its first start is checked again.
+pub const PRECHECK_FRESH: std::time::Duration = std::time::Duration::from_secs(15 * 60);
+
+/// Whether `report` is a passed precheck of this spec (as far as the precheck reads it), run less
+/// than [`PRECHECK_FRESH`] before `now`.
+pub fn passed_for(report: Option<&PrecheckStatus>, spec: &SyncTaskSpec, now: Time) -> bool {
+    let Some(r) = report else { return false };
+    let fresh = r.time.as_ref().is_some_and(|t| {
+        let age = now.0.as_second() - t.0.as_second();
+        (0..PRECHECK_FRESH.as_secs() as i64).contains(&age)
+    });
+    fresh && r.passed && r.spec_hash.as_deref() == Some(ferry_crds::hash::precheck_spec_hash(spec).as_str())
 }
 
 /// Failed warnings named in `spec.precheck.skip` become Skipped. Error-level outcomes never do.

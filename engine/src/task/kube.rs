@@ -114,6 +114,9 @@ pub fn engine_view(obj: &SyncTask) -> Option<SyncTaskStatus> {
         incremental_sync: s.incremental_sync.clone(),
         verification: s.verification.clone(),
         cutover: s.cutover.clone(),
+        // Read, never written back (the operator owns it): a passed precheck of this spec by the
+        // operator's Job spares the engine a second one.
+        precheck: s.precheck.clone(),
         ..Default::default()
     })
 }
@@ -463,6 +466,31 @@ mod tests {
         let v = engine_view(&obj).unwrap();
         assert_eq!(v.phase, Some(Phase::Initializing), "the engine's stage, not the operator's phase");
         assert_eq!(v.lag_seconds, Some(1));
+    }
+
+    /// The operator's precheck report (its Job's) reaches the engine, which then skips its own
+    /// when it checked this spec; the engine never writes it back.
+    #[test]
+    fn the_operators_precheck_reaches_the_engine_and_is_not_written_back() {
+        let mut obj = object();
+        use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
+        let report = ferry_crds::PrecheckStatus {
+            passed: true,
+            time: Some(Time(now())),
+            spec_hash: Some(ferry_crds::hash::precheck_spec_hash(&obj.spec)),
+            ..Default::default()
+        };
+        obj.status = Some(SyncTaskStatus { precheck: Some(report.clone()), ..Default::default() });
+        let v = engine_view(&obj).unwrap();
+        assert_eq!(v.precheck.as_ref(), Some(&report));
+        let later = |minutes: i64| Time(now().checked_add(k8s_openapi::jiff::SignedDuration::from_mins(minutes)).unwrap());
+        assert!(crate::precheck::passed_for(v.precheck.as_ref(), &obj.spec, later(5)));
+        assert!(!crate::precheck::passed_for(v.precheck.as_ref(), &obj.spec, later(16)), "a stale precheck is run again");
+        let mut other = obj.spec.clone();
+        other.target.port += 1;
+        assert!(!crate::precheck::passed_for(v.precheck.as_ref(), &other, later(1)), "another spec is prechecked");
+        let patch = engine_status_patch(&v, Some(1), now());
+        assert!(patch["status"].get("precheck").is_none(), "{patch}");
     }
 
     #[test]

@@ -118,12 +118,12 @@ async fn run_inner(task: &Task, reporter: Arc<Reporter>, connected: &mut bool, s
 }
 
 /// A fresh task is prechecked before anything moves, unless the status holds a passed precheck
-/// of this very spec (the operator's precheck Job, or an earlier `ferry run` that stopped before
-/// writing anything): a start then goes straight to work. A task with records on the target
+/// of this very spec from the last minutes (the operator's precheck Job, `ferry precheck
+/// --state-dir`, or a run that stopped before writing anything): a start then goes straight to work. A task with records on the target
 /// resumes without: it was checked when it started, its own tables would read as "existing", and
 /// what matters on resume (the binlog position still on the source) the resume checks itself.
 async fn precheck_if_fresh(task: &Task, reporter: &Reporter) -> Result<()> {
-    if crate::precheck::passed_for(reporter.status().precheck.as_ref(), &task.spec) {
+    if crate::precheck::passed_for(reporter.status().precheck.as_ref(), &task.spec, Time(k8s_openapi::jiff::Timestamp::now())) {
         info!("the precheck passed for this spec already: not run again");
         return Ok(());
     }

@@ -100,10 +100,17 @@ impl Player {
         let create = create?;
         info!(table = %format!("{}.{}", sel.src_db, sel.src_table), "row events name no columns: tracking the table's definition from the source now");
         self.tracker.track(&self.target, conn, &sel.src_db, &sel.src_table, &create).await?;
-        self.tracker
+        let cols = self
+            .tracker
             .columns(&self.target, conn, &sel.src_db, &sel.src_table)
             .await?
-            .ok_or_else(|| Error::object(format!("{}.{}", sel.src_db, sel.src_table), "its tracked definition has no columns"))
+            .ok_or_else(|| Error::object(format!("{}.{}", sel.src_db, sel.src_table), "its tracked definition has no columns"))?;
+        // A database read whole before has it now too: a new table id for the table must not
+        // track it again (from a source definition that may be further on by then).
+        if let Some(all) = cache.shadow_columns.get_mut(&sel.src_db).and_then(|r| r.whole.as_mut()) {
+            all.insert(sel.src_table.clone(), cols.clone());
+        }
+        Ok(cols)
     }
 
     /// A selected table as the target has it now, in source names: the target has replayed every
