@@ -122,9 +122,9 @@ pub async fn json_columns(server: &Server, conn: &mut Conn, db: &str) -> Result<
     read(server, conn, sql, (db,), &format!("reading the JSON columns of {}", q(db)), || db.to_string()).await
 }
 
-/// One table's structure (no columns when there is no such table).
+/// One table's structure (no columns when there is no such table), without a rows estimate.
 pub async fn table(server: &Server, conn: &mut Conn, db: &str, name: &str) -> Result<Table> {
-    let mut found = describe(server, conn, db, Some(name)).await?;
+    let mut found = describe(server, conn, db, Some(name), Rows::NotNeeded).await?;
     Ok(take(&mut found, name).unwrap_or_else(|| Table {
         db: db.to_string(),
         name: name.to_string(),
@@ -135,9 +135,10 @@ pub async fn table(server: &Server, conn: &mut Conn, db: &str, name: &str) -> Re
     }))
 }
 
-/// Every table of `db` by name (one read of information_schema for the whole database).
+/// Every table of `db` by name (one read of information_schema for the whole database), without
+/// rows estimates.
 pub async fn describe_database(server: &Server, conn: &mut Conn, db: &str) -> Result<BTreeMap<String, Table>> {
-    describe(server, conn, db, None).await
+    describe(server, conn, db, None, Rows::NotNeeded).await
 }
 
 /// The column names, in order, of every table (and view) of `db`, by table name.
@@ -159,8 +160,8 @@ pub async fn column_names_of_database(server: &Server, conn: &mut Conn, db: &str
 /// for the whole database rather than three per table (ten thousand tables are read in seconds,
 /// not minutes). A name the database lacks is an error naming it.
 pub async fn tables(server: &Server, conn: &mut Conn, db: &str, names: &[&str]) -> Result<Vec<Table>> {
-    let mut found =
-        if names.len() == 1 { describe(server, conn, db, Some(names[0])).await? } else { describe(server, conn, db, None).await? };
+    let only = if names.len() == 1 { Some(names[0]) } else { None };
+    let mut found = describe(server, conn, db, only, Rows::Estimated).await?;
     names
         .iter()
         .map(|n| take(&mut found, n).ok_or_else(|| Error::object(format!("{db}.{n}"), "the table is gone from the server")))
@@ -184,7 +185,16 @@ fn take<T>(found: &mut BTreeMap<String, T>, name: &str) -> Option<T> {
 
 /// Tables of `db` (only `only`, if given) by name, from information_schema.COLUMNS, STATISTICS
 /// and TABLES. Views have columns too: they are left out.
-async fn describe(server: &Server, conn: &mut Conn, db: &str, only: Option<&str>) -> Result<BTreeMap<String, Table>> {
+/// Whether [`Table::rows_estimate`] is read: MySQL computes TABLE_ROWS of tables whose cached
+/// statistics are missing or old by opening them, seconds for a thousand freshly loaded tables,
+/// and only the copy's plan needs it.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Rows {
+    Estimated,
+    NotNeeded,
+}
+
+async fn describe(server: &Server, conn: &mut Conn, db: &str, only: Option<&str>, rows: Rows) -> Result<BTreeMap<String, Table>> {
     let doing = match only {
         Some(name) => format!("reading the structure of {}", qt(db, name)),
         None => format!("reading the structure of the tables of {}", q(db)),
@@ -195,7 +205,8 @@ async fn describe(server: &Server, conn: &mut Conn, db: &str, only: Option<&str>
         Some(name) => ("TABLE_SCHEMA = ? AND TABLE_NAME = ?", vec![db, name]),
         None => ("TABLE_SCHEMA = ?", vec![db]),
     };
-    let sql = format!("SELECT TABLE_NAME, TABLE_ROWS FROM information_schema.TABLES WHERE {filter} AND TABLE_TYPE <> 'VIEW'");
+    let rows_column = if rows == Rows::Estimated { "TABLE_ROWS" } else { "NULL" };
+    let sql = format!("SELECT TABLE_NAME, {rows_column} FROM information_schema.TABLES WHERE {filter} AND TABLE_TYPE <> 'VIEW'");
     let listed: Vec<(String, Option<u64>)> = read(server, conn, &sql, params.clone(), &doing, object).await?;
     let mut tables: BTreeMap<String, Table> = listed
         .into_iter()
