@@ -332,11 +332,7 @@ if want ferry; then
 EOF
   } >"$W/$TASK.yaml"
   ferry_alive() { [ -n "$TIME_PID" ] && ! lab_exited "$TIME_PID"; }
-  ferry_died() {
-    echo "--- end of $W/ferry.log" >&2
-    tail -20 "$W/ferry.log" >&2
-    if [ -f "$STATUS" ]; then echo "--- $STATUS" >&2; cat "$STATUS" >&2; fi
-  }
+  ferry_died() { lab_ferry_died "$W/ferry.log" "$STATUS"; }
   # As the operator's precheck Job does before the engine starts: the timed run then starts at
   # once (the precheck of this spec passed), and its start-up is measured.
   "$FERRY" precheck -f "$W/$TASK.yaml" --state-dir "$W/state" >"$W/precheck.log" 2>&1 ||

@@ -187,11 +187,7 @@ if want ferry; then
     printf '  engine:\n    parallelism: %s\n' "$THREADS"
   } >"$W/$TASK.yaml"
   ferry_alive() { [ -n "$TIME_PID" ] && ! lab_exited "$TIME_PID"; }
-  ferry_died() {
-    echo "--- end of $W/ferry.log" >&2
-    tail -20 "$W/ferry.log" >&2
-    [ -f "$STATUS" ] && { echo "--- $STATUS (head)" >&2; head -40 "$STATUS" >&2; }
-  }
+  ferry_died() { lab_ferry_died "$W/ferry.log" "$STATUS"; }
   t0=$(now)
   RUST_LOG=${RUST_LOG:-ferry_engine=info} /usr/bin/time -f %M -o "$W/ferry.rss" "$FERRY" run -f "$W/$TASK.yaml" \
     --state-dir "$W/state" --no-progress >"$W/ferry.log" 2>&1 &

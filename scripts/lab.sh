@@ -515,3 +515,11 @@ lab_delay_proxy() {
   cat "$log" >&2
   return 1
 }
+
+# lab_ferry_died LOG STATUS: what a benchmark prints when its ferry stopped: the log's end and the
+# status file's head.
+lab_ferry_died() {
+  echo "--- end of $1" >&2
+  tail -20 "$1" >&2
+  if [ -f "$2" ]; then echo "--- $2 (head)" >&2; head -60 "$2" >&2; fi
+}

@@ -318,12 +318,18 @@ impl Reporter {
 mod tests {
     use super::*;
 
+    /// A reporter writing `<tmp>/ferry-status-<name>-<pid>/t.status.yaml`: (folder, file, reporter).
+    fn file_reporter(name: &str) -> (PathBuf, PathBuf, Arc<Reporter>) {
+        let dir = std::env::temp_dir().join(format!("ferry-status-{name}-{}", std::process::id()));
+        let path = dir.join("t.status.yaml");
+        let reporter = Reporter::new(Box::new(FileSink::new(&path)), SyncTaskStatus::default(), false);
+        (dir, path, reporter)
+    }
+
     /// Flushes from the flusher and from the run at once never fail on each other's temporary file.
     #[test]
     fn concurrent_flushes_all_write() {
-        let dir = std::env::temp_dir().join(format!("ferry-status-{}", std::process::id()));
-        let path = dir.join("t.status.yaml");
-        let reporter = Reporter::new(Box::new(FileSink::new(&path)), SyncTaskStatus::default(), false);
+        let (dir, path, reporter) = file_reporter("flush");
         let threads: Vec<_> = (0..4)
             .map(|i| {
                 let r = reporter.clone();
@@ -345,9 +351,7 @@ mod tests {
     /// The copy's rates stay what they were when its last table completed.
     #[test]
     fn copy_rates_stop_at_the_copys_end() {
-        let dir = std::env::temp_dir().join(format!("ferry-status-rate-{}", std::process::id()));
-        let path = dir.join("t.status.yaml");
-        let reporter = Reporter::new(Box::new(FileSink::new(&path)), SyncTaskStatus::default(), false);
+        let (dir, _, reporter) = file_reporter("rate");
         let t = Arc::new(TableCounter::new("d.t".into(), 1000));
         reporter.start_copy(vec![t.clone()]);
         std::thread::sleep(Duration::from_millis(20));
@@ -367,9 +371,7 @@ mod tests {
     #[test]
     fn written_status_lists_a_bounded_number_of_tables() {
         use ferry_crds::{SchemaSyncStatus, TableVerification, VerificationStatus};
-        let dir = std::env::temp_dir().join(format!("ferry-status-bound-{}", std::process::id()));
-        let path = dir.join("t.status.yaml");
-        let reporter = Reporter::new(Box::new(FileSink::new(&path)), SyncTaskStatus::default(), false);
+        let (dir, path, reporter) = file_reporter("bound");
         let counters: Vec<_> = (0..10_000).map(|i| Arc::new(TableCounter::new(format!("d.t{i}"), 100))).collect();
         for c in &counters[..9_000] {
             c.add_rows(100);
